@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates .venv and installs everything xactor needs: Debian packages (when root and missing),
+# then torch (pinned; the CPU build where a local wheel satisfies it, the CUDA build on GPU hosts),
+# then the project with its locked constraints. Idempotent: re-running is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(ffmpeg espeak-ng sox chromium chromium-driver)
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+TORCH_VERSION=2.13.0
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: warning: missing Debian packages (${missing[*]}); install them as root" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q "torch==${TORCH_VERSION}"
+"$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev]"
+"$VENV/bin/python" -m pip check
+touch "$VENV/.installed"
+echo "bootstrap: ready"
