@@ -6,7 +6,8 @@ One motion frame is a float vector of ``MOTION_DIM`` values, the same for every 
   log of the scale factor), then
 * 32 expression coefficients named after Apple ARKit blendshapes, each in [0, 1]; "Left"/"Right"
   are the *subject's* left/right (ARKit's convention; subject-left is image-right), then
-* 2 gaze values (iris offset in eye half-widths; positive = subject looks toward image-right / down).
+* 2 gaze values in [-1, 1] (iris offset; ±1 is the comfortable limit of the eye, about 0.45 eye
+  half-widths sideways and 0.3 eye heights vertically; positive looks toward image-right / down).
 
 Zero motion is the avatar's reference portrait. The generator works on normalised motion
 (per-dimension mean/std stored with its weights); this module only defines names and ranges.
@@ -77,8 +78,8 @@ _EXPRESSION_DOCS: dict[str, str] = {
 EXPRESSIONS: tuple[Channel, ...] = tuple(Channel(n, 0.0, 1.0, d) for n, d in _EXPRESSION_DOCS.items())
 
 GAZE: tuple[Channel, ...] = (
-    Channel("gazeYaw", -1.0, 1.0, "irises move sideways, eye half-widths; positive is image-right"),
-    Channel("gazePitch", -1.0, 1.0, "irises move vertically, eye half-heights; positive is down"),
+    Channel("gazeYaw", -1.0, 1.0, "irises move sideways; ±1 = 0.45 eye half-widths; positive is image-right"),
+    Channel("gazePitch", -1.0, 1.0, "irises move vertically; ±1 = 0.3 eye heights; positive is down"),
 )
 
 CHANNELS: tuple[Channel, ...] = POSE + EXPRESSIONS + GAZE
