@@ -44,9 +44,35 @@ NOSE = (1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275,
 
 # Points that move with the skull and not with expressions: used to estimate head pose.
 RIGID = (
-    10, 338, 297, 332, 109, 67, 103, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1,  # forehead + nose ridge
-    33, 133, 263, 362,  # eye corners
-    127, 356, 234, 454, 162, 389, 21, 251,  # temples and upper face oval
+    10,
+    338,
+    297,
+    332,
+    109,
+    67,
+    103,
+    151,
+    9,
+    8,
+    168,
+    6,
+    197,
+    195,
+    5,
+    4,
+    1,  # forehead + nose ridge
+    33,
+    133,
+    263,
+    362,  # eye corners
+    127,
+    356,
+    234,
+    454,
+    162,
+    389,
+    21,
+    251,  # temples and upper face oval
 )
 
 LIPS = tuple(sorted(set(LIPS_OUTER_UPPER + LIPS_OUTER_LOWER + LIPS_INNER_UPPER + LIPS_INNER_LOWER)))

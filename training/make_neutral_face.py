@@ -35,7 +35,9 @@ def _track(image: np.ndarray) -> np.ndarray:
     """478 landmarks [478,3] in pixels (z scaled like x) of the single face in ``image``."""
     import mediapipe as mp
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True) as fm:
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=1, refine_landmarks=True
+    ) as fm:
         result = fm.process(image)
     if not result.multi_face_landmarks:
         raise RuntimeError("no face found in a recipe portrait")

@@ -1,0 +1,62 @@
+"""Shared ONNX export helpers: export through a wrapper, then check against torch at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+def export_and_check(
+    module: torch.nn.Module,
+    inputs: Mapping[str, torch.Tensor],
+    output_names: list[str],
+    path: Path,
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
+    rtol: float = 1e-4,
+) -> float:
+    """Export ``module`` to ``path`` and return the max relative error of ONNX Runtime vs torch.
+
+    Raises ``AssertionError`` when the error exceeds ``rtol`` (relative to the output's max magnitude),
+    so a bad export never lands silently.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    args = tuple(inputs.values())
+    with torch.no_grad():
+        expected = module(*args)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=list(inputs),
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    onnx.checker.check_model(onnx.load(str(path)))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {k: v.numpy() for k, v in inputs.items()})
+    expected_list = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    worst = 0.0
+    for e, g in zip(expected_list, got, strict=True):
+        e_np = e.numpy()
+        worst = max(worst, float(np.abs(e_np - g).max() / max(np.abs(e_np).max(), 1e-12)))
+    log.info("exported %s: max relative error vs torch %.2e", path, worst)
+    if worst > rtol:
+        raise AssertionError(
+            f"ONNX export of {path.name} differs from torch: rel. error {worst:.2e} > {rtol}"
+        )
+    return worst
