@@ -118,10 +118,10 @@ def _jaw_open(g: _Geometry) -> Array:
     ys = np.concatenate([[hinge[1]], inner_y, [hinge[1]]])
     order = np.argsort(xs)
     line_y = np.interp(p[:, 0], xs[order], ys[order])
-    weight = _smoothstep((p[:, 1] - line_y) / 0.10 + 0.15)
+    weight = _smoothstep((p[:, 1] - line_y) / 0.16 + 0.2)
     weight[g.upper_lip] = 0.0
-    weight[g.lower_lip] = 1.0
-    weight[g.corners] = 0.45
+    weight[g.lower_lip] = 0.5 + 0.5 * np.sqrt(g.taper(g.lower_lip))  # no shear at the corners
+    weight[g.corners] = 0.5
     weight[list(fr.IRIS_LEFT + fr.IRIS_RIGHT)] = 0.0
     return (rotated - p) * weight[:, None]
 
