@@ -13,6 +13,7 @@ width. "Left" is the subject's left, i.e. +x.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -265,13 +266,13 @@ def _builders() -> dict[str, Callable[[_Geometry], Array]]:
         "jawOpen": _jaw_open,
         "mouthFunnel": _funnel,
         "mouthPucker": _pucker,
-        "mouthRollLower": lambda g: _lip_roll(g, fr.LIPS_OUTER_LOWER, fr.LIPS_INNER_LOWER),
-        "mouthRollUpper": lambda g: _lip_roll(g, fr.LIPS_OUTER_UPPER, fr.LIPS_INNER_UPPER),
-        "mouthLeft": lambda g: _shift_mouth(g, 1.0),
-        "mouthRight": lambda g: _shift_mouth(g, -1.0),
+        "mouthRollLower": partial(_lip_roll, outer=fr.LIPS_OUTER_LOWER, inner=fr.LIPS_INNER_LOWER),
+        "mouthRollUpper": partial(_lip_roll, outer=fr.LIPS_OUTER_UPPER, inner=fr.LIPS_INNER_UPPER),
+        "mouthLeft": partial(_shift_mouth, sign=1.0),
+        "mouthRight": partial(_shift_mouth, sign=-1.0),
         "cheekPuff": _cheek_puff,
-        "gazeYaw": lambda g: _gaze(g, 0),
-        "gazePitch": lambda g: _gaze(g, 1),
+        "gazeYaw": partial(_gaze, axis=0),
+        "gazePitch": partial(_gaze, axis=1),
     }
 
     def mouth_close(g: _Geometry) -> Array:
@@ -292,21 +293,26 @@ def _builders() -> dict[str, Callable[[_Geometry], Array]]:
 
     for side, sign in SIDES.items():
         brow_up, brow_low = _brow_sides()[side]
-        b[f"mouthSmile{side}"] = lambda g, s=sign: _corner(g, s, (0.035, -0.04, 0.01))
-        b[f"mouthFrown{side}"] = lambda g, s=sign: _corner(g, s, (0.005, 0.035))
-        b[f"mouthStretch{side}"] = lambda g, s=sign: _corner(g, s, (0.045, 0.012))
-        b[f"mouthPress{side}"] = lambda g, s=sign: _lips_vertical(g, 0.010, -0.010, sign=s)
-        b[f"mouthUpperUp{side}"] = lambda g, s=sign: _lips_vertical(g, -0.03, 0.0, sign=s)
-        b[f"mouthLowerDown{side}"] = lambda g, s=sign: _lips_vertical(g, 0.0, 0.035, sign=s)
-        b[f"browDown{side}"] = lambda g, s=sign, u=brow_up, lo=brow_low: _brow(
-            g, u, lo, np.full(5, 0.035), -s * np.array([0.0, 0.002, 0.005, 0.008, 0.012])
+        b[f"mouthSmile{side}"] = partial(_corner, sign=sign, delta=(0.035, -0.04, 0.01))
+        b[f"mouthFrown{side}"] = partial(_corner, sign=sign, delta=(0.005, 0.035))
+        b[f"mouthStretch{side}"] = partial(_corner, sign=sign, delta=(0.045, 0.012))
+        b[f"mouthPress{side}"] = partial(_lips_vertical, upper_dy=0.010, lower_dy=-0.010, sign=sign)
+        b[f"mouthUpperUp{side}"] = partial(_lips_vertical, upper_dy=-0.03, lower_dy=0.0, sign=sign)
+        b[f"mouthLowerDown{side}"] = partial(_lips_vertical, upper_dy=0.0, lower_dy=0.035, sign=sign)
+        b[f"browDown{side}"] = partial(
+            _brow, upper=brow_up, lower=brow_low, dy=np.full(5, 0.035),
+            dx=-sign * np.array([0.0, 0.002, 0.005, 0.008, 0.012]),
+        )  # fmt: skip
+        b[f"browOuterUp{side}"] = partial(
+            _brow,
+            upper=brow_up,
+            lower=brow_low,
+            dy=-0.045 * np.array([1.0, 0.85, 0.5, 0.2, 0.05]),
+            dx=np.zeros(5),
         )
-        b[f"browOuterUp{side}"] = lambda g, u=brow_up, lo=brow_low: _brow(
-            g, u, lo, -0.045 * np.array([1.0, 0.85, 0.5, 0.2, 0.05]), np.zeros(5)
-        )
-        b[f"eyeBlink{side}"] = lambda g, sd=side: _eyelid(g, sd, 1.0, 0.1)
-        b[f"eyeWide{side}"] = lambda g, sd=side: _eyelid(g, sd, -0.35, -0.1)
-        b[f"eyeSquint{side}"] = lambda g, sd=side: _eyelid(g, sd, 0.1, 0.35)
+        b[f"eyeBlink{side}"] = partial(_eyelid, side=side, upper_frac=1.0, lower_frac=0.1)
+        b[f"eyeWide{side}"] = partial(_eyelid, side=side, upper_frac=-0.35, lower_frac=-0.1)
+        b[f"eyeSquint{side}"] = partial(_eyelid, side=side, upper_frac=0.1, lower_frac=0.35)
     return b
 
 

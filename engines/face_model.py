@@ -147,6 +147,13 @@ class FaceModel(nn.Module):
     one it is in canonical face widths.
     """
 
+    neutral: torch.Tensor  # [478, 3] canonical
+    basis: torch.Tensor  # [34, 478*3]
+    ref_rotation: torch.Tensor  # [3, 3]
+    ref_translation: torch.Tensor  # [3] pixels
+    low: torch.Tensor  # [40]
+    high: torch.Tensor  # [40]
+
     def __init__(self, neutral: np.ndarray | None = None, placement: Placement | None = None) -> None:
         super().__init__()
         neutral = NEUTRAL_FACE if neutral is None else np.asarray(neutral, dtype=np.float32)

@@ -84,6 +84,7 @@ def frontalise(points: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, np.
     for _ in range(iterations):
         canon = _normalise((points - points.mean(0)) @ _frame(points, mirror).T)
         mirror = _mirror_map(canon)
+    assert mirror is not None  # iterations >= 1
     return canon, mirror
 
 
