@@ -23,13 +23,13 @@ SAMPLE_RATE = 16000
 
 def _to_mono_float(frame: av.AudioFrame) -> np.ndarray:
     """Samples of a packed/planar frame as float32 [N], channels averaged, in [-1, 1]."""
-    data = frame.to_ndarray()
+    data: np.ndarray = np.asarray(frame.to_ndarray())
     fmt = frame.format
     channels = len(frame.layout.channels)
     # planar [C, N] or interleaved [1, N*C] -> [C, N]
     data = data.reshape(channels, -1) if fmt.is_planar else data.reshape(-1, channels).T
     if data.dtype.kind == "i":
-        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+        data = data.astype(np.float32) / float(2 ** (8 * data.dtype.itemsize - 1))
     elif data.dtype.kind == "u":  # u8: offset binary
         data = (data.astype(np.float32) - 128.0) / 128.0
     return data.astype(np.float32).mean(axis=0)
@@ -85,7 +85,7 @@ def resample_array(samples: np.ndarray, rate: int) -> np.ndarray:
     """Whole signal [N] or [N, C] at ``rate`` Hz -> float32 [M] at 16 kHz mono (soxr, high quality)."""
     x = np.asarray(samples)
     if x.dtype.kind == "i":
-        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+        x = x.astype(np.float32) / float(2 ** (8 * x.dtype.itemsize - 1))
     x = x.astype(np.float32, copy=False)
     if x.ndim == 2:
         x = x.mean(axis=1)

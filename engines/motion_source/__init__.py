@@ -1,5 +1,6 @@
 """Motion sources: streaming audio in, 25 fps motion frames out (see :mod:`.base`)."""
 
 from engines.motion_source.base import MotionFrame, MotionSource
+from engines.motion_source.heuristic import HeuristicConfig, HeuristicMotionSource
 
-__all__ = ["MotionFrame", "MotionSource"]
+__all__ = ["HeuristicConfig", "HeuristicMotionSource", "MotionFrame", "MotionSource"]

@@ -13,6 +13,7 @@ def _probs(vad: SileroVAD, x: np.ndarray) -> np.ndarray:
     return np.array([vad.process(x[i : i + CHUNK]) for i in range(0, len(x) - CHUNK + 1, CHUNK)])
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # silero_vad's importlib.resources.path
 def test_matches_silero_own_onnx_wrapper() -> None:
     silero_vad = pytest.importorskip("silero_vad")
     torch = pytest.importorskip("torch")
