@@ -6,7 +6,10 @@ import logging
 
 import typer
 
+from server.cli_avatar import avatar_app
+
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
+app.add_typer(avatar_app, name="avatar")
 
 
 @app.callback()

@@ -1,0 +1,265 @@
+"""/avatars: upload a portrait, list, fetch, preview and delete prepared avatars.
+
+Bad input answers 4xx with ``{"detail": {"code": ..., "message": ...}}``; the message is meant
+for the person who uploaded. Uploads are read in chunks and refused as soon as they pass
+``max_upload_mb`` (or at once from Content-Length), before anything is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message
+
+from engines.avatar.bundle import AvatarBundle, FaceBoxMeta, HeadPose
+from engines.avatar.errors import AvatarError, BadUploadError, UploadTooLargeError
+from engines.avatar.preview import preview_png
+from engines.avatar.store import AvatarStore, name_from_filename
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/avatars", tags=["avatars"])
+
+_MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the file itself
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable reason, e.g. 'no_face'")
+    message: str = Field(description="What went wrong and what to do, for people")
+
+
+class ErrorResponse(BaseModel):
+    detail: ErrorDetail
+
+
+class AvatarOut(BaseModel):
+    """One prepared avatar."""
+
+    id: str
+    name: str
+    created: datetime
+    is_default: bool
+    credit: str | None
+    source_width: int
+    source_height: int
+    faces_detected: int
+    face_box: FaceBoxMeta
+    pose: HeadPose
+    expression: dict[str, float]
+    sizes: list[int]
+    preview_url: str
+
+    @classmethod
+    def from_bundle(cls, bundle: AvatarBundle) -> AvatarOut:
+        m = bundle.meta
+        return cls(
+            id=m.id,
+            name=m.name,
+            created=m.created,
+            is_default=m.is_default,
+            credit=m.credit,
+            source_width=m.source_width,
+            source_height=m.source_height,
+            faces_detected=m.faces_detected,
+            face_box=m.face_box,
+            pose=m.pose,
+            expression=m.expression,
+            sizes=m.sizes,
+            preview_url=f"/avatars/{m.id}/preview.png",
+        )
+
+
+class AvatarList(BaseModel):
+    avatars: list[AvatarOut]
+    default_id: str | None = Field(description="Id of the avatar used when none is chosen")
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _store(request: Request) -> AvatarStore:
+    return request.app.state.avatar_store
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[AvatarStore, Depends(_store)]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        404: "No avatar with that id",
+        413: "Upload or image too large",
+        415: "Not a JPEG, PNG or WebP image",
+        422: "No usable face, several faces, face too small, damaged image, no file, or malformed id",
+    }.items()
+}
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP"},
+                        "name": {"type": "string", "description": "Display name (default: file name)"},
+                        "largest": {"type": "boolean", "description": "Use the largest of several faces"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _http(exc: AvatarError) -> HTTPException:
+    return HTTPException(status_code=exc.status, detail={"code": exc.code, "message": exc.message})
+
+
+async def _read_upload(request: Request, limit: int) -> tuple[bytes, str | None, dict[str, str]]:
+    """(file bytes, file name, other fields) of a multipart upload; stops reading past ``limit``."""
+    too_large = UploadTooLargeError(
+        f"The upload is larger than the limit of {limit / 2**20:.1f} MB. Use a smaller photo."
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit + _MULTIPART_OVERHEAD:
+        raise too_large
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise BadUploadError(
+            "Send the portrait as multipart/form-data with the picture in a field named 'file' "
+            "(curl -F file=@photo.jpg ...)."
+        )
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit + _MULTIPART_OVERHEAD:
+                raise too_large
+        return message
+
+    counted = Request(request.scope, receive)
+    try:
+        form = await counted.form(max_files=1, max_fields=8)
+    except StarletteHTTPException as exc:  # malformed multipart (bad boundary, too many parts)
+        raise BadUploadError(f"The upload is not valid multipart/form-data: {exc.detail}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadUploadError("No file in the upload: put the picture in a multipart field named 'file'.")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise too_large
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return data, upload.filename, fields
+    finally:
+        await form.close()
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=AvatarOut,
+    responses={200: {"model": AvatarOut, "description": "This picture was already an avatar"}, **_ERRORS},
+    openapi_extra=_UPLOAD_BODY,
+    summary="Prepare an avatar from a portrait",
+)
+async def add_avatar(
+    request: Request,
+    response: Response,
+    store: StoreDep,
+    settings: SettingsDep,
+    largest: Annotated[bool, Query(description="Use the largest face when there are several")] = False,
+    name: Annotated[str | None, Query(max_length=200, description="Display name")] = None,
+) -> AvatarOut:
+    """Upload a JPEG, PNG or WebP portrait (multipart field ``file``); 201 when new, 200 when known."""
+    limit = int(settings.max_upload_mb * 2**20)
+    try:
+        data, filename, fields = await _read_upload(request, limit)
+        largest = largest or fields.get("largest", "").lower() in ("1", "true", "yes", "on")
+        name = name or fields.get("name") or name_from_filename(filename)
+        bundle, created = await run_in_threadpool(store.add_or_get, data, name, largest)
+    except AvatarError as exc:
+        log.info("avatar upload refused (%s): %s", exc.code, exc.message)
+        raise _http(exc) from None
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/avatars/{bundle.id}"
+    return AvatarOut.from_bundle(bundle)
+
+
+@router.get("", response_model=AvatarList, summary="List avatars")
+async def list_avatars(store: StoreDep) -> AvatarList:
+    bundles = await run_in_threadpool(store.list)
+    default = next((b.id for b in bundles if b.meta.is_default), None)
+    return AvatarList(avatars=[AvatarOut.from_bundle(b) for b in bundles], default_id=default)
+
+
+async def _get(store: AvatarStore, avatar_id: str) -> AvatarBundle:
+    try:
+        return await run_in_threadpool(store.get, avatar_id)
+    except AvatarError as exc:
+        raise _http(exc) from None
+
+
+@router.get("/{avatar_id}", response_model=AvatarOut, responses=_ERRORS, summary="One avatar")
+async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
+    """``avatar_id`` is a 16-hex-digit id, or ``default``."""
+    return AvatarOut.from_bundle(await _get(store, avatar_id))
+
+
+@router.get(
+    "/{avatar_id}/preview.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_ERRORS},
+    summary="The crop with the face mesh drawn on it",
+)
+async def avatar_preview(
+    avatar_id: str, store: StoreDep, size: Annotated[int, Query(description="Crop size")] = 512
+) -> Response:
+    bundle = await _get(store, avatar_id)
+    if size not in bundle.sizes:
+        raise HTTPException(422, {"code": "invalid_size", "message": f"size must be one of {bundle.sizes}"})
+    png = await run_in_threadpool(preview_png, bundle, size)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get(
+    "/{avatar_id}/crop.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **_ERRORS},
+    summary="The aligned crop itself (e.g. as a thumbnail)",
+)
+async def avatar_crop(
+    avatar_id: str, store: StoreDep, size: Annotated[int, Query(description="Crop size")] = 256
+) -> Response:
+    bundle = await _get(store, avatar_id)
+    if size not in bundle.sizes:
+        raise HTTPException(422, {"code": "invalid_size", "message": f"size must be one of {bundle.sizes}"})
+    buffer = io.BytesIO()
+    Image.fromarray(bundle.crop(size)).save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.delete("/{avatar_id}", status_code=204, responses=_ERRORS, summary="Delete an avatar")
+async def delete_avatar(avatar_id: str, store: StoreDep) -> Response:
+    try:
+        await run_in_threadpool(store.delete, avatar_id)
+    except AvatarError as exc:
+        raise _http(exc) from None
+    return Response(status_code=204)
