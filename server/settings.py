@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,26 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, gt=0, description="Decompression-bomb guard.")
     min_face_px: int = Field(64, ge=16, description="Smallest face (box side, pixels) accepted.")
     log_level: str = "info"
+
+    # Live sessions (server/live). Per-session options in POST /sessions override the defaults.
+    lookahead_frames: int = Field(1, ge=0, le=8, description="Future audio frames (40 ms) a frame waits for.")
+    resolution: int = Field(256, ge=64, le=1024, description="Rendered square frame side in pixels.")
+    video_codec: Literal["h264", "vp8"] = Field(
+        "h264", description="Preferred codec; the other is the fallback."
+    )
+    video_bitrate: int = Field(600_000, ge=50_000, le=20_000_000, description="Video target bitrate, bits/s.")
+    h264_preset: str = Field("fast", description="libx264 preset (tune zerolatency, baseline).")
+    keyframe_interval_s: float = Field(2.0, gt=0, le=60, description="Seconds between forced keyframes.")
+    return_audio: bool = Field(False, description="Send the input audio back, delayed to match the video.")
+    audio_prefetch: int = Field(
+        0, ge=0, le=16, description="Audio jitter buffer wait, packets (0: none; aiortc: 4)."
+    )
+    mic_stall_ms: float = Field(100.0, gt=0, description="Feed silence after this long without audio.")
+    session_idle_timeout_s: float = Field(
+        15.0, gt=0, description="Close a session after this long without audio from its client."
+    )
+    retry_after_s: int = Field(5, ge=1, description="Retry-After of the 503 at the session limit.")
+    web_client_dir: Path | None = Field(None, description="Web client folder (default: repo web_client/).")
 
     @field_validator("data_dir")
     @classmethod

@@ -1,0 +1,189 @@
+"""A plain aiortc client for the live server: sends a signal as its microphone, receives the video.
+
+Used by the latency probe (bench/latency.py) and by the server's tests. It records when every
+20 ms audio frame left (so a known speech onset has a send time) and when every video frame came
+back, with the decoded picture, on the same ``time.monotonic`` clock (system-wide on Linux, so
+the server's timestamps compare too when it runs on the same machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger(__name__)
+
+RATE = 48000
+FRAME = 960  # 20 ms at 48 kHz
+
+
+class SignalTrack(MediaStreamTrack):
+    """A mono float signal at 48 kHz sent as 20 ms s16 frames paced by pts; silence after its end.
+
+    ``sent[i]`` is the monotonic time frame ``i`` (samples ``[i * 960, (i + 1) * 960)``) was handed
+    to the encoder.
+    """
+
+    kind = "audio"
+
+    def __init__(self, signal: np.ndarray, loop_signal: bool = False) -> None:
+        super().__init__()
+        self.signal = np.asarray(signal, dtype=np.float32)
+        self.loop_signal = loop_signal
+        self.sent: list[float] = []
+        self._start: float | None = None
+        self._n = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._n * FRAME / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        i0 = self._n * FRAME
+        if self.loop_signal and self.signal.size:
+            idx = (np.arange(i0, i0 + FRAME)) % self.signal.size
+            chunk = self.signal[idx]
+        else:
+            chunk = self.signal[i0 : i0 + FRAME]
+            chunk = np.pad(chunk, (0, FRAME - chunk.size))
+        pcm = (np.clip(chunk, -1, 1) * 32767).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = i0
+        frame.time_base = fractions.Fraction(1, RATE)
+        self.sent.append(time.monotonic())
+        self._n += 1
+        return frame
+
+    def send_time(self, sample_48k: int) -> float | None:
+        """When the frame holding 48 kHz sample ``sample_48k`` was sent (None if not yet)."""
+        i = sample_48k // FRAME
+        return self.sent[i] if i < len(self.sent) else None
+
+
+@dataclass
+class ReceivedFrame:
+    t: float  # monotonic receive (decode) time
+    image: np.ndarray | None  # RGB [H, W, 3] (kept only when ``keep_images``)
+    value: Any = None  # what ``analyse`` returned for it
+
+
+@dataclass
+class LiveClient:
+    """One session against a server at ``base_url`` (or an ``httpx.AsyncClient`` you pass)."""
+
+    base_url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+    http: httpx.AsyncClient | None = None
+    keep_images: bool = True
+    analyse: Callable[[np.ndarray], Any] | None = None  # run on every received picture
+    frames: list[ReceivedFrame] = field(default_factory=list)
+    answer: dict[str, Any] = field(default_factory=dict)
+    offer_done: float | None = None  # monotonic time the answer was applied
+    pc: RTCPeerConnection | None = None
+    audio_frames: int = 0
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            self.http = httpx.AsyncClient(base_url=self.base_url, timeout=30.0)
+        return self.http
+
+    async def start(
+        self, track: MediaStreamTrack, avatar_id: str = "default", options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Offer, POST /sessions, apply the answer; video frames then collect in ``frames``."""
+        pc = self.pc = RTCPeerConnection()
+        pc.addTransceiver(track, direction="sendrecv")
+        pc.addTransceiver("video", direction="recvonly")
+
+        @pc.on("track")
+        def on_track(remote: MediaStreamTrack) -> None:
+            reader = self._read_video(remote) if remote.kind == "video" else self._read_audio(remote)
+            self._tasks.append(asyncio.ensure_future(reader))
+
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"sdp": pc.localDescription.sdp, "type": "offer", "avatar_id": avatar_id}
+        if options:
+            body["options"] = options
+        r = await self._client().post("/sessions", json=body, headers=self._headers())
+        if r.status_code != 201:
+            await pc.close()
+            raise RuntimeError(f"POST /sessions: {r.status_code} {r.text}")
+        self.answer = r.json()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=self.answer["sdp"], type=self.answer["type"]))
+        self.offer_done = time.monotonic()
+        return self.answer
+
+    def __post_init__(self) -> None:
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _read_video(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                t = time.monotonic()
+                assert isinstance(frame, av.VideoFrame)
+                image = frame.to_ndarray(format="rgb24")
+                value = self.analyse(image) if self.analyse is not None else None
+                self.frames.append(ReceivedFrame(t, image if self.keep_images else None, value))
+        except MediaStreamError:
+            pass
+
+    async def _read_audio(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+                self.audio_frames += 1
+        except MediaStreamError:
+            pass
+
+    async def wait_frames(self, n: int, timeout: float = 10.0) -> None:
+        """Wait until ``n`` video frames have arrived (TimeoutError otherwise)."""
+        end = time.monotonic() + timeout
+        while len(self.frames) < n:
+            if time.monotonic() > end:
+                raise TimeoutError(f"{len(self.frames)} of {n} video frames after {timeout} s")
+            await asyncio.sleep(0.02)
+
+    async def stats(self) -> dict[str, Any]:
+        """The server's GET /sessions/{id} for this session."""
+        r = await self._client().get(f"/sessions/{self.answer['session_id']}", headers=self._headers())
+        r.raise_for_status()
+        result: dict[str, Any] = r.json()
+        return result
+
+    async def stop(self, delete: bool = True) -> None:
+        """DELETE the session (unless told not to), close the peer connection, end the readers."""
+        if delete and self.answer:
+            try:
+                await self._client().delete(f"/sessions/{self.answer['session_id']}", headers=self._headers())
+            except httpx.HTTPError as exc:
+                log.warning("DELETE failed: %s", exc)
+        if self.pc is not None:
+            await self.pc.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def aclose(self) -> None:
+        await self.stop()
+        if self.http is not None:
+            await self.http.aclose()

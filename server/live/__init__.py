@@ -1,0 +1,1 @@
+"""The live path: one WebRTC session per browser, mic audio in, talking-portrait video out (DESIGN §1, §7)."""

@@ -1,0 +1,186 @@
+"""Audio into a session: read the remote track without pause, resample, and keep time when the mic stalls.
+
+* :class:`AudioInbox` is the hand-off from the event loop to the render worker thread: a bounded
+  list of 16 kHz chunks that the worker drains whole on every turn (so it never holds more than one
+  render's worth of audio); when it is full the oldest audio goes, and is counted.
+* :class:`AudioFeed` runs two tasks on the event loop. ``run_track`` awaits every frame of the
+  remote track (aiortc's receive queue is unbounded: whoever stops reading it builds latency),
+  converts it to 16 kHz mono and hands it on. ``run_clock`` ticks every 20 ms and, while no audio
+  has come for ``stall_s`` (before the first packet, or a stalled / muted mic), feeds silence at
+  the real-time rate, so motion frames and video keep coming and the portrait listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from server.live.metrics import LiveMetrics
+from server.live.timing import Rolling
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+TICK_S = 0.02
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A run of 16 kHz mono float32 samples, all available to the server at ``arrival``."""
+
+    samples: np.ndarray  # [N] float32
+    arrival: float  # time.monotonic() when the server had them
+    silence: bool  # True when fed by the stall clock, not the mic
+
+
+class Resampler(Protocol):
+    def resample(self, frame: av.AudioFrame) -> np.ndarray: ...
+
+
+class AudioInbox:
+    """Thread-safe, bounded FIFO of :class:`AudioChunk`; drop rule: oldest audio goes first."""
+
+    def __init__(self, max_samples: int = SAMPLE_RATE) -> None:
+        self._max = max_samples
+        self._chunks: deque[AudioChunk] = deque()
+        self._n = 0
+        self._closed = False
+        self._cond = threading.Condition()
+        self.dropped_samples = 0
+
+    def put(self, chunk: AudioChunk) -> int:
+        """Append; returns how many samples had to be dropped to stay under the bound."""
+        dropped = 0
+        with self._cond:
+            if self._closed:
+                return 0
+            self._chunks.append(chunk)
+            self._n += chunk.samples.size
+            while self._n > self._max and len(self._chunks) > 1:
+                old = self._chunks.popleft()
+                self._n -= old.samples.size
+                dropped += old.samples.size
+            self.dropped_samples += dropped
+            self._cond.notify()
+        return dropped
+
+    def take_all(self, timeout: float) -> list[AudioChunk]:
+        """Everything queued (waits up to ``timeout`` s for something); empty when closed or timed out."""
+        with self._cond:
+            if not self._chunks and not self._closed:
+                self._cond.wait(timeout)
+            out = list(self._chunks)
+            self._chunks.clear()
+            self._n = 0
+            return out
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class AudioFeed:
+    """The session's 16 kHz input stream: mic audio while it flows, silence at real time while it does not.
+
+    Every chunk goes to each sink in order (the worker's inbox, the return-audio track). All
+    methods run on the event loop.
+    """
+
+    def __init__(
+        self,
+        resampler: Resampler,
+        sinks: list[Callable[[AudioChunk], None]],
+        metrics: LiveMetrics | None = None,
+        rolling: Rolling | None = None,
+        stall_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._resampler = resampler
+        self._sinks = sinks
+        self._metrics = metrics
+        self._rolling = rolling
+        self._stall_s = stall_s
+        self._clock = clock
+        self._last_audio = clock()
+        self._filling = True  # no mic audio yet: the portrait listens from the start
+        self._fill_from = self._last_audio
+        self._fill_carry = 0.0
+        self.mic_samples = 0
+        self.silence_samples = 0
+        self.mic_frames = 0
+
+    def push_frame(self, frame: av.AudioFrame) -> None:
+        """Resample one decoded mic frame and hand it on."""
+        now = self._clock()
+        t0 = time.perf_counter()
+        samples = self._resampler.resample(frame)
+        dt = time.perf_counter() - t0
+        if self._rolling is not None:
+            self._rolling.add("resample", dt)
+        if self._metrics is not None:
+            self._metrics.stage_seconds.labels("resample").observe(dt)
+        self.mic_frames += 1
+        self._last_audio = now
+        self._filling = False
+        if samples.size:
+            self.mic_samples += samples.size
+            self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=False))
+
+    @property
+    def last_mic_audio(self) -> float:
+        """Monotonic time of the last mic frame (session start before the first)."""
+        return self._last_audio
+
+    def tick(self) -> None:
+        """Feed silence when the mic has been quiet for ``stall_s``: first the gap, then real time."""
+        now = self._clock()
+        if not self._filling:
+            if now - self._last_audio < self._stall_s:
+                return
+            self._filling = True
+            self._fill_from = self._last_audio
+            self._fill_carry = 0.0
+        exact = (now - self._fill_from) * SAMPLE_RATE + self._fill_carry
+        n = int(exact)
+        self._fill_carry = exact - n
+        self._fill_from = now
+        if n > 0:
+            self.silence_samples += n
+            if self._metrics is not None:
+                self._metrics.silence_samples.inc(n)
+            self._emit(AudioChunk(np.zeros(n, dtype=np.float32), now, silence=True))
+
+    def _emit(self, chunk: AudioChunk) -> None:
+        for sink in self._sinks:
+            sink(chunk)
+
+    async def run_track(self, track: MediaStreamTrack) -> None:
+        """Read every frame of the remote audio track until it ends."""
+        try:
+            while True:
+                frame = await track.recv()
+                if isinstance(frame, av.AudioFrame):
+                    self.push_frame(frame)
+        except MediaStreamError:
+            log.debug("remote audio track ended")
+
+    async def run_clock(self) -> None:
+        """Tick every 20 ms forever (cancelled by the session on close)."""
+        while True:
+            self.tick()
+            await asyncio.sleep(TICK_S)

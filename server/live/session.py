@@ -1,0 +1,289 @@
+"""One live session: a peer connection and everything that runs for it, torn down by one ``close()``.
+
+Data flow (DESIGN §1): remote audio track -> :class:`AudioFeed` (16 kHz, silence while the mic
+stalls) -> :class:`AudioInbox` -> :class:`RenderWorker` thread (motion source + renderer, newest
+frame wins) -> :class:`AvatarVideoTrack` (encodes on its own executor thread, sends on arrival,
+repeats when late) -> RTP. With ``return_audio`` the same 16 kHz stream also feeds a
+:class:`DelayedAudioTrack` released in step with the video.
+
+``close()`` is idempotent, safe to call from anywhere on the loop and awaited by DELETE, by a
+failed/closed connection, by the idle watchdog and on app shutdown; it leaves no task, thread or
+track behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from engines.motion_source.base import MotionSource
+from server.live.audio_in import AudioFeed, AudioInbox, Resampler
+from server.live.encoding import VideoEncoder, negotiated_video_codec, video_codec_preferences
+from server.live.metrics import LiveMetrics
+from server.live.options import ResolvedOptions
+from server.live.timing import Rolling
+from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
+from server.live.transport import configure_audio_receivers
+from server.live.worker import FrameRenderer, RenderedFrame, RenderWorker
+
+log = logging.getLogger(__name__)
+
+
+class OfferError(ValueError):
+    """The client's offer cannot be used (malformed SDP, no audio to receive, no video to send)."""
+
+
+class Session:
+    """Owns its peer connection, tasks, worker thread, encoder thread, tracks and stats."""
+
+    def __init__(
+        self,
+        avatar_id: str,
+        options: ResolvedOptions,
+        source: MotionSource,
+        renderer: FrameRenderer,
+        resampler: Resampler,
+        metrics: LiveMetrics,
+        *,
+        ice_servers: list[str] | None = None,
+        audio_prefetch: int = 0,
+        stall_s: float = 0.1,
+        idle_timeout_s: float = 15.0,
+        h264_preset: str = "fast",
+        keyframe_interval_s: float = 2.0,
+        on_closed: Callable[[Session], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.avatar_id = avatar_id
+        self.options = options
+        self.created = time.time()
+        self._t0 = time.monotonic()
+        self.metrics = metrics
+        self.rolling = Rolling()
+        self._audio_prefetch = audio_prefetch
+        self._idle_timeout_s = idle_timeout_s
+        self._on_closed = on_closed
+        self.close_reason: str | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.codec: str | None = None
+        self.jitter_buffer_set = False
+
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers or []])
+        )
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{self.id}")
+        encoder = VideoEncoder(
+            options.codec,
+            options.bitrate,
+            keyframe_interval_s=keyframe_interval_s,
+            h264_preset=h264_preset,
+        )
+        self.audio_out = DelayedAudioTrack() if options.return_audio else None
+        self.video = AvatarVideoTrack(
+            encoder,
+            self.executor,
+            metrics=metrics,
+            rolling=self.rolling,
+            on_sent=self.audio_out.video_sent if self.audio_out is not None else None,
+        )
+        self.inbox = AudioInbox()
+        sinks = [self._to_inbox]
+        if self.audio_out is not None:
+            sinks.append(self.audio_out.feed)
+        self.feed = AudioFeed(resampler, sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
+        self.worker = RenderWorker(
+            self.inbox,
+            source,
+            renderer,
+            self._deliver,
+            asyncio.get_running_loop(),
+            metrics=metrics,
+            rolling=self.rolling,
+            name=f"render-{self.id}",
+        )
+        self.last_speech = 0.0
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+    def _to_inbox(self, chunk: Any) -> None:
+        dropped = self.inbox.put(chunk)
+        if dropped:
+            self.metrics.audio_dropped_samples.inc(dropped)
+
+    def _deliver(self, frame: RenderedFrame) -> None:
+        self.last_speech = frame.speech
+        self.video.offer(frame)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{name}-{self.id}")
+        self._tasks.append(task)
+
+    # ---- life cycle -------------------------------------------------------------------------------
+    async def start(self, offer: RTCSessionDescription) -> RTCSessionDescription:
+        """Apply the client's offer, start the pipeline and return our answer."""
+        pc = self.pc
+        video_tx = pc.addTransceiver(self.video, direction="sendonly")
+        video_tx.setCodecPreferences(video_codec_preferences(self.options.codec))
+        if self.audio_out is not None:
+            pc.addTransceiver(self.audio_out, direction="sendrecv")
+        else:
+            pc.addTransceiver("audio", direction="recvonly")
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                self._spawn(self.feed.run_track(track), "mic")
+            else:  # never expected (our video is sendonly); read it anyway so nothing piles up
+                self._spawn(_drain(track), "drain")
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            log.info("session %s connection %s", self.id, pc.connectionState)
+            if pc.connectionState in ("failed", "closed"):
+                await self.close(f"connection {pc.connectionState}")
+
+        try:
+            await pc.setRemoteDescription(offer)
+        except Exception as exc:  # aiortc raises ValueError/KeyError/... for unusable SDP
+            raise OfferError(f"cannot apply the offer: {type(exc).__name__}: {exc}") from exc
+        self.jitter_buffer_set = configure_audio_receivers(pc, self._audio_prefetch) > 0
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        local = pc.localDescription
+        self.codec = negotiated_video_codec(local.sdp)
+        if self.codec is None:
+            raise OfferError("the offer accepts neither H.264 nor VP8 video")
+        if self.codec != self.video.encoder.codec_name:
+            log.info("session %s: client has no %s, using %s", self.id, self.options.codec, self.codec)
+            self.video.encoder = VideoEncoder(
+                self.codec,  # type: ignore[arg-type]
+                self.video.encoder.bitrate,
+                keyframe_interval_s=self.video.encoder.keyint / self.video.encoder.fps,
+                h264_preset=self.video.encoder.h264_preset,
+            )
+        self.worker.start()
+        self._spawn(self.feed.run_clock(), "clock")
+        self._spawn(self._watchdog(), "watchdog")
+        self.video.answered_at = time.monotonic()
+        self.metrics.sessions_started.inc()
+        return local
+
+    async def _watchdog(self) -> None:
+        """Close a session whose client has sent no audio for ``idle_timeout_s`` (vanished, never came)."""
+        while True:
+            await asyncio.sleep(min(1.0, self._idle_timeout_s / 4))
+            last = self.feed.last_mic_audio
+            if time.monotonic() - last > self._idle_timeout_s:
+                self._spawn_close(f"no audio from the client for {self._idle_timeout_s:g} s")
+                return
+
+    def _spawn_close(self, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(reason))
+
+    async def close(self, reason: str = "closed") -> None:
+        """Tear everything down once; later and concurrent calls wait for the same teardown."""
+        self._spawn_close(reason)
+        assert self._closing is not None
+        await asyncio.shield(self._closing)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing is not None and self._closing.done()
+
+    async def _close(self, reason: str) -> None:
+        self.close_reason = reason
+        log.info("closing session %s: %s", self.id, reason)
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self.worker.stop()
+        self.video.stop()
+        if self.audio_out is not None:
+            self.audio_out.stop()
+        try:
+            await self.pc.close()
+        except Exception:
+            log.exception("session %s: closing the peer connection failed", self.id)
+        others = [t for t in self._tasks if t is not current]
+        await asyncio.gather(*others, return_exceptions=True)
+        if not await asyncio.to_thread(self.worker.join, 5.0):
+            log.error("session %s: render worker did not stop within 5 s", self.id)
+        await asyncio.to_thread(self.executor.shutdown, True)
+        self.video.encoder.close()
+        if self._on_closed is not None:
+            result = self._on_closed(self)
+            if asyncio.iscoroutine(result):
+                await result
+
+    # ---- stats --------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Live stats for GET /sessions (times in ms)."""
+        now = time.monotonic()
+        r = self.rolling
+        stages = {s: r.summary(s) for s in ("resample", "vad", "features", "motion", "render", "encode")}
+        v = self.video
+        return {
+            "id": self.id,
+            "avatar_id": self.avatar_id,
+            "options": self.options.model_dump(),
+            "codec": self.codec,
+            "connection": self.pc.connectionState,
+            "created": self.created,
+            "age_s": round(now - self._t0, 2),
+            "closing": self._closing is not None,
+            "fps": v.fps_new.rate(now),
+            "fps_sent": v.fps_all.rate(now),
+            "frames_sent": v.frames_sent,
+            "frames_repeated": v.frames_repeated,
+            "frames_dropped": {
+                "worker_behind": self.worker.frames_skipped,
+                "superseded": v.frames_superseded,
+            },
+            "first_frame_ms": None if v.first_frame_s is None else round(v.first_frame_s * 1000, 1),
+            "latency_ms": {
+                "audio_to_encoder": r.summary("audio_to_encoder"),
+                "own_audio_to_encoder": r.summary("own_audio_to_encoder"),
+                "audio_to_send": r.summary("audio_to_send"),
+                "render_to_encoder": r.summary("queue"),
+            },
+            "stages_ms": {k: s for k, s in stages.items() if s is not None},
+            "audio": {
+                "mic_s": round(self.feed.mic_samples / 16000, 2),
+                "silence_fill_s": round(self.feed.silence_samples / 16000, 2),
+                "dropped_samples": self.inbox.dropped_samples,
+                "speech": round(self.last_speech, 3),
+                "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
+            },
+            "encoder": {"frames": v.encoder.frames, "kbps": self._kbps()},
+            "errors": {"render": self.worker.errors, "last": self.worker.last_error},
+        }
+
+    def _kbps(self) -> float:
+        age = max(time.monotonic() - (self.video.answered_at or self._t0), 1e-3)
+        return round(self.video.encoder.bytes * 8 / 1000 / age, 1)
+
+
+async def _drain(track: MediaStreamTrack) -> None:
+    from aiortc.mediastreams import MediaStreamError
+
+    try:
+        while True:
+            await track.recv()
+    except MediaStreamError:
+        pass

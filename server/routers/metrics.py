@@ -1,0 +1,13 @@
+"""Prometheus metrics of this app (its own registry: see server.live.metrics)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus text exposition")
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.live_metrics.registry), media_type=CONTENT_TYPE_LATEST)

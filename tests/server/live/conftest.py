@@ -1,0 +1,94 @@
+"""Fixtures for the live-path tests: an app with a test-only bar renderer, speech, an aiortc client.
+
+``BarRenderer`` draws the motion's jawOpen as the height of a white bar on grey: it lets pipeline
+tests see the motion that reached the picture without depending on the real renderer (the browser
+test and the latency probe use the real one). It lives here, never in product code.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from bench.speech import SpeechTimeline, have_espeak, speech_with_onsets
+from engines.motion_space import INDEX
+from server.app import create_app
+from server.settings import Settings
+
+JAW = INDEX["jawOpen"]
+
+
+class BarRenderer:
+    """Test double: frame = grey square, white bar from the bottom, height = jawOpen × size."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.calls = 0
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        b = motion.shape[0]
+        out = np.full((b, self.size, self.size, 3), 96, dtype=np.uint8)  # [B, S, S, 3]
+        for i in range(b):
+            h = round(float(np.clip(motion[i, JAW], 0, 1)) * self.size)
+            if h:
+                out[i, self.size - h :, self.size // 4 : 3 * self.size // 4] = 255
+        return out
+
+
+def bar_height(image: np.ndarray) -> float:
+    """jawOpen as read back from a BarRenderer picture (after the codec): white fraction of the column."""
+    s = image.shape[0]
+    column = image[:, s // 2, :].mean(axis=1)  # [S]
+    return float((column > 176).mean())
+
+
+@pytest.fixture(scope="session")
+def avatar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the default avatar prepared once for all live tests."""
+    from engines.avatar.store import AvatarStore
+
+    root = tmp_path_factory.mktemp("live-data")
+    AvatarStore(root / "avatars").ensure_default()
+    return root
+
+
+@pytest.fixture
+def data_dir(avatar_root: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(avatar_root, target)
+    return target
+
+
+def make_app(data_dir: Path, **overrides: object):
+    settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+    app = create_app(settings)
+    app.state.sessions.renderer_factory = lambda bundle, size: BarRenderer(size)
+    return app
+
+
+@pytest.fixture
+async def live(data_dir: Path) -> AsyncIterator[tuple[object, httpx.AsyncClient]]:
+    """(app, http client) sharing the test's event loop, lifespan run around the test."""
+    app = make_app(data_dir, session_idle_timeout_s=3.0)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield app, http
+
+
+@pytest.fixture(scope="session")
+def speech() -> SpeechTimeline:
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    return speech_with_onsets(8.0, period_s=3.0, lead_s=1.0)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
