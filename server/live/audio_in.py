@@ -156,8 +156,8 @@ class AudioFeed:
             self._fill_from = self._last_audio
             self._fill_carry = 0.0
         exact = (now - self._fill_from) * SAMPLE_RATE + self._fill_carry
-        n = int(exact)
-        self._fill_carry = exact - n
+        n = max(round(exact), 0)
+        self._fill_carry = exact - n  # keeps the long-run rate exact
         self._fill_from = now
         if n > 0:
             self.silence_samples += n

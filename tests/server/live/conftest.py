@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -72,14 +73,23 @@ def make_app(data_dir: Path, **overrides: object):
     return app
 
 
+@asynccontextmanager
+async def serving(app) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an HTTP client that calls it in this event loop."""
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+    ):
+        yield http
+
+
 @pytest.fixture
 async def live(data_dir: Path) -> AsyncIterator[tuple[object, httpx.AsyncClient]]:
     """(app, http client) sharing the test's event loop, lifespan run around the test."""
     app = make_app(data_dir, session_idle_timeout_s=3.0)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield app, http
+    async with serving(app) as http:
+        yield app, http
 
 
 @pytest.fixture(scope="session")

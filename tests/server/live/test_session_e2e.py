@@ -58,4 +58,4 @@ async def test_session_streams_video_that_follows_speech(live, speech) -> None:
     assert _live_threads(sid) == []
     metrics = (await http.get("/metrics")).text
     assert "xactor_stage_seconds_bucket" in metrics
-    assert 'xactor_frames_sent_total' in metrics
+    assert "xactor_frames_sent_total" in metrics
