@@ -211,7 +211,9 @@ def _above_eyes(g: _Geometry) -> Array:
     """1 for points above the upper eyelids (brow and forehead skin), so brows never drag the eyes."""
     lids = list(fr.EYE_LEFT_UPPER + fr.EYE_RIGHT_UPPER)
     lid_y = g.p[lids, 1].min()
-    return _smoothstep((lid_y - g.p[:, 1]) / 0.03)
+    mask = _smoothstep((lid_y - g.p[:, 1]) / 0.03)
+    mask[list(fr.EYE_LEFT + fr.EYE_RIGHT + fr.IRIS_LEFT + fr.IRIS_RIGHT)] = 0.0  # the iris top pokes above
+    return mask
 
 
 def _brow_sides() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:

@@ -88,12 +88,30 @@ def frontalise(points: np.ndarray, iterations: int = 3) -> tuple[np.ndarray, np.
     return canon, mirror
 
 
+def _level(neutral: np.ndarray, tracked: list[np.ndarray]) -> np.ndarray:
+    """Tilt the neutral about the x axis so the (frontal) recipe portraits read as pitch 0.
+
+    The symmetry frame's vertical axis runs forehead → chin, which leans ~9° from the camera's
+    vertical in a frontal photo; a pure pitch keeps the face exactly symmetric.
+    """
+    from engines.face_model import estimate_placement
+
+    pitch = float(
+        np.mean([estimate_placement(points.astype(np.float32), neutral).angles()[1] for points in tracked])
+    )
+    c, s = np.cos(pitch), np.sin(pitch)
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    log.info("levelled the neutral face by %.1f degrees of pitch", np.degrees(pitch))
+    return _normalise(neutral @ rx.T)
+
+
 def build() -> tuple[np.ndarray, np.ndarray]:
-    shapes, mirrors = zip(*(frontalise(_track(img)) for img in _portraits()), strict=True)
+    tracked = [_track(img) for img in _portraits()]
+    shapes, mirrors = zip(*(frontalise(points) for points in tracked), strict=True)
     mirror = mirrors[0]
     mean = np.mean(shapes, axis=0)
     symmetric = (mean + mean[mirror] * np.array([-1.0, 1.0, 1.0])) / 2
-    neutral = _normalise(symmetric)
+    neutral = _level(_normalise(symmetric).astype(np.float32), tracked)
     agree = float(np.mean(mirrors[0] == mirrors[1]))
     log.info("mirror maps agree on %.1f%% of points", 100 * agree)
     return neutral.astype(np.float32), mirror
