@@ -20,7 +20,9 @@ import av
 import httpx
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,49 @@ class SignalTrack(MediaStreamTrack):
         return self.sent[i] if i < len(self.sent) else None
 
 
+class MarkerVideoJitterBuffer(JitterBuffer):
+    """Client-side video buffer that releases a frame when its last packet (RTP marker) is in.
+
+    aiortc's receiver only learns a video frame is complete when the *next* frame's first packet
+    arrives, one frame interval (40 ms at 25 fps) later; browsers go by the marker bit. The probe
+    installs this so it measures what a browser would see, not aiortc's client-side wait (both
+    modes are reported in bench/RESULTS.md). Uses JitterBuffer's internals (``_origin``,
+    ``_packets``, ``remove``): bench code only.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=512, is_video=True)
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        pli, frame = super().add(packet)
+        if frame is not None or not packet.marker or self._origin is None:
+            return pli, frame
+        packets = []
+        for count in range(self.capacity):
+            p = self._packets[(self._origin + count) % self.capacity]
+            if p is None or p.timestamp != packet.timestamp:
+                return pli, None  # a gap or an older unfinished frame: leave it to the stock logic
+            packets.append(p)
+            if p.sequence_number == packet.sequence_number:
+                self.remove(count + 1)
+                data = b"".join(getattr(x, "_data", x.payload) for x in packets)
+                return pli, JitterFrame(data=data, timestamp=packet.timestamp)
+        return pli, None
+
+
+def use_marker_video_buffer(pc: RTCPeerConnection) -> int:
+    """Install :class:`MarkerVideoJitterBuffer` on every video receiver of ``pc``; returns how many."""
+    done = 0
+    for transceiver in pc.getTransceivers():
+        attr = "_RTCRtpReceiver__jitter_buffer"
+        if transceiver.kind == "video" and isinstance(
+            getattr(transceiver.receiver, attr, None), JitterBuffer
+        ):
+            setattr(transceiver.receiver, attr, MarkerVideoJitterBuffer())
+            done += 1
+    return done
+
+
 @dataclass
 class ReceivedFrame:
     t: float  # monotonic receive (decode) time
@@ -91,6 +136,7 @@ class LiveClient:
     http: httpx.AsyncClient | None = None
     keep_images: bool = True
     analyse: Callable[[np.ndarray], Any] | None = None  # run on every received picture
+    marker_video_buffer: bool = True  # release video frames on the marker bit, like a browser
     frames: list[ReceivedFrame] = field(default_factory=list)
     answer: dict[str, Any] = field(default_factory=dict)
     offer_done: float | None = None  # monotonic time the answer was applied
@@ -112,6 +158,8 @@ class LiveClient:
         pc = self.pc = RTCPeerConnection()
         pc.addTransceiver(track, direction="sendrecv")
         pc.addTransceiver("video", direction="recvonly")
+        if self.marker_video_buffer:
+            use_marker_video_buffer(pc)
 
         @pc.on("track")
         def on_track(remote: MediaStreamTrack) -> None:

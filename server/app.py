@@ -12,7 +12,7 @@ from engines.avatar.store import AvatarStore
 from server.auth import TokenRequired
 from server.live.manager import SessionManager
 from server.live.metrics import LiveMetrics
-from server.routers import avatars, health, metrics, sessions
+from server.routers import avatars, client_config, health, metrics, sessions
 from server.settings import Settings, get_settings
 from server.web import mount_web_client
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(avatars.router, dependencies=[TokenRequired])
     app.include_router(sessions.router)
+    app.include_router(client_config.router)
     app.include_router(metrics.router, dependencies=[TokenRequired])
     mount_web_client(app, settings.web_client_dir)  # last: it takes every path left over
     return app

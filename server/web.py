@@ -7,10 +7,23 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "web_client"
+
+
+class WebClientFiles(StaticFiles):
+    """StaticFiles that answers 404, not 405, to other methods: the mount at ``/`` sees every path
+    no API route matched (``DELETE /avatars/../x`` must stay a plain 404)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD"):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
 
 
 def mount_web_client(app: FastAPI, directory: Path | None = None) -> bool:
@@ -19,5 +32,5 @@ def mount_web_client(app: FastAPI, directory: Path | None = None) -> bool:
     if not (root / "index.html").is_file():
         log.warning("no web client at %s; / is not served", root)
         return False
-    app.mount("/", StaticFiles(directory=root, html=True), name="web_client")
+    app.mount("/", WebClientFiles(directory=root, html=True), name="web_client")
     return True

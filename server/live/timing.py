@@ -32,13 +32,16 @@ class ArrivalLog:
         """Arrival time of stream sample ``sample``; None if not logged (yet, or forgotten)."""
         if sample < 0 or sample >= self.total:
             return None
-        # Drop chunks wholly before the asked sample: lookups only move forward in a stream.
-        while len(self._chunks) > 1 and self._chunks[0][0] <= sample:
-            self._chunks.popleft()
-        for end, t in self._chunks:
-            if sample < end:
-                return t
-        return None
+        # Lookups are for recent samples: walk back from the newest chunk.
+        found: float | None = None
+        for end, t in reversed(self._chunks):
+            if end <= sample:
+                break
+            found = t
+        else:
+            if self._chunks and len(self._chunks) == self._chunks.maxlen:
+                return None  # older than the oldest chunk kept (its start is unknown)
+        return found
 
 
 class Rolling:

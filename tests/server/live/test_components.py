@@ -104,6 +104,11 @@ def test_arrival_log_maps_samples_to_chunk_arrival() -> None:
     assert log.arrival_of(640) == 2.0 and log.arrival_of(959) == 2.0
     assert log.arrival_of(960) == 3.0 and log.arrival_of(1919) == 3.0
     assert log.arrival_of(1920) is None and log.arrival_of(-1) is None
+    assert log.arrival_of(1000) == 3.0 and log.arrival_of(700) == 2.0  # any order: lookups do not consume
+    small = ArrivalLog(max_chunks=2)
+    for t in (1.0, 2.0, 3.0):
+        small.add(100, t)
+    assert small.arrival_of(250) == 3.0 and small.arrival_of(150) is None  # forgotten, not misattributed
 
 
 def test_rolling_percentiles() -> None:

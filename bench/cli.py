@@ -1,0 +1,61 @@
+"""``xactor bench ...``: benchmarks (imports are lazy so ``xactor --help`` stays fast)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+bench_app = typer.Typer(help="Benchmarks: latency probe.", no_args_is_help=True)
+
+
+@bench_app.command("latency")
+def latency(
+    url: str | None = typer.Option(None, help="Server to probe (default: start a local one)."),
+    token: str | None = typer.Option(
+        None, envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one."
+    ),
+    avatar: str = typer.Option("default", help="Avatar id."),
+    duration: float = typer.Option(20.0, help="Seconds of audio to send (600 for the growth check)."),
+    period: float = typer.Option(3.0, help="Seconds between phrase onsets."),
+    lookahead: int | None = typer.Option(None, help="Session lookahead (frames)."),
+    resolution: int = typer.Option(256, help="Frame size."),
+    codec: str | None = typer.Option(None, help="h264 or vp8."),
+    bitrate: int | None = typer.Option(None, help="Video bits per second."),
+    transport: bool = typer.Option(True, help="Also measure the audio transport alone."),
+    marker_buffer: bool = typer.Option(
+        True, help="Client releases video frames on the RTP marker bit like a browser (else aiortc's wait)."
+    ),
+    data_dir: Path | None = typer.Option(None, help="Data dir of a spawned server (default: a temp dir)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """Mouth-to-photon latency of a live session, beside the server's stage timings."""
+    from bench.latency import ProbeConfig, print_report, probe
+
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    cfg = ProbeConfig(
+        url=url,
+        token=token,
+        avatar=avatar,
+        duration_s=duration,
+        period_s=period,
+        lookahead=lookahead,
+        resolution=resolution,
+        codec=codec,
+        bitrate=bitrate,
+        transport=transport,
+        marker_video_buffer=marker_buffer,
+        data_dir=data_dir,
+    )
+    result = asyncio.run(probe(cfg))
+    print_report(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+        log.info("wrote %s", json_out)

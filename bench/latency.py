@@ -1,0 +1,358 @@
+"""Mouth-to-photon latency probe: speech with known onsets in, mouth opening detected in the video out.
+
+An aiortc client (bench/live_client.py) sends an espeak-ng speech timeline — silence, then a
+phrase every ``period_s`` — as its microphone to a running server (or one it starts), receives the
+video, and finds in it the first frame after each onset whose mouth region has left its closed
+state (bench/mouth.py). Latency = that frame's arrival − the send time of the audio packet holding
+the onset, on one monotonic clock. Beside it, it reports the server's own timings (GET /sessions/
+{id}: audio arrival → encoder per frame, per stage) and, measured separately, the audio
+transport: an in-process aiortc pair on loopback, send → server track, for aiortc's jitter buffer
+(prefetch 4) and for ours. A long run (``--duration 600``) reports whether latency grows.
+
+    xactor bench latency                      # starts a local server (log: <data dir>/probe-server.log)
+    xactor bench latency --url http://host:8000 --duration 600 --json out.json
+
+What mouth-to-photon includes: Opus encode + network + server jitter buffer + decode + resample +
+motion (with its lookahead) + render + encode + RTP + client video decode, and the time the
+animated jaw takes to open past the detector's threshold. What it does not: the sender's 20 ms
+capture (the probe's audio exists before it is sent) and the browser's own buffers and display.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.live_client import LiveClient, SignalTrack
+from bench.mouth import Box, OpeningDetector, find_mouth_box
+from bench.speech import speech_with_onsets
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ProbeConfig:
+    url: str | None = None  # None: start a local server
+    token: str | None = None
+    avatar: str = "default"
+    duration_s: float = 20.0
+    period_s: float = 3.0
+    lead_s: float = 2.0
+    lookahead: int | None = None
+    resolution: int = 256
+    codec: str | None = None
+    bitrate: int | None = None
+    transport: bool = True  # also measure the audio transport alone
+    marker_video_buffer: bool = True  # client releases video frames on the marker bit (browser-like)
+    data_dir: Path | None = None  # for a spawned server (default: a temp copy-free dir)
+    server_env: dict[str, str] = field(default_factory=dict)
+
+
+# ---- the audio transport alone --------------------------------------------------------------------
+
+
+async def measure_audio_transport(prefetch: int | None, seconds: float = 4.0) -> list[float]:
+    """Send → receiving track latency (ms) of 20 ms tone bursts over aiortc on loopback.
+
+    ``prefetch`` None keeps aiortc's jitter buffer (prefetch 4); an int installs ours
+    (server.live.transport), 0 releasing every packet at once.
+    """
+    from aiortc import RTCPeerConnection
+
+    from server.live.transport import configure_audio_receivers
+
+    rate = 48000
+    period = int(0.5 * rate)
+    t = np.arange(int(seconds * rate))
+    signal = np.where((t % period) < 960, 0.5 * np.sin(2 * np.pi * 440 * t / rate), 0.0).astype(np.float32)
+    track = SignalTrack(signal)
+    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+    arrivals: list[float] = []
+
+    @receiver.on("track")
+    def on_track(remote: Any) -> None:
+        async def read() -> None:
+            from aiortc.mediastreams import MediaStreamError
+
+            was_on = False
+            try:
+                while True:
+                    frame = await remote.recv()
+                    on = float(np.abs(frame.to_ndarray()).max()) > 4000
+                    if on and not was_on:
+                        arrivals.append(time.monotonic())
+                    was_on = on
+            except MediaStreamError:
+                pass
+
+        tasks.append(asyncio.ensure_future(read()))
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        sender.addTransceiver(track, direction="sendonly")
+        await sender.setLocalDescription(await sender.createOffer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        if prefetch is not None:
+            configure_audio_receivers(receiver, prefetch)
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.setRemoteDescription(receiver.localDescription)
+        await asyncio.sleep(seconds + 0.3)
+    finally:
+        await sender.close()
+        await receiver.close()
+        for task in tasks:
+            task.cancel()
+    sent = [track.sent[i] for i in range(0, len(track.sent), period // 960)]
+    return [round((a - s) * 1000, 2) for a, s in zip(arrivals, sent, strict=False) if 0 <= a - s < 1.0]
+
+
+# ---- a local server -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def local_server(data_dir: Path, env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """``xactor serve`` in a subprocess on a free port; yields its base URL."""
+    port = _free_port()
+    cmd = [sys.executable, "-c", "from server.cli import app; app()", "serve", "--port", str(port)]
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "XACTOR_DATA_DIR": str(data_dir), **(env or {})}
+    log_file = open(data_dir / "probe-server.log", "ab")  # noqa: SIM115  (closed in finally)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as http:
+            end = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited with {proc.returncode}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{url}/health")).status_code == 200:
+                        break
+                if time.monotonic() > end:
+                    raise TimeoutError("server did not come up in 60 s")
+                await asyncio.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log_file.close()
+
+
+# ---- the probe ------------------------------------------------------------------------------------
+
+
+async def _mouth_box(
+    http: httpx.AsyncClient, avatar: str, size: int, headers: dict[str, str]
+) -> tuple[str, Box]:
+    from PIL import Image
+
+    meta = (await http.get(f"/avatars/{avatar}", headers=headers)).raise_for_status().json()
+    png = (await http.get(f"/avatars/{meta['id']}/crop.png", params={"size": size}, headers=headers)).content
+    crop = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return meta["id"], await asyncio.to_thread(find_mouth_box, crop)
+
+
+def _percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(v, 50)), 1),
+        "p95": round(float(np.percentile(v, 95)), 1),
+        "max": round(float(v.max()), 1),
+        "n": int(v.size),
+    }
+
+
+async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
+    """One probe run against the server at ``url``; returns the measurements (times in ms)."""
+    timeline = speech_with_onsets(cfg.duration_s, period_s=cfg.period_s, lead_s=cfg.lead_s, rate=48000)
+    headers = {"Authorization": f"Bearer {cfg.token}"} if cfg.token else {}
+    options: dict[str, Any] = {"resolution": cfg.resolution}
+    for key, value in (("lookahead", cfg.lookahead), ("codec", cfg.codec), ("bitrate", cfg.bitrate)):
+        if value is not None:
+            options[key] = value
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+        avatar_id, box = await _mouth_box(http, cfg.avatar, cfg.resolution, headers)
+
+        def cut(image: np.ndarray) -> np.ndarray:
+            return box.cut(image)[::2, ::2].astype(np.uint8)  # half resolution, uint8: 10 min fit in RAM
+
+        client = LiveClient(
+            http=http,
+            token=cfg.token,
+            keep_images=False,
+            analyse=cut,
+            marker_video_buffer=cfg.marker_video_buffer,
+        )
+        track = SignalTrack(timeline.signal)
+        answer = await client.start(track, avatar_id=avatar_id, options=options)
+        snapshots: list[dict[str, Any]] = []
+        try:
+            await client.wait_frames(1, timeout=10.0)
+            first_frame_ms = (client.frames[0].t - (client.offer_done or 0)) * 1000
+            end = time.monotonic() + cfg.duration_s + 1.0
+            while time.monotonic() < end:
+                await asyncio.sleep(min(5.0, max(end - time.monotonic(), 0.0)))
+                stats = await client.stats()
+                stats["t"] = time.monotonic() - track.sent[0]
+                snapshots.append(stats)
+        finally:
+            await client.stop()
+
+    times = np.array([f.t for f in client.frames])
+    crops = np.stack([f.value for f in client.frames]).astype(np.float32)
+
+    def t_send(sample: int) -> float:
+        t = track.send_time(sample)
+        return float("inf") if t is None else t
+
+    # Calibrate on frames surely silent: the lead, and each gap from 0.6 s after a phrase ends.
+    silent = (times > t_send(0) + 0.3) & (times < t_send(timeline.onsets[0]))
+    for end_i, next_on in zip(timeline.ends, [*timeline.onsets[1:], timeline.signal.size], strict=True):
+        silent |= (times > t_send(end_i) + 0.6) & (times < t_send(next_on))
+    detector = OpeningDetector.calibrate(crops[silent])
+    d = detector.distance(crops)
+
+    latencies: list[float] = []
+    per_onset: list[dict[str, float | None]] = []
+    for i, onset in enumerate(timeline.onsets):
+        t_on = t_send(onset)
+        t_next = t_send(timeline.onsets[i + 1]) if i + 1 < len(timeline.onsets) else float("inf")
+        window = np.nonzero((times > t_on) & (times < min(t_on + 1.0, t_next)) & (d > detector.threshold))[0]
+        latency = (times[window[0]] - t_on) * 1000 if window.size else None
+        per_onset.append(
+            {"t_s": round(t_on - track.sent[0], 2), "ms": None if latency is None else round(latency, 1)}
+        )
+        if latency is not None:
+            latencies.append(latency)
+
+    span = times[-1] - times[0] if times.size > 1 else 0.0
+    final = snapshots[-1] if snapshots else {}
+    result: dict[str, Any] = {
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "server_env"
+        },
+        "session": {"id": answer["session_id"], "codec": answer["codec"], "options": answer["options"]},
+        "frames_received": int(times.size),
+        "client_fps": round(times.size / span, 2) if span else None,
+        "first_frame_ms": round(first_frame_ms, 1),
+        "mouth_to_photon_ms": _percentiles(latencies),
+        "onsets_detected": f"{len(latencies)}/{len(timeline.onsets)}",
+        "per_onset": per_onset,
+        "detector": {
+            "threshold": round(detector.threshold, 2),
+            "silent_mean": round(detector.silent_mean, 2),
+        },
+        "server": {
+            "latency_ms": final.get("latency_ms"),
+            "stages_ms": final.get("stages_ms"),
+            "fps": final.get("fps"),
+            "frames_sent": final.get("frames_sent"),
+            "frames_repeated": final.get("frames_repeated"),
+            "frames_dropped": final.get("frames_dropped"),
+            "first_frame_ms": final.get("first_frame_ms"),
+        },
+        "growth": _growth(per_onset, snapshots),
+    }
+    if cfg.transport:
+        result["audio_transport_ms"] = {
+            "aiortc_default_prefetch_4": _percentiles(await measure_audio_transport(None)),
+            "prefetch_1": _percentiles(await measure_audio_transport(1)),
+            "ours_prefetch_0": _percentiles(await measure_audio_transport(0)),
+        }
+    return result
+
+
+def _growth(per_onset: list[dict[str, float | None]], snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Latency trend over the run: least-squares slope (ms per minute) and first vs last minute."""
+    points = [(p["t_s"], p["ms"]) for p in per_onset if p["ms"] is not None]
+    out: dict[str, Any] = {}
+    if len(points) >= 20:  # a trend needs a long run (minutes)
+        t, ms = np.array(points, dtype=np.float64).T
+        out["mouth_to_photon_slope_ms_per_min"] = round(float(np.polyfit(t / 60, ms, 1)[0]), 2)
+        first, last = ms[t < min(60.0, t.max() / 2)], ms[t > max(t.max() - 60, t.max() / 2)]
+        out["mouth_to_photon_first_vs_last_p50"] = [
+            round(float(np.median(first)), 1),
+            round(float(np.median(last)), 1),
+        ]
+    server = [
+        (s["t"], s["latency_ms"]["audio_to_encoder"]["p50"])
+        for s in snapshots
+        if s.get("latency_ms", {}).get("audio_to_encoder")
+    ]
+    if len(server) >= 12:
+        t, ms = np.array(server, dtype=np.float64).T
+        out["server_slope_ms_per_min"] = round(float(np.polyfit(t / 60, ms, 1)[0]), 3)
+        out["server_p50_first_vs_last"] = [round(float(ms[0]), 2), round(float(ms[-1]), 2)]
+    return out
+
+
+async def probe(cfg: ProbeConfig) -> dict[str, Any]:
+    """Run against ``cfg.url``, or start a local server first."""
+    if cfg.url:
+        return await run_probe(cfg, cfg.url)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = cfg.data_dir or Path(tmp)
+        async with local_server(data_dir, cfg.server_env) as url:
+            return await run_probe(cfg, url)
+
+
+def print_report(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def fmt(s: dict[str, float] | None) -> str:
+        return "–" if not s else f"{s['p50']:.1f} / {s['p95']:.1f}  (n={s['n']})"
+
+    table = Table(title="xactor latency probe (ms: p50 / p95)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("mouth-to-photon (client)", fmt(result["mouth_to_photon_ms"]))
+    table.add_row("onsets detected", result["onsets_detected"])
+    server = result["server"]
+    lat = server.get("latency_ms") or {}
+    table.add_row("server: newest audio sample → encoder", fmt(lat.get("audio_to_encoder")))
+    table.add_row("server: frame's own audio → encoder", fmt(lat.get("own_audio_to_encoder")))
+    table.add_row("server: newest audio sample → RTP", fmt(lat.get("audio_to_send")))
+    for stage, s in (server.get("stages_ms") or {}).items():
+        table.add_row(f"server stage: {stage}", fmt(s))
+    for name, s in (result.get("audio_transport_ms") or {}).items():
+        table.add_row(f"audio transport, {name}", fmt(s))
+    table.add_row(
+        "first frame after answer (client / server)",
+        f"{result['first_frame_ms']} / {server.get('first_frame_ms')}",
+    )
+    table.add_row("fps (client / server)", f"{result['client_fps']} / {server.get('fps')}")
+    table.add_row(
+        "frames repeated / dropped", f"{server.get('frames_repeated')} / {server.get('frames_dropped')}"
+    )
+    for key, value in result["growth"].items():
+        table.add_row(key, str(value))
+    Console().print(table)
