@@ -1,0 +1,137 @@
+"""The web client in headless Chromium with a fake microphone playing speech: video arrives, the mouth moves.
+
+Starts ``xactor serve`` (real motion source, real renderer), opens the page, presses Start, and
+samples the mouth region of the playing video (canvas read-back) beside the server's VAD speech
+weight. Saves a screenshot (``XACTOR_ARTIFACTS`` dir if set, else the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from bench.latency import local_server
+from bench.mouth import mouth_box
+from bench.speech import have_espeak, speech_with_onsets, write_wav
+from tests.browser.cdp import Browser, chromium_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.anyio]
+
+SAMPLE_JS = """
+(() => {
+  const v = document.getElementById('video');
+  if (!v.videoWidth) return null;
+  const c = window.__probeCanvas || (window.__probeCanvas = document.createElement('canvas'));
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d', {willReadFrequently: true});
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(%d, %d, %d, %d).data;
+  const grey = new Array(d.length / 4);
+  for (let i = 0; i < grey.length; i++) grey[i] = (d[4*i] + d[4*i+1] + d[4*i+2]) / 3;
+  return {w: v.videoWidth, h: v.videoHeight, t: v.currentTime, grey};
+})()
+"""
+
+FRAMES_JS = """
+(async () => {
+  const pc = window.xactor.pc; if (!pc) return null;
+  let n = null; (await pc.getStats()).forEach(s => {
+    if (s.type === 'inbound-rtp' && (s.kind || s.mediaType) === 'video') n = s.framesDecoded; });
+  return n;
+})()
+"""
+
+
+async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (/usr/bin/chromium)")
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    from engines.avatar.store import AvatarStore
+
+    data_dir = tmp_path / "data"
+    bundle = AvatarStore(data_dir / "avatars").ensure_default()
+    box = mouth_box(bundle.landmarks(256), 256)
+    speech = speech_with_onsets(6.0, period_s=3.0, lead_s=0.5, rate=48000)  # loops in Chromium
+    wav = tmp_path / "speech.wav"
+    write_wav(wav, speech.signal, 48000)
+
+    async with local_server(data_dir) as url:
+        browser = Browser(tmp_path / "chrome-profile", wav)
+        try:
+            await browser.connect()
+            await browser.navigate(url + "/")
+            await browser.wait_for("document.body.dataset.ready === '1'")
+            await browser.wait_for("document.querySelectorAll('#avatar-list li').length >= 1")
+            await browser.eval("document.getElementById('start').click()")
+            await browser.wait_for(
+                "!!window.xactor.sessionId && document.getElementById('video').videoWidth > 0"
+                " && document.getElementById('video').currentTime > 0",
+                timeout=30,
+            )
+            session_id = await browser.eval("window.xactor.sessionId")
+            frames_before = await browser.eval(FRAMES_JS)
+            js = SAMPLE_JS % (box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0)
+            crops, speech_w = [], []
+            best = (-1.0, None)
+            shots = tmp_path / "shots"
+            shots.mkdir()
+            async with httpx.AsyncClient(base_url=url) as http:
+                end = time.monotonic() + 9.0
+                while time.monotonic() < end:
+                    sample = await browser.eval(js)
+                    stats = (await http.get(f"/sessions/{session_id}")).json()
+                    assert sample["w"] == 256 and sample["h"] == 256
+                    crops.append(np.asarray(sample["grey"], np.float32).reshape(box.y1 - box.y0, -1))
+                    speech_w.append(stats["audio"]["speech"])
+                    silent_so_far = [c for c, w in zip(crops, speech_w, strict=True) if w < 0.05]
+                    if stats["audio"]["speech"] > 0.8 and len(silent_so_far) >= 5:
+                        d_now = float(np.abs(crops[-1] - np.median(silent_so_far, axis=0)).mean())
+                        if d_now > best[0]:
+                            path = shots / f"{len(crops)}.png"
+                            await browser.screenshot(path)
+                            best = (d_now, path)
+                    await asyncio.sleep(0.08)
+                frames_after = await browser.eval(FRAMES_JS)
+                final = (await http.get(f"/sessions/{session_id}")).json()
+                await browser.eval("document.getElementById('stop').click()")
+                await asyncio.sleep(1.0)
+                assert (await http.get("/sessions")).json() == [], "Stop did not end the session"
+        finally:
+            console = browser.console
+            await browser.close()
+
+    out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    assert best[1] is not None, (
+        f"no moment with speech seen; speech weights {speech_w}; console {console[-5:]}"
+    )
+    shutil.copy(best[1], out_dir / "web_client.png")
+
+    # Video kept arriving (~25 fps decoded in the page).
+    decoded = frames_after - frames_before
+    assert decoded > 150, f"{decoded} frames decoded in ~10 s"
+    assert final["fps"] > 20 and final["errors"]["render"] == 0
+    assert final["codec"] in ("h264", "vp8")
+    print(f"codec {final['codec']}, server latency {final['latency_ms']}, fps {final['fps']}")
+    # The mouth moves while speech plays, and is still in the pauses.
+    stack = np.stack(crops)
+    w = np.asarray(speech_w)
+    silent, speaking = stack[w < 0.05], stack[w > 0.6]
+    assert len(silent) >= 5 and len(speaking) >= 5, (len(silent), len(speaking))
+    reference = np.median(silent, axis=0)
+    d_silent = np.abs(silent - reference).mean(axis=(1, 2))
+    d_speaking = np.abs(speaking - reference).mean(axis=(1, 2))
+    print(
+        f"mouth change: speaking {d_speaking.mean():.1f} (max {d_speaking.max():.1f}),"
+        f" silent {d_silent.mean():.1f}"
+    )
+    assert d_speaking.max() > 6.0, d_speaking
+    assert d_speaking.mean() > 2.0 * d_silent.mean() + 1.0, (d_speaking.mean(), d_silent.mean())
