@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -59,3 +60,48 @@ async def test_session_streams_video_that_follows_speech(live, speech) -> None:
     metrics = (await http.get("/metrics")).text
     assert "xactor_stage_seconds_bucket" in metrics
     assert "xactor_frames_sent_total" in metrics
+
+
+async def test_return_audio_plays_in_step_with_the_video(live, speech) -> None:
+    """The returned voice reaches the client when the frames showing it do (both via loopback)."""
+    from server.live.transport import configure_audio_receivers
+
+    _, http = live
+    audio_on: list[float] = []
+
+    client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+
+    async def read_audio(track) -> None:  # replaces the client's counter: note when sound starts
+        from aiortc.mediastreams import MediaStreamError
+
+        loud = False
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                level = float(np.abs(frame.to_ndarray()).max())
+                if level > 600 and not loud:  # about -35 dBFS, the onset level of bench.speech
+                    audio_on.append(now)
+                loud = level > 600 or (loud and level > 100)
+        except MediaStreamError:
+            pass
+
+    client._read_audio = read_audio  # type: ignore[method-assign]
+    track = SignalTrack(speech.signal)
+    answer = await client.start(track, options={"return_audio": True})
+    assert answer["options"]["return_audio"] is True
+    assert configure_audio_receivers(client.pc, 0) == 1  # client side: no extra audio buffering either
+    try:
+        await asyncio.sleep(speech.seconds - 0.5)
+    finally:
+        await client.stop()
+    assert audio_on, "no returned audio"
+    times = np.array([f.t for f in client.frames])
+    bars = np.array([f.value for f in client.frames])
+    video_on = times[np.nonzero(bars > 0.1)[0][0]]
+    first_audio = min(t for t in audio_on if t > track.sent[0] + 0.5)
+    # Audio of frame k leaves with frame k. The jaw may open one frame early (frame k sees frame
+    # k + 1's audio as lookahead) or a frame or two late (the VAD gate), so within -60..+120 ms.
+    # Measured: -20..-43 ms at lookahead 1, -1 ms at lookahead 0.
+    print(f"video minus audio onset at the client: {(video_on - first_audio) * 1000:.0f} ms")
+    assert -0.06 < video_on - first_audio < 0.12, video_on - first_audio
