@@ -60,6 +60,7 @@ class ProbeConfig:
     codec: str | None = None
     bitrate: int | None = None
     transport: bool = True  # also measure the audio transport alone
+    transport_seconds: float = 4.0  # per jitter-buffer setting (8 tone bursts)
     marker_video_buffer: bool = True  # client releases video frames on the marker bit (browser-like)
     data_dir: Path | None = None  # for a spawned server (default: a temp copy-free dir)
     server_env: dict[str, str] = field(default_factory=dict)
@@ -283,9 +284,11 @@ async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
     }
     if cfg.transport:
         result["audio_transport_ms"] = {
-            "aiortc_default_prefetch_4": _percentiles(await measure_audio_transport(None)),
-            "prefetch_1": _percentiles(await measure_audio_transport(1)),
-            "ours_prefetch_0": _percentiles(await measure_audio_transport(0)),
+            "aiortc_default_prefetch_4": _percentiles(
+                await measure_audio_transport(None, cfg.transport_seconds)
+            ),
+            "prefetch_1": _percentiles(await measure_audio_transport(1, cfg.transport_seconds)),
+            "ours_prefetch_0": _percentiles(await measure_audio_transport(0, cfg.transport_seconds)),
         }
     return result
 

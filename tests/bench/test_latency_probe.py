@@ -1,0 +1,27 @@
+"""The latency probe in quick mode (10 s) against a real local server (real motion source and renderer)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench.latency import ProbeConfig, probe
+from bench.speech import have_espeak
+
+
+@pytest.mark.slow
+def test_quick_probe_measures_mouth_to_photon(tmp_path) -> None:
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    cfg = ProbeConfig(duration_s=10.0, period_s=2.5, lead_s=2.0, data_dir=tmp_path, transport_seconds=2.0)
+    result = asyncio.run(probe(cfg))
+    m2p = result["mouth_to_photon_ms"]
+    assert m2p is not None and m2p["n"] >= 2, result["per_onset"]
+    assert 20 < m2p["p50"] < 400, m2p  # loopback, 2 cores: ~100-150 ms measured
+    server = result["server"]["latency_ms"]["audio_to_encoder"]
+    assert server["p95"] < 160, server
+    assert result["client_fps"] > 20
+    assert result["first_frame_ms"] < 1000
+    transport = result["audio_transport_ms"]
+    assert transport["ours_prefetch_0"]["p50"] + 40 < transport["aiortc_default_prefetch_4"]["p50"], transport
