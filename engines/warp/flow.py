@@ -239,14 +239,20 @@ def invert_forward(field: torch.Tensor, nodes: torch.Tensor, size: int, iteratio
     spacing = (size - 1) / (field.shape[-1] - 1)
     jac = _jacobian(field, spacing)  # [N, 4, g, g]
     both = torch.cat([field, jac], 1)  # [N, 6, g, g]
-    x = nodes - field.permute(0, 2, 3, 1)  # [N, g, g, 2]
+    first = nodes - field.permute(0, 2, 3, 1)  # [N, g, g, 2] first-order inverse
+    x = first
     for _ in range(iterations):
         at = node_coords(x, size)
         s = F.grid_sample(both, at, mode="bilinear", padding_mode="border", align_corners=True)
         r = x + s[:, 0:2].permute(0, 2, 3, 1) - nodes  # residual [N, g, g, 2]
         a, b, c, d = 1.0 + s[:, 2], s[:, 3], s[:, 4], 1.0 + s[:, 5]  # J = [[a, b], [c, d]]
-        det = torch.clamp(a * d - b * c, min=0.2)
+        det = torch.clamp(a * d - b * c, min=0.5)
         rx, ry = r[..., 0], r[..., 1]
         step = torch.stack([(d * rx - b * ry) / det, (a * ry - c * rx) / det], -1)
         x = torch.clamp(x - step, 0.0, float(size - 1))
-    return x
+    # Where the iteration did not converge (the forward map folds there: no true inverse), fall
+    # back to the first-order inverse, which is smooth; a soft switch on the final residual.
+    s = F.grid_sample(field, node_coords(x, size), mode="bilinear", padding_mode="border", align_corners=True)
+    residual = torch.linalg.vector_norm(x + s.permute(0, 2, 3, 1) - nodes, dim=-1, keepdim=True)
+    trust = torch.clamp(2.0 - residual / (0.25 * spacing), 0.0, 1.0)  # [N, g, g, 1]
+    return first + trust * (x - first)

@@ -95,18 +95,21 @@ def parallax_keep(landmarks: Array, floor: float = 0.15) -> Array:
 def fit_similarity(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Least-squares 2D similarity [B, 2, 3] from ``source`` [R, 2] to ``target`` [B, R, 2].
 
-    Closed form (no SVD), so it exports to ONNX.
+    Closed form (no SVD), so it exports to ONNX; solved for the displacements (small numbers)
+    so float32 rounding stays negligible.
     """
     mu_s = source.mean(0)  # [2]
-    mu_t = target.mean(1)  # [B, 2]
     a_s = source - mu_s  # [R, 2]
-    a_t = target - mu_t[:, None, :]  # [B, R, 2]
+    delta = target - source  # [B, R, 2]
+    mu_d = delta.mean(1)  # [B, 2]
+    a_d = delta - mu_d[:, None, :]  # [B, R, 2]
     denom = (a_s * a_s).sum()
-    a = (a_s[None] * a_t).sum((1, 2)) / denom  # [B]
-    b = (a_s[None, :, 0] * a_t[..., 1] - a_s[None, :, 1] * a_t[..., 0]).sum(1) / denom  # [B]
+    a = (a_s[None] * a_d).sum((1, 2)) / denom  # [B] (the similarity's a - 1)
+    b = (a_s[None, :, 0] * a_d[..., 1] - a_s[None, :, 1] * a_d[..., 0]).sum(1) / denom  # [B]
     lin = torch.stack([torch.stack([a, -b], -1), torch.stack([b, a], -1)], -2)  # [B, 2, 2]
-    shift = mu_t - (lin @ mu_s[:, None])[..., 0]  # [B, 2]
-    return torch.cat([lin, shift[..., None]], -1)
+    shift = mu_d - (lin @ mu_s[:, None])[..., 0]  # [B, 2]
+    eye = torch.eye(2, 3, dtype=target.dtype, device=target.device)
+    return eye + torch.cat([lin, shift[..., None]], -1)
 
 
 def affine_fit_matrix(points: Array) -> Array:
@@ -119,9 +122,18 @@ def affine_fit_matrix(points: Array) -> Array:
     return np.linalg.pinv(x).astype(np.float32)
 
 
-def fit_affine(pinv: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(forward, inverse) affine matrices [B, 2, 3] from ``pinv`` [3, K] and targets [B, K, 2]."""
-    forward = (pinv @ target).transpose(1, 2)  # [B, 2, 3]
+def fit_affine(
+    pinv: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(forward, inverse) affine matrices [B, 2, 3] from ``pinv`` [3, K] of ``source`` [K, 2] and
+    targets [B, K, 2].
+
+    Fitted to the *displacements* (a few pixels) rather than the positions (hundreds), so float32
+    rounding stays far below a pixel, in torch and in ONNX Runtime alike.
+    """
+    delta = (pinv @ (target - source)).transpose(1, 2)  # [B, 2, 3]
+    eye = torch.eye(2, 3, dtype=target.dtype, device=target.device)
+    forward = eye + delta
     a, b, c, d = forward[:, 0, 0], forward[:, 0, 1], forward[:, 1, 0], forward[:, 1, 1]
     det = a * d - b * c
     det = torch.where(det.abs() < 1e-6, torch.full_like(det, 1e-6), det)

@@ -68,8 +68,9 @@ def _smoothstep(t: Array) -> Array:
 class MouthConstants:
     """Per-avatar mouth tensors; the ROI is an axis-aligned box of reference pixels."""
 
-    nodes: Array  # [V, U, 2] ROI node positions (px, on whole pixels)
-    node_uv: Array  # [V, U, 2] the same in the mouth's frame: u (half-widths), v (px, down)
+    nodes: Array  # [V, U, 2] ROI node positions (px, on whole pixels); V, U odd
+    coarse_nodes: Array  # [(V+1)/2, (U+1)/2, 2] every other node: per-frame geometry lives here
+    coarse_uv: Array  # [.., .., 2] those in the mouth's frame: u (half-widths), v (px, down)
     frame: Array  # [3, 2] mouth centre, axis (corner to corner), normal (down)
     half_width: Array  # [] half the inner mouth width (px)
     to_roi: Array  # [2, 3] affine: reference px → ROI grid_sample coordinates (align_corners=True)
@@ -100,11 +101,13 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
     normal = np.array([-axis[1], axis[0]])
     normal = normal if normal[1] > 0 else -normal
 
-    x0 = np.floor(outer[:, 0].min() - 0.35 * width)
-    x1 = outer[:, 0].max() + 0.35 * width
-    y0 = np.floor(min(outer[:, 1].min(), lm[2, 1]) - 0.1 * width)
-    y1 = max(lm[CHIN, 1], outer[:, 1].max() + 0.6 * width)
-    xs, ys = np.arange(x0, x1 + 1e-6, spacing), np.arange(y0, y1 + 1e-6, spacing)
+    # Room for every opening the face model can make: the upper lip rises a little, the jaw drops
+    # a third of a mouth width. Odd node counts, so the coarse (every other node) grid spans it.
+    x0 = np.floor(outer[:, 0].min() - 0.3 * width)
+    y0 = np.floor(outer[:, 1].min() - 0.25 * width)
+    n_x = 2 * int(np.ceil((outer[:, 0].max() + 0.3 * width - x0) / (2 * spacing))) + 1
+    n_y = 2 * int(np.ceil((outer[:, 1].max() + 0.6 * width - y0) / (2 * spacing))) + 1
+    xs, ys = x0 + spacing * np.arange(n_x), y0 + spacing * np.arange(n_y)
     gy, gx = np.meshgrid(ys, xs, indexing="ij")
     nodes = np.stack([gx, gy], -1)  # [V, U, 2]
     sx, sy = 2.0 / (xs[-1] - xs[0]), 2.0 / (ys[-1] - ys[0])
@@ -148,7 +151,8 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
     lip_rgb = np.median(_sample_crop(crop, lip_points[None]).reshape(3, -1), axis=1)
     return MouthConstants(
         nodes=nodes.astype(np.float32),
-        node_uv=np.stack([u, v], -1).astype(np.float32),
+        coarse_nodes=nodes[::2, ::2].astype(np.float32),
+        coarse_uv=np.stack([u, v], -1)[::2, ::2].astype(np.float32),
         frame=np.stack([centre, axis, normal]).astype(np.float32),
         half_width=np.array(0.5 * width, np.float32),
         to_roi=to_roi.astype(np.float32),
@@ -212,7 +216,7 @@ def _below_midline(
     mid = 0.5 * (upper + lower) - centre  # [B, K, 2]
     mu = (mid @ axis) / c["half_width"]  # [B, K]
     mv = mid @ normal
-    uv = c["node_uv"]  # [V, U, 2]
+    uv = c["coarse_uv"]  # [V, U, 2]
     n_v, n_u = uv.shape[0], uv.shape[1]
     u = uv[..., 0].reshape(1, -1, 1)  # [1, N, 1]
     u0, u1 = mu[:, None, :-1], mu[:, None, 1:]  # [B, 1, K-1]
@@ -246,15 +250,18 @@ def mouth_layer(
     frame (px). :func:`composite` turns the SDFs into the opening's opacity and the weight of the
     portrait's own mouth.
     """
-    nodes = c["nodes"]  # [V, U, 2]
+    nodes, coarse = c["nodes"], c["coarse_nodes"]  # [V, U, 2], [V', U', 2]
     n_v, n_u = nodes.shape[0], nodes.shape[1]
     batch = polygon.shape[0]
-    sdf = polygon_sdf(nodes.reshape(1, -1, 2), polygon).reshape(batch, 1, n_v, n_u)
-    depth = torch.clamp(-sdf / depth_scale, 0.0, 1.0)
+    # Geometry on every other node (the SDF and the mouth line are smooth), then upsampled.
+    sdf = polygon_sdf(coarse.reshape(1, -1, 2), polygon).reshape(batch, 1, coarse.shape[0], coarse.shape[1])
     k = len(fr.LIPS_INNER_UPPER)
     upper = polygon[:, :k]  # corner → corner
     lower = torch.cat([polygon[:, :1], polygon[:, k:].flip(1), polygon[:, k - 1 : k]], 1)
     below = _below_midline(c, upper, lower, softness)
+    geometry = F.interpolate(torch.cat([sdf, below], 1), size=(n_v, n_u), mode="bilinear", align_corners=True)
+    sdf, below = geometry[:, 0:1], geometry[:, 1:2]
+    depth = torch.clamp(-sdf / depth_scale, 0.0, 1.0)
 
     # Jaw-fixed maps, read where the node was before the jaw moved.
     to_roi = c["to_roi"]  # [2, 3]
@@ -295,6 +302,6 @@ def composite(frame: torch.Tensor, painted: torch.Tensor, own: torch.Tensor, sof
     # same interpolated value there: reuse is 1 wherever alpha > 0).
     depth = 0.5 * softness
     alpha = torch.clamp((-painted[:, 3:4] - depth) / softness, 0.0, 1.0)
-    reuse = torch.clamp((-painted[:, 4:5] - depth) / (0.1 * softness) + 1.0, 0.0, 1.0)
+    reuse = torch.clamp((-painted[:, 4:5] - depth) / (0.5 * softness) + 1.0, 0.0, 1.0)
     colour = painted[:, 0:3] + reuse * (own - painted[:, 0:3])
     return frame + alpha * (colour - frame)

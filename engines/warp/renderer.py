@@ -73,7 +73,7 @@ class WarpRenderer(nn.Module):
     low: torch.Tensor  # [40]
     high: torch.Tensor  # [40]
 
-    def __init__(self, cache: AvatarCache, face_model: FaceModel, newton_steps: int = 4) -> None:
+    def __init__(self, cache: AvatarCache, face_model: FaceModel, newton_steps: int = 6) -> None:
         super().__init__()
         self.size, self.nodes, self.newton_steps = cache.size, cache.nodes, newton_steps
         self.face_model = face_model
@@ -151,7 +151,8 @@ class WarpRenderer(nn.Module):
         # Mouth: interior painted in the skull frame near the mouth, which also says on which
         # side of the target mouth line each pixel lies (upper or lower warp layer).
         m = self._group("mouth", self._mouth_keys)
-        _, to_ref = head.fit_affine(self.mouth_frame_pinv, posed[:, self.mouth_frame_idx])  # [B, 2, 3]
+        frame_ref = self.ref[self.mouth_frame_idx]
+        _, to_ref = head.fit_affine(self.mouth_frame_pinv, frame_ref, posed[:, self.mouth_frame_idx])
         polygon = head.apply_affine(to_ref, target[:, list(mouth.INNER_LIP_POLYGON)])  # [B, 20, 2]
         lip = mouth.LOWER_LIP_CENTRE  # the lower teeth ride with the lower lip's middle
         jaw = head.apply_affine(to_ref, target[:, lip][:, None])[:, 0] - self.ref[lip]  # [B, 2]
