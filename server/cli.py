@@ -8,10 +8,12 @@ import typer
 
 from bench.cli import bench_app
 from server.cli_avatar import avatar_app
+from server.cli_render import render
 
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
 app.add_typer(avatar_app, name="avatar")
 app.add_typer(bench_app, name="bench")
+app.command("render")(render)
 
 
 @app.callback()

@@ -1,0 +1,30 @@
+"""A labelled grid of rendered poses, to look at the renderer (and to put in the docs)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from engines.warp.demo import contact_sheet_motion
+from engines.warp.renderer import AvatarRenderer
+
+COLUMNS = 5
+LABEL_PX = 18
+
+
+def contact_sheet(renderer: AvatarRenderer, tile: int | None = None, columns: int = COLUMNS) -> Image.Image:
+    """Render the contact-sheet poses (see :data:`engines.warp.demo.CONTACT_SHEET`) as one image."""
+    labels, motion = contact_sheet_motion()
+    frames = renderer.render(motion)  # [N, S, S, 3]
+    tile = tile or renderer.size
+    rows = -(-len(frames) // columns)
+    sheet = Image.new("RGB", (columns * tile, rows * (tile + LABEL_PX)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (label, frame) in enumerate(zip(labels, frames, strict=True)):
+        x, y = (i % columns) * tile, (i // columns) * (tile + LABEL_PX)
+        image = Image.fromarray(np.ascontiguousarray(frame))
+        if tile != frame.shape[0]:
+            image = image.resize((tile, tile), Image.Resampling.LANCZOS)
+        sheet.paste(image, (x, y + LABEL_PX))
+        draw.text((x + 4, y + 3), label, fill="black")
+    return sheet
