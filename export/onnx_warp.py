@@ -19,6 +19,19 @@ from export.onnx_utils import export_and_check
 INPUT_NAMES = ["motion"]
 OUTPUT_NAMES = ["frames"]
 
+# ONNX operators the graph may use: all are in TensorRT 10's ONNX parser support matrix
+# (onnx-tensorrt docs/operators.md), GridSample on 4D inputs, Resize linear with align_corners.
+TENSORRT_OPS = frozenset(
+    (
+        "Abs", "Add", "And", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Cos", "Div",
+        "Einsum", "Equal", "Exp", "Expand", "Floor", "Gather", "Gemm", "Greater", "GreaterOrEqual",
+        "GridSample", "Identity", "IsInf", "IsNaN", "Less", "LessOrEqual", "MatMul", "Max", "Min", "Mod",
+        "Mul", "Neg", "Not", "Or", "Pad", "Pow", "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean",
+        "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sin", "Slice", "Sqrt", "Squeeze",
+        "Sub", "Tile", "Transpose", "Unsqueeze", "Where",
+    )
+)  # fmt: skip
+
 
 def sample_motion(batch: int, seed: int = 0, pose_range: float = 0.5) -> torch.Tensor:
     """Random motion [B, 40] for parity checks: expressions and gaze over their whole ranges, head
@@ -33,5 +46,20 @@ def sample_motion(batch: int, seed: int = 0, pose_range: float = 0.5) -> torch.T
 
 
 def export_warp(renderer: WarpRenderer, path: Path, batch: int = 1, rtol: float = 1e-4) -> float:
-    """Write ``path`` for ``batch`` frames per call; return ONNX Runtime's max relative error vs torch."""
-    return export_and_check(renderer, {"motion": sample_motion(batch)}, OUTPUT_NAMES, path, rtol=rtol)
+    """Write ``path`` for ``batch`` frames per call; return ONNX Runtime's max relative error vs torch.
+
+    Raises ``AssertionError`` when the error exceeds ``rtol`` or the graph uses an operator outside
+    :data:`TENSORRT_OPS`.
+    """
+    error = export_and_check(renderer, {"motion": sample_motion(batch)}, OUTPUT_NAMES, path, rtol=rtol)
+    unsupported = graph_ops(path) - TENSORRT_OPS
+    if unsupported:
+        raise AssertionError(f"{path.name} uses operators TensorRT cannot parse: {sorted(unsupported)}")
+    return error
+
+
+def graph_ops(path: Path) -> set[str]:
+    """Operator types in an ONNX file."""
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}

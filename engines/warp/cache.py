@@ -73,7 +73,7 @@ class AvatarCache:
         cache = cls(
             size=size,
             nodes=nodes,
-            crop=np.ascontiguousarray(crop, dtype=np.uint8),
+            crop=np.array(crop, dtype=np.uint8),  # own (writable) copy
             ref_landmarks=ref.astype(np.float32),
             control_idx=control_idx,
             anchors=anchors,

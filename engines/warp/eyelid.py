@@ -36,6 +36,11 @@ EYES: tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, 
 )
 
 
+# Skin above the upper lid that a blink stretches over the eye, in eye openings. Short enough to
+# stay below brows and the rims of glasses, long enough that the stretch stays under ~2.5x.
+REACH = 0.85
+
+
 def _interp_matrix(at: Array, xs: Array) -> Array:
     """Rows [len(at), len(xs)] of piecewise-linear interpolation at ``at`` (clamped at the ends)."""
     order = np.argsort(xs)
@@ -104,7 +109,7 @@ def eye_constants(crop: Array, landmarks: Array, size: int) -> EyeConstants:
         lower_at_upper = np.interp(uu, np.sort(ul), vl[np.argsort(ul)])
         upper_at_lower = np.interp(ul, np.sort(uu), vu[np.argsort(uu)])
         opening = max(float(np.max(lower_at_upper - vu)), 0.12 * width)
-        reach = 1.1 * opening
+        reach = REACH * opening
         u_range = np.array([-0.65 * width, 0.65 * width])
         v_range = np.array([float(np.min(vu)) - reach - 2.0, float(np.max(vl)) + 0.9 * opening + 2.0])
         corners = np.array([origin + a * axis + b * normal for a in u_range for b in v_range])
@@ -133,7 +138,7 @@ def eye_constants(crop: Array, landmarks: Array, size: int) -> EyeConstants:
         lid_low = (_interp_matrix(flat_u, f["ul"]) @ f["vl"]).reshape(u.shape)
         brow_v = np.interp(u, np.sort(f["ub"]), f["vb"][np.argsort(f["ub"])])
         opening = f["opening"]
-        reach_up = np.clip(np.minimum(1.1 * opening, 0.7 * (lid_up - brow_v)), 0.6 * opening, None)
+        reach_up = np.clip(np.minimum(REACH * opening, 0.7 * (lid_up - brow_v)), 0.6 * opening, None)
         lm_i = lm[f["iris"][0]] - f["origin"]
         radius = float(np.mean(np.linalg.norm(lm[list(f["iris"][1:])] - lm[f["iris"][0]], axis=1)))
         per_eye.append(

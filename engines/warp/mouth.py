@@ -188,7 +188,7 @@ def _raster(mask: Array, nodes: Array, shape: tuple[int, ...]) -> tuple[Array, A
 
 def _sample_crop(crop: Array, nodes: Array) -> Array:
     """Bilinear colours [3, V, U] in [0, 1] of the crop at node positions [V, U, 2]."""
-    image = torch.as_tensor(crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
+    image = torch.from_numpy(np.array(crop, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
     size = torch.tensor([crop.shape[1], crop.shape[0]], dtype=torch.float32)
     grid = (2.0 * torch.as_tensor(nodes, dtype=torch.float32) + 1.0) / size - 1.0
     out = F.grid_sample(image, grid[None], mode="bilinear", padding_mode="border", align_corners=False)

@@ -26,7 +26,7 @@ from torch import nn
 
 from engines import face_regions as fr
 from engines import motion_space as ms
-from engines.face_model import FaceModel
+from engines.face_model import FaceModel, Placement
 from engines.warp import eyelid, flow, head, mouth
 from engines.warp.cache import DEFAULT_NODES, AvatarCache
 
@@ -205,7 +205,9 @@ class AvatarRenderer:
 
     @classmethod
     def from_bundle(cls, bundle: AvatarBundle, size: int = 256, nodes: int = DEFAULT_NODES) -> AvatarRenderer:
-        face_model = FaceModel(bundle.canonical_shape, bundle.placement(size))
+        placed = bundle.placement(size)  # (writable copies: bundle arrays are read-only views)
+        placement = Placement(np.array(placed.rotation), placed.scale, np.array(placed.translation))
+        face_model = FaceModel(np.array(bundle.canonical_shape), placement)
         cache = AvatarCache.build(bundle.crop(size), face_model, nodes=nodes)
         return cls(WarpRenderer(cache, face_model), bundle.crop_to_source(size), bundle.source())
 
