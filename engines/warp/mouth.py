@@ -75,6 +75,7 @@ class MouthConstants:
     half_width: Array  # [] half the inner mouth width (px)
     to_roi: Array  # [2, 3] affine: reference px → ROI grid_sample coordinates (align_corners=True)
     ref_sdf: Array  # [V, U] signed distance to the reference inner-lip polygon (reuse where < 0)
+    own: Array  # [3, V, U] the reference crop at the nodes (its own teeth, where it shows them)
     teeth_up: Array  # [V, U] skull-fixed upper-teeth opacity
     gum: Array  # [V, U] skull-fixed gum opacity (above the upper teeth)
     jaw_maps: Array  # [2, V, U] jaw-fixed (read shifted by the jaw): lower-teeth, tongue opacity
@@ -91,7 +92,7 @@ class MouthConstants:
 def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
     """Measure the mouth of a reference crop [S, S, 3] uint8 with landmarks [478, 2+] (px)."""
     lm = landmarks[:, :2].astype(np.float64)
-    spacing = size / 256.0
+    spacing = 1.0  # whole pixels at any crop size: an unmoved mouth reads its own pixels exactly
     upper, lower = lm[list(fr.LIPS_INNER_UPPER)], lm[list(fr.LIPS_INNER_LOWER)]
     outer = lm[list(fr.LIPS_OUTER_UPPER + fr.LIPS_OUTER_LOWER)]
     corner_r, corner_l = lm[fr.LIPS_INNER_UPPER[0]], lm[fr.LIPS_INNER_UPPER[-1]]
@@ -124,7 +125,7 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
         return np.interp(u, cu[order], cv[order])
 
     v_upper, v_lower = lip_v(upper), lip_v(lower)
-    soft = 1.0 * spacing
+    soft = size / 256.0  # edge ramp: a pixel at 256, two at 512
     arch = np.sqrt(np.clip(1.0 - (u / 0.9) ** 2, 0.0, 1.0))
     sides = _smoothstep((0.9 - np.abs(u)) / 0.1)
     teeth_up = _smoothstep((v_upper + 0.11 * width * arch - v) / soft + 0.5) * sides
@@ -157,6 +158,7 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
         half_width=np.array(0.5 * width, np.float32),
         to_roi=to_roi.astype(np.float32),
         ref_sdf=ref_sdf.astype(np.float32),
+        own=_sample_crop(crop, nodes).astype(np.float32),
         teeth_up=teeth_up.astype(np.float32),
         gum=gum.astype(np.float32),
         jaw_maps=np.stack([teeth_low, tongue]).astype(np.float32),
@@ -242,13 +244,13 @@ def mouth_layer(
     depth_scale: float,
     softness: float,
 ) -> torch.Tensor:
-    """The synthesised interior on the ROI [B, 6, V, U]: RGB, target SDF, reference SDF, and
-    which side of the target mouth line each node is on (selects the lower warp layer).
+    """The mouth interior on the ROI [B, 5, V, U]: premultiplied RGB, opacity, and which side of
+    the target mouth line each node is on (selects the lower warp layer).
 
     ``polygon`` [B, 20, 2]: target inner lips carried back into the reference (skull) frame
     (:data:`INNER_LIP_POLYGON` order); ``jaw_shift`` [B, 2]: the lower lip's displacement in that
-    frame (px). :func:`composite` turns the SDFs into the opening's opacity and the weight of the
-    portrait's own mouth.
+    frame (px). Inside the reference's own opening the portrait's mouth (its teeth) is used as is,
+    skull-fixed; elsewhere the synthesised interior.
     """
     nodes, coarse = c["nodes"], c["coarse_nodes"]  # [V, U, 2], [V', U', 2]
     n_v, n_u = nodes.shape[0], nodes.shape[1]
@@ -284,24 +286,12 @@ def mouth_layer(
     colour = colour + jaw[:, 0:1] * (0.85 * teeth - colour)  # lower teeth, a little shaded
     colour = colour + c["teeth_up"][None, None] * (teeth - colour)
     colour = colour + c["gum"][None, None] * (c["gum_rgb"][None, :, None, None] * shade - colour)
-    ref_sdf = c["ref_sdf"][None, None].expand(batch, -1, -1, -1)
-    return torch.cat([colour, sdf, ref_sdf, below], 1)
-
-
-def composite(frame: torch.Tensor, painted: torch.Tensor, own: torch.Tensor, softness: float) -> torch.Tensor:
-    """Paint the interior over ``frame`` [B, 3, H, W].
-
-    ``painted`` [B, 5, H, W] is :func:`mouth_layer` looked up at every pixel (zeros outside the
-    ROI); ``own`` [B, 3, H, W] is the reference crop read in the same skull frame. Inside the
-    reference's own opening the portrait's mouth (its teeth) is used as is, so an unmoved mouth is
-    exactly the reference; elsewhere the synthesised interior.
-    """
-    # Openings thinner than a pixel are not painted (the seam of closed lips); the portrait's
-    # own mouth is reused only where it is open by more than that too, so the seam never shows
-    # inside a larger opening, yet an unmoved mouth is exactly the reference (both SDFs are the
-    # same interpolated value there: reuse is 1 wherever alpha > 0).
-    depth = 0.5 * softness
-    alpha = torch.clamp((-painted[:, 3:4] - depth) / softness, 0.0, 1.0)
-    reuse = torch.clamp((-painted[:, 4:5] - depth) / (0.5 * softness) + 1.0, 0.0, 1.0)
-    colour = painted[:, 0:3] + reuse * (own - painted[:, 0:3])
-    return frame + alpha * (colour - frame)
+    # Openings thinner than a pixel are not painted (the seam of closed lips); the portrait's own
+    # mouth is reused only where it is open by more than that too, so the seam never shows inside
+    # a larger opening, yet an unmoved mouth is exactly the reference (same SDF at every node:
+    # reuse is 1 wherever alpha > 0, and the nodes sit on the crop's pixels).
+    inset = 0.5 * softness
+    alpha = torch.clamp((-sdf - inset) / softness, 0.0, 1.0)
+    reuse = torch.clamp((-c["ref_sdf"][None, None] - inset) / (0.5 * softness) + 1.0, 0.0, 1.0)
+    colour = colour + reuse * (c["own"][None] - colour)
+    return torch.cat([colour * alpha, alpha, below], 1)

@@ -66,7 +66,6 @@ class WarpRenderer(nn.Module):
     node_px: torch.Tensor  # [g, g, 2]
     pixel_x: torch.Tensor  # [1, S, S]
     pixel_y: torch.Tensor  # [1, S, S]
-    pixel_to_grid: torch.Tensor  # [2, 3]
     main_mask: torch.Tensor  # [40]
     eye_mask: torch.Tensor  # [40]
     pose_mask: torch.Tensor  # [40]
@@ -99,8 +98,6 @@ class WarpRenderer(nn.Module):
         pix = torch.arange(s, dtype=torch.float32)
         py, px = torch.meshgrid(pix, pix, indexing="ij")
         self.register_buffer("pixel_x", px[None].contiguous())  # [1, S, S]
-        to_grid = torch.tensor([[2.0 / s, 0.0, 1.0 / s - 1.0], [0.0, 2.0 / s, 1.0 / s - 1.0]])
-        self.register_buffer("pixel_to_grid", to_grid)  # crop px → grid_sample coordinates
         self.register_buffer("pixel_y", py[None].contiguous())
         self.register_buffer("main_mask", 1.0 - _channel_mask(EYE_CHANNELS))
         self.register_buffer("eye_mask", _channel_mask(EYE_CHANNELS))
@@ -160,8 +157,8 @@ class WarpRenderer(nn.Module):
         to_roi = head.compose_affine(m["to_roi"][None], to_ref)  # target px → ROI coordinates
         painted = F.grid_sample(
             painted, self._affine_grid(to_roi), mode="bilinear", padding_mode="zeros", align_corners=True
-        )  # [B, 6, S, S]
-        x_main = up[:, 0] + painted[:, 5:6] * (up[:, 1] - up[:, 0])  # [B, 2, S, S]
+        )  # [B, 5, S, S]: premultiplied RGB, alpha, below the mouth line
+        x_main = up[:, 0] + painted[:, 4:5] * (up[:, 1] - up[:, 0])  # [B, 2, S, S]
 
         # Eyes: lids and irises redrawn in the reference crop; then one read of that crop.
         eyes = self._group("eye", self._eye_keys)
@@ -170,16 +167,7 @@ class WarpRenderer(nn.Module):
         grid = flow.pixel_coords(x_main.permute(0, 2, 3, 1), s)
         frame = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
-        # The portrait's own teeth, read in the skull frame; then the interior goes over the frame.
-        to_crop = head.compose_affine(self.pixel_to_grid[None], to_ref)
-        own = F.grid_sample(
-            self.crop.expand(batch, -1, -1, -1),
-            self._affine_grid(to_crop),
-            mode="bilinear",
-            padding_mode="border",
-            align_corners=False,
-        )
-        frame = mouth.composite(frame, painted, own, self.mouth_softness)
+        frame = frame * (1.0 - painted[:, 3:4]) + painted[:, 0:3]  # the mouth interior goes over
         return torch.clamp(frame, 0.0, 1.0)
 
     def _affine_grid(self, matrix: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,132 @@
+"""Warp renderer speed: median ms/frame at 256 and 512 px, batch 1 and 8, torch and ONNX Runtime.
+
+Run: ``python -m bench.render [--repeats 40] [--markdown]`` — renders the default avatar with
+varied motion (visemes, blinks, head turns from the demo script), after a warm-up, on this
+machine's CPU. The time is the whole per-frame path: motion → face model → flow → frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from engines.avatar.store import AvatarStore
+from engines.warp import AvatarRenderer
+from engines.warp.demo import demo_motion
+
+log = logging.getLogger(__name__)
+
+
+def machine() -> str:
+    """A one-line description of the CPU this ran on."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def time_calls(call: Callable[[np.ndarray], object], batches: list[np.ndarray], repeats: int) -> float:
+    """Median ms per *frame* over ``repeats`` calls (after two warm-up calls)."""
+    for warm in batches[:2]:
+        call(warm)
+    times = []
+    for i in range(repeats):
+        motion = batches[i % len(batches)]
+        start = time.perf_counter()
+        call(motion)
+        times.append((time.perf_counter() - start) * 1000 / len(motion))
+    return statistics.median(times)
+
+
+def run(
+    repeats: int = 40, sizes: tuple[int, ...] = (256, 512), batches: tuple[int, ...] = (1, 8)
+) -> list[dict]:
+    import onnxruntime as ort
+
+    from export.onnx_warp import export_warp
+
+    motion = demo_motion(8.0)  # 200 frames of varied motion
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AvatarStore(Path(tmp) / "avatars")
+        bundle = store.ensure_default()
+        for size in sizes:
+            start = time.perf_counter()
+            renderer = AvatarRenderer.from_bundle(bundle, size=size)
+            build_s = time.perf_counter() - start
+            module = renderer.module
+            for batch in batches:
+                chunks = [motion[i : i + batch] for i in range(0, len(motion) - batch + 1, batch)]
+
+                @torch.inference_mode()
+                def torch_call(m: np.ndarray, module: torch.nn.Module = module) -> object:
+                    return module(torch.from_numpy(m))
+
+                torch_ms = time_calls(torch_call, chunks, repeats)
+                path = Path(tmp) / f"warp_{size}_{batch}.onnx"
+                export_warp(module, path, batch=batch)
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = torch.get_num_threads()
+                session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+                def ort_call(m: np.ndarray, session: ort.InferenceSession = session) -> object:
+                    return session.run(None, {"motion": m})
+
+                ort_ms = time_calls(ort_call, chunks, repeats)
+                rows.append(dict(size=size, batch=batch, torch_ms=torch_ms, ort_ms=ort_ms, build_s=build_s))
+                log.info("%d px batch %d: torch %.2f ms, ORT %.2f ms", size, batch, torch_ms, ort_ms)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        f"Machine: {machine()}.",
+        "",
+        "| crop | batch | torch ms/frame | ONNX Runtime ms/frame | avatar cache build (s) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['batch']} | {r['torch_ms']:.2f} | {r['ort_ms']:.2f} | {r['build_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=40, help="Timed calls per configuration.")
+    parser.add_argument("--markdown", action="store_true", help="Print a Markdown table for RESULTS.md.")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = run(args.repeats)
+    if args.markdown:
+        print(markdown(rows))
+        return
+    table = Table(title=f"warp renderer, median ms/frame — {machine()}")
+    for column in ("crop", "batch", "torch", "ONNX Runtime", "cache build s"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        cells = (f"{r['torch_ms']:.2f}", f"{r['ort_ms']:.2f}", f"{r['build_s']:.2f}")
+        table.add_row(str(r["size"]), str(r["batch"]), *cells)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
