@@ -224,6 +224,7 @@ async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
                 stats = await client.stats()
                 stats["t"] = time.monotonic() - track.sent[0]
                 snapshots.append(stats)
+            metrics_text = (await http.get("/metrics", headers=headers)).text
         finally:
             await client.stop()
 
@@ -280,7 +281,12 @@ async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
             "frames_dropped": final.get("frames_dropped"),
             "first_frame_ms": final.get("first_frame_ms"),
         },
+        "server_whole_run_ms": histogram_percentiles(metrics_text),
         "growth": _growth(per_onset, snapshots),
+        "server_series": [
+            {"t_s": round(x["t"], 1), **(x.get("latency_ms", {}).get("audio_to_encoder") or {})}
+            for x in snapshots
+        ],
     }
     if cfg.transport:
         result["audio_transport_ms"] = {
@@ -291,6 +297,47 @@ async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
             "ours_prefetch_0": _percentiles(await measure_audio_transport(0, cfg.transport_seconds)),
         }
     return result
+
+
+def histogram_percentiles(metrics_text: str) -> dict[str, dict[str, float]]:
+    """p50/p95 (ms, linear within buckets) of the server's latency and stage histograms, whole run.
+
+    The rolling stats of GET /sessions cover the last 250 frames; /metrics covers every frame (of
+    every session since the server started: run the probe against a fresh server).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.type != "histogram":
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_bucket"):
+                continue
+            key = family.name.removeprefix("xactor_")
+            if "stage" in sample.labels:
+                key = f"stage_{sample.labels['stage']}"
+            buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
+    out: dict[str, dict[str, float]] = {}
+    for key, pairs in buckets.items():
+        pairs.sort()
+        total = pairs[-1][1]
+        if total <= 0:
+            continue
+        row: dict[str, float] = {"n": int(total)}
+        for q in (0.5, 0.95):
+            target, lo_le, lo_count = q * total, 0.0, 0.0
+            for le, count in pairs:
+                if count >= target:
+                    if le == float("inf"):
+                        row[f"p{int(q * 100)}"] = round(lo_le * 1000, 1)
+                    else:
+                        frac = (target - lo_count) / max(count - lo_count, 1e-9)
+                        row[f"p{int(q * 100)}"] = round((lo_le + frac * (le - lo_le)) * 1000, 1)
+                    break
+                lo_le, lo_count = le, count
+        out[key] = row
+    return out
 
 
 def _growth(per_onset: list[dict[str, float | None]], snapshots: list[dict[str, Any]]) -> dict[str, Any]:
@@ -356,6 +403,9 @@ def print_report(result: dict[str, Any]) -> None:
     table.add_row(
         "frames repeated / dropped", f"{server.get('frames_repeated')} / {server.get('frames_dropped')}"
     )
+    for key, s in result.get("server_whole_run_ms", {}).items():
+        if not key.startswith("stage_") and key != "first_frame_seconds":
+            table.add_row(f"server, whole run (histogram): {key}", fmt(s))
     for key, value in result["growth"].items():
         table.add_row(key, str(value))
     Console().print(table)

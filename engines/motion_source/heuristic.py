@@ -24,6 +24,7 @@ the output does not depend on how the audio was chunked; with a seed it is deter
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,6 +176,7 @@ class HeuristicMotionSource(MotionSource):
         self.cfg = config or HeuristicConfig()
         self._vad = SileroVAD()
         self._analysis = StreamingAnalysis()
+        self._stage_s = {"vad": 0.0, "features": 0.0}  # compute time, for the server's stage timings
         self.reset()
 
     @property
@@ -224,16 +226,25 @@ class HeuristicMotionSource(MotionSource):
         x = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
         self._n_samples += x.size
         # VAD on fixed 512-sample chunks counted from reset.
+        t0 = time.perf_counter()
         pending = np.concatenate([self._vad_pending, x])
         n_chunks = pending.size // CHUNK
         for j in range(n_chunks):
             prob = self._vad.process(pending[j * CHUNK : (j + 1) * CHUNK])
             self._vad_weights.append(self._gate.update(prob, CHUNK_SECONDS))
         self._vad_pending = pending[n_chunks * CHUNK :]
+        t1 = time.perf_counter()
         # Prosody rows -> tracker.
         _, pros = self._analysis.push(x)
+        self._stage_s["vad"] += t1 - t0
+        self._stage_s["features"] += time.perf_counter() - t1
         if len(pros):
             self._rows = np.concatenate([self._rows, self._tracker.process(pros)])
+
+    def pop_stage_seconds(self) -> dict[str, float]:
+        """Seconds spent in VAD and in feature analysis since the last call (server stage timings)."""
+        out, self._stage_s = self._stage_s, {"vad": 0.0, "features": 0.0}
+        return out
 
     # ---- frames out -----------------------------------------------------------------------
     def pull(self) -> list[MotionFrame]:

@@ -50,7 +50,7 @@ async def test_session_streams_video_that_follows_speech(live, speech) -> None:
     # Stats: per-stage timings, latency, fps, no render errors.
     assert stats["frames_sent"] > 50
     assert stats["latency_ms"]["audio_to_encoder"]["p95"] < 500
-    for stage in ("resample", "motion", "render", "encode"):
+    for stage in ("resample", "vad", "features", "motion", "render", "encode"):
         assert stage in stats["stages_ms"], stats["stages_ms"]
     assert stats["errors"]["render"] == 0
     assert stats["audio"]["mic_s"] > 3
