@@ -82,6 +82,7 @@ class EyeConstants:
     band_low: Array  # [E, H, W]
     iris_centre: Array  # [E, 2] (u, v) of the reference iris
     iris_radius: Array  # [E]
+    half_width: Array  # [E] half the corner-to-corner width (px)
     sclera: Array  # [E, 3] colour in [0, 1]
     y0: int
     x0: tuple[int, ...]
@@ -165,6 +166,7 @@ def eye_constants(crop: Array, landmarks: Array, size: int) -> EyeConstants:
                 band_low=np.full_like(u, 0.15 * opening),
                 iris_centre=np.array([lm_i @ f["axis"], lm_i @ f["normal"]]),
                 iris_radius=np.array(radius),
+                half_width=np.array(0.5 * np.linalg.norm(lm[f["upper"][-1]] - lm[f["upper"][0]])),
                 sclera=_sclera_colour(crop, lm, f["upper"], f["lower"], lm[f["iris"][0]], radius),
             )
         )
@@ -178,7 +180,7 @@ def eye_constants(crop: Array, landmarks: Array, size: int) -> EyeConstants:
 def _sclera_colour(
     crop: Array, lm: Array, upper: tuple[int, ...], lower: tuple[int, ...], iris: Array, radius: float
 ) -> Array:
-    """Colour of the brightest visible eyeball outside the iris (median of the top quarter), in [0, 1]."""
+    """Colour of the visible eyeball outside the iris (median of its brighter half), in [0, 1]."""
     import cv2
 
     mask = np.zeros(crop.shape[:2], np.uint8)
@@ -189,7 +191,7 @@ def _sclera_colour(
     if len(pixels) < 4:
         return np.array([0.85, 0.82, 0.80])
     lum = pixels.mean(1)
-    return np.median(pixels[lum >= np.percentile(lum, 75)], axis=0)
+    return np.median(pixels[lum >= np.percentile(lum, 50)], axis=0)
 
 
 def _smooth(t: torch.Tensor) -> torch.Tensor:
@@ -267,10 +269,19 @@ def eye_patches(
     low = torch.minimum(lid_up + 0.5, v_src)
     high = torch.maximum(lid_low - 0.5, v_src)
     iris_v = torch.minimum(torch.maximum(v_src - gv, low), high)
-    u_src = u - ball * in_new * gu
-    v_src = v_src + ball * in_new * (iris_v - v_src)
+    # Where the iris was and no longer is: the portrait's own sclera, mirrored across the old
+    # iris edge on the side the iris left (its texture and shading), plus a little flat colour.
     sclera = ball * torch.clamp(in_old - in_new, 0.0, 1.0)  # [B, E, H, W]
+    half = c["half_width"][None, :, None, None] - 1.0
+    leaving_left = (gu < 0.0).to(u.dtype)  # the iris moved toward -u: sclera lies at +u
+    mirrored = leaving_left * (2.0 * (cu + radius) - u + 1.0) + (1.0 - leaving_left) * (
+        2.0 * (cu - radius) - u - 1.0
+    )
+    mirrored = torch.minimum(torch.maximum(mirrored, -half), half)
+    u_src = u - ball * in_new * gu + sclera * (mirrored - u)
+    v_src = v_src + ball * in_new * (iris_v - v_src)
     lid_shade = 0.8 + 0.2 * _smooth((v - new_up) / torch.clamp(0.3 * (new_low - new_up), min=eps))
+    sclera = 0.25 * sclera  # the flat colour is only a tint over the mirrored sclera
 
     # Back to crop pixels and read the crop there.
     origin = c["origin"][None, :, None, None, :]  # [1, E, 1, 1, 2]

@@ -32,7 +32,7 @@ INNER_LIP_POLYGON: tuple[int, ...] = fr.LIPS_INNER_UPPER + fr.LIPS_INNER_LOWER[-
 CHIN = fr.CHIN
 LOWER_LIP_CENTRE = fr.LIPS_INNER_LOWER[5]
 CAVITY_RGB = np.array([0.30, 0.11, 0.10])
-TEETH_RGB = np.array([0.80, 0.76, 0.68])  # in the mouth's shade, not paper white
+TEETH_RGB = np.array([0.88, 0.83, 0.72])  # warm, in the mouth's shade: not paper white
 TOOTH_EDGES = (0.0, 0.22, 0.42)  # gaps between the front teeth, in mouth half-widths
 
 
@@ -278,7 +278,7 @@ def mouth_layer(
     )  # [B, 2, V, U]
 
     shade = c["side_shade"][None, None]  # [1, 1, V, U]
-    lip_shadow = 0.72 + 0.28 * torch.clamp(depth * 3.0, 0.0, 1.0)
+    lip_shadow = 0.78 + 0.22 * torch.clamp(depth * 3.0, 0.0, 1.0)
     colour = c["cavity"][None, :, None, None] * (1.0 - 0.55 * depth) * shade  # back of the mouth
     tongue = c["tongue"][None, :, None, None] * (1.0 - 0.4 * depth) * shade
     colour = colour + jaw[:, 1:2] * (tongue - colour)

@@ -177,3 +177,18 @@ def test_512_crop(astronaut: AvatarBundle) -> None:
     neutral, jaw = renderer.render(np.concatenate([ms.zeros(1), ms.from_dict({"jawOpen": 0.8})]))
     assert psnr(neutral, astronaut.crop(512)) >= 40.0
     assert mad(neutral, jaw, box(reference(renderer)[list(fr.LIPS)], 8, 512)) > 8.0
+
+
+@pytest.mark.parametrize("gaze", [1.0, -1.0])
+def test_gaze_moves_the_irises(astronaut_renderer: AvatarRenderer, gaze: float) -> None:
+    ref = reference(astronaut_renderer)
+    neutral, looking = astronaut_renderer.render(
+        np.concatenate([ms.zeros(1), ms.from_dict({"gazeYaw": gaze})])
+    )
+    for eye in (fr.EYE_LEFT, fr.EYE_RIGHT):
+        rows, cols = box(ref[list(eye)], 1, 256)
+        centroids = []
+        for frame in (neutral, looking):
+            dark = lum(frame)[rows, cols] < 90  # iris and pupil
+            centroids.append(np.nonzero(dark)[1].mean())
+        assert gaze * (centroids[1] - centroids[0]) > 1.0  # toward image-right for positive gaze
