@@ -75,9 +75,11 @@ def run(
             for batch in batches:
                 chunks = [motion[i : i + batch] for i in range(0, len(motion) - batch + 1, batch)]
 
+                runner = renderer._runner(batch)  # what render() runs: the traced module
+
                 @torch.inference_mode()
-                def torch_call(m: np.ndarray, module: torch.nn.Module = module) -> object:
-                    return module(torch.from_numpy(m))
+                def torch_call(m: np.ndarray, runner: Callable[..., torch.Tensor] = runner) -> object:
+                    return runner(torch.from_numpy(m))
 
                 torch_ms = time_calls(torch_call, chunks, repeats)
                 path = Path(tmp) / f"warp_{size}_{batch}.onnx"
@@ -113,7 +115,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=40, help="Timed calls per configuration.")
     parser.add_argument("--markdown", action="store_true", help="Print a Markdown table for RESULTS.md.")
+    parser.add_argument("--threads", type=int, default=None, help="torch/ONNX Runtime threads.")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     rows = run(args.repeats)
     if args.markdown:

@@ -195,8 +195,8 @@ def test_gaze_moves_the_irises(astronaut_renderer: AvatarRenderer, gaze: float) 
 
 
 def test_traced_render_matches_the_eager_module(astronaut_renderer: AvatarRenderer) -> None:
-    motion = demo_like = ms.from_dict({"jawOpen": 0.6, "headYaw": -0.2, "eyeBlinkRight": 0.7}, frames=3)
-    demo_like[1, ms.INDEX["mouthSmileLeft"]] = 1.0
+    motion = ms.from_dict({"jawOpen": 0.6, "headYaw": -0.2, "eyeBlinkRight": 0.7}, frames=3)
+    motion[1, ms.INDEX["mouthSmileLeft"]] = 1.0
     eager = AvatarRenderer(astronaut_renderer.module, trace=False)
     assert np.array_equal(astronaut_renderer.render(motion), eager.render(motion))
     assert np.array_equal(astronaut_renderer.render(motion[0]), eager.render(motion)[0])
