@@ -127,7 +127,7 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
     v_upper, v_lower = lip_v(upper), lip_v(lower)
     soft = size / 256.0  # edge ramp: a pixel at 256, two at 512
     arch = np.sqrt(np.clip(1.0 - (u / 0.9) ** 2, 0.0, 1.0))
-    sides = _smoothstep((0.9 - np.abs(u)) / 0.1)
+    sides = _smoothstep((0.85 - np.abs(u)) / 0.25)  # teeth fade into the dark corners
     teeth_up = _smoothstep((v_upper + 0.11 * width * arch - v) / soft + 0.5) * sides
     # Above the teeth, behind the upper lip: gum, seen when the lip is raised.
     gum = _smoothstep(((v_upper - 0.07 * width) - v) / (2 * soft) + 0.5) * sides
