@@ -51,6 +51,21 @@ async def test_malformed_sdp_is_400(live) -> None:
     assert app.state.sessions._pending == 0  # every refused offer gave its slot back
 
 
+async def test_offer_rejected_by_webrtc_is_400_and_leaves_nothing(live) -> None:
+    """Offers that parse but that the peer connection refuses: the half-built session is torn down."""
+    app, http = live
+    sdp = await _offer_sdp()
+    no_mux = "".join(line for line in sdp.splitlines(keepends=True) if not line.startswith("a=rtcp-mux"))
+    no_codec = sdp.replace("H264/90000", "XYZ/90000").replace("VP8/90000", "XYZ/90000")
+    for bad in (no_mux, no_codec):
+        r = await http.post("/sessions", json={"sdp": bad, "type": "offer"})
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"]["code"] == "bad_offer"
+    assert len(app.state.sessions) == 0 and app.state.sessions._pending == 0
+    await asyncio.sleep(0.2)
+    assert [t.name for t in threading.enumerate() if t.name.startswith(("render-", "encode-"))] == []
+
+
 async def test_unknown_avatar_is_404(live) -> None:
     _, http = live
     sdp = await _offer_sdp()
