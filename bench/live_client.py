@@ -167,7 +167,7 @@ class LiveClient:
             self._tasks.append(asyncio.ensure_future(reader))
 
         await pc.setLocalDescription(await pc.createOffer())
-        body = {"sdp": pc.localDescription.sdp, "type": "offer", "avatar_id": avatar_id}
+        body: dict[str, Any] = {"sdp": pc.localDescription.sdp, "type": "offer", "avatar_id": avatar_id}
         if options:
             body["options"] = options
         r = await self._client().post("/sessions", json=body, headers=self._headers())

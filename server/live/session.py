@@ -30,8 +30,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from engines.motion_source.base import MotionSource
-from server.live.audio_in import AudioFeed, AudioInbox, Resampler
-from server.live.encoding import VideoEncoder, negotiated_video_codec, video_codec_preferences
+from server.live.audio_in import AudioChunk, AudioFeed, AudioInbox, Resampler
+from server.live.encoding import CodecName, VideoEncoder, negotiated_video_codec, video_codec_preferences
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.timing import Rolling
@@ -79,7 +79,7 @@ class Session:
         self.close_reason: str | None = None
         self._closing: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self.codec: str | None = None
+        self.codec: CodecName | None = None
         self.jitter_buffer_set = False
 
         self.pc = RTCPeerConnection(
@@ -101,7 +101,7 @@ class Session:
             on_sent=self.audio_out.video_sent if self.audio_out is not None else None,
         )
         self.inbox = AudioInbox()
-        sinks = [self._to_inbox]
+        sinks: list[Callable[[AudioChunk], None]] = [self._to_inbox]
         if self.audio_out is not None:
             sinks.append(self.audio_out.feed)
         self.feed = AudioFeed(resampler, sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
@@ -118,7 +118,7 @@ class Session:
         self.last_speech = 0.0
 
     # ---- plumbing ---------------------------------------------------------------------------------
-    def _to_inbox(self, chunk: Any) -> None:
+    def _to_inbox(self, chunk: AudioChunk) -> None:
         dropped = self.inbox.put(chunk)
         if dropped:
             self.metrics.audio_dropped_samples.inc(dropped)
@@ -170,7 +170,7 @@ class Session:
         if self.codec != self.video.encoder.codec_name:
             log.info("session %s: client has no %s, using %s", self.id, self.options.codec, self.codec)
             self.video.encoder = VideoEncoder(
-                self.codec,  # type: ignore[arg-type]
+                self.codec,
                 self.video.encoder.bitrate,
                 keyframe_interval_s=self.video.encoder.keyint / self.video.encoder.fps,
                 h264_preset=self.video.encoder.h264_preset,

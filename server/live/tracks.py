@@ -125,7 +125,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         packet = self.encoder.encode(image, pts, keyframe)
         return reach, packet, time.monotonic() - reach
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
@@ -242,7 +242,7 @@ class DelayedAudioTrack(MediaStreamTrack):
         super().stop()
         self._changed.set()
 
-    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+    async def recv(self) -> av.AudioFrame:
         n = self.CHUNK * self._UP
         while True:
             if self.readyState != "live":

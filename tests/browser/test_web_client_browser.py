@@ -80,7 +80,7 @@ async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
             frames_before = await browser.eval(FRAMES_JS)
             js = SAMPLE_JS % (box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0)
             crops, speech_w = [], []
-            best = (-1.0, None)
+            best: tuple[float, Path | None] = (-1.0, None)
             shots = tmp_path / "shots"
             shots.mkdir()
             async with httpx.AsyncClient(base_url=url) as http:

@@ -130,7 +130,7 @@ def _moving(i: int, size: int = 128) -> np.ndarray:
 
 @pytest.mark.parametrize("codec", ["h264", "vp8"])
 def test_encoder_packets_decode_with_keyframes_and_pts(codec: str) -> None:
-    enc = VideoEncoder(codec, 300_000, keyframe_interval_s=0.4)  # keyframe every 10 frames
+    enc = VideoEncoder(codec, 300_000, keyframe_interval_s=0.4)  # type: ignore[arg-type]  # keyframe every 10 frames
     dec = av.CodecContext.create("h264" if codec == "h264" else "libvpx", "r")
     keys = []
     for i in range(25):
@@ -244,6 +244,7 @@ async def test_video_track_sends_on_arrival_and_repeats_when_late() -> None:
         second = await track.recv()
         waited = time.monotonic() - t0
         assert 0.05 < waited < 0.2, waited
+        assert first.pts is not None and second.pts is not None
         assert track.frames_repeated == 1 and second.pts > first.pts
         # Two frames offered before the next send: the newest wins, the other counts as superseded.
         track.offer(_rendered(1, 50))

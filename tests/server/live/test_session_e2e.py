@@ -28,6 +28,7 @@ async def test_session_streams_video_that_follows_speech(live, speech) -> None:
     assert answer["codec"] == "h264"
     try:
         await client.wait_frames(5, timeout=5.0)
+        assert client.offer_done is not None
         first_frame = client.frames[0].t - client.offer_done
         assert first_frame < 1.0
         await asyncio.sleep(speech.seconds - 0.5)
@@ -90,7 +91,9 @@ async def test_return_audio_plays_in_step_with_the_video(live, speech) -> None:
     track = SignalTrack(speech.signal)
     answer = await client.start(track, options={"return_audio": True})
     assert answer["options"]["return_audio"] is True
-    assert configure_audio_receivers(client.pc, 0) == 1  # client side: no extra audio buffering either
+    assert (
+        client.pc is not None and configure_audio_receivers(client.pc, 0) == 1
+    )  # client side: no extra audio buffering either
     try:
         await asyncio.sleep(speech.seconds - 0.5)
     finally:
