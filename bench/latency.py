@@ -40,7 +40,7 @@ import numpy as np
 
 from bench.live_client import LiveClient, SignalTrack
 from bench.mouth import Box, OpeningDetector, find_mouth_box
-from bench.speech import speech_with_onsets
+from bench.speech import SpeechTimeline, speech_with_onsets
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class ProbeConfig:
     transport_seconds: float = 4.0  # per jitter-buffer setting (8 tone bursts)
     marker_video_buffer: bool = True  # client releases video frames on the marker bit (browser-like)
     data_dir: Path | None = None  # for a spawned server (default: a temp copy-free dir)
+    decompose_s: float = 60.0  # re-run this much of the timeline offline to split off the algorithmic part
     server_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -191,8 +192,12 @@ def _percentiles(values: list[float]) -> dict[str, float] | None:
     }
 
 
-async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
-    """One probe run against the server at ``url``; returns the measurements (times in ms)."""
+async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None) -> dict[str, Any]:
+    """One probe run against the server at ``url``; returns the measurements (times in ms).
+
+    With ``avatars_root`` (the server's avatar store, when local) the algorithmic part of each
+    onset's latency is measured offline too (:func:`offline_algorithmic`).
+    """
     timeline = speech_with_onsets(cfg.duration_s, period_s=cfg.period_s, lead_s=cfg.lead_s, rate=48000)
     headers = {"Authorization": f"Bearer {cfg.token}"} if cfg.token else {}
     options: dict[str, Any] = {"resolution": cfg.resolution}
@@ -288,6 +293,28 @@ async def run_probe(cfg: ProbeConfig, url: str) -> dict[str, Any]:
             for x in snapshots
         ],
     }
+    if avatars_root is not None and cfg.decompose_s > 0:
+        lookahead = int(answer["options"]["lookahead"])
+        algorithmic = await asyncio.to_thread(
+            offline_algorithmic,
+            timeline,
+            avatars_root,
+            avatar_id,
+            cfg.resolution,
+            lookahead,
+            box,
+            cfg.decompose_s,
+        )
+        pairs = [
+            (a, p["ms"])
+            for a, p in zip(algorithmic, per_onset, strict=False)
+            if a is not None and p["ms"] is not None
+        ]
+        result["decomposition_ms"] = {
+            "onsets": len(pairs),
+            "algorithmic": _percentiles([a for a, _ in pairs]),
+            "rest (compute + transport + decode)": _percentiles([m - a for a, m in pairs]),
+        }
     if cfg.transport:
         result["audio_transport_ms"] = {
             "aiortc_default_prefetch_4": _percentiles(
@@ -364,6 +391,61 @@ def _growth(per_onset: list[dict[str, float | None]], snapshots: list[dict[str, 
     return out
 
 
+def offline_algorithmic(
+    timeline: SpeechTimeline,
+    avatars_root: Path,
+    avatar_id: str,
+    size: int,
+    lookahead: int,
+    box: Box,
+    max_s: float,
+) -> list[float | None]:
+    """The part of mouth-to-photon no compute or network can remove, per onset (ms).
+
+    Runs the same motion source and renderer offline (no codec, no transport, no clock) on the
+    first ``max_s`` seconds of the timeline, finds the first frame whose mouth passes the same
+    detector, and converts the wait for that frame's newest audio sample (its own 40 ms, the
+    lookahead, the jaw's rise) into the probe's send-time terms: the 20 ms packet holding that
+    sample leaves this long after the packet holding the onset.
+    """
+    import soxr
+
+    from engines.avatar.store import AvatarStore
+    from engines.motion_source.heuristic import HeuristicMotionSource
+    from engines.warp.renderer import AvatarRenderer
+
+    rate = timeline.rate
+    x16 = soxr.resample(timeline.signal[: int(max_s * rate)], rate, 16000).astype(np.float32)
+    source = HeuristicMotionSource(lookahead_frames=lookahead, seed=0)
+    source.push_audio(x16)
+    frames = source.pull()
+    renderer = AvatarRenderer.from_bundle(AvatarStore(avatars_root).get(avatar_id), size=size)
+    crops = []
+    for i in range(0, len(frames), 16):
+        motion = np.stack([f.motion for f in frames[i : i + 16]]).astype(np.float32)  # [B, 40]
+        crops += [box.cut(img)[::2, ::2].astype(np.uint8) for img in renderer.render(motion)]
+    stack = np.stack(crops).astype(np.float32)
+    t_frame = (np.arange(len(frames)) + 0.5) * 0.04  # media time of each frame's centre
+    avail = (np.arange(len(frames)) + 1 + lookahead) * 640  # 16 kHz sample count a frame waits for
+    onsets = [o for o in timeline.onsets if o < x16.size * 3]
+    ends = timeline.ends[: len(onsets)]
+    silent = (t_frame > 0.3) & (t_frame < onsets[0] / rate)
+    for end_i, next_on in zip(ends, [*onsets[1:], x16.size * 3], strict=True):
+        silent |= (t_frame > end_i / rate + 0.6) & (t_frame < next_on / rate)
+    detector = OpeningDetector.calibrate(stack[silent])
+    d = detector.distance(stack)
+    out: list[float | None] = []
+    for onset in onsets:
+        o16 = onset // 3
+        hit = np.nonzero((avail > o16) & (avail < o16 + 16000) & (d > detector.threshold))[0]
+        if not hit.size:
+            out.append(None)
+            continue
+        newest48 = (int(avail[hit[0]]) - 1) * 3
+        out.append(float((newest48 // 960 - onset // 960) * 20))
+    return out
+
+
 async def probe(cfg: ProbeConfig) -> dict[str, Any]:
     """Run against ``cfg.url``, or start a local server first."""
     if cfg.url:
@@ -371,7 +453,7 @@ async def probe(cfg: ProbeConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = cfg.data_dir or Path(tmp)
         async with local_server(data_dir, cfg.server_env) as url:
-            return await run_probe(cfg, url)
+            return await run_probe(cfg, url, avatars_root=data_dir / "avatars")
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -403,6 +485,9 @@ def print_report(result: dict[str, Any]) -> None:
     table.add_row(
         "frames repeated / dropped", f"{server.get('frames_repeated')} / {server.get('frames_dropped')}"
     )
+    for key, s in (result.get("decomposition_ms") or {}).items():
+        if isinstance(s, dict):
+            table.add_row(f"mouth-to-photon part: {key}", fmt(s))
     for key, s in result.get("server_whole_run_ms", {}).items():
         if not key.startswith("stage_") and key != "first_frame_seconds":
             table.add_row(f"server, whole run (histogram): {key}", fmt(s))
