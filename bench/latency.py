@@ -252,8 +252,9 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     for i, onset in enumerate(timeline.onsets):
         t_on = t_send(onset)
         t_next = t_send(timeline.onsets[i + 1]) if i + 1 < len(timeline.onsets) else float("inf")
-        window = np.nonzero((times > t_on) & (times < min(t_on + 1.0, t_next)) & (d > detector.threshold))[0]
-        latency = (times[window[0]] - t_on) * 1000 if window.size else None
+        window = np.nonzero((times > t_on) & (times < min(t_on + 1.0, t_next)))[0]
+        hit = detector.first_opening(d[window])
+        latency = (times[window[hit]] - t_on) * 1000 if hit is not None else None
         per_onset.append(
             {"t_s": round(t_on - track.sent[0], 2), "ms": None if latency is None else round(latency, 1)}
         )
@@ -295,6 +296,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     }
     if avatars_root is not None and cfg.decompose_s > 0:
         lookahead = int(answer["options"]["lookahead"])
+        offset16 = int((final.get("audio") or {}).get("first_mic_sample") or 0)
         algorithmic = await asyncio.to_thread(
             offline_algorithmic,
             timeline,
@@ -304,6 +306,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
             lookahead,
             box,
             cfg.decompose_s,
+            offset16,
         )
         pairs = [
             (a, p["ms"])
@@ -312,6 +315,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         ]
         result["decomposition_ms"] = {
             "onsets": len(pairs),
+            "per_onset_algorithmic": algorithmic,
             "algorithmic": _percentiles([a for a, _ in pairs]),
             "rest (compute + transport + decode)": _percentiles([m - a for a, m in pairs]),
         }
@@ -399,6 +403,7 @@ def offline_algorithmic(
     lookahead: int,
     box: Box,
     max_s: float,
+    offset16: int = 0,
 ) -> list[float | None]:
     """The part of mouth-to-photon no compute or network can remove, per onset (ms).
 
@@ -406,7 +411,10 @@ def offline_algorithmic(
     first ``max_s`` seconds of the timeline, finds the first frame whose mouth passes the same
     detector, and converts the wait for that frame's newest audio sample (its own 40 ms, the
     lookahead, the jaw's rise) into the probe's send-time terms: the 20 ms packet holding that
-    sample leaves this long after the packet holding the onset.
+    sample leaves this long after the packet holding the onset. ``offset16`` is where the live
+    session's stream had the first mic sample (the silence fed before the first packet): it sets
+    the 40 ms frame grid's phase against the speech, which decides whether an onset just makes a
+    frame or waits for the next.
     """
     import soxr
 
@@ -417,7 +425,7 @@ def offline_algorithmic(
     rate = timeline.rate
     x16 = soxr.resample(timeline.signal[: int(max_s * rate)], rate, 16000).astype(np.float32)
     source = HeuristicMotionSource(lookahead_frames=lookahead, seed=0)
-    source.push_audio(x16)
+    source.push_audio(np.concatenate([np.zeros(offset16, np.float32), x16]))
     frames = source.pull()
     renderer = AvatarRenderer.from_bundle(AvatarStore(avatars_root).get(avatar_id), size=size)
     crops = []
@@ -425,8 +433,10 @@ def offline_algorithmic(
         motion = np.stack([f.motion for f in frames[i : i + 16]]).astype(np.float32)  # [B, 40]
         crops += [box.cut(img)[::2, ::2].astype(np.uint8) for img in renderer.render(motion)]
     stack = np.stack(crops).astype(np.float32)
-    t_frame = (np.arange(len(frames)) + 0.5) * 0.04  # media time of each frame's centre
-    avail = (np.arange(len(frames)) + 1 + lookahead) * 640  # 16 kHz sample count a frame waits for
+    t_frame = (np.arange(len(frames)) + 0.5) * 0.04 - offset16 / 16000  # signal time of each frame's centre
+    avail = (
+        np.arange(len(frames)) + 1 + lookahead
+    ) * 640 - offset16  # signal samples (16 kHz) a frame waits for
     onsets = [o for o in timeline.onsets if o < x16.size * 3]
     ends = timeline.ends[: len(onsets)]
     silent = (t_frame > 0.3) & (t_frame < onsets[0] / rate)
@@ -437,11 +447,12 @@ def offline_algorithmic(
     out: list[float | None] = []
     for onset in onsets:
         o16 = onset // 3
-        hit = np.nonzero((avail > o16) & (avail < o16 + 16000) & (d > detector.threshold))[0]
-        if not hit.size:
+        window = np.nonzero((avail > o16) & (avail < o16 + 16000))[0]
+        hit = detector.first_opening(d[window])
+        if hit is None:
             out.append(None)
             continue
-        newest48 = (int(avail[hit[0]]) - 1) * 3
+        newest48 = (int(avail[window[hit]]) - 1) * 3
         out.append(float((newest48 // 960 - onset // 960) * 20))
     return out
 

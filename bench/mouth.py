@@ -82,3 +82,20 @@ class OpeningDetector:
     def distance(self, crops: np.ndarray) -> np.ndarray:
         """d_t for crops [T, h, w] -> [T]."""
         return np.abs(np.asarray(crops, dtype=np.float32) - self.reference).mean(axis=(1, 2))
+
+    def first_opening(self, d: np.ndarray, peak_frames: int = 10) -> int | None:
+        """Index of the first frame of ``d`` (frames from a speech onset on) where the mouth is half
+        open: past the midpoint between closed and the peak of the first ``peak_frames`` frames (the
+        first syllable). None when that peak does not clear the noise threshold.
+
+        Half-opening, not "first change above noise", so the event does not move with the
+        calibration (live frames pass a codec, offline ones do not): both sides of the probe's
+        decomposition time the same thing.
+        """
+        if d.size == 0:
+            return None
+        peak = float(d[:peak_frames].max())
+        if peak < self.threshold:
+            return None
+        level = self.silent_mean + 0.5 * (peak - self.silent_mean)
+        return int(np.argmax(d >= level))

@@ -122,6 +122,7 @@ class AudioFeed:
         self._fill_carry = 0.0
         self.mic_samples = 0
         self.silence_samples = 0
+        self.first_mic_sample: int | None = None  # stream position of the first mic sample
         self.mic_frames = 0
 
     def push_frame(self, frame: av.AudioFrame) -> None:
@@ -138,6 +139,8 @@ class AudioFeed:
         self._last_audio = now
         self._filling = False
         if samples.size:
+            if self.first_mic_sample is None:
+                self.first_mic_sample = self.mic_samples + self.silence_samples
             self.mic_samples += samples.size
             self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=False))
 

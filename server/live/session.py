@@ -266,6 +266,7 @@ class Session:
             "audio": {
                 "mic_s": round(self.feed.mic_samples / 16000, 2),
                 "silence_fill_s": round(self.feed.silence_samples / 16000, 2),
+                "first_mic_sample": self.feed.first_mic_sample,
                 "dropped_samples": self.inbox.dropped_samples,
                 "speech": round(self.last_speech, 3),
                 "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
