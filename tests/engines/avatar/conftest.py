@@ -1,4 +1,4 @@
-"""Shared avatar fixtures: one prepared store per test session (MediaPipe graphs are built once)."""
+"""Avatar fixtures; the prepared store of real portraits is in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,28 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.avatar.bundle import AvatarBundle
 from engines.avatar.store import AvatarStore
-from tests import fixtures_images as fx
-
-
-@pytest.fixture(scope="session")
-def prepared_store(tmp_path_factory: pytest.TempPathFactory) -> AvatarStore:
-    """A store holding the default (astronaut) and Grace Hopper; tests must not delete from it."""
-    store = AvatarStore(tmp_path_factory.mktemp("prepared") / "avatars")
-    store.ensure_default()
-    store.add(fx.grace_hopper_jpeg(), name="Grace Hopper")
-    return store
-
-
-@pytest.fixture(scope="session")
-def grace(prepared_store: AvatarStore) -> AvatarBundle:
-    return prepared_store.add(fx.grace_hopper_jpeg())
-
-
-@pytest.fixture(scope="session")
-def astronaut_bundle(prepared_store: AvatarStore) -> AvatarBundle:
-    return prepared_store.ensure_default()
 
 
 @pytest.fixture

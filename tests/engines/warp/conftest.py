@@ -5,28 +5,19 @@ from __future__ import annotations
 import pytest
 
 from engines.avatar.bundle import AvatarBundle
-from engines.avatar.store import AvatarStore
 from engines.warp import AvatarRenderer
-from tests import fixtures_images as fx
 
 
 @pytest.fixture(scope="session")
-def warp_store(tmp_path_factory: pytest.TempPathFactory) -> AvatarStore:
-    """Default avatar (astronaut, teeth showing) and Grace Hopper (closed mouth, glasses)."""
-    store = AvatarStore(tmp_path_factory.mktemp("warp") / "avatars")
-    store.ensure_default()
-    store.add(fx.grace_hopper_jpeg(), name="Grace Hopper")
-    return store
+def astronaut(astronaut_bundle: AvatarBundle) -> AvatarBundle:
+    """The default avatar (teeth showing)."""
+    return astronaut_bundle
 
 
 @pytest.fixture(scope="session")
-def astronaut(warp_store: AvatarStore) -> AvatarBundle:
-    return warp_store.ensure_default()
-
-
-@pytest.fixture(scope="session")
-def hopper(warp_store: AvatarStore) -> AvatarBundle:
-    return warp_store.add(fx.grace_hopper_jpeg())
+def hopper(grace: AvatarBundle) -> AvatarBundle:
+    """Grace Hopper (closed mouth, glasses)."""
+    return grace
 
 
 @pytest.fixture(scope="session")

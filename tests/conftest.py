@@ -1,0 +1,30 @@
+"""Fixtures shared across the suite: real portraits prepared once per test session
+(MediaPipe graphs and avatar bundles are the expensive part of many tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engines.avatar.bundle import AvatarBundle
+from engines.avatar.store import AvatarStore
+from tests import fixtures_images as fx
+
+
+@pytest.fixture(scope="session")
+def prepared_store(tmp_path_factory: pytest.TempPathFactory) -> AvatarStore:
+    """Default avatar (astronaut, teeth showing) and Grace Hopper (closed mouth, glasses);
+    tests must not delete from it."""
+    store = AvatarStore(tmp_path_factory.mktemp("prepared") / "avatars")
+    store.ensure_default()
+    store.add(fx.grace_hopper_jpeg(), name="Grace Hopper")
+    return store
+
+
+@pytest.fixture(scope="session")
+def astronaut_bundle(prepared_store: AvatarStore) -> AvatarBundle:
+    return prepared_store.ensure_default()
+
+
+@pytest.fixture(scope="session")
+def grace(prepared_store: AvatarStore) -> AvatarBundle:
+    return prepared_store.add(fx.grace_hopper_jpeg())
