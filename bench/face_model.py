@@ -48,12 +48,16 @@ def main(frames: int = 200) -> None:
     err = np.abs(recovered - motion)
     rms_px = float(np.sqrt(((model.landmarks(recovered) - landmarks) ** 2).sum(-1).mean()))
 
-    table = Table(title=f"face model round trip, {frames} frames, {platform.processor() or platform.machine()}")
+    table = Table(
+        title=f"face model round trip, {frames} frames, {platform.processor() or platform.machine()}"
+    )
     table.add_column("quantity")
     table.add_column("value", justify="right")
     table.add_row("pose error, max (rad / face widths)", f"{err[:, ms.POSE_SLICE].max():.1e}")
     table.add_row("expression error, mean abs(Δc)", f"{err[:, ms.EXPRESSION_SLICE].mean():.4f}")
-    table.add_row("expression error, 95th percentile abs(Δc)", f"{np.percentile(err[:, ms.EXPRESSION_SLICE], 95):.4f}")
+    table.add_row(
+        "expression error, 95th percentile abs(Δc)", f"{np.percentile(err[:, ms.EXPRESSION_SLICE], 95):.4f}"
+    )
     table.add_row("gaze error, mean", f"{err[:, ms.GAZE_SLICE].mean():.4f}")
     table.add_row("landmark RMS after round trip (px @110 px/face)", f"{rms_px:.4f}")
     table.add_row("forward, ms/frame (batched torch)", f"{forward_ms:.3f}")
