@@ -203,8 +203,8 @@ class _Framer:
         return frames
 
 
-class StreamingLogMel:
-    """Streaming twin of :func:`log_mel`: push any number of samples, get the newly completed rows."""
+class _StreamingRows:
+    """Shared streaming state: one :class:`_Framer`, reset and a row counter."""
 
     def __init__(self) -> None:
         self._framer = _Framer()
@@ -217,23 +217,17 @@ class StreamingLogMel:
         """Rows emitted since reset; row i ends at sample (i + 1) * 160."""
         return self._framer.rows
 
+
+class StreamingLogMel(_StreamingRows):
+    """Streaming twin of :func:`log_mel`: push any number of samples, get the newly completed rows."""
+
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Append 16 kHz samples [n]; returns log-mel rows [n_new_hops, 80] float32."""
         return _log_mel_from_power(_power(self._framer.push(samples)))
 
 
-class StreamingAnalysis:
+class StreamingAnalysis(_StreamingRows):
     """Streaming log-mel and prosody from one framing and one FFT per row."""
-
-    def __init__(self) -> None:
-        self._framer = _Framer()
-
-    def reset(self) -> None:
-        self._framer.reset()
-
-    @property
-    def rows(self) -> int:
-        return self._framer.rows
 
     def push(self, samples: np.ndarray) -> tuple[np.ndarray, Prosody]:
         """Append samples; returns (log-mel [n_new, 80], :class:`Prosody` with n_new rows)."""
