@@ -63,8 +63,13 @@ def render_preview(bundle: AvatarBundle, size: int = 512) -> np.ndarray:
     return np.vstack([image, bar])
 
 
+def png_bytes(image: np.ndarray, optimize: bool = False) -> bytes:
+    """An RGB uint8 image [H, W, 3] encoded as PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=optimize)
+    return buffer.getvalue()
+
+
 def preview_png(bundle: AvatarBundle, size: int = 512) -> bytes:
     """:func:`render_preview` encoded as PNG."""
-    buffer = io.BytesIO()
-    Image.fromarray(render_preview(bundle, size)).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    return png_bytes(render_preview(bundle, size), optimize=True)

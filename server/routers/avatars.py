@@ -7,14 +7,12 @@ for the person who uploaded. Uploads are read in chunks and refused as soon as t
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,7 +20,7 @@ from starlette.types import Message
 
 from engines.avatar.bundle import AvatarBundle, FaceBoxMeta, HeadPose
 from engines.avatar.errors import AvatarError, BadUploadError, UploadTooLargeError
-from engines.avatar.preview import preview_png
+from engines.avatar.preview import png_bytes, preview_png
 from engines.avatar.store import AvatarStore, name_from_filename
 from server.settings import Settings
 
@@ -217,6 +215,14 @@ async def _get(store: AvatarStore, avatar_id: str) -> AvatarBundle:
         raise _http(exc) from None
 
 
+async def _get_at_size(store: AvatarStore, avatar_id: str, size: int) -> AvatarBundle:
+    """The bundle, after checking that it was prepared at crop ``size``."""
+    bundle = await _get(store, avatar_id)
+    if size not in bundle.sizes:
+        raise HTTPException(422, {"code": "invalid_size", "message": f"size must be one of {bundle.sizes}"})
+    return bundle
+
+
 @router.get("/{avatar_id}", response_model=AvatarOut, responses=_ERRORS, summary="One avatar")
 async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
     """``avatar_id`` is a 16-hex-digit id, or ``default``."""
@@ -232,9 +238,7 @@ async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
 async def avatar_preview(
     avatar_id: str, store: StoreDep, size: Annotated[int, Query(description="Crop size")] = 512
 ) -> Response:
-    bundle = await _get(store, avatar_id)
-    if size not in bundle.sizes:
-        raise HTTPException(422, {"code": "invalid_size", "message": f"size must be one of {bundle.sizes}"})
+    bundle = await _get_at_size(store, avatar_id, size)
     png = await run_in_threadpool(preview_png, bundle, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
@@ -248,12 +252,9 @@ async def avatar_preview(
 async def avatar_crop(
     avatar_id: str, store: StoreDep, size: Annotated[int, Query(description="Crop size")] = 256
 ) -> Response:
-    bundle = await _get(store, avatar_id)
-    if size not in bundle.sizes:
-        raise HTTPException(422, {"code": "invalid_size", "message": f"size must be one of {bundle.sizes}"})
-    buffer = io.BytesIO()
-    Image.fromarray(bundle.crop(size)).save(buffer, format="PNG")
-    return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+    bundle = await _get_at_size(store, avatar_id, size)
+    png = await run_in_threadpool(lambda: png_bytes(bundle.crop(size)))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
 @router.delete("/{avatar_id}", status_code=204, responses=_ERRORS, summary="Delete an avatar")
