@@ -6,8 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engines.motion_source.base import MOTION_SOURCES
+from engines.registry import BACKENDS, check_backend
+from engines.render.base import RENDERERS
 
 
 class Settings(BaseSettings):
@@ -18,13 +22,26 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     data_dir: Path = Field(Path("data"), description="Avatar bundles and other state live here.")
-    max_sessions: int = Field(4, ge=1, description="Concurrent live sessions; more get 503.")
+    max_sessions: int | None = Field(
+        None,
+        ge=1,
+        description="Concurrent live sessions; more get 503. Unset: the capacity measured at start-up.",
+    )
     token: str | None = Field(None, description="When set, API calls need 'Authorization: Bearer <token>'.")
     ice_servers: list[str] = Field(default_factory=list, description="STUN/TURN URLs given to peers.")
     max_upload_mb: float = Field(15.0, gt=0, description="Largest portrait upload accepted.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Decompression-bomb guard.")
     min_face_px: int = Field(64, ge=16, description="Smallest face (box side, pixels) accepted.")
     log_level: str = "info"
+
+    # Stages (engines/): picked by name from their registries; sessions may override them.
+    motion_source: str = Field("heuristic", description="Motion source (registered name).")
+    renderer: str = Field("warp", description="Renderer (registered name).")
+    backend: str = Field("auto", description="Runtime backend: auto, torch, onnxruntime or tensorrt.")
+    weights_dir: Path | None = Field(None, description="Learned weights (default: the shipped ones).")
+    renderer_cache_mb: float = Field(
+        1024.0, gt=0, description="Memory for per-avatar renderer caches shared by sessions (LRU)."
+    )
 
     # Live sessions (server/live). Per-session options in POST /sessions override the defaults.
     lookahead_frames: int = Field(1, ge=0, le=8, description="Future audio frames (40 ms) a frame waits for.")
@@ -45,13 +62,31 @@ class Settings(BaseSettings):
     session_idle_timeout_s: float = Field(
         15.0, gt=0, description="Close a session after this long without audio from its client."
     )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, description="Close a session whose peer connection is not up this long after the answer."
+    )
     retry_after_s: int = Field(5, ge=1, description="Retry-After of the 503 at the session limit.")
     web_client_dir: Path | None = Field(None, description="Web client folder (default: repo web_client/).")
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "weights_dir")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r}; known: {', '.join(BACKENDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _known_stages(self) -> Settings:
+        """Refuse unknown stage names, and backends a stage cannot run on, at start-up."""
+        for registry, name in ((MOTION_SOURCES, self.motion_source), (RENDERERS, self.renderer)):
+            spec = registry.get(name)
+            check_backend(self.backend, spec.backends, f"{registry.kind} {name!r}")
+        return self
 
 
 @lru_cache

@@ -1,6 +1,21 @@
-"""Motion sources: streaming audio in, 25 fps motion frames out (see :mod:`.base`)."""
+"""Motion sources: streaming audio in, 25 fps motion frames out (see :mod:`.base`), by name."""
 
-from engines.motion_source.base import MotionFrame, MotionSource
-from engines.motion_source.heuristic import HeuristicConfig, HeuristicMotionSource
+from engines.motion_source.base import (
+    MOTION_SOURCES,
+    MotionFrame,
+    MotionSource,
+    MotionSourceOptions,
+    MotionSourceSpec,
+    create_motion_source,
+    register_motion_source,
+)
 
-__all__ = ["HeuristicConfig", "HeuristicMotionSource", "MotionFrame", "MotionSource"]
+__all__ = [
+    "MOTION_SOURCES",
+    "MotionFrame",
+    "MotionSource",
+    "MotionSourceOptions",
+    "MotionSourceSpec",
+    "create_motion_source",
+    "register_motion_source",
+]

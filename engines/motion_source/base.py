@@ -14,9 +14,14 @@ freezes. Implementations must treat zeros as ordinary input, not as "no data".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from engines import timebase
+from engines.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,9 @@ class MotionFrame:
 class MotionSource(ABC):
     """Push audio features, get motion frames, reset. One instance per session (it holds state)."""
 
-    fps: int = 25
-    sample_rate: int = 16000
-    samples_per_frame: int = 640  # sample_rate / fps
+    fps: int = timebase.FPS
+    sample_rate: int = timebase.SAMPLE_RATE
+    samples_per_frame: int = timebase.SAMPLES_PER_FRAME
 
     @property
     @abstractmethod
@@ -55,3 +60,57 @@ class MotionSource(ABC):
     @abstractmethod
     def reset(self) -> None:
         """Forget all audio and state; the next frame has index 0 and sample counting restarts."""
+
+    def pop_stage_seconds(self) -> dict[str, float]:
+        """Compute seconds spent per named sub-stage (``vad``, ``features``...) since the last call.
+
+        The server reports them as stage timings; whatever push + pull took beyond them counts as
+        ``motion``. A source without sub-stages keeps this default.
+        """
+        return {}
+
+
+@dataclass(frozen=True)
+class MotionSourceOptions:
+    """What the server (or CLI) hands every motion source it builds."""
+
+    lookahead_frames: int = 1  # future 40 ms frames of audio a frame may use
+    backend: str = "auto"  # one of engines.registry.BACKENDS the source supports
+    weights_dir: Path | None = None  # where learned sources find their weights
+    seed: int | None = None  # for reproducible randomness (blinks, idle motion)
+
+    def __post_init__(self) -> None:
+        if self.lookahead_frames < 0:
+            raise ValueError(f"lookahead_frames must be >= 0, got {self.lookahead_frames}")
+
+
+@dataclass(frozen=True)
+class MotionSourceSpec:
+    """A registered motion source: how to build one per session, and what it runs on."""
+
+    name: str
+    description: str
+    backends: tuple[str, ...]  # supported concrete backends, fastest first
+    build: Callable[[MotionSourceOptions], MotionSource]
+
+
+MOTION_SOURCES: Registry[MotionSourceSpec] = Registry(
+    "motion source", builtin_modules=("engines.motion_source.heuristic",)
+)
+
+
+def register_motion_source(spec: MotionSourceSpec) -> MotionSourceSpec:
+    """Make ``spec`` available by name to the server (``motion_source`` setting) and the CLI."""
+    return MOTION_SOURCES.register(spec.name, spec)
+
+
+def create_motion_source(name: str, options: MotionSourceOptions) -> MotionSource:
+    """Build the motion source registered as ``name`` (raises UnknownNameError for unknown names
+    or a backend it lacks)."""
+    from engines.registry import check_backend
+
+    spec = MOTION_SOURCES.get(name)
+    backend = check_backend(options.backend, spec.backends, f"motion source {name!r}")
+    return spec.build(
+        MotionSourceOptions(options.lookahead_frames, backend, options.weights_dir, options.seed)
+    )

@@ -32,7 +32,12 @@ import numpy as np
 from engines import motion_space as ms
 from engines.audio.features import HOP, Prosody, StreamingAnalysis
 from engines.audio.vad import CHUNK, CHUNK_SECONDS, SileroVAD, SpeechGate
-from engines.motion_source.base import MotionFrame, MotionSource
+from engines.motion_source.base import (
+    MotionFrame,
+    MotionSource,
+    MotionSourceSpec,
+    register_motion_source,
+)
 
 _ROW_S = HOP / 16000  # 10 ms
 _ROWS_PER_FRAME = 4  # 640 / 160
@@ -378,3 +383,13 @@ class HeuristicMotionSource(MotionSource):
             value = max(value, _blink_shape((t - start) / dur))
         self._blinks = [(s, d) for s, d in self._blinks if t < s + d]
         return value
+
+
+register_motion_source(
+    MotionSourceSpec(
+        name="heuristic",
+        description="training-free: loudness and spectrum drive the mouth, VAD gates it, life runs always",
+        backends=(),  # numpy + the shared silero-vad session: no model to place on a backend
+        build=lambda o: HeuristicMotionSource(lookahead_frames=o.lookahead_frames, seed=o.seed),
+    )
+)

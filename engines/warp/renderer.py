@@ -29,6 +29,7 @@ from torch import nn
 from engines import face_regions as fr
 from engines import motion_space as ms
 from engines.face_model import FaceModel, Placement
+from engines.render.base import Renderer, RendererSpec, register_renderer
 from engines.warp import eyelid, flow, head, mouth
 from engines.warp.cache import DEFAULT_NODES, AvatarCache
 
@@ -180,8 +181,8 @@ class WarpRenderer(nn.Module):
         return torch.stack([gx, gy], -1)
 
 
-class AvatarRenderer:
-    """NumPy convenience around :class:`WarpRenderer` for one avatar bundle.
+class AvatarRenderer(Renderer):
+    """The warp renderer of one avatar bundle: NumPy in and out around :class:`WarpRenderer`.
 
     ``render`` runs a TorchScript trace of the module per batch size (traced on first use, about
     0.1 s, checked against the eager module once): the same arithmetic with less per-op overhead,
@@ -213,6 +214,13 @@ class AvatarRenderer:
     @property
     def size(self) -> int:
         return self.module.size
+
+    @property
+    def nbytes(self) -> int:
+        """Buffers of the module, once for the eager module and once per frozen trace (freezing
+        copies them into the graph)."""
+        buffers = sum(b.numel() * b.element_size() for b in self.module.buffers())
+        return buffers * (1 + len(self._traced))
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """motion [B, 40] (or [40]) → frames uint8 [B, S, S, 3] (or [S, S, 3])."""
@@ -262,3 +270,13 @@ class AvatarRenderer:
         batch = frames[None] if single else frames
         out = np.stack([paste_back(f, self.source, self.crop_to_source) for f in batch])
         return out[0] if single else out
+
+
+register_renderer(
+    RendererSpec(
+        name="warp",
+        description="training-free landmark warp of the portrait with synthesised mouth and eyelids",
+        backends=("torch",),  # its ONNX graph runs slower on ONNX Runtime CPU (bench/RESULTS.md)
+        build=lambda bundle, o: AvatarRenderer.from_bundle(bundle, size=o.size),
+    )
+)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from engines import motion_space as ms
-from engines.motion_source import HeuristicMotionSource, MotionFrame, MotionSource
+from engines.motion_source import MotionFrame, MotionSource
+from engines.motion_source.heuristic import HeuristicMotionSource
 from tests.engines.audio.speech import espeak_speech
 
 SPF = 640

@@ -1,0 +1,21 @@
+"""Renderers: motion frames + one avatar → RGB frames (DESIGN §4), by name, with a shared cache."""
+
+from engines.render.base import (
+    RENDERERS,
+    Renderer,
+    RendererOptions,
+    RendererSpec,
+    create_renderer,
+    register_renderer,
+)
+from engines.render.pool import RendererPool
+
+__all__ = [
+    "RENDERERS",
+    "Renderer",
+    "RendererOptions",
+    "RendererPool",
+    "RendererSpec",
+    "create_renderer",
+    "register_renderer",
+]
