@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,15 +15,38 @@ from server.live.manager import SessionManager
 from server.live.metrics import LiveMetrics
 from server.routers import avatars, client_config, health, metrics, sessions
 from server.settings import Settings, get_settings
+from server.stores import open_avatar_store, open_renderer_pool
 from server.web import mount_web_client
 
 log = logging.getLogger(__name__)
 
 
+async def _measure_capacity(app: FastAPI) -> None:
+    """Prepare the default avatar, build its renderer and measure the session capacity (off the loop)."""
+    manager: SessionManager = app.state.sessions
+    store: AvatarStore = app.state.avatar_store
+    try:
+        bundle = await asyncio.to_thread(store.ensure_default)
+        manager.set_capacity(await asyncio.to_thread(manager.measure, bundle))
+    except Exception:
+        log.exception("measuring the session capacity failed; admitting %d", manager.limit)
+        manager.set_capacity(None)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-    await app.state.sessions.close_all()
+    manager: SessionManager = app.state.sessions
+    manager.worker.start()
+    measuring = asyncio.create_task(_measure_capacity(app), name="measure-capacity")
+    app.state.background.add(measuring)
+    measuring.add_done_callback(app.state.background.discard)
+    try:
+        yield
+    finally:
+        for task in list(app.state.background):
+            task.cancel()
+        await asyncio.gather(*app.state.background, return_exceptions=True)
+        await manager.close_all()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,13 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="xactor", version="0.1.0", summary="Real-time streaming avatar server", lifespan=_lifespan
     )
     app.state.settings = settings
-    app.state.avatar_store = AvatarStore(
-        settings.data_dir / "avatars",
-        max_image_pixels=settings.max_image_pixels,
-        min_face_px=settings.min_face_px,
-    )
+    app.state.avatar_store = open_avatar_store(settings)
+    app.state.renderers = open_renderer_pool(settings)
+    app.state.background = set()  # tasks of the app (capacity measurement, renderer builds)
     app.state.live_metrics = LiveMetrics()
-    app.state.sessions = SessionManager(settings, app.state.live_metrics)
+    app.state.sessions = SessionManager(settings, app.state.live_metrics, app.state.renderers)
     app.include_router(health.router)
     app.include_router(avatars.router, dependencies=[TokenRequired])
     app.include_router(sessions.router)

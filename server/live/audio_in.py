@@ -1,13 +1,16 @@
 """Audio into a session: read the remote track without pause, resample, and keep time when the mic stalls.
 
-* :class:`AudioInbox` is the hand-off from the event loop to the render worker thread: a bounded
-  list of 16 kHz chunks that the worker drains whole on every turn (so it never holds more than one
-  render's worth of audio); when it is full the oldest audio goes, and is counted.
+* :class:`AudioInbox` is the hand-off from the event loop to the shared render worker thread: a
+  bounded list of 16 kHz chunks that the worker drains whole on every turn (so it never holds more
+  than one turn's worth of audio); when it is full the oldest audio goes, and is counted. Every put
+  calls ``on_put`` (the worker's wake-up).
 * :class:`AudioFeed` runs two tasks on the event loop. ``run_track`` awaits every frame of the
   remote track (aiortc's receive queue is unbounded: whoever stops reading it builds latency),
   converts it to 16 kHz mono and hands it on. ``run_clock`` ticks every 20 ms and, while no audio
   has come for ``stall_s`` (before the first packet, or a stalled / muted mic), feeds silence at
-  the real-time rate, so motion frames and video keep coming and the portrait listens.
+  the real-time rate, so motion frames and video keep coming and the portrait listens. The session
+  starts the clock when its peer connection is up (:meth:`AudioFeed.start_clock`): the stream's
+  time begins there, and a connection that never comes up costs nothing.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from engines import timebase
 from server.live.metrics import LiveMetrics
 from server.live.timing import Rolling
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = timebase.SAMPLE_RATE
 TICK_S = 0.02
 
 
@@ -57,6 +61,7 @@ class AudioInbox:
         self._closed = False
         self._cond = threading.Condition()
         self.dropped_samples = 0
+        self.on_put: Callable[[], None] | None = None
 
     def put(self, chunk: AudioChunk) -> int:
         """Append; returns how many samples had to be dropped to stay under the bound."""
@@ -72,6 +77,9 @@ class AudioInbox:
                 dropped += old.samples.size
             self.dropped_samples += dropped
             self._cond.notify()
+        wake = self.on_put
+        if wake is not None:
+            wake()
         return dropped
 
     def take_all(self, timeout: float) -> list[AudioChunk]:
@@ -144,6 +152,14 @@ class AudioFeed:
             self.mic_samples += samples.size
             self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=False))
 
+    def start_clock(self) -> None:
+        """Begin the stream's time now (the connection is up): silence is filled from here on."""
+        now = self._clock()
+        self._last_audio = now
+        if self._filling:
+            self._fill_from = now
+            self._fill_carry = 0.0
+
     @property
     def last_mic_audio(self) -> float:
         """Monotonic time of the last mic frame (session start before the first)."""
@@ -183,7 +199,8 @@ class AudioFeed:
             log.debug("remote audio track ended")
 
     async def run_clock(self) -> None:
-        """Tick every 20 ms forever (cancelled by the session on close)."""
+        """Start the clock, then tick every 20 ms forever (cancelled by the session on close)."""
+        self.start_clock()
         while True:
             self.tick()
             await asyncio.sleep(TICK_S)

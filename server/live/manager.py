@@ -1,8 +1,11 @@
-"""All live sessions of one app: admission (limit, avatar), creation, lookup, closing them all.
+"""All live sessions of one app: admission by measured capacity, creation, lookup, closing them all.
 
-Heavy per-session set-up (loading the avatar's renderer, the motion source's models) runs in a
-worker thread. The slot is reserved before any await, so concurrent offers cannot overshoot
-``max_sessions``.
+The manager owns the process's shared :class:`RenderWorker` and uses the app's
+:class:`RendererPool`, so a session on a prepared avatar costs only its peer connection: the
+avatar's renderer was built once (at start-up for the default avatar, at upload for the others)
+and is shared. The slot is reserved before any await, so concurrent offers cannot overshoot the
+limit. The limit is ``Settings.max_sessions`` when set, else the capacity measured at start-up
+(:mod:`server.live.capacity`); offers that arrive while it is being measured wait for it.
 """
 
 from __future__ import annotations
@@ -12,23 +15,23 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from aiortc import RTCSessionDescription
 
 from engines.avatar.bundle import AvatarBundle
-from engines.motion_source.base import MotionSource
-from engines.motion_space import MOTION_DIM
+from engines.motion_source.base import MotionSource, MotionSourceOptions, create_motion_source
+from engines.render.base import Renderer, RendererOptions
+from engines.render.pool import RendererPool
 from server.live.audio_in import Resampler
+from server.live.capacity import Capacity, measure_capacity
+from server.live.encoding import VideoEncoder
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.session import OfferError, Session
-from server.live.worker import FrameRenderer
+from server.live.worker import RenderWorker
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RendererFactory = Callable[[AvatarBundle, int], FrameRenderer]
-MotionFactory = Callable[[int], MotionSource]
 ResamplerFactory = Callable[[], Resampler]
 
 
@@ -38,18 +41,6 @@ class CapacityError(RuntimeError):
     def __init__(self, limit: int, retry_after: int) -> None:
         super().__init__(f"all {limit} live sessions are in use; retry in {retry_after} s")
         self.retry_after = retry_after
-
-
-def default_renderer(bundle: AvatarBundle, size: int) -> FrameRenderer:
-    from engines.warp.renderer import AvatarRenderer
-
-    return AvatarRenderer.from_bundle(bundle, size=size)
-
-
-def default_motion_source(lookahead: int) -> MotionSource:
-    from engines.motion_source.heuristic import HeuristicMotionSource
-
-    return HeuristicMotionSource(lookahead_frames=lookahead)
 
 
 def default_resampler() -> Resampler:
@@ -65,29 +56,92 @@ class SessionManager:
         self,
         settings: Settings,
         metrics: LiveMetrics,
-        renderer_factory: RendererFactory = default_renderer,
-        motion_factory: MotionFactory = default_motion_source,
+        pool: RendererPool,
         resampler_factory: ResamplerFactory = default_resampler,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.renderer_factory = renderer_factory
-        self.motion_factory = motion_factory
+        self.pool = pool
         self.resampler_factory = resampler_factory
+        self.worker = RenderWorker()
         self.sessions: dict[str, Session] = {}
         self._pending = 0
+        self.capacity: Capacity | None = None
+        self._measured = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self.sessions)
 
+    # ---- capacity ---------------------------------------------------------------------------------
+    @property
+    def limit(self) -> int:
+        """Sessions admitted at once: the setting, else the measured capacity (1 until measured)."""
+        if self.settings.max_sessions is not None:
+            return self.settings.max_sessions
+        return self.capacity.sessions if self.capacity is not None else 1
+
+    def options_for_default(self) -> ResolvedOptions:
+        from server.live.options import SessionOptions
+
+        return SessionOptions().resolve(self.settings)
+
+    def renderer_for(self, bundle: AvatarBundle, options: ResolvedOptions) -> Renderer:
+        """The shared renderer of ``bundle`` for these options (built on first use; blocking)."""
+        return self.pool.get(
+            options.renderer,
+            bundle,
+            RendererOptions(options.resolution, options.backend, self.settings.weights_dir),
+        )
+
+    def motion_source_for(self, options: ResolvedOptions) -> MotionSource:
+        return create_motion_source(
+            options.motion_source,
+            MotionSourceOptions(options.lookahead, options.backend, self.settings.weights_dir),
+        )
+
+    def measure(self, bundle: AvatarBundle | None) -> Capacity:
+        """Measure the capacity on ``bundle`` (the default avatar) with the default options; blocking.
+
+        Builds the avatar's renderer in the pool as a side effect, so the first session is fast.
+        """
+        options = self.options_for_default()
+        if bundle is None:
+            raise ValueError("no avatar to measure on")
+        renderer = self.renderer_for(bundle, options)
+        return measure_capacity(
+            renderer,
+            lambda: self.motion_source_for(options),
+            lambda: VideoEncoder(
+                options.codec,
+                options.bitrate,
+                keyframe_interval_s=self.settings.keyframe_interval_s,
+                h264_preset=self.settings.h264_preset,
+            ),
+        )
+
+    def set_capacity(self, capacity: Capacity | None) -> None:
+        """Record the measurement (None: it failed; the limit stays 1) and release waiting offers."""
+        self.capacity = capacity
+        self.metrics.capacity_sessions.set(self.limit)
+        self._measured.set()
+
+    async def wait_measured(self, timeout: float = 60.0) -> None:
+        """Wait for the start-up measurement when the limit depends on it."""
+        if self.settings.max_sessions is None and not self._measured.is_set():
+            try:
+                await asyncio.wait_for(self._measured.wait(), timeout)
+            except TimeoutError:
+                log.warning("capacity not measured after %.0f s; admitting %d", timeout, self.limit)
+
+    # ---- admission --------------------------------------------------------------------------------
     def get(self, session_id: str) -> Session | None:
         return self.sessions.get(session_id)
 
     def reserve(self) -> None:
         """Take a slot or raise :class:`CapacityError`; pair with :meth:`release` or :meth:`open`."""
-        if len(self.sessions) + self._pending >= self.settings.max_sessions:
+        if len(self.sessions) + self._pending >= self.limit:
             self.metrics.sessions_rejected.labels("capacity").inc()
-            raise CapacityError(self.settings.max_sessions, self.settings.retry_after_s)
+            raise CapacityError(self.limit, self.settings.retry_after_s)
         self._pending += 1
 
     def release(self) -> None:
@@ -102,7 +156,15 @@ class SessionManager:
                 raise OfferError(
                     f"avatar {bundle.id} is prepared at sizes {list(bundle.sizes)}, not {options.resolution}"
                 )
-            renderer, source = await asyncio.to_thread(self._build, bundle, options)
+            renderer = self.pool.peek(
+                options.renderer,
+                bundle,
+                RendererOptions(options.resolution, options.backend, self.settings.weights_dir),
+            )
+            if renderer is None:  # not built yet: build off the loop (about a second)
+                renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
+            source = self.motion_source_for(options)
+            self.worker.start()
             session = Session(
                 bundle.id,
                 options,
@@ -110,10 +172,12 @@ class SessionManager:
                 renderer,
                 self.resampler_factory(),
                 self.metrics,
+                self.worker,
                 ice_servers=self.settings.ice_servers,
                 audio_prefetch=self.settings.audio_prefetch,
                 stall_s=self.settings.mic_stall_ms / 1000.0,
                 idle_timeout_s=self.settings.session_idle_timeout_s,
+                connect_timeout_s=self.settings.connect_timeout_s,
                 h264_preset=self.settings.h264_preset,
                 keyframe_interval_s=self.settings.keyframe_interval_s,
                 on_closed=self._forget,
@@ -128,22 +192,17 @@ class SessionManager:
             await session.close("start failed")
             raise
         log.info(
-            "session %s started: avatar %s, %s, %d px, lookahead %d",
+            "session %s started: avatar %s, %s, %d px, lookahead %d, %s + %s on %s",
             session.id,
             bundle.id,
             session.codec,
             options.resolution,
             options.lookahead,
+            options.motion_source,
+            options.renderer,
+            options.backend,
         )
         return session, answer
-
-    def _build(self, bundle: AvatarBundle, options: ResolvedOptions) -> tuple[FrameRenderer, MotionSource]:
-        """Renderer and motion source for a session, warmed up before the answer: a new renderer's
-        first call pays for allocations and torch's first-call work (measured ~150 ms, then ~5 ms),
-        and the first frame must not."""
-        renderer = self.renderer_factory(bundle, options.resolution)
-        renderer.render(np.zeros((1, MOTION_DIM), dtype=np.float32))  # neutral face, result unused
-        return renderer, self.motion_factory(options.lookahead)
 
     async def _forget(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
@@ -162,6 +221,8 @@ class SessionManager:
         if sessions:
             log.info("closing %d live sessions", len(sessions))
         await asyncio.gather(*(s.close(reason) for s in sessions), return_exceptions=True)
+        await asyncio.to_thread(self.worker.stop)
 
     def stats(self) -> list[dict[str, Any]]:
-        return [s.stats() for s in self.sessions.values()]
+        """Every session's stats (a copy of the table: sessions may close meanwhile)."""
+        return [s.stats() for s in list(self.sessions.values())]

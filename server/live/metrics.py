@@ -73,3 +73,6 @@ class LiveMetrics:
             "xactor_sessions_rejected", "Session offers refused.", ["reason"], registry=r
         )
         self.sessions_active = Gauge("xactor_sessions_active", "Live sessions now open.", registry=r)
+        self.capacity_sessions = Gauge(
+            "xactor_capacity_sessions", "Sessions admitted at once (measured or set).", registry=r
+        )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engines.motion_source.base import MOTION_SOURCES
+from engines.registry import BACKENDS, check_backend
+from engines.render.base import RENDERERS
 from server.settings import Settings
+
+T = TypeVar("T")
+
+
+def pick(value: T | None, default: T) -> T:
+    """``value`` unless it is None (the client did not choose)."""
+    return default if value is None else value
 
 
 class SessionOptions(BaseModel):
@@ -19,15 +29,44 @@ class SessionOptions(BaseModel):
     return_audio: bool | None = Field(None, description="Send the input audio back, aligned to the video.")
     bitrate: int | None = Field(None, ge=50_000, le=20_000_000, description="Video bitrate, bits/s.")
     codec: Literal["h264", "vp8"] | None = Field(None, description="Preferred video codec.")
+    motion_source: str | None = Field(None, description="Motion source by registered name.")
+    renderer: str | None = Field(None, description="Renderer by registered name.")
+    backend: str | None = Field(None, description="Runtime backend: auto, torch, onnxruntime, tensorrt.")
+
+    @field_validator("motion_source")
+    @classmethod
+    def _known_source(cls, value: str | None) -> str | None:
+        return None if value is None else MOTION_SOURCES.check(value)
+
+    @field_validator("renderer")
+    @classmethod
+    def _known_renderer(cls, value: str | None) -> str | None:
+        return None if value is None else RENDERERS.check(value)
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str | None) -> str | None:
+        if value is not None and value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r}; known: {', '.join(BACKENDS)}")
+        return value
 
     def resolve(self, settings: Settings) -> ResolvedOptions:
-        """Fill every unset option from the settings."""
+        """Fill every unset option from the settings; ValueError if the stages cannot run on the
+        chosen backend (the router answers 422)."""
+        motion_source = pick(self.motion_source, settings.motion_source)
+        renderer = pick(self.renderer, settings.renderer)
+        backend = pick(self.backend, settings.backend)
+        check_backend(backend, MOTION_SOURCES.get(motion_source).backends, f"motion source {motion_source!r}")
+        check_backend(backend, RENDERERS.get(renderer).backends, f"renderer {renderer!r}")
         return ResolvedOptions(
-            lookahead=settings.lookahead_frames if self.lookahead is None else self.lookahead,
-            resolution=settings.resolution if self.resolution is None else self.resolution,
-            return_audio=settings.return_audio if self.return_audio is None else self.return_audio,
-            bitrate=settings.video_bitrate if self.bitrate is None else self.bitrate,
-            codec=settings.video_codec if self.codec is None else self.codec,
+            lookahead=pick(self.lookahead, settings.lookahead_frames),
+            resolution=pick(self.resolution, settings.resolution),
+            return_audio=pick(self.return_audio, settings.return_audio),
+            bitrate=pick(self.bitrate, settings.video_bitrate),
+            codec=pick(self.codec, settings.video_codec),
+            motion_source=motion_source,
+            renderer=renderer,
+            backend=backend,
         )
 
 
@@ -41,3 +80,6 @@ class ResolvedOptions(BaseModel):
     return_audio: bool
     bitrate: int
     codec: Literal["h264", "vp8"]
+    motion_source: str
+    renderer: str
+    backend: str

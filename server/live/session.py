@@ -1,13 +1,18 @@
 """One live session: a peer connection and everything that runs for it, torn down by one ``close()``.
 
 Data flow (DESIGN §1): remote audio track -> :class:`AudioFeed` (16 kHz, silence while the mic
-stalls) -> :class:`AudioInbox` -> :class:`RenderWorker` thread (motion source + renderer, newest
-frame wins) -> :class:`AvatarVideoTrack` (encodes on its own executor thread, sends on arrival,
-repeats when late) -> RTP. With ``return_audio`` the same 16 kHz stream also feeds a
-:class:`DelayedAudioTrack` released in step with the video.
+stalls) -> :class:`AudioInbox` -> the process's shared :class:`RenderWorker` (this session's
+:class:`FrameStream`: motion source + the avatar's shared renderer, newest frame wins) ->
+:class:`AvatarVideoTrack` (encodes on its own executor thread, sends on arrival, repeats when
+late) -> RTP. With ``return_audio`` the same 16 kHz stream also feeds a :class:`DelayedAudioTrack`
+released in step with the video.
+
+Nothing runs before the peer connection is up: the audio clock, the rendering and the idle
+watchdog start on ``connected``; a connection not up within ``connect_timeout_s`` of the answer
+closes the session (an ICE that never completes holds no slot for long and renders nothing).
 
 ``close()`` is idempotent, safe to call from anywhere on the loop and awaited by DELETE, by a
-failed/closed connection, by the idle watchdog and on app shutdown; it leaves no task, thread or
+failed/closed connection, by the watchdogs and on app shutdown; it leaves no task, thread or
 track behind.
 """
 
@@ -30,14 +35,15 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from engines.motion_source.base import MotionSource
-from server.live.audio_in import AudioChunk, AudioFeed, AudioInbox, Resampler
+from engines.render.base import Renderer
+from server.live.audio_in import SAMPLE_RATE, AudioChunk, AudioFeed, AudioInbox, Resampler
 from server.live.encoding import CodecName, VideoEncoder, negotiated_video_codec, video_codec_preferences
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.timing import Rolling
 from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
 from server.live.transport import configure_audio_receivers
-from server.live.worker import FrameRenderer, RenderedFrame, RenderWorker
+from server.live.worker import FrameStream, RenderedFrame, RenderWorker
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +60,16 @@ class Session:
         avatar_id: str,
         options: ResolvedOptions,
         source: MotionSource,
-        renderer: FrameRenderer,
+        renderer: Renderer,
         resampler: Resampler,
         metrics: LiveMetrics,
+        worker: RenderWorker,
         *,
         ice_servers: list[str] | None = None,
         audio_prefetch: int = 0,
         stall_s: float = 0.1,
         idle_timeout_s: float = 15.0,
+        connect_timeout_s: float = 5.0,
         h264_preset: str = "fast",
         keyframe_interval_s: float = 2.0,
         on_closed: Callable[[Session], Awaitable[None] | None] | None = None,
@@ -75,6 +83,8 @@ class Session:
         self.rolling = Rolling()
         self._audio_prefetch = audio_prefetch
         self._idle_timeout_s = idle_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self.connected_at: float | None = None
         self._on_closed = on_closed
         self.close_reason: str | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -105,7 +115,9 @@ class Session:
         if self.audio_out is not None:
             sinks.append(self.audio_out.feed)
         self.feed = AudioFeed(resampler, sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
-        self.worker = RenderWorker(
+        self.worker = worker
+        self.stream = FrameStream(
+            self.id,
             self.inbox,
             source,
             renderer,
@@ -113,7 +125,6 @@ class Session:
             asyncio.get_running_loop(),
             metrics=metrics,
             rolling=self.rolling,
-            name=f"render-{self.id}",
         )
         self.last_speech = 0.0
 
@@ -153,16 +164,18 @@ class Session:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             log.info("session %s connection %s", self.id, pc.connectionState)
-            if pc.connectionState in ("failed", "closed"):
+            if pc.connectionState == "connected":
+                self._on_connected()
+            elif pc.connectionState in ("failed", "closed"):
                 await self.close(f"connection {pc.connectionState}")
 
         try:
             await pc.setRemoteDescription(offer)
-        except Exception as exc:  # aiortc raises ValueError/KeyError/... for unusable SDP
-            raise OfferError(f"cannot apply the offer: {type(exc).__name__}: {exc}") from exc
-        self.jitter_buffer_set = configure_audio_receivers(pc, self._audio_prefetch) > 0
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(answer)
+            self.jitter_buffer_set = configure_audio_receivers(pc, self._audio_prefetch) > 0
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:  # aiortc raises ValueError/KeyError/... for SDP it cannot answer
+            raise OfferError(f"cannot answer the offer: {type(exc).__name__}: {exc}") from exc
         local = pc.localDescription
         self.codec = negotiated_video_codec(local.sdp)
         if self.codec is None:
@@ -175,15 +188,30 @@ class Session:
                 keyframe_interval_s=self.video.encoder.keyint / self.video.encoder.fps,
                 h264_preset=self.video.encoder.h264_preset,
             )
-        self.worker.start()
-        self._spawn(self.feed.run_clock(), "clock")
-        self._spawn(self._watchdog(), "watchdog")
+        self.worker.add(self.stream)
+        self._spawn(self._connect_deadline(), "connect-deadline")
         self.video.answered_at = time.monotonic()
         self.metrics.sessions_started.inc()
         return local
 
+    def _on_connected(self) -> None:
+        """The peer connection is up: start the audio clock, the rendering and the idle watchdog."""
+        if self.connected_at is not None or self._closing is not None:
+            return
+        self.connected_at = time.monotonic()
+        self.stream.active = True
+        self._spawn(self.feed.run_clock(), "clock")
+        self._spawn(self._watchdog(), "watchdog")
+
+    async def _connect_deadline(self) -> None:
+        """Close the session if its peer connection is not up ``connect_timeout_s`` after the answer."""
+        await asyncio.sleep(self._connect_timeout_s)
+        if self.connected_at is None:
+            self.metrics.sessions_rejected.labels("connect_timeout").inc()
+            self._spawn_close(f"peer connection not up {self._connect_timeout_s:g} s after the answer")
+
     async def _watchdog(self) -> None:
-        """Close a session whose client has sent no audio for ``idle_timeout_s`` (vanished, never came)."""
+        """Close a session whose client has sent no audio for ``idle_timeout_s`` (vanished)."""
         while True:
             await asyncio.sleep(min(1.0, self._idle_timeout_s / 4))
             last = self.feed.last_mic_audio
@@ -212,7 +240,8 @@ class Session:
         for task in self._tasks:
             if task is not current:
                 task.cancel()
-        self.worker.stop()
+        self.worker.remove(self.stream)
+        self.inbox.close()
         self.video.stop()
         if self.audio_out is not None:
             self.audio_out.stop()
@@ -222,8 +251,7 @@ class Session:
             log.exception("session %s: closing the peer connection failed", self.id)
         others = [t for t in self._tasks if t is not current]
         await asyncio.gather(*others, return_exceptions=True)
-        if not await asyncio.to_thread(self.worker.join, 5.0):
-            log.error("session %s: render worker did not stop within 5 s", self.id)
+        self._tasks.clear()
         await asyncio.to_thread(self.executor.shutdown, True)
         self.video.encoder.close()
         if self._on_closed is not None:
@@ -244,6 +272,9 @@ class Session:
             "options": self.options.model_dump(),
             "codec": self.codec,
             "connection": self.pc.connectionState,
+            "connect_ms": None
+            if self.connected_at is None or self.video.answered_at is None
+            else round((self.connected_at - self.video.answered_at) * 1000, 1),
             "created": self.created,
             "age_s": round(now - self._t0, 2),
             "closing": self._closing is not None,
@@ -252,7 +283,7 @@ class Session:
             "frames_sent": v.frames_sent,
             "frames_repeated": v.frames_repeated,
             "frames_dropped": {
-                "worker_behind": self.worker.frames_skipped,
+                "worker_behind": self.stream.frames_skipped,
                 "superseded": v.frames_superseded,
             },
             "first_frame_ms": None if v.first_frame_s is None else round(v.first_frame_s * 1000, 1),
@@ -264,15 +295,15 @@ class Session:
             },
             "stages_ms": {k: s for k, s in stages.items() if s is not None},
             "audio": {
-                "mic_s": round(self.feed.mic_samples / 16000, 2),
-                "silence_fill_s": round(self.feed.silence_samples / 16000, 2),
+                "mic_s": round(self.feed.mic_samples / SAMPLE_RATE, 2),
+                "silence_fill_s": round(self.feed.silence_samples / SAMPLE_RATE, 2),
                 "first_mic_sample": self.feed.first_mic_sample,
                 "dropped_samples": self.inbox.dropped_samples,
                 "speech": round(self.last_speech, 3),
                 "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
             },
             "encoder": {"frames": v.encoder.frames, "kbps": self._kbps()},
-            "errors": {"render": self.worker.errors, "last": self.worker.last_error},
+            "errors": {"render": self.stream.errors, "last": self.stream.last_error},
         }
 
     def _kbps(self) -> float:

@@ -1,9 +1,19 @@
-"""The render worker: one thread per session running motion source and renderer off the event loop.
+"""The render worker: one thread per process that runs every session's motion source and renderer.
 
-Each turn it drains the whole :class:`AudioInbox`, pushes the audio into the motion source, pulls
-every complete motion frame, renders only the newest (older ones are counted as dropped: a worker
-that fell behind skips ahead instead of building a backlog) and hands the picture to the event
-loop with ``call_soon_threadsafe``.
+Sessions do not own threads. Each live session hands the worker a :class:`FrameStream` (its audio
+inbox, motion source, shared renderer and a delivery callback); the worker, woken whenever audio
+arrives, runs turns of two phases:
+
+1. *ingest* — for every stream: drain its inbox into its motion source and keep only the newest
+   complete motion frame (older ones are counted as ``worker_behind``). Every stream's audio is
+   processed every turn, so motion state (VAD, prosody, blinks) never skips audio;
+2. *render* — the streams with a new frame, least recently served first: ingest once more (the
+   freshest audio at the last moment), render the newest frame, hand it to the event loop.
+
+When the machine is oversubscribed a turn takes longer than a frame, frames of every stream are
+skipped in turn (least recently served goes first), so all sessions lose frames evenly and each
+rendered frame is the newest one: latency stays bounded instead of queueing. A stream is only
+rendered once it is ``active`` (its peer connection is up): half-open sessions cost nothing.
 """
 
 from __future__ import annotations
@@ -14,24 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from engines.motion_source.base import MotionSource
+from engines import timebase
+from engines.motion_source.base import MotionFrame, MotionSource
+from engines.render.base import Renderer
 from server.live.audio_in import AudioInbox
 from server.live.metrics import LiveMetrics
 from server.live.timing import ArrivalLog, Rolling
 
 log = logging.getLogger(__name__)
-
-
-class FrameRenderer(Protocol):
-    """What the worker needs from a renderer (engines.warp.renderer.AvatarRenderer has it)."""
-
-    def render(self, motion: np.ndarray) -> np.ndarray:
-        """motion [B, 40] float32 -> frames [B, S, S, 3] uint8 RGB."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -47,116 +50,191 @@ class RenderedFrame:
     speech: float  # VAD speech weight 0..1
 
 
-class RenderWorker:
-    """Owns the session's motion source and renderer; both are touched only by its thread."""
+class FrameStream:
+    """One session's share of the render worker. Its source is touched only by the worker thread."""
 
     def __init__(
         self,
+        name: str,
         inbox: AudioInbox,
         source: MotionSource,
-        renderer: FrameRenderer,
+        renderer: Renderer,
         deliver: Callable[[RenderedFrame], None],
         loop: asyncio.AbstractEventLoop,
         metrics: LiveMetrics | None = None,
         rolling: Rolling | None = None,
-        name: str = "render",
     ) -> None:
-        self._inbox = inbox
-        self._source = source
-        self._renderer = renderer
+        self.name = name
+        self.inbox = inbox
+        self.source = source
+        self.renderer = renderer
         self._deliver = deliver
         self._loop = loop
         self._metrics = metrics
-        self._rolling = rolling or Rolling()
-        self._stop = threading.Event()
+        self.rolling = rolling or Rolling()
         self._arrivals = ArrivalLog()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._pending: MotionFrame | None = None
+        self._motion_s = 0.0  # push + pull time since the last rendered frame
+        self.active = False  # rendered only once True (the session's connection is up)
+        self.closed = False
+        self.last_served = 0.0  # monotonic time of the last render (fairness order)
         self.frames_rendered = 0
         self.frames_skipped = 0
         self.errors = 0
         self.last_error: str | None = None
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ask the thread to finish (it does within one render); see :meth:`join`."""
-        self._stop.set()
-        self._inbox.close()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; True when it has ended."""
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def _observe(self, stage: str, seconds: float) -> None:
-        self._rolling.add(stage, seconds)
+        self.rolling.add(stage, seconds)
         if self._metrics is not None:
             self._metrics.stage_seconds.labels(stage).observe(seconds)
 
-    def _observe_motion(self, total_s: float) -> None:
-        """Split the motion source's time into vad / features / motion when it reports the parts.
+    def _fail(self, exc: Exception) -> None:
+        """Errors stay in the stream: log (first few, then every 100th), count, carry on."""
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.errors <= 3 or self.errors % 100 == 0:
+            log.error("stream %s: error #%d", self.name, self.errors, exc_info=exc)
 
-        A source may offer ``pop_stage_seconds() -> {"vad": s, "features": s}`` (seconds spent since
-        the last call); without it all of push + pull counts as "motion".
-        """
-        pop = getattr(self._source, "pop_stage_seconds", None)
-        parts: dict[str, float] = pop() if callable(pop) else {}
-        for stage in ("vad", "features"):
-            if stage in parts:
-                self._observe(stage, parts[stage])
-        self._observe("motion", max(total_s - sum(parts.get(s, 0.0) for s in ("vad", "features")), 0.0))
+    @property
+    def has_frame(self) -> bool:
+        return self._pending is not None
+
+    def ingest(self) -> None:
+        """Push all queued audio into the motion source; keep the newest complete frame."""
+        chunks = self.inbox.take_all(timeout=0.0)
+        if not chunks:
+            return
+        try:
+            t0 = time.perf_counter()
+            for chunk in chunks:
+                self._arrivals.add(chunk.samples.size, chunk.arrival)
+                self.source.push_audio(chunk.samples)
+            frames = self.source.pull()
+            self._motion_s += time.perf_counter() - t0
+        except Exception as exc:
+            self._fail(exc)
+            return
+        if not frames:
+            return
+        skipped = len(frames) - 1 + (self._pending is not None)
+        if skipped:
+            self.frames_skipped += skipped
+            if self._metrics is not None:
+                self._metrics.frames_dropped.labels("worker_behind").inc(skipped)
+        self._pending = frames[-1]
+
+    def render_pending(self) -> bool:
+        """Render the newest pending frame and hand it to the event loop; False if none or failed."""
+        frame, self._pending = self._pending, None
+        if frame is None:
+            return False
+        parts = self.source.pop_stage_seconds()
+        for stage, seconds in parts.items():
+            self._observe(stage, seconds)
+        self._observe("motion", max(self._motion_s - sum(parts.values()), 0.0))
+        self._motion_s = 0.0
+        try:
+            t1 = time.perf_counter()
+            motion = np.asarray(frame.motion, dtype=np.float32)[None]  # [1, 40]
+            image = np.ascontiguousarray(self.renderer.render(motion)[0])  # [S, S, 3]
+            self._observe("render", time.perf_counter() - t1)
+        except Exception as exc:
+            self._fail(exc)
+            return False
+        self.frames_rendered += 1
+        self.last_served = time.monotonic()
+        out = RenderedFrame(
+            index=frame.index,
+            image=image,
+            newest_sample=frame.newest_sample,
+            audio_arrival=self._arrivals.arrival_of(frame.newest_sample),
+            own_audio_arrival=self._arrivals.arrival_of(timebase.frame_end_sample(frame.index)),
+            rendered_at=self.last_served,
+            speech=float(frame.speech),
+        )
+        if self.closed:
+            return False
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, out)
+        except RuntimeError:  # loop closed: the session is going away
+            self.closed = True
+            return False
+        return True
+
+
+class RenderWorker:
+    """The process's render thread; sessions ``add`` and ``remove`` their streams while it runs."""
+
+    def __init__(self, name: str = "render") -> None:
+        self._name = name
+        self._streams: dict[int, FrameStream] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.turns = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the thread (within one turn); True when it has ended."""
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def add(self, stream: FrameStream) -> None:
+        """Serve ``stream`` from the next turn on; its inbox wakes the worker on every put."""
+        stream.inbox.on_put = self._wake.set
+        with self._lock:
+            self._streams[id(stream)] = stream
+        self._wake.set()
+
+    def remove(self, stream: FrameStream) -> None:
+        """Stop serving ``stream``; nothing is delivered for it afterwards."""
+        stream.closed = True
+        stream.inbox.on_put = None
+        with self._lock:
+            self._streams.pop(id(stream), None)
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def turn(self) -> int:
+        """One ingest + render turn over every stream; returns frames rendered (tests call it)."""
+        with self._lock:
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream.ingest()
+        due = sorted((s for s in streams if s.active and s.has_frame), key=lambda s: s.last_served)
+        rendered = 0
+        for stream in due:
+            if stream.closed:
+                continue
+            stream.ingest()
+            rendered += stream.render_pending()
+        self.turns += 1
+        return rendered
 
     def _run(self) -> None:
-        motion_s = 0.0  # push + pull time since the last rendered frame
         while not self._stop.is_set():
-            chunks = self._inbox.take_all(timeout=0.25)
-            if not chunks:
-                continue
-            try:
-                t0 = time.perf_counter()
-                for chunk in chunks:
-                    self._arrivals.add(chunk.samples.size, chunk.arrival)
-                    self._source.push_audio(chunk.samples)
-                frames = self._source.pull()
-                motion_s += time.perf_counter() - t0
-                if not frames:
-                    continue
-                if len(frames) > 1:
-                    skipped = len(frames) - 1
-                    self.frames_skipped += skipped
-                    if self._metrics is not None:
-                        self._metrics.frames_dropped.labels("worker_behind").inc(skipped)
-                self._observe_motion(motion_s)
-                motion_s = 0.0
-                frame = frames[-1]
-                t1 = time.perf_counter()
-                motion = np.asarray(frame.motion, dtype=np.float32)[None]  # [1, 40]
-                image = np.ascontiguousarray(self._renderer.render(motion)[0])  # [S, S, 3]
-                self._observe("render", time.perf_counter() - t1)
-            except Exception as exc:  # errors stay in the session: log, count, carry on
-                self.errors += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                if self.errors <= 3 or self.errors % 100 == 0:
-                    log.exception("render worker error #%d", self.errors)
-                continue
-            self.frames_rendered += 1
-            out = RenderedFrame(
-                index=frame.index,
-                image=image,
-                newest_sample=frame.newest_sample,
-                audio_arrival=self._arrivals.arrival_of(frame.newest_sample),
-                own_audio_arrival=self._arrivals.arrival_of((frame.index + 1) * 640 - 1),
-                rendered_at=time.monotonic(),
-                speech=float(frame.speech),
-            )
-            try:
-                self._loop.call_soon_threadsafe(self._deliver, out)
-            except RuntimeError:  # loop closed: the session is going away
+            self._wake.wait(0.25)
+            self._wake.clear()
+            if self._stop.is_set():
                 break
-        log.debug("render worker %s finished", self._thread.name)
+            try:
+                self.turn()
+            except Exception:  # a bug here must not kill every session's video
+                log.exception("render worker turn failed")
+        log.debug("render worker %s finished", self._name)

@@ -20,15 +20,10 @@ class ClientConfig(BaseModel):
 @router.get("/client-config", response_model=ClientConfig, summary="Settings the web client starts from")
 def client_config(request: Request) -> ClientConfig:
     s = request.app.state.settings
+    manager = request.app.state.sessions
     return ClientConfig(
         ice_servers=list(s.ice_servers),
         token_required=bool(s.token),
-        max_sessions=s.max_sessions,
-        defaults=ResolvedOptions(
-            lookahead=s.lookahead_frames,
-            resolution=s.resolution,
-            return_audio=s.return_audio,
-            bitrate=s.video_bitrate,
-            codec=s.video_codec,
-        ),
+        max_sessions=manager.limit,
+        defaults=manager.options_for_default(),
     )

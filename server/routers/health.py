@@ -1,9 +1,11 @@
-"""Liveness endpoint."""
+"""Liveness, and what the server can take: session capacity (measured) and the renderer cache."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 
 from server import __version__
 
@@ -13,8 +15,23 @@ router = APIRouter(tags=["health"])
 class Health(BaseModel):
     status: str
     version: str
+    sessions: int = Field(description="Live sessions now open.")
+    max_sessions: int = Field(description="Sessions admitted at once (max_sessions, or measured).")
+    capacity: dict[str, Any] | None = Field(
+        None, description="The start-up measurement (per-frame ms of each stage); null until measured."
+    )
+    renderer_cache: dict[str, Any] = Field(description="Shared per-avatar renderers: entries, bytes, hits.")
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
-    return Health(status="ok", version=__version__)
+async def health(request: Request) -> Health:
+    manager = request.app.state.sessions
+    capacity = manager.capacity
+    return Health(
+        status="ok",
+        version=__version__,
+        sessions=len(manager),
+        max_sessions=manager.limit,
+        capacity=None if capacity is None else capacity.as_dict(),
+        renderer_cache=request.app.state.renderers.stats(),
+    )

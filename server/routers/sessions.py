@@ -85,6 +85,11 @@ def _manager(request: Request) -> SessionManager:
 async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) -> AnswerOut:
     manager = _manager(request)
     try:
+        options = offer.options.resolve(request.app.state.settings)
+    except ValueError as exc:  # a stage that cannot run on the chosen backend
+        raise _error(422, "invalid_option", str(exc)) from None
+    await manager.wait_measured()
+    try:
         manager.reserve()
     except CapacityError as exc:
         raise _error(503, "too_many_sessions", str(exc), {"Retry-After": str(exc.retry_after)}) from None
@@ -106,7 +111,6 @@ async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) ->
     except BaseException:
         manager.release()
         raise
-    options = offer.options.resolve(request.app.state.settings)
     try:
         session, answer = await manager.open(
             RTCSessionDescription(sdp=offer.sdp, type="offer"), bundle, options

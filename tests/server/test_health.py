@@ -1,26 +1,59 @@
-"""The app factory, /health and the OpenAPI docs."""
+"""The app factory, /health (with the start-up capacity measurement), settings and the OpenAPI docs."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from server import __version__
 from server.app import create_app
 from server.settings import Settings
 
 
-def test_health_and_docs(tmp_path) -> None:
-    client = TestClient(create_app(Settings(data_dir=tmp_path)))
-    response = client.get("/health")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __version__}
-    assert client.get("/openapi.json").json()["info"]["title"] == "xactor"
-    assert client.get("/docs").status_code == 200
+def test_health_reports_the_measured_capacity_and_the_warm_default_avatar(tmp_path) -> None:
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        deadline = time.monotonic() + 60
+        while (body := client.get("/health").json())["capacity"] is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert body["status"] == "ok" and body["version"] == __version__
+        capacity = body["capacity"]
+        assert capacity is not None, "capacity not measured within 60 s"
+        assert capacity["render_ms"] > 0 and capacity["encode_ms"] > 0 and capacity["motion_ms"] > 0
+        assert capacity["frame_ms"] == pytest.approx(
+            capacity["render_ms"] + capacity["encode_ms"] + capacity["motion_ms"], abs=0.05
+        )
+        assert body["max_sessions"] == capacity["sessions"] >= 1
+        # The measurement built the default avatar's renderer once, for every session to share.
+        (entry,) = body["renderer_cache"]["entries"]
+        assert entry["renderer"] == "warp" and entry["size"] == 256 and entry["backend"] == "torch"
+        assert body["renderer_cache"]["builds"] == 1
+        assert client.get("/client-config").json()["max_sessions"] == capacity["sessions"]
+        assert client.get("/openapi.json").json()["info"]["title"] == "xactor"
+        assert client.get("/docs").status_code == 200
 
 
 def test_settings_read_environment(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("XACTOR_MAX_SESSIONS", "7")
     monkeypatch.setenv("XACTOR_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XACTOR_RENDERER", "warp")
     settings = Settings()
     assert settings.max_sessions == 7
     assert settings.data_dir == tmp_path
+    assert settings.renderer == "warp" and settings.motion_source == "heuristic"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("renderer", "nope", "unknown renderer 'nope'; known: "),
+        ("motion_source", "nope", "unknown motion source 'nope'; known: heuristic"),
+        ("backend", "cuda", "unknown backend 'cuda'"),
+        ("backend", "tensorrt", "renderer 'warp' has no tensorrt backend"),
+    ],
+)
+def test_unknown_stage_names_are_refused_at_start_up(field: str, value: str, message: str, tmp_path) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(data_dir=tmp_path, **{field: value})  # type: ignore[arg-type]

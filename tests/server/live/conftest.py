@@ -18,18 +18,23 @@ import pytest
 
 from bench.speech import SpeechTimeline, have_espeak, speech_with_onsets
 from engines.motion_space import INDEX
+from engines.render.base import Renderer, RendererSpec, register_renderer
 from server.app import create_app
 from server.settings import Settings
 
 JAW = INDEX["jawOpen"]
 
 
-class BarRenderer:
+class BarRenderer(Renderer):
     """Test double: frame = grey square, white bar from the bottom, height = jawOpen × size."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        self._size = size
         self.calls = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         self.calls += 1
@@ -40,6 +45,13 @@ class BarRenderer:
             if h:
                 out[i, self.size - h :, self.size // 4 : 3 * self.size // 4] = 255
         return out
+
+
+BAR = register_renderer(
+    RendererSpec(
+        "test-bar", "test double: a bar as high as jawOpen", ("torch",), lambda b, o: BarRenderer(o.size)
+    )
+)
 
 
 def bar_height(image: np.ndarray) -> float:
@@ -67,10 +79,9 @@ def data_dir(avatar_root: Path, tmp_path: Path) -> Path:
 
 
 def make_app(data_dir: Path, **overrides: object):
+    overrides.setdefault("renderer", BAR.name)
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
-    app = create_app(settings)
-    app.state.sessions.renderer_factory = lambda bundle, size: BarRenderer(size)
-    return app
+    return create_app(settings)
 
 
 @asynccontextmanager

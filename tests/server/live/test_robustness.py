@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection
 
 from bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import make_app, serving
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 async def _offer_sdp(audio: bool = True, video: bool = True) -> str:
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN
     if audio:
         pc.addTransceiver(SignalTrack(np.zeros(4800, np.float32)), direction="sendrecv")
     if video:
@@ -165,7 +165,7 @@ async def test_vanished_client_is_cleaned_up(data_dir) -> None:
         assert app.state.sessions.get(sid) is None, "session not removed"
         assert session.closed and "no audio" in (session.close_reason or "")
         assert all(t.done() for t in session._tasks)
-        assert not session.worker.alive
+        assert session.stream.closed and len(app.state.sessions.worker) == 0
         assert [t.name for t in threading.enumerate() if sid in t.name] == []
         assert session.pc.connectionState == "closed"
         assert session.video.readyState == "ended"
