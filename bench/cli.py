@@ -39,6 +39,8 @@ def latency(
 
     for noisy in ("aioice", "aiortc"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if data_dir is not None:  # the spawned server's log goes there before the server makes it
+        data_dir.mkdir(parents=True, exist_ok=True)
 
     cfg = ProbeConfig(
         url=url,
@@ -55,6 +57,61 @@ def latency(
         data_dir=data_dir,
     )
     result = asyncio.run(probe(cfg))
+    print_report(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+        log.info("wrote %s", json_out)
+
+
+@bench_app.command("churn")
+def churn(
+    url: str | None = typer.Option(None, help="Server to churn (default: start a local one)."),
+    token: str | None = typer.Option(
+        None, envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one."
+    ),
+    sessions: int = typer.Option(300, min=1, help="Sessions to open and close, one after another."),
+    half_open: int = typer.Option(0, min=0, help="Extra offers whose client never completes ICE."),
+    round_size: int = typer.Option(25, min=1, help="Sessions between two readings of /health."),
+    frames: int = typer.Option(5, min=1, help="Video frames each session waits for."),
+    avatar: str = typer.Option("default", help="Avatar id."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """Open and close many sessions; report server memory, threads, descriptors per session."""
+    from bench.churn import ChurnConfig, print_report
+    from bench.churn import churn as run
+
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = ChurnConfig(
+        url=url,
+        token=token,
+        sessions=sessions,
+        half_open=half_open,
+        round_size=round_size,
+        frames=frames,
+        avatar=avatar,
+    )
+    result = asyncio.run(run(cfg))
+    print_report(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+        log.info("wrote %s", json_out)
+
+
+@bench_app.command("load")
+def load(
+    multiples: str = typer.Option("1,2,4", help="Loads to run, as multiples of the measured capacity."),
+    duration: float = typer.Option(15.0, min=1.0, help="Seconds each load runs."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """Sessions at 1×, 2×, 4× the measured capacity: fps, drops and audio-to-frame latency of each."""
+    from bench.load import LoadConfig, print_report
+    from bench.load import load as run
+
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    cfg = LoadConfig(multiples=tuple(float(m) for m in multiples.split(",")), duration_s=duration)
+    result = asyncio.run(run(cfg))
     print_report(result)
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=2))

@@ -76,7 +76,7 @@ async def measure_audio_transport(prefetch: int | None, seconds: float = 4.0) ->
     ``prefetch`` None keeps aiortc's jitter buffer (prefetch 4); an int installs ours
     (server.live.transport), 0 releasing every packet at once.
     """
-    from aiortc import RTCPeerConnection
+    from aiortc import RTCConfiguration, RTCPeerConnection
 
     from server.live.transport import configure_audio_receivers
 
@@ -85,7 +85,9 @@ async def measure_audio_transport(prefetch: int | None, seconds: float = 4.0) ->
     t = np.arange(int(seconds * rate))
     signal = np.where((t % period) < 960, 0.5 * np.sin(2 * np.pi * 440 * t / rate), 0.0).astype(np.float32)
     track = SignalTrack(signal)
-    sender, receiver = RTCPeerConnection(), RTCPeerConnection()
+    # Loopback only: no configuration would make aiortc ask a public STUN server.
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     arrivals: list[float] = []
 
     @receiver.on("track")
@@ -138,7 +140,7 @@ def _free_port() -> int:
 async def local_server(data_dir: Path, env: dict[str, str] | None = None) -> AsyncIterator[str]:
     """``xactor serve`` in a subprocess on a free port; yields its base URL."""
     port = _free_port()
-    cmd = [sys.executable, "-c", "from server.cli import app; app()", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-c", "from cli.main import app; app()", "serve", "--port", str(port)]
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "XACTOR_DATA_DIR": str(data_dir), **(env or {})}
     log_file = open(data_dir / "probe-server.log", "ab")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)

@@ -19,7 +19,7 @@ from typing import Any
 import av
 import httpx
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
@@ -137,6 +137,9 @@ class LiveClient:
     keep_images: bool = True
     analyse: Callable[[np.ndarray], Any] | None = None  # run on every received picture
     marker_video_buffer: bool = True  # release video frames on the marker bit, like a browser
+    # STUN/TURN URLs. Empty: host candidates only, since aiortc without a configuration asks a
+    # public STUN server, and a benchmark must never reach the internet unasked.
+    ice_servers: list[str] = field(default_factory=list)
     frames: list[ReceivedFrame] = field(default_factory=list)
     answer: dict[str, Any] = field(default_factory=dict)
     offer_done: float | None = None  # monotonic time the answer was applied
@@ -155,7 +158,8 @@ class LiveClient:
         self, track: MediaStreamTrack, avatar_id: str = "default", options: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Offer, POST /sessions, apply the answer; video frames then collect in ``frames``."""
-        pc = self.pc = RTCPeerConnection()
+        config = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
+        pc = self.pc = RTCPeerConnection(config)
         pc.addTransceiver(track, direction="sendrecv")
         pc.addTransceiver("video", direction="recvonly")
         if self.marker_video_buffer:

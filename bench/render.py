@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from engines.avatar.store import AvatarStore
+from engines.offline.demo import demo_motion
 from engines.warp import AvatarRenderer
-from engines.warp.demo import demo_motion
 
 log = logging.getLogger(__name__)
 

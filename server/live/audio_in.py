@@ -51,6 +51,13 @@ class Resampler(Protocol):
     def resample(self, frame: av.AudioFrame) -> np.ndarray: ...
 
 
+class _ClosedResampler:
+    """Stands in for the resampler of a closed feed: late frames convert to nothing."""
+
+    def resample(self, frame: av.AudioFrame) -> np.ndarray:
+        return np.zeros(0, dtype=np.float32)
+
+
 class AudioInbox:
     """Thread-safe, bounded FIFO of :class:`AudioChunk`; drop rule: oldest audio goes first."""
 
@@ -151,6 +158,11 @@ class AudioFeed:
                 self.first_mic_sample = self.mic_samples + self.silence_samples
             self.mic_samples += samples.size
             self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=False))
+
+    def close(self) -> None:
+        """Let go of the resampler now: FFmpeg's filter graph behind it holds threads, which
+        would otherwise live until the garbage collector finds the closed session's cycles."""
+        self._resampler = _ClosedResampler()
 
     def start_clock(self) -> None:
         """Begin the stream's time now (the connection is up): silence is filled from here on."""

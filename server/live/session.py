@@ -252,6 +252,8 @@ class Session:
         others = [t for t in self._tasks if t is not current]
         await asyncio.gather(*others, return_exceptions=True)
         self._tasks.clear()
+        self.feed.close()
+        self.pc.remove_all_listeners()  # our handlers close over the session: break the cycle
         await asyncio.to_thread(self.executor.shutdown, True)
         self.video.encoder.close()
         if self._on_closed is not None:

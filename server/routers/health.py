@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from server import __version__
+from server.process_stats import process_stats
 
 router = APIRouter(tags=["health"])
 
@@ -21,6 +22,9 @@ class Health(BaseModel):
         None, description="The start-up measurement (per-frame ms of each stage); null until measured."
     )
     renderer_cache: dict[str, Any] = Field(description="Shared per-avatar renderers: entries, bytes, hits.")
+    process: dict[str, Any] = Field(
+        description="RSS (MB), threads, descriptors, asyncio tasks: leaks show here."
+    )
 
 
 @router.get("/health", response_model=Health)
@@ -34,4 +38,5 @@ async def health(request: Request) -> Health:
         max_sessions=manager.limit,
         capacity=None if capacity is None else capacity.as_dict(),
         renderer_cache=request.app.state.renderers.stats(),
+        process=process_stats(),
     )

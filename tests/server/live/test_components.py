@@ -9,7 +9,7 @@ import time
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
@@ -172,7 +172,8 @@ def test_codec_preferences_order() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("preferred", ["h264", "vp8"])
 async def test_codec_negotiation_follows_preference(preferred: str) -> None:
-    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # loopback: no public STUN
+    answerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         offerer.addTransceiver("video", direction="recvonly")
         await offerer.setLocalDescription(await offerer.createOffer())
@@ -207,7 +208,7 @@ def test_immediate_jitter_buffer_releases_at_once_and_drops_late() -> None:
 @pytest.mark.anyio
 async def test_receiver_jitter_buffer_is_replaceable_in_this_aiortc() -> None:
     """Guards the one private attribute we touch: an aiortc upgrade that renames it fails here."""
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN
     try:
         tx = pc.addTransceiver("audio", direction="recvonly")
         assert isinstance(getattr(tx.receiver, JITTER_ATTR), JitterBuffer)

@@ -1,4 +1,9 @@
-"""The ``xactor`` command line."""
+"""The ``xactor`` command line (the console script ``xactor = "cli.main:app"``).
+
+Every command the README documents is registered here: ``serve``, ``avatar ...``, ``render``,
+``export ...`` and ``bench ...``. The command modules import only typer and rich at the top, so
+``xactor --help`` stays fast; torch, MediaPipe and the server load inside the commands.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,20 @@ import logging
 import typer
 
 from bench.cli import bench_app
-from server.cli_avatar import avatar_app
-from server.cli_render import render
+from cli.avatar import avatar_app
+from cli.export import export_app
+from cli.render import render
 
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
 app.add_typer(avatar_app, name="avatar")
-app.add_typer(bench_app, name="bench")
 app.command("render")(render)
+app.add_typer(export_app, name="export")
+app.add_typer(bench_app, name="bench")
 
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    """Set up logging once for whichever command runs."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

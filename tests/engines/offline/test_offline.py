@@ -1,7 +1,9 @@
-"""Offline pieces: demo motion, motion files, MP4 writing with audio, contact sheet."""
+"""Offline tools: demo motion, motion files, MP4 writing with audio, rendering any renderer to
+video, contact sheets (with a stand-in renderer and with the real warp renderer)."""
 
 from __future__ import annotations
 
+import itertools
 import wave
 from pathlib import Path
 
@@ -10,11 +12,36 @@ import numpy as np
 import pytest
 
 from engines import motion_space as ms
-from engines.warp import AvatarRenderer
-from engines.warp.contact_sheet import contact_sheet
-from engines.warp.demo import CONTACT_SHEET, demo_motion
-from engines.warp.motion_file import load_motion
-from engines.warp.video import Mp4Writer, read_audio, write_mp4
+from engines.avatar.bundle import AvatarBundle
+from engines.offline.contact_sheet import contact_sheet
+from engines.offline.demo import CONTACT_SHEET, demo_motion
+from engines.offline.motion_file import load_motion
+from engines.offline.video import Mp4Writer, read_audio, render_video, write_mp4
+from engines.render import Renderer, RendererOptions, create_renderer
+
+
+class JawGauge(Renderer):
+    """A stand-in renderer: a grey frame whose brightness is jawOpen and a bar as wide as headYaw.
+
+    The offline tools must work with any :class:`Renderer`, not only the warp one.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self.calls: list[int] = []
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        motion = np.atleast_2d(motion)
+        self.calls.append(len(motion))
+        frames = np.empty((len(motion), self._size, self._size, 3), np.uint8)
+        for frame, m in zip(frames, motion, strict=True):
+            frame[:] = 40 + int(200 * m[ms.INDEX["jawOpen"]])
+            frame[:4, : int(self._size * abs(m[ms.INDEX["headYaw"]]) / 0.6)] = 0
+        return frames
 
 
 def write_tone(path: Path, seconds: float, rate: int = 16_000) -> Path:
@@ -80,8 +107,40 @@ def test_mp4_needs_even_sides(tmp_path: Path) -> None:
         Mp4Writer(tmp_path / "x.mp4", (63, 64))
 
 
-def test_contact_sheet_has_every_pose(astronaut_renderer: AvatarRenderer) -> None:
-    sheet = contact_sheet(astronaut_renderer, tile=128)
+def test_render_video_drives_any_renderer_in_batches_and_pastes(tmp_path: Path) -> None:
+    renderer = JawGauge(size=32)
+    motion = ms.zeros(11)
+    motion[:, ms.INDEX["jawOpen"]] = np.linspace(0.0, 1.0, 11)
+
+    def paste(crop: np.ndarray) -> np.ndarray:  # into a 51 x 41 "portrait" (odd sides get cut)
+        full = np.zeros((51, 41, 3), np.uint8)
+        full[5:37, 4:36] = crop
+        return full
+
+    count = render_video(tmp_path / "v.mp4", renderer, motion, fps=25, batch=4, paste=paste)
+    assert count == 11 and renderer.calls == [4, 4, 3]
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(decoded) == 11 and decoded[0].shape == (50, 40, 3)
+    centre = [int(f[15:30, 10:30].mean()) for f in decoded]
+    assert abs(centre[0] - 40) < 8 and abs(centre[-1] - 240) < 8  # the frames in order
+    assert all(b >= a - 3 for a, b in itertools.pairwise(centre))
+    with pytest.raises(ValueError, match="no motion"):
+        render_video(tmp_path / "empty.mp4", renderer, ms.zeros(0))
+
+
+def test_contact_sheet_works_with_any_renderer() -> None:
+    sheet = contact_sheet(JawGauge(size=32), tile=64, columns=4)
+    rows = -(-len(CONTACT_SHEET) // 4)
+    assert sheet.size == (4 * 64, rows * (64 + 18))
+    pixels = np.asarray(sheet).astype(int)
+    neutral, jaw = pixels[18 + 20 : 18 + 60, 0:64], pixels[18 + 20 : 18 + 60, 64:128]
+    assert abs(neutral.mean() - 40) < 3 and jaw.mean() > neutral.mean() + 100  # poses in order
+
+
+def test_contact_sheet_of_the_warp_renderer_has_every_pose(astronaut_bundle: AvatarBundle) -> None:
+    renderer = create_renderer("warp", astronaut_bundle, RendererOptions(size=256))
+    sheet = contact_sheet(renderer, tile=128)
     rows = -(-len(CONTACT_SHEET) // 5)
     assert sheet.size == (5 * 128, rows * (128 + 18))
     pixels = np.asarray(sheet)

@@ -1,19 +1,27 @@
-"""A labelled grid of rendered poses, to look at the renderer (and to put in the docs)."""
+"""A labelled grid of rendered poses, to look at a renderer (and to put in the docs).
+
+Typed against the renderer contract, so every registered renderer gets the same sheet and two
+renderers can be compared pose by pose.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engines.warp.demo import contact_sheet_motion
-from engines.warp.renderer import AvatarRenderer
+from engines.offline.demo import contact_sheet_motion
+
+if TYPE_CHECKING:
+    from engines.render.base import Renderer
 
 COLUMNS = 5
 LABEL_PX = 18
 
 
-def contact_sheet(renderer: AvatarRenderer, tile: int | None = None, columns: int = COLUMNS) -> Image.Image:
-    """Render the contact-sheet poses (see :data:`engines.warp.demo.CONTACT_SHEET`) as one image."""
+def contact_sheet(renderer: Renderer, tile: int | None = None, columns: int = COLUMNS) -> Image.Image:
+    """Render the contact-sheet poses (see :data:`engines.offline.demo.CONTACT_SHEET`) as one image."""
     labels, motion = contact_sheet_motion()
     frames = renderer.render(motion)  # [N, S, S, 3]
     tile = tile or renderer.size

@@ -9,40 +9,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from engines.avatar.store import AvatarStore
+from cli.common import DataDir, avatar_store, err, fail
 
 avatar_app = typer.Typer(help="Prepare avatars from portraits and inspect them.", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory (default: settings data_dir, env XACTOR_DATA_DIR)."),
-]
-
-
-def _store(data_dir: Path | None) -> AvatarStore:
-    from engines.avatar.store import AvatarStore
-    from server.settings import get_settings
-
-    settings = get_settings()
-    return AvatarStore(
-        (data_dir or settings.data_dir) / "avatars",
-        max_image_pixels=settings.max_image_pixels,
-        min_face_px=settings.min_face_px,
-    )
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
 
 
 @avatar_app.command("add")
@@ -59,12 +35,12 @@ def add(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror or exc}") from None
-    store = _store(data_dir)
+        raise fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    store = avatar_store(data_dir)
     try:
         bundle, created = store.add_or_get(data, name=name or name_from_filename(path.name), largest=largest)
     except AvatarError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     verb = "added" if created else "already present:"
     err.print(f"{verb} [bold]{bundle.name}[/] ({bundle.path})", highlight=False)
     out.print(bundle.id, highlight=False)
@@ -76,7 +52,7 @@ def list_(
     data_dir: DataDir = None,
 ) -> None:
     """List prepared avatars (the default one is prepared on first use)."""
-    bundles = _store(data_dir).list()
+    bundles = avatar_store(data_dir).list()
     if as_json:
         out.print_json(json.dumps([b.meta.model_dump(mode="json") for b in bundles]))
         return
@@ -113,17 +89,17 @@ def show(
     from engines.avatar.preview import preview_png
 
     try:
-        bundle = _store(data_dir).get(avatar_id)
+        bundle = avatar_store(data_dir).get(avatar_id)
     except AvatarError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     out.print_json(bundle.meta.model_dump_json())
     if out_path is not None:
         if size not in bundle.sizes:
-            raise _fail(f"size must be one of {bundle.sizes}")
+            raise fail(f"size must be one of {bundle.sizes}")
         try:
             out_path.write_bytes(preview_png(bundle, size))
         except OSError as exc:
-            raise _fail(f"cannot write {out_path}: {exc.strerror or exc}") from None
+            raise fail(f"cannot write {out_path}: {exc.strerror or exc}") from None
         err.print(f"preview written to {out_path}", highlight=False)
 
 
@@ -136,7 +112,7 @@ def delete(
     from engines.avatar.errors import AvatarError
 
     try:
-        _store(data_dir).delete(avatar_id)
+        avatar_store(data_dir).delete(avatar_id)
     except AvatarError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message) from None
     err.print(f"deleted {avatar_id}", highlight=False)

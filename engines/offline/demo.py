@@ -1,8 +1,8 @@
-"""Scripted motion for looking at the renderer: visemes, a smile, blinks, brows, head turns.
+"""Scripted motion for looking at a renderer: visemes, a smile, blinks, brows, head turns.
 
 Deterministic keyframes on named motion channels, eased between keys, at 25 fps. Nothing here is
-learned: it exercises every part of the warp (mouth opening and closing, lips rounding and
-stretching, lids, brows, pose) in a few seconds.
+learned: it exercises every part a renderer must move (mouth opening and closing, lips rounding
+and stretching, lids, brows, pose) in a few seconds, the same for every renderer.
 """
 
 from __future__ import annotations

@@ -3,18 +3,23 @@
 Video is libx264, yuv420p, at the motion frame rate. Audio, when given, is decoded with PyAV from
 any format FFmpeg reads, resampled to 48 kHz stereo, encoded as AAC and interleaved with the
 video as the frames come (each frame's audio is written right after it), then trimmed to the
-video's length.
+video's length. :func:`render_video` drives any renderer (the :class:`engines.render.base.Renderer`
+contract) batch by batch into such a file.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
+
+if TYPE_CHECKING:
+    from engines.render.base import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -126,3 +131,41 @@ def write_mp4(
     with Mp4Writer(path, size, fps, audio) as writer:
         writer.write_all(frames)
         return writer.frames
+
+
+def render_video(
+    path: Path,
+    renderer: Renderer,
+    motion: np.ndarray,
+    fps: int = 25,
+    audio: np.ndarray | None = None,
+    batch: int = 8,
+    paste: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> int:
+    """Render ``motion`` [T, 40] with ``renderer``, ``batch`` frames per call, into an MP4 at ``path``.
+
+    ``paste`` maps each rendered crop [S, S, 3] to the picture to write (e.g. the crop pasted back
+    into the whole portrait); the video takes the size of the first such picture, cut to even
+    sides for yuv420p. ``audio`` is float32 [2, N] at 48 kHz (see :func:`read_audio`). Returns the
+    number of frames written.
+    """
+    if len(motion) == 0:
+        raise ValueError("no motion frames to render")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    writer: Mp4Writer | None = None
+    width = height = 0
+    try:
+        for start in range(0, len(motion), batch):
+            images = renderer.render(motion[start : start + batch])
+            for image in images:
+                picture = paste(image) if paste is not None else image
+                if writer is None:
+                    height, width = (side - side % 2 for side in picture.shape[:2])
+                    writer = Mp4Writer(path, (width, height), fps, audio)
+                writer.write(picture[:height, :width])
+    finally:
+        if writer is not None:
+            writer.close()
+    assert writer is not None  # motion is not empty
+    return writer.frames

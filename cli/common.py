@@ -1,0 +1,43 @@
+"""What several commands share: settings with a ``--data-dir`` override, the avatar store, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from engines.avatar.store import AvatarStore
+    from server.settings import Settings
+
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default: settings data_dir, env XACTOR_DATA_DIR)."),
+]
+
+
+def settings(data_dir: Path | None = None) -> Settings:
+    """The process settings, with ``data_dir`` replaced when the command was given ``--data-dir``."""
+    from server.settings import get_settings
+
+    current = get_settings()
+    if data_dir is None:
+        return current
+    return current.model_copy(update={"data_dir": data_dir.expanduser()})
+
+
+def avatar_store(data_dir: Path | None = None) -> AvatarStore:
+    """The avatar store the server would open (same upload guards), under ``--data-dir`` if given."""
+    from server.stores import open_avatar_store
+
+    return open_avatar_store(settings(data_dir))
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a one-line ``error: ...`` to stderr; raise the returned exit (status 1)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)

@@ -1,0 +1,77 @@
+"""``xactor export ...``: write ONNX graphs of the engines, each checked against torch right away.
+
+The export functions themselves live in ``export/`` (library code, no settings, no CLI); this
+module only finds the avatar and the torch module to hand them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import DataDir, avatar_store, fail
+
+export_app = typer.Typer(
+    help="Export engines to ONNX (each checked against torch in ONNX Runtime right after export).",
+    no_args_is_help=True,
+)
+
+
+@export_app.command("face-model")
+def face_model(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the ONNX file.")] = Path(
+        "out/face_model.onnx"
+    ),
+    avatar: Annotated[
+        str | None, typer.Option(help="Bake in this avatar's face and placement (default: generic face).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Forward face model: input ``motion`` [B, 40] → output ``landmarks`` [B, 478, 3], dynamic B."""
+    from engines.avatar.errors import AvatarError
+    from engines.face_model import FaceModel
+    from export.onnx_face_model import export_face_model
+
+    if avatar is None:
+        model = FaceModel()
+    else:
+        try:
+            bundle = avatar_store(data_dir).get(avatar)
+        except AvatarError as exc:
+            raise fail(exc.message) from None
+        model = FaceModel(bundle.canonical_shape, bundle.placement(256))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    error = export_face_model(model, out)
+    typer.echo(f"wrote {out} (max relative error vs torch {error:.1e})")
+
+
+@export_app.command("warp")
+def warp(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the ONNX file.")] = Path(
+        "out/warp_256_b1.onnx"
+    ),
+    avatar: Annotated[str, typer.Option(help="Avatar id (or 'default') to bake in.")] = "default",
+    size: Annotated[int, typer.Option(help="Crop size: 256 or 512.")] = 256,
+    batch: Annotated[int, typer.Option(min=1, help="Frames per call (static).")] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Warp renderer of one avatar: input ``motion`` [B, 40] → output ``frames`` [B, 3, S, S], static B, S."""
+    from engines.avatar.errors import AvatarError
+    from engines.render import RendererOptions, create_renderer
+    from engines.warp import AvatarRenderer
+    from export.onnx_warp import export_warp
+
+    try:
+        bundle = avatar_store(data_dir).get(avatar)
+    except AvatarError as exc:
+        raise fail(exc.message) from None
+    if size not in bundle.sizes:
+        raise fail(f"--size must be one of {bundle.sizes}")
+    renderer = create_renderer("warp", bundle, RendererOptions(size=size, backend="torch"))
+    if not isinstance(renderer, AvatarRenderer):  # the export needs the torch module itself
+        raise fail(f"the 'warp' renderer is a {type(renderer).__name__}, not the torch AvatarRenderer")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    error = export_warp(renderer.module, out, batch=batch)
+    typer.echo(f"wrote {out} (max relative error vs torch {error:.1e})")

@@ -1,0 +1,114 @@
+"""``xactor render``: offline video (or a contact sheet) of an avatar driven by a motion file.
+
+    xactor render --avatar ID (--motion FILE | --demo) --out out.mp4 [--audio speech.wav]
+    xactor render --avatar ID --contact-sheet sheet.png
+    xactor render ... --renderer NAME --backend auto|torch|onnxruntime|tensorrt
+
+``--avatar`` takes an avatar id, ``default``, or the path of a portrait (prepared and stored on
+the fly). The renderer is built by name through the registry, so every registered renderer can be
+looked at the same way. Heavy imports (torch, MediaPipe, PyAV) happen inside the command.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.common import DataDir, avatar_store, fail, settings
+
+if TYPE_CHECKING:
+    from engines.avatar.bundle import AvatarBundle
+    from engines.render.base import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def _bundle(avatar: str, data_dir: Path | None) -> AvatarBundle:
+    """The avatar ``avatar`` names: a portrait file (prepared now, largest face) or a stored id."""
+    store = avatar_store(data_dir)
+    path = Path(avatar)
+    if path.suffix and path.is_file():
+        return store.add(path.read_bytes(), name=path.stem, largest=True)
+    return store.get(avatar)
+
+
+def _renderer(name: str, bundle: AvatarBundle, size: int, backend: str, data_dir: Path | None) -> Renderer:
+    """Renderer ``name`` for ``bundle`` through the registry (the same path the server takes)."""
+    from engines.render import RendererOptions, create_renderer
+
+    options = RendererOptions(size=size, backend=backend, weights_dir=settings(data_dir).weights_dir)
+    return create_renderer(name, bundle, options)
+
+
+def render(
+    avatar: Annotated[str, typer.Option(help="Avatar id, 'default', or a portrait to prepare.")] = "default",
+    motion: Annotated[Path | None, typer.Option(help="Motion file: .npy/.npz [T, 40] or .csv.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Scripted demo motion instead of a file.")] = False,
+    seconds: Annotated[float, typer.Option(help="Length of the demo motion.")] = 8.0,
+    out: Annotated[Path | None, typer.Option(help="MP4 to write.")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Speech to mux into the video (any format).")] = None,
+    size: Annotated[int, typer.Option(help="Crop size: 256 or 512.")] = 256,
+    full: Annotated[bool, typer.Option("--full", help="Paste frames back into the whole portrait.")] = False,
+    batch: Annotated[int, typer.Option(min=1, help="Frames rendered per call.")] = 8,
+    fps: Annotated[int, typer.Option(min=1, help="Frames per second of the motion.")] = 25,
+    contact_sheet: Annotated[
+        Path | None, typer.Option("--contact-sheet", help="Write a PNG grid of test poses.")
+    ] = None,
+    tile: Annotated[int | None, typer.Option(help="Contact-sheet tile side (default: crop size).")] = None,
+    renderer_name: Annotated[
+        str, typer.Option("--renderer", help="Registered renderer to draw with (e.g. warp).")
+    ] = "warp",
+    backend: Annotated[
+        str, typer.Option(help="Backend: auto (the renderer's fastest), torch, onnxruntime, tensorrt.")
+    ] = "auto",
+    data_dir: DataDir = None,
+) -> None:
+    """Render an avatar offline: an H.264 MP4 (with audio), or a contact sheet."""
+    from engines.avatar.errors import AvatarError
+    from engines.registry import UnknownNameError
+
+    if contact_sheet is None and out is None:
+        raise typer.BadParameter("give --out for a video or --contact-sheet for a PNG")
+    if out is not None and (motion is None) == (not demo):
+        raise typer.BadParameter("give exactly one of --motion FILE and --demo")
+    try:
+        bundle = _bundle(avatar, data_dir)
+        if size not in bundle.sizes:
+            raise fail(f"--size must be one of {bundle.sizes}")
+        renderer = _renderer(renderer_name, bundle, size, backend, data_dir)
+    except (AvatarError, UnknownNameError) as exc:
+        raise fail(exc.message if isinstance(exc, AvatarError) else str(exc)) from None
+
+    if contact_sheet is not None:
+        from engines.offline.contact_sheet import contact_sheet as make_sheet
+
+        contact_sheet.parent.mkdir(parents=True, exist_ok=True)
+        make_sheet(renderer, tile=tile).save(contact_sheet)
+        typer.echo(f"wrote {contact_sheet}")
+    if out is None:
+        return
+
+    from engines.avatar.align import paste_back
+    from engines.offline.demo import demo_motion
+    from engines.offline.motion_file import load_motion
+    from engines.offline.video import read_audio, render_video
+
+    try:
+        frames = demo_motion(seconds, fps) if motion is None else load_motion(motion)
+        sound = read_audio(audio) if audio is not None else None
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    paste = (
+        functools.partial(paste_back, original=bundle.source(), transform=bundle.crop_to_source(size))
+        if full
+        else None
+    )
+    start = time.perf_counter()
+    count = render_video(out, renderer, frames, fps=fps, audio=sound, batch=batch, paste=paste)
+    took = time.perf_counter() - start
+    typer.echo(f"wrote {out}: {count} frames ({count / fps:.1f} s) in {took:.1f} s")
