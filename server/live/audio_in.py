@@ -164,13 +164,22 @@ class AudioFeed:
         would otherwise live until the garbage collector finds the closed session's cycles."""
         self._resampler = _ClosedResampler()
 
-    def start_clock(self) -> None:
-        """Begin the stream's time now (the connection is up): silence is filled from here on."""
+    def start_clock(self, prime_samples: int = 0) -> None:
+        """Begin the stream's time now (the connection is up): silence is filled from here on.
+
+        ``prime_samples`` of silence go out at once: the first frame needs its own 40 ms plus the
+        lookahead before it can exist, and at the start of a session that wait is pure delay
+        before the first picture. Priming shifts the frame grid, not the latency of later audio:
+        every frame is still made as soon as its newest sample arrives.
+        """
         now = self._clock()
         self._last_audio = now
         if self._filling:
             self._fill_from = now
             self._fill_carry = 0.0
+        if prime_samples > 0:
+            self.silence_samples += prime_samples
+            self._emit(AudioChunk(np.zeros(prime_samples, dtype=np.float32), now, silence=True))
 
     @property
     def last_mic_audio(self) -> float:
@@ -210,9 +219,9 @@ class AudioFeed:
         except MediaStreamError:
             log.debug("remote audio track ended")
 
-    async def run_clock(self) -> None:
+    async def run_clock(self, prime_samples: int = 0) -> None:
         """Start the clock, then tick every 20 ms forever (cancelled by the session on close)."""
-        self.start_clock()
+        self.start_clock(prime_samples)
         while True:
             self.tick()
             await asyncio.sleep(TICK_S)

@@ -34,6 +34,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
+from engines import timebase
 from engines.motion_source.base import MotionSource
 from engines.render.base import Renderer
 from server.live.audio_in import SAMPLE_RATE, AudioChunk, AudioFeed, AudioInbox, Resampler
@@ -200,7 +201,8 @@ class Session:
             return
         self.connected_at = time.monotonic()
         self.stream.active = True
-        self._spawn(self.feed.run_clock(), "clock")
+        prime = timebase.SAMPLES_PER_FRAME * (1 + self.options.lookahead)  # frame 0 at once
+        self._spawn(self.feed.run_clock(prime), "clock")
         self._spawn(self._watchdog(), "watchdog")
 
     async def _connect_deadline(self) -> None:
