@@ -1,4 +1,4 @@
-"""The face model: motion vectors ↔ 478 face landmarks (DESIGN §2).
+"""The face model: motion vectors ↔ 478 face landmarks (docs/ARCHITECTURE.md §1).
 
 Forward (``FaceModel``): a batched torch function, exportable to ONNX,
 

@@ -1,4 +1,4 @@
-"""The motion space: the contract between the motion generator and the renderer (DESIGN §2).
+"""The motion space: the contract between the motion generator and the renderer (docs/ARCHITECTURE.md §1).
 
 One motion frame is a float vector of ``MOTION_DIM`` values, the same for every identity:
 

@@ -1,4 +1,4 @@
-"""The one time base of xactor (DESIGN §1): 16 kHz mono audio, 25 video frames a second.
+"""The one time base of xactor (docs/ARCHITECTURE.md §4): 16 kHz mono audio, 25 video frames a second.
 
 Every stage counts time in these units: input samples since the session's start, 10 ms feature
 rows (``HOP`` samples) and 40 ms video frames (``SAMPLES_PER_FRAME`` samples). Frame ``k`` owns

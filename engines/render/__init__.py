@@ -1,4 +1,4 @@
-"""Renderers: motion frames + one avatar → RGB frames (DESIGN §4), by name, with a shared cache."""
+"""Renderers: motion frames + one avatar → RGB frames (docs/ARCHITECTURE.md §3), by name, with a shared cache."""
 
 from engines.render.base import (
     RENDERERS,

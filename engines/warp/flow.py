@@ -1,4 +1,4 @@
-"""Sparse landmark displacements → dense backward flow, with the mouth as a cut (DESIGN §4).
+"""Sparse landmark displacements → dense backward flow, with the mouth as a cut (docs/ARCHITECTURE.md §3).
 
 Per avatar (numpy/scipy, once): a smooth *forward* displacement field on a coarse node grid over
 the reference crop is a linear function of the control-point displacements, ``f = W @ d``. ``W``

@@ -1,4 +1,4 @@
-"""The mouth interior: what shows between the lips when they part (DESIGN §4).
+"""The mouth interior: what shows between the lips when they part (docs/ARCHITECTURE.md §3).
 
 The region inside the target inner-lip contour is not skin and is never stretched from the
 reference: it is painted here and composited over the warped frame. The painting lives in a

@@ -1,1 +1,1 @@
-"""The live path: one WebRTC session per browser, mic audio in, talking-portrait video out (DESIGN §1, §7)."""
+"""The live path: one WebRTC session per browser, mic audio in, talking-portrait video out (docs/ARCHITECTURE.md §4)."""

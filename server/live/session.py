@@ -1,6 +1,6 @@
 """One live session: a peer connection and everything that runs for it, torn down by one ``close()``.
 
-Data flow (DESIGN §1): remote audio track -> :class:`AudioFeed` (16 kHz, silence while the mic
+Data flow (docs/ARCHITECTURE.md §4): remote audio track -> :class:`AudioFeed` (16 kHz, silence while the mic
 stalls) -> :class:`AudioInbox` -> the process's shared :class:`RenderWorker` (this session's
 :class:`FrameStream`: motion source + the avatar's shared renderer, newest frame wins) ->
 :class:`AvatarVideoTrack` (encodes on its own executor thread, sends on arrival, repeats when
