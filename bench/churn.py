@@ -7,8 +7,8 @@ A server that takes calls all day must give back everything a call took. This be
 ``half_open`` it also sends offers whose client never answers ICE. Between rounds it waits for the
 server to report no session and reads ``/health``'s process block: resident memory, OS threads,
 descriptors and asyncio tasks. It reports their growth per session (least-squares slope over the
-rounds after the first ``warmup_rounds``, which pay for one-time allocations) and the connect times: offer → answer
-and answer → first video frame.
+rounds after the first ``warmup_rounds``, which pay for one-time allocations) and the connect
+times: offer → answer and answer → first video frame.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime", "tensorrt")
-"""Runtime backends a stage may run on; ``auto`` is the fastest one the stage has (docs/ARCHITECTURE.md §5)."""
+"""Runtime backends a stage may run on; ``auto`` is the stage's fastest (docs/ARCHITECTURE.md §5)."""
 
 
 class UnknownNameError(ValueError):

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Close a session whose peer connection is not up this long after the answer."
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After of the 503 at the session limit.")
-    web_client_dir: Path | None = Field(None, description="Web client folder (default: the installed web_client package).")
+    web_client_dir: Path | None = Field(
+        None, description="Web client folder (default: the installed web_client package)."
+    )
 
     @field_validator("data_dir", "weights_dir")
     @classmethod

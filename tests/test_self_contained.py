@@ -13,7 +13,9 @@ TEXT_SUFFIXES = {".py", ".md", ".toml", ".js", ".html", ".css", ".sh", ".txt", "
 def _tracked_text_files() -> list[Path]:
     out = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=False)
     names = out.stdout.split() if out.returncode == 0 else [str(p.relative_to(REPO)) for p in REPO.rglob("*")]
-    return [REPO / n for n in names if Path(n).suffix in TEXT_SUFFIXES or Path(n).name.startswith("Dockerfile")]
+    return [
+        REPO / n for n in names if Path(n).suffix in TEXT_SUFFIXES or Path(n).name.startswith("Dockerfile")
+    ]
 
 
 def test_no_file_points_outside_the_repository() -> None:

@@ -30,13 +30,15 @@ animator, not a pitch tracker.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from engines.timebase import HOP as HOP  # 10 ms row step (re-exported for importers)
+from engines.timebase import SAMPLE_RATE as SAMPLE_RATE
+
 WIN = 400  # 25 ms
-HOP = 160  # 10 ms
 N_FFT = 512
 N_MELS = 80
 FMIN = 0.0
@@ -120,7 +122,11 @@ def _log_mel_from_power(power: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Prosody:
-    """Per-row prosody cues, each [n] float32 (see module docstring for definitions)."""
+    """Per-row prosody cues, each [n] float32 (see module docstring for definitions).
+
+    Grouped by video frame (:class:`engines.audio.frontend.FrameFeatures`) each field is
+    [frames, 4] instead; :meth:`map` reshapes all fields at once.
+    """
 
     rms_db: np.ndarray
     centroid: np.ndarray
@@ -133,6 +139,10 @@ class Prosody:
         return Prosody(
             *(np.concatenate([getattr(p, f) for p in parts]) for f in Prosody.__dataclass_fields__)
         )
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray]) -> Prosody:
+        """The same cues with ``fn`` applied to every field (a reshape, a slice)."""
+        return Prosody(*(fn(getattr(self, f)) for f in Prosody.__dataclass_fields__))
 
     def __len__(self) -> int:
         return int(self.rms_db.shape[0])

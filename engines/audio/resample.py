@@ -1,4 +1,4 @@
-"""Bring any audio to float32 16 kHz mono, the rate every audio model here works at (DESIGN §1).
+"""Bring any audio to float32 16 kHz mono, the rate every audio model here works at (docs/ARCHITECTURE.md §4).
 
 * :class:`AudioResampler16k` converts a live stream of ``av.AudioFrame`` (48 kHz stereo Opus from
   aiortc) with FFmpeg's resampler, which keeps its filter state between frames, so a stream
@@ -16,9 +16,9 @@ import av
 import numpy as np
 import soxr
 
-logger = logging.getLogger(__name__)
+from engines.timebase import SAMPLE_RATE as SAMPLE_RATE  # re-exported for importers
 
-SAMPLE_RATE = 16000
+logger = logging.getLogger(__name__)
 
 
 def _to_mono_float(frame: av.AudioFrame) -> np.ndarray:

@@ -25,11 +25,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from engines.timebase import SAMPLE_RATE
+
 logger = logging.getLogger(__name__)
 
 CHUNK = 512  # samples at 16 kHz per VAD step (32 ms)
 CONTEXT = 64  # samples of the previous chunk prepended to each input
-CHUNK_SECONDS = CHUNK / 16000
+CHUNK_SECONDS = CHUNK / SAMPLE_RATE
 
 
 def model_path() -> Path:
@@ -53,7 +55,7 @@ class SileroVAD:
 
     def __init__(self, session: ort.InferenceSession | None = None) -> None:
         self._session = session or shared_session()
-        self._sr = np.array(16000, dtype=np.int64)
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
 
     def reset(self) -> None:

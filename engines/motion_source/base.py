@@ -1,4 +1,6 @@
-"""The motion-source interface: streaming 16 kHz audio in, 25 fps motion frames out (docs/ARCHITECTURE.md §2, §4).
+"""The motion-source interface: streaming 16 kHz audio in, 25 fps motion frames out.
+
+See docs/ARCHITECTURE.md §2 and §4.
 
 A motion source is the stage between the microphone and the renderer. The server pushes whatever
 audio it has (any chunk length) and pulls every motion frame whose audio, plus the source's

@@ -1,4 +1,4 @@
-"""Renderers: motion frames + one avatar → RGB frames (docs/ARCHITECTURE.md §3), by name, with a shared cache."""
+"""Renderers: motion + one avatar → RGB frames, by name, with a shared cache (docs/ARCHITECTURE.md §3)."""
 
 from engines.render.base import (
     RENDERERS,

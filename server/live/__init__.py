@@ -1,1 +1,1 @@
-"""The live path: one WebRTC session per browser, mic audio in, talking-portrait video out (docs/ARCHITECTURE.md §4)."""
+"""The live path: one WebRTC session per client, mic in, portrait video out (docs/ARCHITECTURE.md §4)."""

@@ -28,6 +28,7 @@ import numpy as np
 import soxr
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from engines import timebase
 from server.live.audio_in import SAMPLE_RATE, AudioChunk
 from server.live.encoding import VIDEO_CLOCK, VideoEncoder
 from server.live.metrics import LiveMetrics
@@ -36,7 +37,7 @@ from server.live.worker import RenderedFrame
 
 log = logging.getLogger(__name__)
 
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+SAMPLES_PER_FRAME = timebase.SAMPLES_PER_FRAME
 
 
 class AvatarVideoTrack(MediaStreamTrack):

@@ -6,6 +6,7 @@ import pytest
 from engines import motion_space as ms
 from engines.motion_source import MotionFrame, MotionSource
 from engines.motion_source.heuristic import HeuristicMotionSource
+from engines.motion_source.life import LIFE_CHANNELS, life_track
 from tests.engines.audio.speech import espeak_speech
 
 SPF = 640
@@ -167,3 +168,22 @@ def test_hostile_input_gives_finite_motion_in_range(kind: str) -> None:
 def test_invalid_lookahead() -> None:
     with pytest.raises(ValueError):
         HeuristicMotionSource(lookahead_frames=-1)
+
+
+def test_life_channels_come_from_life_with_the_seed() -> None:
+    frames = _run(HeuristicMotionSource(lookahead_frames=1, seed=11), _speech_with_pauses())
+    motion = np.stack([f.motion for f in frames])
+    life = life_track(np.array([f.speech for f in frames]), seed=11)
+    assert max(f.speech for f in frames) > 0.9
+    pitch = ms.INDEX["headPitch"]  # emphasis nods it, on top of Life's own motion
+    same = np.setdiff1d(LIFE_CHANNELS, [pitch])
+    np.testing.assert_array_equal(motion[:, same], life[:, same])
+    assert (motion[:, pitch] - life[:, pitch]).min() >= -1e-7
+
+
+def test_stage_seconds_come_from_the_front_end() -> None:
+    src = HeuristicMotionSource(seed=0)
+    src.push_audio(np.zeros(16000, np.float32))
+    stages = src.pop_stage_seconds()
+    assert set(stages) == {"vad", "features"} and min(stages.values()) > 0
+    assert src.pop_stage_seconds() == {"vad": 0.0, "features": 0.0}
