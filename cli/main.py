@@ -36,14 +36,32 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logg
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default from settings)."),
     port: int | None = typer.Option(None, help="Port (default from settings)."),
+    motion_source: str | None = typer.Option(None, help="Motion source by name (default from settings)."),
+    renderer: str | None = typer.Option(None, help="Renderer by name (default from settings)."),
+    backend: str | None = typer.Option(
+        None, help="auto, torch, onnxruntime or tensorrt (default: settings)."
+    ),
+    max_sessions: int | None = typer.Option(None, min=1, help="Session limit (default: measured capacity)."),
 ) -> None:
     """Serve the API and the web client."""
     import uvicorn
+    from pydantic import ValidationError
 
     from server.app import create_app
-    from server.settings import get_settings
+    from server.settings import Settings, get_settings
 
-    settings = get_settings()
+    chosen = {
+        "motion_source": motion_source,
+        "renderer": renderer,
+        "backend": backend,
+        "max_sessions": max_sessions,
+    }
+    overrides = {k: v for k, v in chosen.items() if v is not None}
+    try:
+        settings = Settings(**overrides) if overrides else get_settings()
+    except ValidationError as exc:  # unknown stage names, a backend a stage lacks: refuse at start-up
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise typer.BadParameter(messages) from None
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser()
 
+    @field_validator("weights_dir")
+    @classmethod
+    def _weights_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"weights_dir {value} is not a folder")
+        return value
+
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
