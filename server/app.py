@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from engines.avatar.store import AvatarStore
 from server.auth import TokenRequired
+from server.errors import install_error_handlers
 from server.live.manager import SessionManager
 from server.live.metrics import LiveMetrics
 from server.routers import avatars, client_config, health, metrics, sessions
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="xactor", version="0.1.0", summary="Real-time streaming avatar server", lifespan=_lifespan
     )
+    install_error_handlers(app)
     app.state.settings = settings
     app.state.avatar_store = open_avatar_store(settings)
     app.state.renderers = open_renderer_pool(settings)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from server.errors import api_error
 
 _bearer = HTTPBearer(auto_error=False, description="Needed when the server runs with XACTOR_TOKEN set.")
 
@@ -15,17 +17,17 @@ def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """401 unless ``Authorization: Bearer <token>`` matches the configured token (constant-time)."""
+    """401 ``unauthorized`` (with ``WWW-Authenticate: Bearer``) unless ``Authorization: Bearer
+    <token>`` matches the configured token; compared in constant time."""
     expected: str | None = request.app.state.settings.token
     if not expected:
         return
     given = credentials.credentials if credentials is not None else ""
     if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong bearer token" if given else "missing bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
+        message = (
+            "Wrong bearer token." if given else "Missing bearer token: send 'Authorization: Bearer <token>'."
         )
+        raise api_error(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
 
 
 TokenRequired = Depends(require_token)

@@ -19,7 +19,8 @@ from server.live.session import OfferError
 __all__ = ["OfferError", "check_offer"]
 
 MAX_MID_CHARS = 32
-"""Longest mid accepted (JSEP uses short ones, browsers "0", "1"; aiortc sends it in every RTP packet)."""
+"""Longest mid accepted: browsers send "0", "1" (older Chrome "audio", "video"); aiortc puts the mid
+in an RTP header extension of every packet, which cannot carry 256 bytes or more."""
 
 # Any C0/C1 control except CR LF / LF line ends, line separators, and lone surrogates (which the
 # JSON answer could not encode).
@@ -38,7 +39,7 @@ def check_offer(sdp: str) -> None:
     try:
         desc = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc raises ValueError/KeyError/AssertionError/... on bad lines
-        raise OfferError(f"malformed SDP ({type(exc).__name__}: {_show(exc)})") from exc
+        raise OfferError(f"malformed SDP ({type(exc).__name__}: {_show(exc, 100)})") from exc
     if not desc.media:
         raise OfferError("malformed SDP: no media sections")
     audio = [m for m in desc.media if m.kind == "audio" and m.direction in (None, "sendrecv", "sendonly")]
@@ -147,7 +148,7 @@ def _section(index: int, m: MediaDescription) -> str:
     return f"media section {index + 1} ({m.kind[:_SHOWN]})"
 
 
-def _show(value: object) -> str:
+def _show(value: object, limit: int = _SHOWN) -> str:
     """Client text quoted for a message: repr (escapes anything odd), cut to a readable length."""
     text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

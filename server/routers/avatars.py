@@ -1,8 +1,8 @@
 """/avatars: upload a portrait, list, fetch, preview and delete prepared avatars.
 
-Bad input answers 4xx with ``{"detail": {"code": ..., "message": ...}}``; the message is meant
-for the person who uploaded. Uploads are read in chunks and refused as soon as they pass
-``max_upload_mb`` (or at once from Content-Length), before anything is decoded.
+Bad input answers 4xx with ``{"detail": {"code": ..., "message": ...}}`` (server/errors.py); the
+message is meant for the person who uploaded. Uploads are read in chunks and refused as soon as
+they pass ``max_upload_mb`` (or at once from Content-Length), before anything is decoded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
@@ -19,25 +19,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
 from engines.avatar.bundle import AvatarBundle, FaceBoxMeta, HeadPose
-from engines.avatar.errors import AvatarError, BadUploadError, UploadTooLargeError
+from engines.avatar.errors import (
+    AvatarError,
+    AvatarNotFoundError,
+    BadUploadError,
+    CorruptImageError,
+    ImageTooLargeError,
+    IncompatibleBundleError,
+    InvalidAvatarIdError,
+    NoFaceError,
+    UnsupportedImageError,
+    UploadTooLargeError,
+)
 from engines.avatar.preview import png_bytes, preview_png
 from engines.avatar.store import AvatarStore, name_from_filename
+from server.errors import ErrorDoc, api_error, error_responses
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/avatars", tags=["avatars"])
+# 401: app.py includes this router behind the bearer-token check.
+router = APIRouter(prefix="/avatars", tags=["avatars"], responses=error_responses(401))
 
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the file itself
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable machine-readable reason, e.g. 'no_face'")
-    message: str = Field(description="What went wrong and what to do, for people")
-
-
-class ErrorResponse(BaseModel):
-    detail: ErrorDetail
 
 
 class AvatarOut(BaseModel):
@@ -93,15 +97,50 @@ def _store(request: Request) -> AvatarStore:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[AvatarStore, Depends(_store)]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        404: "No avatar with that id",
-        413: "Upload or image too large",
-        415: "Not a JPEG, PNG or WebP image",
-        422: "No usable face, several faces, face too small, damaged image, no file, or malformed id",
-    }.items()
-}
+
+def _doc(error: type[AvatarError], when: str, example: str) -> ErrorDoc:
+    """OpenAPI doc of an avatar error, its status and code taken from the class itself."""
+    return ErrorDoc(error.status, error.code, when, example)
+
+
+AVATAR_NOT_FOUND = _doc(
+    AvatarNotFoundError, "No avatar with that id", "There is no avatar with id 0123456789abcdef."
+)
+INVALID_AVATAR_ID = _doc(
+    InvalidAvatarIdError,
+    "The id is not 16 lowercase hex digits (nor 'default')",
+    "'..' is not an avatar id; ids are 16 lowercase hexadecimal characters (see the list of avatars).",
+)
+INCOMPATIBLE_BUNDLE = _doc(
+    IncompatibleBundleError,
+    "The avatar was prepared by another bundle format version; add its picture again",
+    "Avatar 0123456789abcdef was prepared by bundle format 0, this server reads format 1. "
+    "Delete it and add the portrait again.",
+)
+INVALID_SIZE = ErrorDoc(
+    422, "invalid_size", "The avatar was not prepared at this crop size", "size must be one of [256, 512]"
+)
+UPLOAD_TOO_LARGE = _doc(
+    UploadTooLargeError, "The upload is over max_upload_mb", "The upload is larger than 15 MB."
+)
+IMAGE_TOO_LARGE = _doc(
+    ImageTooLargeError, "The picture has more pixels than max_image_pixels", "The picture is too large."
+)
+UNSUPPORTED_IMAGE = _doc(
+    UnsupportedImageError, "Not a JPEG, PNG or WebP image", "This is not a JPEG, PNG or WebP picture."
+)
+BAD_UPLOAD = _doc(
+    BadUploadError,
+    "Not multipart/form-data, or no 'file' field",
+    "No file in the upload: use a field named 'file'.",
+)
+CORRUPT_IMAGE = _doc(CorruptImageError, "A truncated or damaged picture", "The picture is damaged.")
+NO_FACE = _doc(
+    NoFaceError,
+    "No usable face; also multiple_faces (several faces) and face_too_small",
+    "No face was found in the picture.",
+)
+_BY_ID = (AVATAR_NOT_FOUND, INVALID_AVATAR_ID, INCOMPATIBLE_BUNDLE)
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -121,10 +160,6 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def _http(exc: AvatarError) -> HTTPException:
-    return HTTPException(status_code=exc.status, detail={"code": exc.code, "message": exc.message})
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[bytes, str | None, dict[str, str]]:
@@ -173,7 +208,19 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str | None,
     "",
     status_code=201,
     response_model=AvatarOut,
-    responses={200: {"model": AvatarOut, "description": "This picture was already an avatar"}, **_ERRORS},
+    responses={
+        200: {"model": AvatarOut, "description": "This picture was already an avatar"},
+        **error_responses(
+            UPLOAD_TOO_LARGE,
+            IMAGE_TOO_LARGE,
+            UNSUPPORTED_IMAGE,
+            BAD_UPLOAD,
+            CORRUPT_IMAGE,
+            NO_FACE,
+            INCOMPATIBLE_BUNDLE,
+            422,
+        ),
+    },
     openapi_extra=_UPLOAD_BODY,
     summary="Prepare an avatar from a portrait",
 )
@@ -192,9 +239,8 @@ async def add_avatar(
         largest = largest or fields.get("largest", "").lower() in ("1", "true", "yes", "on")
         name = name or fields.get("name") or name_from_filename(filename)
         bundle, created = await run_in_threadpool(store.add_or_get, data, name, largest)
-    except AvatarError as exc:
-        log.info("avatar upload refused (%s): %s", exc.code, exc.message)
-        raise _http(exc) from None
+    except AvatarError as exc:  # logged by the error handler (server/errors.py)
+        raise api_error(exc.status, exc.code, exc.message) from None
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/avatars/{bundle.id}"
@@ -212,18 +258,20 @@ async def _get(store: AvatarStore, avatar_id: str) -> AvatarBundle:
     try:
         return await run_in_threadpool(store.get, avatar_id)
     except AvatarError as exc:
-        raise _http(exc) from None
+        raise api_error(exc.status, exc.code, exc.message) from None
 
 
 async def _get_at_size(store: AvatarStore, avatar_id: str, size: int) -> AvatarBundle:
     """The bundle, after checking that it was prepared at crop ``size``."""
     bundle = await _get(store, avatar_id)
     if size not in bundle.sizes:
-        raise HTTPException(422, {"code": "invalid_size", "message": f"size must be one of {bundle.sizes}"})
+        raise api_error(422, "invalid_size", f"size must be one of {bundle.sizes}")
     return bundle
 
 
-@router.get("/{avatar_id}", response_model=AvatarOut, responses=_ERRORS, summary="One avatar")
+@router.get(
+    "/{avatar_id}", response_model=AvatarOut, responses=error_responses(*_BY_ID), summary="One avatar"
+)
 async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
     """``avatar_id`` is a 16-hex-digit id, or ``default``."""
     return AvatarOut.from_bundle(await _get(store, avatar_id))
@@ -232,7 +280,7 @@ async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
 @router.get(
     "/{avatar_id}/preview.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **_ERRORS},
+    responses={200: {"content": {"image/png": {}}}, **error_responses(*_BY_ID, INVALID_SIZE, 422)},
     summary="The crop with the face mesh drawn on it",
 )
 async def avatar_preview(
@@ -246,7 +294,7 @@ async def avatar_preview(
 @router.get(
     "/{avatar_id}/crop.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}, **_ERRORS},
+    responses={200: {"content": {"image/png": {}}}, **error_responses(*_BY_ID, INVALID_SIZE, 422)},
     summary="The aligned crop itself (e.g. as a thumbnail)",
 )
 async def avatar_crop(
@@ -257,10 +305,15 @@ async def avatar_crop(
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
-@router.delete("/{avatar_id}", status_code=204, responses=_ERRORS, summary="Delete an avatar")
+@router.delete(
+    "/{avatar_id}",
+    status_code=204,
+    responses=error_responses(AVATAR_NOT_FOUND, INVALID_AVATAR_ID),
+    summary="Delete an avatar",
+)
 async def delete_avatar(avatar_id: str, store: StoreDep) -> Response:
     try:
         await run_in_threadpool(store.delete, avatar_id)
     except AvatarError as exc:
-        raise _http(exc) from None
+        raise api_error(exc.status, exc.code, exc.message) from None
     return Response(status_code=204)

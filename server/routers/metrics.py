@@ -5,7 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-router = APIRouter(tags=["metrics"])
+from server.errors import error_responses
+
+# 401: app.py includes this router behind the bearer-token check.
+router = APIRouter(tags=["metrics"], responses=error_responses(401))
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus text exposition")

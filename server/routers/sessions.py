@@ -1,8 +1,8 @@
 """/sessions: start a live session from a WebRTC offer, list them with live stats, end one.
 
-Errors answer ``{"detail": {"code": ..., "message": ...}}`` like /avatars: 400 unusable offer,
-404 unknown avatar or session, 503 (with Retry-After) when every session slot is taken, 401 when a
-token is configured and not given.
+Errors answer ``{"detail": {"code": ..., "message": ...}}`` (server/errors.py): 400 unusable offer
+or unparseable body, 404 unknown avatar or session, 422 invalid request, 503 (with Retry-After)
+when every session slot is taken, 401 when a token is configured and not given.
 """
 
 from __future__ import annotations
@@ -11,22 +11,52 @@ import logging
 from typing import Annotated, Any, Literal
 
 from aiortc import RTCSessionDescription
-from aiortc.sdp import SessionDescription
-from fastapi import APIRouter, Body, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
 from server.auth import TokenRequired
+from server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
 from server.live.manager import CapacityError, SessionManager
 from server.live.options import ResolvedOptions, SessionOptions
-from server.live.session import OfferError
+from server.live.sdp import OfferError, check_offer
+from server.routers.avatars import AVATAR_NOT_FOUND, INCOMPATIBLE_BUNDLE
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/sessions", tags=["sessions"], dependencies=[TokenRequired])
+router = APIRouter(
+    prefix="/sessions", tags=["sessions"], dependencies=[TokenRequired], responses=error_responses(401)
+)
 
 MAX_SDP_CHARS = 64_000
+MAX_SESSION_ID_CHARS = 64
+
+BAD_OFFER = ErrorDoc(
+    400,
+    "bad_offer",
+    "The offer cannot be answered: malformed SDP, control characters, no audio sent, no video received, "
+    "no DTLS fingerprint, a missing or repeated mid or one outside the BUNDLE group, neither H.264 nor VP8",
+    "the offer sends no audio: add the microphone track",
+)
+TOO_MANY_SESSIONS = ErrorDoc(
+    503,
+    "too_many_sessions",
+    "Every live session slot is taken; retry after Retry-After seconds",
+    "all 4 live sessions are in use; retry in 5 s",
+    headers=(("Retry-After", "Seconds to wait before trying again"),),
+)
+INVALID_OPTION = ErrorDoc(
+    422,
+    "invalid_option",
+    "The chosen stages cannot run on the chosen backend",
+    "renderer 'warp' has no onnxruntime backend; it runs on: torch",
+)
+SESSION_NOT_FOUND = ErrorDoc(
+    404, "session_not_found", "No open session with that id", "There is no session 0123456789abcdef."
+)
+
+SessionId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="Id from the POST answer")]
 
 
 class OfferIn(BaseModel):
@@ -34,7 +64,9 @@ class OfferIn(BaseModel):
 
     sdp: str = Field(max_length=MAX_SDP_CHARS, description="SDP of the offer")
     type: Literal["offer"] = "offer"
-    avatar_id: str = Field("default", description="Avatar to animate ('default' for the bundled one)")
+    avatar_id: str = Field(
+        "default", max_length=64, description="Avatar to animate ('default' for the bundled one)"
+    )
     options: SessionOptions = Field(default_factory=SessionOptions)
 
 
@@ -47,29 +79,6 @@ class AnswerOut(BaseModel):
     options: ResolvedOptions
 
 
-def _error(status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> HTTPException:
-    return HTTPException(status_code, detail={"code": code, "message": message}, headers=headers)
-
-
-def check_offer(sdp: str) -> None:
-    """Raise :class:`OfferError` unless ``sdp`` parses and has audio to send us and video to receive."""
-    try:
-        desc = SessionDescription.parse(sdp)
-    except Exception as exc:
-        raise OfferError(f"malformed SDP ({type(exc).__name__}: {exc})") from exc
-    if not desc.media:
-        raise OfferError("malformed SDP: no media sections")
-    audio = [m for m in desc.media if m.kind == "audio" and m.direction in (None, "sendrecv", "sendonly")]
-    video = [m for m in desc.media if m.kind == "video" and m.direction in (None, "sendrecv", "recvonly")]
-    if not audio:
-        raise OfferError("the offer sends no audio: add the microphone track")
-    if not video:
-        raise OfferError("the offer receives no video: add a recvonly video transceiver")
-    for m in desc.media:
-        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
-            raise OfferError("malformed SDP: a media section lacks ICE credentials")
-
-
 def _manager(request: Request) -> SessionManager:
     manager: SessionManager = request.app.state.sessions
     return manager
@@ -80,34 +89,36 @@ def _manager(request: Request) -> SessionManager:
     status_code=status.HTTP_201_CREATED,
     response_model=AnswerOut,
     summary="Start a live session (WebRTC offer in, answer out)",
-    responses={400: {}, 401: {}, 404: {}, 503: {"description": "Session limit reached; see Retry-After"}},
+    responses=error_responses(
+        BAD_OFFER, BAD_REQUEST, AVATAR_NOT_FOUND, INCOMPATIBLE_BUNDLE, 422, INVALID_OPTION, TOO_MANY_SESSIONS
+    ),
 )
 async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) -> AnswerOut:
     manager = _manager(request)
     try:
         options = offer.options.resolve(request.app.state.settings)
     except ValueError as exc:  # a stage that cannot run on the chosen backend
-        raise _error(422, "invalid_option", str(exc)) from None
+        raise api_error(422, "invalid_option", str(exc)) from None
+    try:
+        check_offer(offer.sdp)  # before any slot or session: a bad offer costs nothing
+    except OfferError as exc:
+        manager.metrics.sessions_rejected.labels("bad_offer").inc()
+        raise api_error(400, "bad_offer", str(exc)) from None
     await manager.wait_measured()
     try:
         manager.reserve()
     except CapacityError as exc:
-        raise _error(503, "too_many_sessions", str(exc), {"Retry-After": str(exc.retry_after)}) from None
+        raise api_error(503, "too_many_sessions", str(exc), {"Retry-After": str(exc.retry_after)}) from None
     try:
-        check_offer(offer.sdp)
         store = request.app.state.avatar_store
         bundle = await run_in_threadpool(store.get, offer.avatar_id)
-    except OfferError as exc:
-        manager.release()
-        manager.metrics.sessions_rejected.labels("bad_offer").inc()
-        raise _error(400, "bad_offer", str(exc)) from None
     except (AvatarNotFoundError, InvalidAvatarIdError):
         manager.release()
         manager.metrics.sessions_rejected.labels("unknown_avatar").inc()
-        raise _error(404, "avatar_not_found", f"There is no avatar with id {offer.avatar_id}.") from None
+        raise api_error(404, "avatar_not_found", f"There is no avatar with id {offer.avatar_id}.") from None
     except AvatarError as exc:
         manager.release()
-        raise _error(exc.status, exc.code, exc.message) from None
+        raise api_error(exc.status, exc.code, exc.message) from None
     except BaseException:
         manager.release()
         raise
@@ -117,7 +128,7 @@ async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) ->
         )
     except OfferError as exc:
         manager.metrics.sessions_rejected.labels("bad_offer").inc()
-        raise _error(400, "bad_offer", str(exc)) from None
+        raise api_error(400, "bad_offer", str(exc)) from None
     return AnswerOut(
         session_id=session.id,
         sdp=answer.sdp,
@@ -128,23 +139,31 @@ async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) ->
     )
 
 
+# async, not def: the session table changes on the event loop (sessions open and close there), so
+# reading it from a worker thread can fail with "dictionary changed size during iteration".
 @router.get("", summary="Open sessions with live stats")
-def list_sessions(request: Request) -> list[dict[str, Any]]:
+async def list_sessions(request: Request) -> list[dict[str, Any]]:
     return _manager(request).stats()
 
 
-@router.get("/{session_id}", summary="One session's live stats")
-def get_session(request: Request, session_id: str) -> dict[str, Any]:
+@router.get(
+    "/{session_id}", summary="One session's live stats", responses=error_responses(SESSION_NOT_FOUND, 422)
+)
+async def get_session(request: Request, session_id: SessionId) -> dict[str, Any]:
     session = _manager(request).get(session_id)
     if session is None:
-        raise _error(404, "session_not_found", f"There is no session {session_id}.")
+        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
     return session.stats()
 
 
 @router.delete(
-    "/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, summary="End a session"
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="End a session",
+    responses=error_responses(SESSION_NOT_FOUND, 422),
 )
-async def delete_session(request: Request, session_id: str) -> Response:
+async def delete_session(request: Request, session_id: SessionId) -> Response:
     if not await _manager(request).close(session_id):
-        raise _error(404, "session_not_found", f"There is no session {session_id}.")
+        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
