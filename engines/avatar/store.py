@@ -204,21 +204,27 @@ class AvatarStore:
                 bundles.append(bundle)
         return sorted(bundles, key=lambda b: b.meta.created)
 
-    def delete(self, avatar_id: str) -> None:
-        """Remove a bundle at once (renamed away first, then deleted)."""
+    def delete(self, avatar_id: str) -> str:
+        """Remove a bundle at once (renamed away first, then deleted); returns its id."""
         if avatar_id == DEFAULT_ALIAS:
             avatar_id = self.ensure_default().id
         check_id(avatar_id)
-        path = self.root / avatar_id
+        if not self._discard(avatar_id):
+            raise AvatarNotFoundError(f"There is no avatar with id {avatar_id}.")
+        log.info("deleted avatar %s", avatar_id)
+        return avatar_id
+
+    def _discard(self, ident: str) -> bool:
+        """Remove bundle ``ident`` at once (renamed away, then deleted); False if there was none."""
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
         try:
-            os.rename(path, trash)
+            os.rename(self.root / ident, trash)
         except FileNotFoundError:
-            raise AvatarNotFoundError(f"There is no avatar with id {avatar_id}.") from None
+            return False
         with self._lock:
-            self._bundles.pop(avatar_id, None)
+            self._bundles.pop(ident, None)
         shutil.rmtree(trash, ignore_errors=True)
-        log.info("deleted avatar %s", avatar_id)
+        return True
 
     # --- the default avatar ---------------------------------------------------------------------
 
@@ -239,6 +245,12 @@ class AvatarStore:
         decoded = DecodedImage(
             pixels=pixels, format="PNG", original_size=(pixels.shape[1], pixels.shape[0]), orientation=1
         )
+        try:
+            self._load(avatar_id(pixels))
+        except IncompatibleBundleError as exc:
+            # The default is the project's own: a bundle of an older format is rebuilt, not refused.
+            log.warning("%s; rebuilding the default avatar", exc.message)
+            self._discard(avatar_id(pixels))
         bundle, created = self._add_decoded(
             decoded, name=DEFAULT_NAME, largest=True, is_default=True, credit=DEFAULT_CREDIT
         )

@@ -105,9 +105,14 @@ class RendererPool:
         return renderer
 
     def peek(self, name: str, bundle: AvatarBundle, options: RendererOptions) -> Renderer | None:
-        """The renderer if it is built, without building it."""
+        """The renderer if it is built, without building it (a hit counts as a use for the LRU)."""
+        key = self.key(name, bundle, options)
         with self._lock:
-            return self._ready.get(self.key(name, bundle, options))
+            renderer = self._ready.get(key)
+            if renderer is not None:
+                self._ready.move_to_end(key)
+                self.hits += 1
+            return renderer
 
     def _evict(self, keep: PoolKey) -> None:
         """Drop least recently used renderers until under the limit (never ``keep``); lock held."""

@@ -25,8 +25,8 @@ from server.live.audio_in import Resampler
 from server.live.capacity import Capacity, measure_capacity
 from server.live.encoding import VideoEncoder
 from server.live.metrics import LiveMetrics
-from server.live.options import ResolvedOptions
-from server.live.session import OfferError, Session
+from server.live.options import OptionError, ResolvedOptions
+from server.live.session import Session
 from server.live.worker import RenderWorker
 from server.settings import Settings
 
@@ -119,6 +119,21 @@ class SessionManager:
             ),
         )
 
+    async def prepare_avatar(self, bundle: AvatarBundle) -> None:
+        """Build ``bundle``'s renderer for the default options now (after upload), off the loop, so
+        its first session does not wait for it; a failure is logged and retried by that session."""
+        options = self.options_for_default()
+        if options.resolution not in bundle.sizes:
+            return
+        try:
+            await asyncio.to_thread(self.renderer_for, bundle, options)
+        except Exception:
+            log.exception("preparing the renderer of avatar %s failed", bundle.id)
+
+    def forget_avatar(self, avatar_id: str) -> int:
+        """The avatar was deleted: drop its shared renderers (running sessions keep theirs)."""
+        return self.pool.drop_avatar(avatar_id)
+
     def set_capacity(self, capacity: Capacity | None) -> None:
         """Record the measurement (None: it failed; the limit stays 1) and release waiting offers."""
         self.capacity = capacity
@@ -153,7 +168,7 @@ class SessionManager:
         """Start a session for a reserved slot (the slot is released whatever happens)."""
         try:
             if options.resolution not in bundle.sizes:
-                raise OfferError(
+                raise OptionError(
                     f"avatar {bundle.id} is prepared at sizes {list(bundle.sizes)}, not {options.resolution}"
                 )
             renderer = self.pool.peek(

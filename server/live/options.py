@@ -14,6 +14,10 @@ from server.settings import Settings
 T = TypeVar("T")
 
 
+class OptionError(ValueError):
+    """Options that validate on their own but not together with the avatar or the stages (422)."""
+
+
 def pick(value: T | None, default: T) -> T:
     """``value`` unless it is None (the client did not choose)."""
     return default if value is None else value
@@ -51,13 +55,18 @@ class SessionOptions(BaseModel):
         return value
 
     def resolve(self, settings: Settings) -> ResolvedOptions:
-        """Fill every unset option from the settings; ValueError if the stages cannot run on the
-        chosen backend (the router answers 422)."""
+        """Fill every unset option from the settings; :class:`OptionError` if the stages cannot run
+        on the chosen backend (the router answers 422)."""
         motion_source = pick(self.motion_source, settings.motion_source)
         renderer = pick(self.renderer, settings.renderer)
         backend = pick(self.backend, settings.backend)
-        check_backend(backend, MOTION_SOURCES.get(motion_source).backends, f"motion source {motion_source!r}")
-        check_backend(backend, RENDERERS.get(renderer).backends, f"renderer {renderer!r}")
+        try:
+            check_backend(
+                backend, MOTION_SOURCES.get(motion_source).backends, f"motion source {motion_source!r}"
+            )
+            check_backend(backend, RENDERERS.get(renderer).backends, f"renderer {renderer!r}")
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
         return ResolvedOptions(
             lookahead=pick(self.lookahead, settings.lookahead_frames),
             resolution=pick(self.resolution, settings.resolution),

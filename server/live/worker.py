@@ -95,6 +95,11 @@ class FrameStream:
         if self.errors <= 3 or self.errors % 100 == 0:
             log.error("stream %s: error #%d", self.name, self.errors, exc_info=exc)
 
+    def _deliver_if_open(self, frame: RenderedFrame) -> None:
+        """On the event loop: hand ``frame`` over unless the stream was removed meanwhile."""
+        if not self.closed:
+            self._deliver(frame)
+
     @property
     def has_frame(self) -> bool:
         return self._pending is not None
@@ -128,7 +133,11 @@ class FrameStream:
         frame, self._pending = self._pending, None
         if frame is None:
             return False
-        parts = self.source.pop_stage_seconds()
+        try:
+            parts = self.source.pop_stage_seconds()
+        except Exception as exc:  # a faulty source must not stop the turn for every session
+            self._fail(exc)
+            parts = {}
         for stage, seconds in parts.items():
             self._observe(stage, seconds)
         self._observe("motion", max(self._motion_s - sum(parts.values()), 0.0))
@@ -155,7 +164,7 @@ class FrameStream:
         if self.closed:
             return False
         try:
-            self._loop.call_soon_threadsafe(self._deliver, out)
+            self._loop.call_soon_threadsafe(self._deliver_if_open, out)
         except RuntimeError:  # loop closed: the session is going away
             self.closed = True
             return False

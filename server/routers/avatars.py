@@ -7,6 +7,7 @@ they pass ``max_upload_mb`` (or at once from Content-Length), before anything is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -243,6 +244,11 @@ async def add_avatar(
         raise api_error(exc.status, exc.code, exc.message) from None
     if not created:
         response.status_code = 200
+    else:  # build its renderer now, in the background: its first session must not wait for it
+        background: set[asyncio.Task[None]] = request.app.state.background
+        task = asyncio.create_task(request.app.state.sessions.prepare_avatar(bundle))
+        background.add(task)
+        task.add_done_callback(background.discard)
     response.headers["Location"] = f"/avatars/{bundle.id}"
     return AvatarOut.from_bundle(bundle)
 
@@ -311,9 +317,10 @@ async def avatar_crop(
     responses=error_responses(AVATAR_NOT_FOUND, INVALID_AVATAR_ID),
     summary="Delete an avatar",
 )
-async def delete_avatar(avatar_id: str, store: StoreDep) -> Response:
+async def delete_avatar(request: Request, avatar_id: str, store: StoreDep) -> Response:
     try:
-        await run_in_threadpool(store.delete, avatar_id)
+        deleted = await run_in_threadpool(store.delete, avatar_id)
     except AvatarError as exc:
         raise api_error(exc.status, exc.code, exc.message) from None
+    request.app.state.sessions.forget_avatar(deleted)
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvata
 from server.auth import TokenRequired
 from server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
 from server.live.manager import CapacityError, SessionManager
-from server.live.options import ResolvedOptions, SessionOptions
+from server.live.options import OptionError, ResolvedOptions, SessionOptions
 from server.live.sdp import OfferError, check_offer
 from server.routers.avatars import AVATAR_NOT_FOUND, INCOMPATIBLE_BUNDLE
 
@@ -129,6 +129,9 @@ async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) ->
     except OfferError as exc:
         manager.metrics.sessions_rejected.labels("bad_offer").inc()
         raise api_error(400, "bad_offer", str(exc)) from None
+    except OptionError as exc:  # e.g. a resolution the avatar is not prepared at
+        manager.metrics.sessions_rejected.labels("bad_option").inc()
+        raise api_error(422, "invalid_option", str(exc)) from None
     return AnswerOut(
         session_id=session.id,
         sdp=answer.sdp,

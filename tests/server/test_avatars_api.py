@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,11 @@ def client(data_dir: Path) -> Iterator[TestClient]:
 
 def _upload(client: TestClient, data: bytes, filename: str = "photo.jpg", **params: Any) -> Any:
     return client.post("/avatars", files={"file": (filename, data, "image/jpeg")}, params=params)
+
+
+def _cached(client: TestClient) -> list[str]:
+    """Avatar ids with a shared renderer in the server's cache."""
+    return [e["avatar_id"] for e in client.get("/health").json()["renderer_cache"]["entries"]]
 
 
 def _root(data_dir: Path) -> Path:
@@ -70,7 +76,14 @@ def test_upload_get_preview_delete(client: TestClient, data_dir: Path) -> None:
         assert png.size == (256, 256)
     assert client.get(f"/avatars/{ident}/preview.png", params={"size": 300}).status_code == 422
 
+    # The upload built its renderer in the background, for its sessions to share ...
+    deadline = time.monotonic() + 60
+    while ident not in _cached(client) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ident in _cached(client), "the uploaded avatar's renderer was not prepared"
+    # ... and deleting the avatar drops it.
     assert client.delete(f"/avatars/{ident}").status_code == 204
+    assert ident not in _cached(client)
     assert client.get(f"/avatars/{ident}").status_code == 404
     assert client.delete(f"/avatars/{ident}").status_code == 404
     assert not (_root(data_dir) / ident).exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -288,3 +289,20 @@ def test_ids_are_content_hashes() -> None:
     changed = fx.astronaut().copy()
     changed[0, 0, 0] ^= 1
     assert store_module.avatar_id(changed) != a
+
+
+def test_a_default_avatar_of_an_older_format_is_rebuilt(
+    prepared_store: AvatarStore, tmp_path: Path
+) -> None:
+    root = tmp_path / "avatars"
+    shutil.copytree(prepared_store.root, root)
+    default_id = prepared_store.default_id
+    meta_path = root / default_id / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = BUNDLE_VERSION - 1
+    meta_path.write_text(json.dumps(meta))
+    fresh = AvatarStore(root)
+    rebuilt = fresh.get("default")  # a stale default is the project's own: rebuilt, not a 409
+    assert rebuilt.id == default_id and rebuilt.meta.is_default
+    assert json.loads(meta_path.read_text())["version"] == BUNDLE_VERSION
+    assert not [p for p in root.iterdir() if p.name.startswith(".trash-")]

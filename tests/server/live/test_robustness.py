@@ -179,3 +179,18 @@ async def test_vanished_client_is_cleaned_up(data_dir) -> None:
             await proc.wait()
         server.should_exit = True
         await serve
+
+
+async def test_a_resolution_the_avatar_lacks_is_422_invalid_option(live) -> None:
+    app, http = live
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.addTransceiver("audio", direction="sendrecv")
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        r = await http.post("/sessions", json={"sdp": pc.localDescription.sdp, "options": {"resolution": 128}})
+    finally:
+        await pc.close()
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["code"] == "invalid_option" and "128" in r.json()["detail"]["message"]
+    assert len(app.state.sessions) == 0 and app.state.sessions._pending == 0
