@@ -5,13 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 log = logging.getLogger(__name__)
 
-bench_app = typer.Typer(help="Benchmarks: latency probe.", no_args_is_help=True)
+
+def _quiet_webrtc_logs() -> None:
+    _quiet_webrtc_logs()
+
+
+def _report(
+    result: dict[str, Any], print_report: Callable[[dict[str, Any]], None], json_out: Path | None
+) -> None:
+    """Print a benchmark's table and, when asked, write its whole result as JSON."""
+    print_report(result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+        log.info("wrote %s", json_out)
+
+
+bench_app = typer.Typer(help="Benchmarks: latency probe, session churn, overload.", no_args_is_help=True)
 
 
 @bench_app.command("latency")
@@ -37,8 +54,7 @@ def latency(
     """Mouth-to-photon latency of a live session, beside the server's stage timings."""
     from bench.latency import ProbeConfig, print_report, probe
 
-    for noisy in ("aioice", "aiortc"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_webrtc_logs()
     if data_dir is not None:  # the spawned server's log goes there before the server makes it
         data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -56,11 +72,7 @@ def latency(
         marker_video_buffer=marker_buffer,
         data_dir=data_dir,
     )
-    result = asyncio.run(probe(cfg))
-    print_report(result)
-    if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2))
-        log.info("wrote %s", json_out)
+    _report(asyncio.run(probe(cfg)), print_report, json_out)
 
 
 @bench_app.command("churn")
@@ -80,8 +92,7 @@ def churn(
     from bench.churn import ChurnConfig, print_report
     from bench.churn import churn as run
 
-    for noisy in ("aioice", "aiortc"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_webrtc_logs()
     cfg = ChurnConfig(
         url=url,
         token=token,
@@ -91,11 +102,7 @@ def churn(
         frames=frames,
         avatar=avatar,
     )
-    result = asyncio.run(run(cfg))
-    print_report(result)
-    if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2))
-        log.info("wrote %s", json_out)
+    _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
 @bench_app.command("load")
@@ -108,11 +115,6 @@ def load(
     from bench.load import LoadConfig, print_report
     from bench.load import load as run
 
-    for noisy in ("aioice", "aiortc"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_webrtc_logs()
     cfg = LoadConfig(multiples=tuple(float(m) for m in multiples.split(",")), duration_s=duration)
-    result = asyncio.run(run(cfg))
-    print_report(result)
-    if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=2))
-        log.info("wrote %s", json_out)
+    _report(asyncio.run(run(cfg)), print_report, json_out)

@@ -14,6 +14,7 @@ from server.auth import TokenRequired
 from server.errors import install_error_handlers
 from server.live.manager import SessionManager
 from server.live.metrics import LiveMetrics
+from server.live.transport import install_connect_race_filter
 from server.routers import avatars, client_config, health, metrics, sessions
 from server.settings import Settings, get_settings
 from server.stores import open_avatar_store, open_renderer_pool
@@ -37,6 +38,8 @@ async def _measure_capacity(app: FastAPI) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     manager: SessionManager = app.state.sessions
+    # Kept after shutdown: a closed connection's task may be collected (and reported) later.
+    install_connect_race_filter(asyncio.get_running_loop())
     manager.worker.start()
     measuring = asyncio.create_task(_measure_capacity(app), name="measure-capacity")
     app.state.background.add(measuring)

@@ -64,10 +64,8 @@ class RendererPool:
         first use. Raises whatever the build raises (every waiter sees the same error)."""
         key = self.key(name, bundle, options)
         with self._lock:
-            renderer = self._ready.get(key)
+            renderer = self._hit(key)
             if renderer is not None:
-                self._ready.move_to_end(key)
-                self.hits += 1
                 return renderer
             future = self._building.get(key)
             owner = future is None
@@ -106,13 +104,16 @@ class RendererPool:
 
     def peek(self, name: str, bundle: AvatarBundle, options: RendererOptions) -> Renderer | None:
         """The renderer if it is built, without building it (a hit counts as a use for the LRU)."""
-        key = self.key(name, bundle, options)
         with self._lock:
-            renderer = self._ready.get(key)
-            if renderer is not None:
-                self._ready.move_to_end(key)
-                self.hits += 1
-            return renderer
+            return self._hit(self.key(name, bundle, options))
+
+    def _hit(self, key: PoolKey) -> Renderer | None:
+        """The built renderer of ``key``, marked most recently used; lock held."""
+        renderer = self._ready.get(key)
+        if renderer is not None:
+            self._ready.move_to_end(key)
+            self.hits += 1
+        return renderer
 
     def _evict(self, keep: PoolKey) -> None:
         """Drop least recently used renderers until under the limit (never ``keep``); lock held."""

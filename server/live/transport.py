@@ -20,9 +20,13 @@ it. ``tests/server/live/test_transport.py`` fails loudly if that happens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.exceptions import InvalidStateError
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
@@ -82,3 +86,43 @@ def configure_audio_receivers(pc: RTCPeerConnection, prefetch: int) -> int:
         if transceiver.kind == "audio" and set_audio_jitter_buffer(transceiver.receiver, prefetch):
             done += 1
     return done
+
+
+# ---- aiortc's connect task and a peer connection closed while it runs ------------------------------
+
+ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+def _is_connect_race(context: dict[str, Any]) -> bool:
+    """True for aiortc's ``RTCPeerConnection.__connect`` task failing because the connection was
+    closed under it (ICE or DTLS transport "is closed")."""
+    exc = context.get("exception")
+    task = context.get("task") or context.get("future")
+    if not isinstance(exc, InvalidStateError) or not isinstance(task, asyncio.Task):
+        return False
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", "").endswith("__connect") and "closed" in str(exc)
+
+
+def install_connect_race_filter(loop: asyncio.AbstractEventLoop) -> ExceptionHandler | None:
+    """Quiet aiortc's fire-and-forget ``__connect`` task when a session closes while connecting.
+
+    aiortc starts ICE and DTLS in a task it never awaits; a peer connection closed before that
+    task finishes makes it raise ``InvalidStateError("RTCIceTransport is closed")``, which asyncio
+    reports as "Task exception was never retrieved" with a traceback. Closing a connecting session
+    is normal (DELETE, connect deadline, shutdown): it is logged at debug level instead. Every
+    other exception goes to the handler that was there before. Returns that handler (for restoring).
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if _is_connect_race(context):
+            log.debug("peer connection closed while connecting: %s", context.get("exception"))
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    return previous

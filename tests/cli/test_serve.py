@@ -16,7 +16,7 @@ def _flat(output: str) -> str:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--renderer", "nope"], "unknown renderer 'nope'; known: warp"),
+        (["--renderer", "nope"], "unknown renderer 'nope'; known: "),
         (["--motion-source", "nope"], "unknown motion source 'nope'"),
         (["--backend", "tensorrt"], "renderer 'warp' has no tensorrt backend"),
     ],

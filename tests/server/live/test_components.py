@@ -291,3 +291,42 @@ async def test_signal_track_is_paced_in_real_time() -> None:
     for _ in range(10):
         await track.recv()
     assert 0.16 < time.monotonic() - t0 < 0.3
+
+
+@pytest.mark.anyio
+async def test_connect_race_of_a_closing_peer_connection_is_quiet_and_others_are_not() -> None:
+    from aiortc.exceptions import InvalidStateError
+
+    from server.live.transport import install_connect_race_filter
+
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, object]] = []
+    original = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: seen.append(context))
+    try:
+        install_connect_race_filter(loop)
+
+        class RTCPeerConnection:  # the name aiortc's task coroutine carries
+            async def __connect(self) -> None:
+                raise InvalidStateError("RTCIceTransport is closed")
+
+            def start(self) -> asyncio.Task[None]:
+                return asyncio.ensure_future(self.__connect())
+
+        race = RTCPeerConnection().start()
+        other = asyncio.ensure_future(asyncio.sleep(0, result=None))
+        await asyncio.gather(race, other, return_exceptions=True)
+        handler = loop.get_exception_handler()
+        assert handler is not None
+        handler(loop, {"message": "x", "exception": race.exception(), "task": race})
+        assert seen == []  # the race is logged at debug level, nothing reaches the old handler
+        boom = asyncio.ensure_future(_raise(RuntimeError("boom")))
+        await asyncio.gather(boom, return_exceptions=True)
+        handler(loop, {"message": "y", "exception": boom.exception(), "task": boom})
+        assert [c["message"] for c in seen] == ["y"]  # anything else goes through
+    finally:
+        loop.set_exception_handler(original)
+
+
+async def _raise(exc: Exception) -> None:
+    raise exc
