@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def _quiet_webrtc_logs() -> None:
-    _quiet_webrtc_logs()
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _report(

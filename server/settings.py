@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     video_bitrate: int = Field(600_000, ge=50_000, le=20_000_000, description="Video target bitrate, bits/s.")
     h264_preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
-    ] = Field("fast", description="libx264 preset (tune zerolatency, baseline).")
+    ] = Field("veryfast", description="libx264 preset (tune zerolatency, baseline).")
     keyframe_interval_s: float = Field(2.0, gt=0, le=60, description="Seconds between forced keyframes.")
     return_audio: bool = Field(False, description="Send the input audio back, delayed to match the video.")
     audio_prefetch: int = Field(

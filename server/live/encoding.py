@@ -73,7 +73,7 @@ class VideoEncoder:
         bitrate: int,
         fps: int = 25,
         keyframe_interval_s: float = 2.0,
-        h264_preset: str = "fast",
+        h264_preset: str = "veryfast",
     ) -> None:
         if codec not in _MIME:
             raise ValueError(f"unknown video codec {codec!r}; use 'h264' or 'vp8'")

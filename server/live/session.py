@@ -71,7 +71,7 @@ class Session:
         stall_s: float = 0.1,
         idle_timeout_s: float = 15.0,
         connect_timeout_s: float = 5.0,
-        h264_preset: str = "fast",
+        h264_preset: str = "veryfast",
         keyframe_interval_s: float = 2.0,
         on_closed: Callable[[Session], Awaitable[None] | None] | None = None,
     ) -> None:

@@ -291,9 +291,7 @@ def test_ids_are_content_hashes() -> None:
     assert store_module.avatar_id(changed) != a
 
 
-def test_a_default_avatar_of_an_older_format_is_rebuilt(
-    prepared_store: AvatarStore, tmp_path: Path
-) -> None:
+def test_a_default_avatar_of_an_older_format_is_rebuilt(prepared_store: AvatarStore, tmp_path: Path) -> None:
     root = tmp_path / "avatars"
     shutil.copytree(prepared_store.root, root)
     default_id = prepared_store.default_id

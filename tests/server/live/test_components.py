@@ -236,12 +236,13 @@ async def test_video_track_sends_on_arrival_and_repeats_when_late() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        track = AvatarVideoTrack(VideoEncoder("vp8", 300_000), pool)
+        assert AvatarVideoTrack(VideoEncoder("vp8", 300_000), pool)._late == 0.5  # the default keep-alive
+        track = AvatarVideoTrack(VideoEncoder("vp8", 300_000), pool, repeat_after_s=0.06)
         track.offer(_rendered(0))
         t0 = time.monotonic()
         first = await track.recv()
         assert first.pts == 0 and track.frames_sent == 1
-        # Nothing new: the last picture goes again 1.5 frame intervals later instead of blocking.
+        # Nothing new: the last picture goes again repeat_after_s later instead of blocking.
         second = await track.recv()
         waited = time.monotonic() - t0
         assert 0.05 < waited < 0.2, waited

@@ -188,7 +188,9 @@ async def test_a_resolution_the_avatar_lacks_is_422_invalid_option(live) -> None
         pc.addTransceiver("audio", direction="sendrecv")
         pc.addTransceiver("video", direction="recvonly")
         await pc.setLocalDescription(await pc.createOffer())
-        r = await http.post("/sessions", json={"sdp": pc.localDescription.sdp, "options": {"resolution": 128}})
+        r = await http.post(
+            "/sessions", json={"sdp": pc.localDescription.sdp, "options": {"resolution": 128}}
+        )
     finally:
         await pc.close()
     assert r.status_code == 422, r.text
