@@ -8,6 +8,7 @@ Every command the README documents is registered here: ``serve``, ``avatar ...``
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import typer
 
@@ -50,7 +51,7 @@ def serve(
     from server.app import create_app
     from server.settings import Settings, get_settings
 
-    chosen = {
+    chosen: dict[str, Any] = {
         "motion_source": motion_source,
         "renderer": renderer,
         "backend": backend,

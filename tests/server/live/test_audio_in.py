@@ -1,0 +1,77 @@
+"""server/live/audio_in.py: the bounded inbox and the feed that fills silence while the mic stalls."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import numpy as np
+
+from server.live.audio_in import AudioChunk, AudioFeed, AudioInbox
+
+
+def _chunk(n: int, t: float = 0.0, value: float = 0.0) -> AudioChunk:
+    return AudioChunk(np.full(n, value, np.float32), t, silence=False)
+
+
+def test_inbox_is_bounded_and_drops_oldest() -> None:
+    inbox = AudioInbox(max_samples=1000)
+    for i in range(5):
+        inbox.put(_chunk(300, value=i))
+    got = inbox.take_all(timeout=0)
+    assert [float(c.samples[0]) for c in got] == [2.0, 3.0, 4.0]
+    assert inbox.dropped_samples == 600
+    assert inbox.take_all(timeout=0.01) == []
+    inbox.close()
+    t = time.monotonic()
+    assert inbox.take_all(timeout=5) == [] and time.monotonic() - t < 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class _PassThrough:
+    def resample(self, frame: av.AudioFrame) -> np.ndarray:
+        return frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+
+
+def _mic_frame(n: int = 320) -> av.AudioFrame:
+    f = av.AudioFrame.from_ndarray(np.full((1, n), 1000, np.int16), format="s16", layout="mono")
+    f.sample_rate = 16000
+    return f
+
+
+def test_feed_fills_silence_at_real_time_while_the_mic_stalls() -> None:
+    clock = _Clock()
+    got: list[AudioChunk] = []
+    feed = AudioFeed(_PassThrough(), [got.append], stall_s=0.1, clock=clock)
+    # Before any mic audio: silence from the start, at the real-time rate.
+    for _ in range(10):
+        clock.t += 0.02
+        feed.tick()
+    assert sum(c.samples.size for c in got) == 3200 and all(c.silence for c in got)
+    # Mic audio flows: no filling while packets come within stall_s.
+    got.clear()
+    for _ in range(10):
+        clock.t += 0.02
+        feed.push_frame(_mic_frame())
+        feed.tick()
+    assert all(not c.silence for c in got) and sum(c.samples.size for c in got) == 3200
+    # Mic stalls: nothing for 0.1 s, then the whole gap at once, then real time again.
+    got.clear()
+    for _ in range(4):
+        clock.t += 0.02
+        feed.tick()
+    assert got == []
+    clock.t += 0.03
+    feed.tick()
+    assert len(got) == 1 and got[0].silence and got[0].samples.size == round(0.11 * 16000)
+    clock.t += 0.02
+    feed.tick()
+    assert got[-1].samples.size == 320
+    assert feed.silence_samples == 3200 + round(0.11 * 16000) + 320

@@ -1,0 +1,79 @@
+"""server/live/encoding.py: packets, keyframes, bitrate, codec preferences and negotiation."""
+
+from __future__ import annotations
+
+import fractions
+
+import av
+import numpy as np
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from server.live.encoding import VideoEncoder, negotiated_video_codec, video_codec_preferences
+
+
+def _moving(i: int, size: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    img = np.full((size, size, 3), 80, np.uint8)
+    img[(i * 3) % size :, :, 0] = 200
+    img[:, : (i * 5) % size, 1] = rng.integers(0, 255, dtype=np.uint8)
+    return img
+
+
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+def test_encoder_packets_decode_with_keyframes_and_pts(codec: str) -> None:
+    enc = VideoEncoder(codec, 300_000, keyframe_interval_s=0.4)  # type: ignore[arg-type]  # keyframe every 10 frames
+    dec = av.CodecContext.create("h264" if codec == "h264" else "libvpx", "r")
+    keys = []
+    for i in range(25):
+        packet = enc.encode(_moving(i), pts=i * 3600)
+        assert packet is not None and packet.pts == i * 3600
+        assert packet.time_base == fractions.Fraction(1, 90000)
+        keys.append(packet.is_keyframe)
+        frames = dec.decode(av.Packet(bytes(packet)))
+        assert len(frames) == 1 and (frames[0].width, frames[0].height) == (128, 128)
+    assert [i for i, k in enumerate(keys) if k] == [0, 10, 20]
+
+
+def test_encoder_bitrate_setting_is_honoured() -> None:
+    sizes = {}
+    for bitrate in (150_000, 1_200_000):
+        enc = VideoEncoder("h264", bitrate)
+        total = 0
+        for i in range(50):
+            rng = np.random.default_rng(i)
+            packet = enc.encode(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8), pts=i * 3600)
+            total += packet.size if packet else 0
+        sizes[bitrate] = total * 8 / 2.0  # bits per second over 2 s
+    assert sizes[150_000] < 0.5 * sizes[1_200_000]
+    assert sizes[150_000] < 3 * 150_000
+
+
+def test_encoder_rejects_unknown_codec() -> None:
+    with pytest.raises(ValueError):
+        VideoEncoder("h265", 1_000_000)  # type: ignore[arg-type]
+
+
+def test_codec_preferences_order() -> None:
+    h264 = [c.mimeType.lower() for c in video_codec_preferences("h264")]
+    vp8 = [c.mimeType.lower() for c in video_codec_preferences("vp8")]
+    assert h264[0] == "video/h264" and "video/vp8" in h264 and h264[-1] == "video/rtx"
+    assert vp8[0] == "video/vp8" and "video/h264" in vp8
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("preferred", ["h264", "vp8"])
+async def test_codec_negotiation_follows_preference(preferred: str) -> None:
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # loopback: no public STUN
+    answerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        offerer.addTransceiver("video", direction="recvonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        tx = answerer.addTransceiver("video", direction="sendonly")
+        tx.setCodecPreferences(video_codec_preferences(preferred))  # type: ignore[arg-type]
+        await answerer.setRemoteDescription(offerer.localDescription)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        assert negotiated_video_codec(answerer.localDescription.sdp) == preferred
+    finally:
+        await offerer.close()
+        await answerer.close()
