@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from engines.avatar.bundle import AvatarBundle
@@ -28,3 +31,19 @@ def astronaut_bundle(prepared_store: AvatarStore) -> AvatarBundle:
 @pytest.fixture(scope="session")
 def grace(prepared_store: AvatarStore) -> AvatarBundle:
     return prepared_store.add(fx.grace_hopper_jpeg())
+
+
+@pytest.fixture(scope="session")
+def avatar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with the default avatar prepared once for the whole session (copy it to write)."""
+    root = tmp_path_factory.mktemp("data-with-default")
+    AvatarStore(root / "avatars").ensure_default()
+    return root
+
+
+@pytest.fixture
+def data_dir(avatar_root: Path, tmp_path: Path) -> Path:
+    """A fresh, writable data dir holding the prepared default avatar."""
+    target = tmp_path / "data"
+    shutil.copytree(avatar_root, target)
+    return target

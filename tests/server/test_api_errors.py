@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -40,20 +39,6 @@ STALE_ID = "fedcba9876543210"  # a bundle written by another bundle format versi
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("api-errors")
-    AvatarStore(root / "avatars").ensure_default()
-    return root
-
-
-@pytest.fixture
-def data_dir(prepared_root: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(prepared_root, target)
-    return target
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ test and the latency probe use the real one). It lives here, never in product co
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -59,23 +58,6 @@ def bar_height(image: np.ndarray) -> float:
     s = image.shape[0]
     column = image[:, s // 2, :].mean(axis=1)  # [S]
     return float((column > 176).mean())
-
-
-@pytest.fixture(scope="session")
-def avatar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir with the default avatar prepared once for all live tests."""
-    from engines.avatar.store import AvatarStore
-
-    root = tmp_path_factory.mktemp("live-data")
-    AvatarStore(root / "avatars").ensure_default()
-    return root
-
-
-@pytest.fixture
-def data_dir(avatar_root: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(avatar_root, target)
-    return target
 
 
 def make_app(data_dir: Path, **overrides: object):
