@@ -61,14 +61,14 @@ async def test_connect_race_of_a_closing_peer_connection_is_quiet_and_others_are
     try:
         install_connect_race_filter(loop)
 
-        class RTCPeerConnection:  # the name aiortc's task coroutine carries
+        class FakePeerConnection:  # its task coroutine is named like aiortc's: ...__connect
             async def __connect(self) -> None:
                 raise InvalidStateError("RTCIceTransport is closed")
 
             def start(self) -> asyncio.Task[None]:
                 return asyncio.ensure_future(self.__connect())
 
-        race = RTCPeerConnection().start()
+        race = FakePeerConnection().start()
         other = asyncio.ensure_future(asyncio.sleep(0, result=None))
         await asyncio.gather(race, other, return_exceptions=True)
         handler = loop.get_exception_handler()
