@@ -1,7 +1,7 @@
 """The ``xactor`` command line (the console script ``xactor = "cli.main:app"``).
 
 Every command the README documents is registered here: ``serve``, ``avatar ...``, ``render``,
-``export ...`` and ``bench ...``. The command modules import only typer and rich at the top, so
+``export ...``, ``bench ...`` and ``synth ...``. The command modules import only typer and rich at the top, so
 ``xactor --help`` stays fast; torch, MediaPipe and the server load inside the commands.
 """
 
@@ -16,12 +16,14 @@ from bench.cli import bench_app
 from cli.avatar import avatar_app
 from cli.export import export_app
 from cli.render import render
+from cli.synth import synth_app
 
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
 app.add_typer(avatar_app, name="avatar")
 app.command("render")(render)
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
+app.add_typer(synth_app, name="synth")
 
 
 @app.callback()

@@ -1,0 +1,131 @@
+"""``xactor synth``: build the synthetic audio–motion corpus, report on it, watch a clip.
+
+xactor synth --hours 5 --out corpus/ --workers 2 [--seed 0]   (resumes when run again)
+xactor synth stats corpus/
+xactor synth preview CLIP --corpus corpus/ --avatar default --out clip.mp4
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import DataDir, fail
+
+synth_app = typer.Typer(
+    help="Synthetic audio-motion corpus: build (resumable), stats, preview.", invoke_without_command=True
+)
+
+
+@synth_app.callback()
+def build(
+    ctx: typer.Context,
+    hours: Annotated[float, typer.Option(min=0.001, help="Hours of speech to make.")] = 5.0,
+    out: Annotated[Path | None, typer.Option(help="Corpus folder (created; resumed if it exists).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one engine each).")] = 2,
+    seed: Annotated[int, typer.Option(help="Corpus seed: the same seed gives the same bytes.")] = 0,
+    clip_min: Annotated[float, typer.Option(help="Shortest clip, seconds.")] = 60.0,
+    clip_max: Annotated[float, typer.Option(help="Longest clip, seconds.")] = 300.0,
+    engines: Annotated[
+        str, typer.Option(help="Comma-separated: espeak-ng,flite,festival.")
+    ] = "espeak-ng,flite,festival",
+) -> None:
+    """Build a corpus of ``--hours`` into ``--out`` (run again with the same options to resume)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise typer.BadParameter("give --out DIR (or a subcommand: stats, preview)")
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from training.corpus.build import SynthConfig, available_voices, pending_shards, plan_clips, run_build
+    from training.corpus.clip import build_shard
+
+    config = SynthConfig(
+        hours=hours,
+        seed=seed,
+        clip_seconds=(clip_min, clip_max),
+        engines=tuple(e.strip() for e in engines.split(",") if e.strip()),
+    )
+    voices = available_voices(config.engines)
+    if not voices:
+        raise fail("no text-to-speech engine is installed (espeak-ng, flite, festival)")
+    try:
+        plans = plan_clips(config, voices)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    todo = pending_shards(out, plans, config)
+    total = -(-len(plans) // config.shard_clips)
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]synth"), BarColumn(), TextColumn("{task.completed}/{task.total} shards"),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    ) as progress:  # fmt: skip
+        task = progress.add_task("shards", total=total, completed=total - len(todo))
+        manifest = run_build(
+            out, config, plans, build_shard, workers=workers, on_shard=lambda i, n: progress.advance(task)
+        )
+    took = time.perf_counter() - start
+    made = sum(p.seconds for i, s in todo for p in s)
+    typer.echo(
+        f"{out}: {json.dumps(manifest['totals'])}; {len(voices)} voices; "
+        f"{made / 3600:.3f} h made in {took / 60:.1f} min ({made / max(took, 1e-9):.1f}x real time)"
+    )
+
+
+@synth_app.command("stats")
+def stats(corpus: Annotated[Path, typer.Argument(help="Corpus folder.")]) -> None:
+    """Hours, voices, phoneme counts and emotion balance of a corpus."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.corpus.stats import corpus_stats
+
+    try:
+        s = corpus_stats(corpus)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    console = Console()
+    console.print(
+        f"hours {s['hours']} (total {s['hours_total']}), clips {s['clips']}, voices {s['voices_total']}"
+    )
+    for split, names in s["voices"].items():
+        console.print(f"  {split} voices ({len(names)}): {', '.join(names)}")
+    table = Table(title="phoneme counts")
+    table.add_column("phoneme")
+    table.add_column("count", justify="right")
+    for phone, count in sorted(s["phonemes"].items(), key=lambda kv: kv[1]):
+        table.add_row(phone, str(count))
+    console.print(table)
+    console.print(f"emotion share of frames: {s['emotion_share']}; speech share: {s['speech_share']}")
+
+
+@synth_app.command("preview")
+def preview(
+    clip: Annotated[str, typer.Argument(help="Clip id (see the manifest).")],
+    corpus: Annotated[Path, typer.Option(help="Corpus folder.")],
+    out: Annotated[Path, typer.Option(help="MP4 to write.")],
+    avatar: Annotated[str, typer.Option(help="Avatar id or 'default'.")] = "default",
+    seconds: Annotated[float | None, typer.Option(help="Only the first seconds.")] = None,
+    size: Annotated[int, typer.Option(help="Crop size: 256 or 512.")] = 256,
+    data_dir: DataDir = None,
+) -> None:
+    """Render a clip's motion on an avatar with its audio, to watch the lips against the speech."""
+    from cli.common import avatar_store, settings
+    from engines.avatar.errors import AvatarError
+    from engines.render import RendererOptions, create_renderer
+    from training.corpus.preview import preview_clip
+
+    try:
+        bundle = avatar_store(data_dir).get(avatar)
+        renderer = create_renderer(
+            "warp", bundle, RendererOptions(size=size, weights_dir=settings(data_dir).weights_dir)
+        )
+        frames = preview_clip(corpus, clip, renderer, out, seconds)
+    except (AvatarError, KeyError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {out}: {frames} frames")
