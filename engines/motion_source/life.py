@@ -6,7 +6,8 @@ statistics. Per 25 fps frame, from the frame index, how much the person speaks (
 optionally an emphasis (0..1, for a nod), it writes the pose, ``eyeBlink*`` and gaze channels of a
 motion vector (:mod:`engines.motion_space`):
 
-* blinks — both eyes, the next one 2–6 s after the previous ends, 150–250 ms long, fast close
+* blinks — both eyes, the next one 2–6 s after the previous ends (and, half the time, one at once
+  when speech stops: people blink at phrase ends), 150–250 ms long, fast close
   (35 %) and slower open, the closed apex on a frame so the lids close fully; 12 % doubles;
 * idle head — per pose channel 3 incommensurate sinusoids (0.05–0.35 Hz) plus a slow random walk,
   a few degrees; larger and faster while speaking (0.5 s-smoothed speech);
@@ -51,6 +52,10 @@ class LifeConfig:
     blink_duration_s: tuple[float, float] = (0.15, 0.25)
     double_blink_p: float = 0.12
     double_blink_gap_s: tuple[float, float] = (0.05, 0.15)
+    # People blink more at phrase ends: when speech stops, a blink comes at once with this chance
+    # (unless one is under way or ended less than ``phrase_end_refractory_s`` ago).
+    phrase_end_blink_p: float = 0.5
+    phrase_end_refractory_s: float = 0.6
     # Head (idle amplitudes, multiplied by 1 + head_speech_gain while speaking)
     head_yaw: float = 0.035
     head_pitch: float = 0.025
@@ -78,6 +83,8 @@ class LifeConfig:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise ValueError(f"{name} must be 0 < lo <= hi, got {(lo, hi)}")
+        if not 0.0 <= self.phrase_end_blink_p <= 1.0:
+            raise ValueError(f"phrase_end_blink_p must be in [0, 1], got {self.phrase_end_blink_p}")
         if not 0.0 <= self.double_blink_p <= 1.0:
             raise ValueError(f"double_blink_p must be in [0, 1], got {self.double_blink_p}")
 
@@ -124,6 +131,8 @@ class Life:
         # Blinks: (apex frame, duration s); the first is triggered within 0.5 s .. the longest gap.
         self._blinks: list[tuple[int, float]] = []
         self._next_blink_s = float(self._blink_rng.uniform(0.5, cfg.blink_interval_s[1]))
+        self._last_blink_end_s = -1e9
+        self._was_speaking = False
         # Head: 3 sinusoids per channel (yaw, pitch, roll, tx, ty, log-scale) with random phases.
         self._head_freqs = self._head_rng.uniform(*cfg.head_freq_hz, size=(6, 3))  # [6, 3] Hz
         self._head_phase = self._head_rng.uniform(0.0, 2 * np.pi, size=(6, 3))
@@ -152,12 +161,23 @@ class Life:
         speech, emphasis = _unit(speech), _unit(emphasis)
         self._speech_slow += (speech - self._speech_slow) * self._a_speech
         m = np.zeros(ms.MOTION_DIM, dtype=np.float32)
+        speaking = speech >= 0.5
+        if self._was_speaking and not speaking:
+            self._phrase_end(index)
+        self._was_speaking = speaking
         blink = self._blink(index)
         m[BLINK_CHANNELS[0]] = blink
         m[BLINK_CHANNELS[1]] = blink
         m[ms.POSE_SLICE] = self._head(index, emphasis)
         m[ms.GAZE_SLICE] = self._gaze_step(index)
         return np.clip(m, ms.LOW, ms.HIGH, out=m)
+
+    def _phrase_end(self, k: int) -> None:
+        """Speech just stopped: blink now with ``phrase_end_blink_p`` (a phrase-final blink)."""
+        cfg, t = self.cfg, k * FRAME_SECONDS
+        busy = bool(self._blinks) or t - self._last_blink_end_s < cfg.phrase_end_refractory_s
+        if self._blink_rng.random() < cfg.phrase_end_blink_p and not busy:
+            self._next_blink_s = min(self._next_blink_s, t)
 
     def _blink(self, k: int) -> float:
         """Eyelid closure at frame k; schedules the next blink (its apex lands on a frame)."""
@@ -174,6 +194,7 @@ class Life:
                 apex2 = math.ceil((end + gap + _BLINK_APEX * dur2) / dt)
                 self._blinks.append((apex2, dur2))
                 end = apex2 * dt + (1 - _BLINK_APEX) * dur2
+            self._last_blink_end_s = end
             self._next_blink_s = end + float(rng.uniform(*cfg.blink_interval_s))
         value = 0.0
         for apex, dur in self._blinks:

@@ -158,3 +158,25 @@ def test_step_order_and_config_validation() -> None:
         LifeConfig(blink_interval_s=(3.0, 1.0))
     with pytest.raises(ValueError):
         LifeConfig(breath_hz=(0.0, 0.3))
+
+
+def test_blinks_come_more_often_at_phrase_ends() -> None:
+    """Speech that stops every 2 s: blinks cluster in the 300 ms after each phrase end."""
+    from engines.motion_source.life import LifeConfig, life_track
+
+    frames = 25 * 600  # 10 minutes
+    k = np.arange(frames)
+    speech = ((k % 50) < 40).astype(np.float64)  # 1.6 s of speech, 0.4 s pause, repeated
+
+    def onsets(track: np.ndarray) -> np.ndarray:
+        closed = track[:, ms.INDEX["eyeBlinkLeft"]] > 0.5
+        return np.flatnonzero(closed[1:] & ~closed[:-1]) + 1
+
+    def share_after_ends(config: LifeConfig) -> float:
+        starts = np.concatenate([onsets(life_track(speech, seed=s, config=config)) for s in range(3)])
+        phase = starts % 50  # frames since the phrase's start; it ends at 40
+        return float(((phase >= 40) & (phase < 48)).mean())
+
+    base = share_after_ends(LifeConfig(phrase_end_blink_p=0.0))
+    boosted = share_after_ends(LifeConfig())
+    assert base < 0.3 and boosted > base + 0.2, (base, boosted)
