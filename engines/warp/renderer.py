@@ -32,6 +32,7 @@ from engines.face_model import FaceModel, Placement
 from engines.render.base import Renderer, RendererSpec, register_renderer
 from engines.warp import eyelid, flow, head, mouth
 from engines.warp.cache import DEFAULT_NODES, AvatarCache
+from engines.warp.retarget import own_mouth_motion
 
 if TYPE_CHECKING:
     from engines.avatar.bundle import AvatarBundle
@@ -75,7 +76,13 @@ class WarpRenderer(nn.Module):
     low: torch.Tensor  # [40]
     high: torch.Tensor  # [40]
 
-    def __init__(self, cache: AvatarCache, face_model: FaceModel, newton_steps: int = 6) -> None:
+    def __init__(
+        self,
+        cache: AvatarCache,
+        face_model: FaceModel,
+        newton_steps: int = 6,
+        own_motion: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         self.size, self.nodes, self.newton_steps = cache.size, cache.nodes, newton_steps
         self.face_model = face_model
@@ -107,6 +114,13 @@ class WarpRenderer(nn.Module):
         self.register_buffer("pose_mask", _channel_mask(ms.NAMES[ms.POSE_SLICE]))
         self.register_buffer("low", torch.as_tensor(ms.LOW))
         self.register_buffer("high", torch.as_tensor(ms.HIGH))
+        # Retargeting (engines/warp/retarget.py): the portrait's own opening, subtracted from every
+        # motion; the face model must then accept the negative coefficients that close it.
+        own = torch.as_tensor(
+            np.zeros(ms.MOTION_DIM) if own_motion is None else own_motion, dtype=torch.float32
+        )
+        self.register_buffer("own_motion", own)  # [40]
+        face_model.low = torch.minimum(face_model.low, -own)
         for k, v in cache.eye_tensors().items():
             self.register_buffer(f"eye_{k}", v)
         for k, v in cache.mouth_tensors().items():
@@ -124,7 +138,7 @@ class WarpRenderer(nn.Module):
         """motion [B, 40] (any values: clamped, NaN → 0) → frames [B, 3, S, S] float in [0, 1]."""
         s, g = self.size, self.nodes
         motion = torch.nan_to_num(motion.to(torch.float32), nan=0.0, posinf=1e4, neginf=-1e4)
-        motion = torch.maximum(torch.minimum(motion, self.high), self.low)
+        motion = torch.maximum(torch.minimum(motion, self.high), self.low) - self.own_motion  # retarget
         batch = motion.shape[0]
         masked = torch.cat([motion * self.main_mask, motion * self.eye_mask, motion * self.pose_mask], 0)
         landmarks = self.face_model(masked)[..., :2]  # [3B, 478, 2]
@@ -209,7 +223,20 @@ class AvatarRenderer(Renderer):
         placement = Placement(np.array(placed.rotation), placed.scale, np.array(placed.translation))
         face_model = FaceModel(np.array(bundle.canonical_shape), placement)
         cache = AvatarCache.build(bundle.crop(size), face_model, nodes=nodes)
-        return cls(WarpRenderer(cache, face_model), bundle.crop_to_source(size), bundle.source())
+        module = WarpRenderer(cache, face_model, own_motion=own_mouth_motion(face_model))
+        return cls(module, bundle.crop_to_source(size), bundle.source())
+
+    @property
+    def own_motion(self) -> np.ndarray:
+        """The portrait's own expression in absolute motion (rendering it gives the photo back)."""
+        return self.module.own_motion.numpy().copy()
+
+    def target_landmarks(self, motion: np.ndarray) -> np.ndarray:
+        """Landmarks [B, 478, 2] (crop px) the warp moves the portrait's to for absolute ``motion``."""
+        m = torch.as_tensor(np.atleast_2d(motion), dtype=torch.float32)
+        m = torch.maximum(torch.minimum(m, self.module.high), self.module.low) - self.module.own_motion
+        with torch.no_grad():
+            return self.module.face_model(m)[..., :2].numpy()
 
     @property
     def size(self) -> int:

@@ -37,15 +37,16 @@ def lum(frame: np.ndarray) -> np.ndarray:
     return frame.astype(np.float64).mean(-1)
 
 
-def test_zero_motion_reproduces_the_reference(any_renderer: AvatarRenderer) -> None:
-    frame = any_renderer.render(ms.zeros(1))[0]
+def test_the_portraits_own_motion_reproduces_the_reference(any_renderer: AvatarRenderer) -> None:
+    frame = any_renderer.render(any_renderer.own_motion[None])[0]
     crop = any_renderer.module.crop[0].permute(1, 2, 0).numpy() * 255.0
     assert psnr(frame, np.round(crop)) >= 40.0
 
 
 def test_jaw_open_changes_the_mouth_and_nothing_far_from_it(any_renderer: AvatarRenderer) -> None:
     size, ref = any_renderer.size, reference(any_renderer)
-    neutral, jaw = any_renderer.render(np.concatenate([ms.zeros(1), ms.from_dict({"jawOpen": 0.8})]))
+    own = any_renderer.own_motion[None]
+    neutral, jaw = any_renderer.render(np.concatenate([own, own + ms.from_dict({"jawOpen": 0.8})]))
     mouth = box(ref[list(fr.LIPS)], 4, size)
     forehead = box(ref[[fr.FOREHEAD_TOP, 151, 9]], 6, size)
     brows = box(ref[list(fr.BROW_LEFT + fr.BROW_RIGHT)], 2, size)
@@ -174,7 +175,8 @@ def test_paste_back_fills_the_portrait(hopper: AvatarBundle, hopper_renderer: Av
 @pytest.mark.slow
 def test_512_crop(astronaut: AvatarBundle) -> None:
     renderer = AvatarRenderer.from_bundle(astronaut, size=512)
-    neutral, jaw = renderer.render(np.concatenate([ms.zeros(1), ms.from_dict({"jawOpen": 0.8})]))
+    own = renderer.own_motion[None]
+    neutral, jaw = renderer.render(np.concatenate([own, own + ms.from_dict({"jawOpen": 0.8})]))
     assert psnr(neutral, astronaut.crop(512)) >= 40.0
     assert mad(neutral, jaw, box(reference(renderer)[list(fr.LIPS)], 8, 512)) > 8.0
 
@@ -200,3 +202,25 @@ def test_traced_render_matches_the_eager_module(astronaut_renderer: AvatarRender
     eager = AvatarRenderer(astronaut_renderer.module, trace=False)
     assert np.array_equal(astronaut_renderer.render(motion), eager.render(motion))
     assert np.array_equal(astronaut_renderer.render(motion[0]), eager.render(motion)[0])
+
+
+def test_absolute_neutral_closes_the_lips_of_both_portraits(any_renderer: AvatarRenderer) -> None:
+    """Retargeting: motion is absolute, so zero closes even a portrait that smiles with lips apart,
+    and jawOpen 0.5 opens them as on a neutral face."""
+    from engines.warp.retarget import lip_gap
+
+    ref = reference(any_renderer)
+    width = float(np.linalg.norm(ref[fr.LIPS_INNER_UPPER[-1]] - ref[fr.LIPS_INNER_UPPER[0]]))
+    marks = any_renderer.target_landmarks(np.concatenate([ms.zeros(1), ms.from_dict({"jawOpen": 0.5})]))
+    closed, open_ = lip_gap(marks)
+    assert closed < 0.02 * width, (closed, width)
+    assert open_ > 0.08 * width, (open_, width)  # clearly open (a closed mouth reads <= 0)
+
+
+def test_retargeting_hides_the_astronauts_teeth_at_neutral(astronaut_renderer: AvatarRenderer) -> None:
+    ref, size = reference(astronaut_renderer), astronaut_renderer.size
+    assert astronaut_renderer.own_motion[ms.INDEX["jawOpen"]] > 0.2  # she smiles with lips apart
+    photo, neutral = astronaut_renderer.render(np.stack([astronaut_renderer.own_motion, ms.zeros(1)[0]]))
+    inner = box(ref[list(fr.LIPS_INNER_UPPER + fr.LIPS_INNER_LOWER)], 0, size)
+    teeth = lambda f: float((f[inner].min(-1) > 175).mean())  # noqa: E731  (white: skin has less blue)
+    assert teeth(photo) > 0.15 and teeth(neutral) < 0.65 * teeth(photo), (teeth(photo), teeth(neutral))
