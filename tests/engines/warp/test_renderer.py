@@ -116,8 +116,10 @@ def test_invalid_motion_is_clamped_and_finite(astronaut_renderer: AvatarRenderer
         clamped = module(ms.clamp(wild))
     assert torch.isfinite(out).all()
     assert out.min() >= 0.0 and out.max() <= 1.0
-    assert torch.allclose(out, clamped, atol=1e-6)
-    assert torch.allclose(out[0], module(torch.zeros(1, ms.MOTION_DIM))[0], atol=1e-6)
+    # Batched vs single evaluation may differ in float rounding (threaded reductions): 1e-4 is
+    # 0.03 grey levels.
+    assert torch.allclose(out, clamped, atol=1e-4)
+    assert torch.allclose(out[0], module(torch.zeros(1, ms.MOTION_DIM))[0], atol=1e-4)
 
 
 def test_extreme_motion_everywhere_at_once_is_finite(any_renderer: AvatarRenderer) -> None:
