@@ -75,6 +75,7 @@ class WarpRenderer(nn.Module):
     pose_mask: torch.Tensor  # [40]
     low: torch.Tensor  # [40]
     high: torch.Tensor  # [40]
+    own_motion: torch.Tensor  # [40] the portrait's own opening (retargeting)
 
     def __init__(
         self,

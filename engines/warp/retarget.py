@@ -26,7 +26,8 @@ from engines import motion_space as ms
 from engines.face_model import FaceModel
 
 # Facing pairs of inner-lip landmarks around the centre (upper[i] above lower[i]).
-_CENTRE = slice(4, 7)
+_UPPER_CENTRE: list[int] = list(fr.LIPS_INNER_UPPER[4:7])
+_LOWER_CENTRE: list[int] = list(fr.LIPS_INNER_LOWER[4:7])
 _PROBE_JAW = 0.2
 _CLOSED_FRACTION = 0.01  # a gap under 1 % of the mouth width counts as closed lips
 # Close a little more than the measured gap: lips that only just meet leave a seam of the photo's
@@ -41,8 +42,8 @@ def lip_gap(landmarks: np.ndarray) -> np.ndarray:
     left, right = pts[..., fr.LIPS_INNER_UPPER[0], :], pts[..., fr.LIPS_INNER_UPPER[-1], :]  # [..., 2]
     along = (right - left) / np.linalg.norm(right - left, axis=-1, keepdims=True)
     down = np.stack([-along[..., 1], along[..., 0]], -1)  # [..., 2], image y grows downwards
-    upper = pts[..., list(fr.LIPS_INNER_UPPER[_CENTRE]), :]  # [..., 3, 2]
-    lower = pts[..., list(fr.LIPS_INNER_LOWER[_CENTRE]), :]
+    upper = pts[..., _UPPER_CENTRE, :]  # [..., 3, 2]
+    lower = pts[..., _LOWER_CENTRE, :]
     return ((lower - upper) * down[..., None, :]).sum(-1).mean(-1)
 
 

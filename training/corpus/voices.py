@@ -41,7 +41,10 @@ class SynthResult:
 class Synthesizer(Protocol):
     """One TTS engine: text + voice → audio with phoneme timings from the engine itself."""
 
-    engine: Engine
+    @property
+    def engine(self) -> Engine:
+        """The engine's name (read-only: implementations narrow it to their own literal)."""
+        ...
 
     def available(self) -> bool:
         """Whether the engine is installed here (tests skip with the reason otherwise)."""
