@@ -28,6 +28,8 @@ def test_thirty_sessions_leave_nothing_behind(tmp_path: Path) -> None:
     assert last["os_threads"] <= first["os_threads"] + 2, rounds  # native pools may wake one or two
     assert last["fds"] <= first["fds"] + 2, rounds
     growth = result["growth_per_session"]["rss_mb"]
-    assert growth is not None and growth < 1.0, rounds  # MB per session (was 27 before the shared cache)
+    # MB per session over three rounds: 0.1-0.9 measured; the regression this guards against (a
+    # renderer built per session) was 27. Two leaves room for one round's allocator noise.
+    assert growth is not None and growth < 2.0, rounds
     # Offer -> answer stays cheap: the avatar's renderer is shared, not rebuilt per session.
     assert result["offer_to_answer_ms"]["p50"] < 1000, result["offer_to_answer_ms"]

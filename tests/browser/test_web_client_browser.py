@@ -118,7 +118,9 @@ async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
     # Video kept arriving (~25 fps decoded in the page).
     decoded = frames_after - frames_before
     assert decoded > 150, f"{decoded} frames decoded in ~10 s"
-    assert final["fps"] > 20 and final["errors"]["render"] == 0
+    # The server's rate over its last 2 s: 25 alone; a full-suite run on 2 cores once read 18.5
+    # (the browser and its decoder share the cores), so the bound flags real degradation only.
+    assert final["fps"] > 15 and final["errors"]["render"] == 0
     assert final["codec"] in ("h264", "vp8")
     print(f"codec {final['codec']}, server latency {final['latency_ms']}, fps {final['fps']}")
     # The mouth moves while speech plays, and is still in the pauses.
