@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from bench.latency import percentiles
 from bench.live_client import RATE, LiveClient, SignalTrack
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,8 @@ def _speech_like(seconds: float) -> np.ndarray:
     return (0.2 * envelope * np.sin(2 * np.pi * 150.0 * t)).astype(np.float32)
 
 
-def _percentiles(values: list[float]) -> dict[str, float] | None:
-    if not values:
-        return None
-    a = np.asarray(values) * 1000.0
-    return {"p50": round(float(np.median(a)), 1), "p95": round(float(np.percentile(a, 95)), 1), "n": len(a)}
+def _ms(seconds: list[float]) -> dict[str, float] | None:
+    return percentiles([s * 1000.0 for s in seconds])
 
 
 def _slope(x: list[float], y: list[float]) -> float | None:
@@ -156,9 +154,9 @@ async def run_churn(cfg: ChurnConfig, url: str) -> dict[str, Any]:
     return {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         "failures": failures,
-        "offer_to_answer_ms": _percentiles(answer_s),
-        "answer_to_first_frame_ms": _percentiles(first_s),
-        "offer_to_first_frame_ms": _percentiles([a + f for a, f in zip(answer_s, first_s, strict=False)]),
+        "offer_to_answer_ms": _ms(answer_s),
+        "answer_to_first_frame_ms": _ms(first_s),
+        "offer_to_first_frame_ms": _ms([a + f for a, f in zip(answer_s, first_s, strict=False)]),
         "growth_per_session": {k: None if v is None else round(v, 4) for k, v in growth.items()},
         "rounds": rounds,
         "server": {"capacity": final.get("capacity"), "renderer_cache": final.get("renderer_cache")},

@@ -182,7 +182,8 @@ async def _mouth_box(
     return meta["id"], await asyncio.to_thread(find_mouth_box, crop)
 
 
-def _percentiles(values: list[float]) -> dict[str, float] | None:
+def percentiles(values: list[float]) -> dict[str, float] | None:
+    """p50 / p95 / max / n of ``values`` (in the caller's unit, rounded to 0.1); None when empty."""
     if not values:
         return None
     v = np.asarray(values, dtype=np.float64)
@@ -273,7 +274,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         "frames_received": int(times.size),
         "client_fps": round(times.size / span, 2) if span else None,
         "first_frame_ms": round(first_frame_ms, 1),
-        "mouth_to_photon_ms": _percentiles(latencies),
+        "mouth_to_photon_ms": percentiles(latencies),
         "onsets_detected": f"{len(latencies)}/{len(timeline.onsets)}",
         "per_onset": per_onset,
         "detector": {
@@ -289,7 +290,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
             "frames_dropped": final.get("frames_dropped"),
             "first_frame_ms": final.get("first_frame_ms"),
         },
-        "server_whole_run_ms": histogram_percentiles(metrics_text),
+        "server_whole_run_ms": histogrampercentiles(metrics_text),
         "growth": _growth(per_onset, snapshots),
         "server_series": [
             {"t_s": round(x["t"], 1), **(x.get("latency_ms", {}).get("audio_to_encoder") or {})}
@@ -318,21 +319,21 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         result["decomposition_ms"] = {
             "onsets": len(pairs),
             "per_onset_algorithmic": algorithmic,
-            "algorithmic": _percentiles([a for a, _ in pairs]),
-            "rest (compute + transport + decode)": _percentiles([m - a for a, m in pairs]),
+            "algorithmic": percentiles([a for a, _ in pairs]),
+            "rest (compute + transport + decode)": percentiles([m - a for a, m in pairs]),
         }
     if cfg.transport:
         result["audio_transport_ms"] = {
-            "aiortc_default_prefetch_4": _percentiles(
+            "aiortc_default_prefetch_4": percentiles(
                 await measure_audio_transport(None, cfg.transport_seconds)
             ),
-            "prefetch_1": _percentiles(await measure_audio_transport(1, cfg.transport_seconds)),
-            "ours_prefetch_0": _percentiles(await measure_audio_transport(0, cfg.transport_seconds)),
+            "prefetch_1": percentiles(await measure_audio_transport(1, cfg.transport_seconds)),
+            "ours_prefetch_0": percentiles(await measure_audio_transport(0, cfg.transport_seconds)),
         }
     return result
 
 
-def histogram_percentiles(metrics_text: str) -> dict[str, dict[str, float]]:
+def histogrampercentiles(metrics_text: str) -> dict[str, dict[str, float]]:
     """p50/p95 (ms, linear within buckets) of the server's latency and stage histograms, whole run.
 
     The rolling stats of GET /sessions cover the last 250 frames; /metrics covers every frame (of

@@ -85,13 +85,12 @@ class SessionManager:
 
         return SessionOptions().resolve(self.settings)
 
+    def _renderer_options(self, options: ResolvedOptions) -> RendererOptions:
+        return RendererOptions(options.resolution, options.backend, self.settings.weights_dir)
+
     def renderer_for(self, bundle: AvatarBundle, options: ResolvedOptions) -> Renderer:
         """The shared renderer of ``bundle`` for these options (built on first use; blocking)."""
-        return self.pool.get(
-            options.renderer,
-            bundle,
-            RendererOptions(options.resolution, options.backend, self.settings.weights_dir),
-        )
+        return self.pool.get(options.renderer, bundle, self._renderer_options(options))
 
     def motion_source_for(self, options: ResolvedOptions) -> MotionSource:
         return create_motion_source(
@@ -171,11 +170,7 @@ class SessionManager:
                 raise OptionError(
                     f"avatar {bundle.id} is prepared at sizes {list(bundle.sizes)}, not {options.resolution}"
                 )
-            renderer = self.pool.peek(
-                options.renderer,
-                bundle,
-                RendererOptions(options.resolution, options.backend, self.settings.weights_dir),
-            )
+            renderer = self.pool.peek(options.renderer, bundle, self._renderer_options(options))
             if renderer is None:  # not built yet: build off the loop (about a second)
                 renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
             source = self.motion_source_for(options)

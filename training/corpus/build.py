@@ -18,9 +18,8 @@ phonemes, that prosody, the emotion track and the life module.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import numpy as np
 from engines import timebase
 from training.corpus.format import complete_shards, config_dict, write_manifest
 from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.splits import SPLITS, split_voices, stable_unit
+from training.corpus.splits import SPLITS, split_voices
 from training.corpus.voices import Synthesizer, SynthResult, Voice
 
 log = logging.getLogger(__name__)
@@ -247,15 +246,6 @@ def speak_clip(
     return ClipAudio(audio, line.phones, texts, muted, emotions)
 
 
-def clip_seed(config: SynthConfig, index: int) -> int:
-    """A clip's seed from the corpus seed alone (so a resumed build makes the same clip)."""
-    return int(stable_unit(f"clip{index}", config.seed) * 2**31)
-
-
-def worker_count(requested: int | None) -> int:
-    return max(1, requested if requested is not None else (os.cpu_count() or 1))
-
-
 def pending_shards(
     root: Path, plans: list[ClipPlan], config: SynthConfig
 ) -> list[tuple[int, list[ClipPlan]]]:
@@ -287,14 +277,8 @@ def run_build(
             futures: dict[Future[int], int] = {
                 pool.submit(build_shard, root, index, shard, config): index for index, shard in todo
             }
-            for future in _as_completed(futures):
+            for future in as_completed(futures):
                 clips = future.result()
                 if on_shard is not None:
                     on_shard(futures[future], clips)
     return write_manifest(root, config_dict(config))
-
-
-def _as_completed(futures: dict[Future[int], int]) -> Iterator[Future[int]]:
-    from concurrent.futures import as_completed
-
-    yield from as_completed(futures)

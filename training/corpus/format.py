@@ -196,12 +196,17 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_clip_arrays(root: Path, index: int, clip_id: str) -> dict[str, np.ndarray]:
-    """The arrays of one clip (audio back to float32 in [-1, 1])."""
-    with np.load(shard_paths(root, index)[0]) as z:
-        out = {name: np.array(z[f"{clip_id}/{name}"]) for name in ARRAY_FIELDS}
+def clip_arrays(shard: Any, clip_id: str) -> dict[str, np.ndarray]:
+    """The arrays of ``clip_id`` from an open shard (``np.load``), audio back to float32 in [-1, 1]."""
+    out = {name: np.array(shard[f"{clip_id}/{name}"]) for name in ARRAY_FIELDS}
     out["audio"] = out["audio"].astype(np.float32) / 32767.0
     return out
+
+
+def load_clip_arrays(root: Path, index: int, clip_id: str) -> dict[str, np.ndarray]:
+    """The arrays of one clip of shard ``index``."""
+    with np.load(shard_paths(root, index)[0]) as z:
+        return clip_arrays(z, clip_id)
 
 
 def iter_clips(
@@ -215,9 +220,7 @@ def iter_clips(
             continue
         with np.load(shard_paths(root, index)[0]) as z:
             for c in wanted:
-                arrays = {name: np.array(z[f"{c['id']}/{name}"]) for name in ARRAY_FIELDS}
-                arrays["audio"] = arrays["audio"].astype(np.float32) / 32767.0
-                yield c, arrays
+                yield c, clip_arrays(z, c["id"])
 
 
 def phone_spans(meta: dict[str, Any]) -> list[PhoneSpan]:

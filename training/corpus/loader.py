@@ -19,7 +19,7 @@ import numpy as np
 
 from engines import timebase
 from engines.audio.features import log_mel
-from training.corpus.format import ARRAY_FIELDS, complete_shards, read_shard_meta, shard_paths
+from training.corpus.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
 
 Augment = Callable[[np.ndarray, int], np.ndarray]  # (audio [N], seed) -> audio [N]
 
@@ -80,11 +80,10 @@ def iter_windows(
         if wanted:
             with np.load(shard_paths(root, index)[0]) as z:
                 for c in wanted:
-                    arrays = {k: np.array(z[f"{c['id']}/{k}"]) for k in ARRAY_FIELDS}
+                    arrays = clip_arrays(z, c["id"])
                     mel = None
                     if augment is not None:
-                        audio = arrays["audio"].astype(np.float32) / 32767.0
-                        noisy = augment(audio, int(rng.integers(2**31)))
+                        noisy = augment(arrays["audio"], int(rng.integers(2**31)))
                         mel = log_mel(noisy)  # [N // 160, 80]: the server's front end rows
                     buffer.extend(clip_windows(c["id"], arrays, window, hop, mel))
         if n % buffer_shards == 0 or n == len(shards):

@@ -10,7 +10,6 @@ pools (training/corpus/text.py), one pool per split.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 
 import numpy as np
@@ -47,9 +46,3 @@ def split_voices(voices: list[Voice], seed: int, held_out: float = 0.2) -> dict[
     for v in sorted(voices, key=lambda v: v.id):
         out[assignment[family(v)]].append(v)
     return out
-
-
-def stable_unit(key: str, seed: int) -> float:
-    """A number in [0, 1) fixed by ``key`` and ``seed`` (for choices that must not depend on order)."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64

@@ -64,9 +64,7 @@ from typing import Literal
 
 import numpy as np
 
-from engines.timebase import SAMPLE_RATE
-from training.corpus.phonemes import SILENCE
-from training.corpus.tts_flite import EngineSegment, ascii_text, build_spans, to_16k, voice_id
+from training.corpus.tts_flite import EngineSegment, ascii_text, engine_result, voice_id
 from training.corpus.voices import SynthResult, Voice
 
 VOICE_DIRS = (Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices"))
@@ -282,11 +280,7 @@ class FestivalSynthesizer:
                         raise
             rate, samples = self._read_wave(wav_path)
             words, segments = self._read_segs(seg_path)
-        audio = to_16k(samples, rate)
-        spans = build_spans(segments, audio.shape[0] / SAMPLE_RATE)
-        if not any(s.phone != SILENCE for s in spans):
-            raise RuntimeError(f"festival produced no phonemes for {text!r}")
-        return SynthResult(audio=audio, phones=spans, text=text, voice=voice, words=words)
+        return engine_result("festival", samples, rate, segments, text, voice, words)
 
     # --- the child process ------------------------------------------------------------------
 

@@ -158,6 +158,23 @@ def to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     return np.clip(y, -1.0, 1.0)
 
 
+def engine_result(
+    engine: str,
+    samples: np.ndarray,
+    rate: int,
+    segments: list[EngineSegment],
+    text: str,
+    voice: Voice,
+    words: list[str],
+) -> SynthResult:
+    """An utterance of flite or festival (same segment model): 16 kHz audio with its spans."""
+    audio = to_16k(samples, rate)
+    spans = build_spans(segments, audio.shape[0] / SAMPLE_RATE)
+    if not any(s.phone != SILENCE for s in spans):
+        raise RuntimeError(f"{engine} produced no phonemes for {text!r}")
+    return SynthResult(audio=audio, phones=spans, text=text, voice=voice, words=words)
+
+
 def voice_id(engine: str, short: str, pitch: float, rate: float) -> str:
     """Stable corpus id, e.g. ``flite-slt-p+20-r1.1`` / ``festival-kal-p0-r0.9``."""
     p = "p0" if pitch == 0 else f"p{pitch:+g}"
@@ -389,11 +406,7 @@ class FliteSynthesizer:
                 rate = int(wave.sample_rate)
             finally:
                 lib.delete_utterance(utt)
-        audio = to_16k(raw, rate)
-        spans = build_spans(segments, audio.shape[0] / SAMPLE_RATE)
-        if not any(s.phone != SILENCE for s in spans):
-            raise RuntimeError(f"flite produced no phonemes for {text!r}")
-        return SynthResult(audio=audio, phones=spans, text=text, voice=voice, words=words)
+        return engine_result("flite", raw, rate, segments, text, voice, words)
 
     @staticmethod
     def _read_segments(lib: _Flite, utt: int) -> tuple[list[str], list[EngineSegment]]:
