@@ -17,6 +17,7 @@ from cli.avatar import avatar_app
 from cli.export import export_app
 from cli.render import render
 from cli.synth import synth_app
+from cli.train import distill_app, train_app
 
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
 app.add_typer(avatar_app, name="avatar")
@@ -24,6 +25,8 @@ app.command("render")(render)
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
 app.add_typer(synth_app, name="synth")
+app.add_typer(train_app, name="train")
+app.add_typer(distill_app, name="distill")
 
 
 @app.callback()

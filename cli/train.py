@@ -1,0 +1,61 @@
+"""``xactor train motion`` and ``xactor distill motion``: the generator's training recipe.
+
+xactor train motion --data corpus/ --out runs/motion [--steps 10000] [--lookahead 1]
+xactor distill motion --teacher runs/motion --data corpus/ --out runs/student
+torchrun --nproc_per_node 2 -m cli.main train motion ...   (DDP: gloo on CPU, NCCL on GPUs)
+
+Both resume when rerun with the same ``--out`` (checkpoint every few hundred steps).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import fail
+
+train_app = typer.Typer(help="Train the learned stages (resumable).", no_args_is_help=True)
+distill_app = typer.Typer(help="Distill a teacher into a few-step student (resumable).", no_args_is_help=True)
+
+
+@train_app.command("motion")
+def train_motion(
+    data: Annotated[Path, typer.Option(help="Corpus folder (xactor synth).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint, log, exported weights.")],
+    steps: Annotated[int | None, typer.Option(min=1, help="Total optimiser steps.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Windows per step and rank.")] = None,
+    lookahead: Annotated[
+        int | None,
+        typer.Option(min=0, help="Default L (future 40 ms audio frames; every L up to 3 is trained)."),
+    ] = None,
+    chunk: Annotated[int | None, typer.Option(min=1, help="C: frames per attention block.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (split across ranks).")] = None,
+    limit_clips: Annotated[int | None, typer.Option(min=1, help="Smoke runs: clips per split.")] = None,
+    frames: Annotated[int | None, typer.Option(min=8, help="Window length in frames.")] = None,
+    val_every: Annotated[int | None, typer.Option(min=1, help="Validate/export every N steps.")] = None,
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="Train on clean audio only.")] = False,
+) -> None:
+    """Train the motion generator (diffusion forcing) into ``--out``; rerun to resume."""
+    from training.motion.train import TrainConfig, config_with, train
+
+    if not (data / "manifest.json").is_file():
+        raise fail(f"{data}: not a corpus (no manifest.json); build one with xactor synth")
+    cfg = config_with(
+        TrainConfig(),
+        steps=steps,
+        batch=batch,
+        seed=seed,
+        threads=threads,
+        limit_clips=limit_clips,
+        frames=frames,
+        val_every=val_every,
+        ckpt_every=val_every,
+        augment=False if no_augment else None,
+        model_lookahead=lookahead,
+        model_chunk=chunk,
+    )
+    record = train(data, out, cfg)
+    typer.echo(f"done: {record}")

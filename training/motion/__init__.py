@@ -1,0 +1,1 @@
+"""Training the motion generator: in-memory corpus batches, diffusion-forcing training, distillation."""

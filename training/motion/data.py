@@ -1,0 +1,232 @@
+"""Training batches for the generator, from a corpus split held in memory.
+
+A 5-hour corpus is ~1 GB in memory (audio, float16 log-mel and motion), so the split is loaded
+once and windows are cut at random: a random clip (weighted by length), a random start — a
+quarter of the time at the clip's first frame, so the model learns how a session starts, with
+digital silence as the audio history, exactly as the live generator starts.
+
+Augmentation: the corpus's call-quality chain (:mod:`training.corpus.augment`) costs ~0.05 CPU
+seconds per second of audio with the log-mel, too much to redo for every window on two cores. A
+low-priority child process re-augments one clip after another, forever (a fresh seed each time)
+and the trainer keeps each clip's latest augmented log-mel; a window uses it with probability ``p_augment`` once it
+exists, else the clean rows. The motion and labels are always the clean speech's.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engines.audio.features import log_mel
+from engines.motion_gen.config import MotionGenConfig
+from engines.motion_gen.features import Normalizer
+from engines.timebase import ROWS_PER_FRAME
+from training.corpus.augment import loader_augment
+from training.corpus.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipData:
+    """One clip's arrays (log-mel [T × 4, 80], motion [T, 40], per-frame labels [T])."""
+
+    id: str
+    audio: np.ndarray
+    log_mel: np.ndarray
+    motion: np.ndarray
+    speech: np.ndarray
+    emotion: np.ndarray
+    intensity: np.ndarray
+    phones: list
+    aug_mel: np.ndarray | None = None
+
+    @property
+    def frames(self) -> int:
+        return int(self.motion.shape[0])
+
+
+def load_split(root: Path, split: str, limit: int | None = None) -> list[ClipData]:
+    """Every clip of ``split`` (at most ``limit``), in shard order."""
+    clips: list[ClipData] = []
+    for index in complete_shards(root):
+        meta = read_shard_meta(root, index)
+        wanted = [c for c in meta["clips"] if c["split"] == split]
+        if not wanted:
+            continue
+        with np.load(shard_paths(root, index)[0]) as z:
+            for c in wanted:
+                a = clip_arrays(z, c["id"])
+                clips.append(
+                    ClipData(
+                        c["id"],
+                        a["audio"],
+                        a["log_mel"],
+                        a["motion"].astype(np.float32),
+                        a["speech"].astype(np.float32),
+                        a["emotion"].astype(np.int64),
+                        a["intensity"].astype(np.float32),
+                        c.get("phones", []),
+                    )
+                )
+                if limit is not None and len(clips) >= limit:
+                    return clips
+    if not clips:
+        raise ValueError(f"{root}: no clips in split {split!r}")
+    return clips
+
+
+def fit_normalizer(clips: list[ClipData], max_rows: int = 400_000, seed: int = 0) -> Normalizer:
+    """Corpus statistics of log-mel bins and motion channels (a seeded subsample of rows)."""
+    rng = np.random.default_rng(seed)
+    mel = np.concatenate([c.log_mel for c in clips]).astype(np.float32)  # [N, 80]
+    if mel.shape[0] > max_rows:
+        mel = mel[rng.choice(mel.shape[0], max_rows, replace=False)]
+    motion = np.concatenate([c.motion for c in clips])
+    return Normalizer.fit(mel, motion)
+
+
+def _augment_forever(root: str, split: str, limit: int | None, seed: int, nice: int, out: Any) -> None:
+    """Child process: re-augment random clips of the split forever, sending (index, log-mel)."""
+    os.nice(nice)
+    torch.set_num_threads(1)
+    clips = load_split(Path(root), split, limit)
+    hook = loader_augment()
+    rng = np.random.default_rng(seed)
+    while True:
+        i = int(rng.integers(len(clips)))
+        try:
+            noisy = hook(clips[i].audio, int(rng.integers(2**31)))
+        except Exception:  # one bad draw must not end augmentation for the run
+            log.exception("augmenting %s failed", clips[i].id)
+            continue
+        out.put((i, log_mel(noisy).astype(np.float16)))  # blocks while the trainer is behind
+
+
+class Augmenter:
+    """A low-priority child process that keeps re-augmenting clips (see module docstring).
+
+    A process, not a thread: the augmentation chain is partly Python, and holding the GIL next to
+    the training loop made steps four times slower. ``nice`` keeps it from slowing training much:
+    it works in what CPU the trainer leaves.
+    """
+
+    def __init__(
+        self, root: Path, split: str, clips: list[ClipData], limit: int | None, seed: int, nice: int = 10
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self.clips = clips
+        self.done = 0
+        self.queue: Any = ctx.Queue(maxsize=2)
+        self.proc = ctx.Process(
+            target=_augment_forever, args=(str(root), split, limit, seed, nice, self.queue), daemon=True
+        )
+
+    def start(self) -> Augmenter:
+        self.proc.start()
+        return self
+
+    def collect(self) -> None:
+        """Install every augmented log-mel that is ready (non-blocking)."""
+        while True:
+            try:
+                i, mel = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            self.clips[i].aug_mel = mel
+            self.done += 1
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.join(timeout=5)
+
+
+@dataclass
+class Batch:
+    """Model-ready tensors: audio [B, W + window - 1, A], motion [B, W, 40] (normalised),
+    emotion [B, W] (labels), intensity [B, W], lookahead [B] (L of each window)."""
+
+    audio: torch.Tensor
+    motion: torch.Tensor
+    emotion: torch.Tensor
+    intensity: torch.Tensor
+    lookahead: torch.Tensor
+
+
+def audio_vectors(norm: Normalizer, mel_rows: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """[T × 4, 80] log-mel rows and [T] speech -> [T, A] model audio vectors."""
+    t = speech.shape[0]
+    return norm.audio(
+        mel_rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1), speech
+    )
+
+
+def window_audio(
+    cfg: MotionGenConfig, norm: Normalizer, clip: ClipData, start: int, frames: int, mel: np.ndarray
+) -> np.ndarray:
+    """Audio vectors for frames ``start .. start + frames - 1`` with their windows:
+    [frames + window - 1, A], silence outside the clip."""
+    lo, hi = start - cfg.audio_history + 1, start + frames + cfg.max_lookahead
+    a, b = max(lo, 0), min(hi, clip.frames)
+    rows = ROWS_PER_FRAME
+    inner = audio_vectors(norm, mel[a * rows : b * rows], clip.speech[a:b])
+    sil = norm.silence()
+    return np.concatenate([np.tile(sil, (a - lo, 1)), inner, np.tile(sil, (hi - b, 1))]).astype(np.float32)
+
+
+class BatchSampler:
+    """Random training windows (seeded per rank)."""
+
+    def __init__(
+        self,
+        cfg: MotionGenConfig,
+        norm: Normalizer,
+        clips: list[ClipData],
+        frames: int,
+        seed: int,
+        p_augment: float = 0.75,
+        p_start: float = 0.25,
+        lookahead_p: tuple[float, ...] | None = None,
+    ) -> None:
+        self.cfg, self.norm, self.clips, self.frames = cfg, norm, clips, frames
+        self.rng = np.random.default_rng(seed)
+        self.p_augment, self.p_start = p_augment, p_start
+        # L drawn per window (None: always the config's default L)
+        self.lookahead_p = None if lookahead_p is None else np.asarray(lookahead_p) / np.sum(lookahead_p)
+        lengths = np.array([max(c.frames - frames, 0) + 1 for c in clips], np.float64)
+        self.weights = lengths / lengths.sum()
+
+    def window(self, clip: ClipData, start: int, augmented: bool) -> tuple[np.ndarray, ...]:
+        mel = clip.aug_mel if augmented and clip.aug_mel is not None else clip.log_mel
+        w = self.frames
+        audio = window_audio(self.cfg, self.norm, clip, start, w, mel)
+        motion = self.norm.motion_in(clip.motion[start : start + w])
+        return audio, motion, clip.emotion[start : start + w], clip.intensity[start : start + w]
+
+    def batch(self, size: int) -> Batch:
+        parts = []
+        for _ in range(size):
+            clip = self.clips[int(self.rng.choice(len(self.clips), p=self.weights))]
+            top = max(clip.frames - self.frames, 0)
+            start = 0 if self.rng.random() < self.p_start else int(self.rng.integers(top + 1))
+            parts.append(self.window(clip, start, bool(self.rng.random() < self.p_augment)))
+        audio, motion, emotion, intensity = (np.stack(p) for p in zip(*parts, strict=True))
+        if self.lookahead_p is None:
+            la = np.full(size, self.cfg.lookahead)
+        else:
+            la = self.rng.choice(len(self.lookahead_p), size=size, p=self.lookahead_p)
+        return Batch(
+            torch.from_numpy(audio),
+            torch.from_numpy(motion),
+            torch.from_numpy(emotion),
+            torch.from_numpy(intensity),
+            torch.from_numpy(la.astype(np.int64)),
+        )

@@ -1,0 +1,274 @@
+"""``xactor train motion``: diffusion-forcing training of the generator, resumable, one CPU to many GPUs.
+
+The same script runs alone (``xactor train motion``) or under ``torchrun --nproc_per_node N``
+(DDP: gloo on CPU, NCCL on GPUs; each rank draws its own windows from its own seed). Every
+``ckpt_every`` steps rank 0 writes ``checkpoint.pt`` (model, EMA, optimiser, step, training
+seconds so far, config) atomically; rerunning the same command resumes from it, so a run can span
+sessions. Every ``val_every`` steps it measures the validation split (teacher forcing: clean
+history, noisy present — the streaming case) and exports the EMA weights as
+``motion_teacher.safetensors`` + ``.json``; progress goes to ``train_log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engines import motion_space as ms
+from engines.motion_gen.config import MotionGenConfig
+from engines.motion_gen.features import Normalizer
+from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
+from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
+from training.motion.data import Augmenter, Batch, BatchSampler, ClipData, fit_normalizer, load_split
+from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+
+log = logging.getLogger(__name__)
+JAW = [c.name for c in ms.CHANNELS].index("jawOpen")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on besides the corpus (saved in the checkpoint and the weights)."""
+
+    model: MotionGenConfig = field(default_factory=MotionGenConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    steps: int = 8000
+    batch: int = 16  # windows per rank
+    frames: int = 256  # window length (= context: every history length is trained)
+    lr: float = 4e-4
+    warmup: int = 300
+    weight_decay: float = 0.01
+    ema: float = 0.999
+    seed: int = 0
+    val_every: int = 250
+    ckpt_every: int = 250
+    val_batches: int = 4
+    threads: int = 2
+    p_augment: float = 0.75
+    augment: bool = True
+    limit_clips: int | None = None  # smoke runs: load only this many clips per split
+    sampler: SamplerSettings = field(
+        default_factory=lambda: SamplerSettings(steps=8, guidance=1.5, shift=2.0)
+    )
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine down to a tenth."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def validate(model: MotionDenoiser, batches: list[Batch]) -> dict[str, float]:
+    """x̂0 error with clean history at present levels t = 1 and 0.5, and ρ(jawOpen) at t = 1
+    (at each batch's lookahead: the default L)."""
+    model.eval()
+    out: dict[str, list[float]] = {"mse_t1": [], "mse_t05": [], "jaw_rho_t1": []}
+    for b in batches:
+        n, frames, _ = b.motion.shape
+        mask = teacher_forcing_mask(frames, model.cfg.chunk, model.cfg.context)
+        pos = torch.cat([torch.arange(frames), torch.arange(frames)])
+        audio = model.encode_audio(b.audio, b.lookahead)
+        emo = model.emotion_embedding(
+            torch.full_like(b.emotion, model.cfg.n_emotions), torch.zeros_like(b.intensity)
+        )
+        gen = torch.Generator().manual_seed(0)
+        for level, key in ((1.0, "mse_t1"), (0.5, "mse_t05")):
+            eps = torch.randn(b.motion.shape, generator=gen)
+            x_t = (1 - level) * b.motion + level * eps
+            x = torch.cat([b.motion, x_t], 1)
+            t = torch.cat([torch.zeros(n, frames), torch.full((n, frames), level)], 1)
+            pred, _ = model(x, t, torch.cat([audio, audio], 1), torch.cat([emo, emo], 1), pos, mask)
+            pred = pred[:, frames:]
+            out[key].append(float(((pred - b.motion) ** 2).mean()))
+            if level == 1.0:
+                p, g = pred[..., JAW].flatten().numpy(), b.motion[..., JAW].flatten().numpy()
+                out["jaw_rho_t1"].append(float(np.corrcoef(p, g)[0, 1]))
+    model.train()
+    return {k: round(float(np.mean(v)), 5) for k, v in out.items()}
+
+
+def _setup_distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def _to(batch: Batch, device: torch.device) -> Batch:
+    return Batch(
+        *(
+            x.to(device, non_blocking=True)
+            for x in (batch.audio, batch.motion, batch.emotion, batch.intensity, batch.lookahead)
+        )
+    )
+
+
+def train(data: Path, out: Path, cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) into ``out``; returns the last validation record."""
+    rank, world, device = _setup_distributed()
+    torch.set_num_threads(max(1, cfg.threads // world) if device.type == "cpu" else cfg.threads)
+    torch.manual_seed(cfg.seed * 1000 + rank)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    train_clips = load_split(data, "train", cfg.limit_clips)
+    val_clips = load_split(data, "val", cfg.limit_clips)
+    norm = fit_normalizer(train_clips, seed=cfg.seed)
+
+    model = MotionDenoiser(cfg.model).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, trained_s = 0, 0.0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step, trained_s = int(state["step"]), float(state["trained_s"])
+        norm = Normalizer.from_tensors(state["norm"])
+        log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
+    wrapped: torch.nn.Module = model
+    if world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    sampler = BatchSampler(
+        cfg.model,
+        norm,
+        train_clips,
+        cfg.frames,
+        seed=cfg.seed * 7919 + rank * 104729 + step,
+        p_augment=cfg.p_augment if cfg.augment else 0.0,
+        lookahead_p=cfg.objective.lookahead_p,
+    )
+    val_sampler = BatchSampler(cfg.model, norm, val_clips, cfg.frames, seed=1234, p_augment=0.0)
+    val_data = [val_sampler.batch(cfg.batch) for _ in range(cfg.val_batches)]
+    augmenter = (
+        Augmenter(data, "train", train_clips, cfg.limit_clips, seed=cfg.seed * 31 + rank + step).start()
+        if cfg.augment
+        else None
+    )
+    weights = channel_weights().to(device)
+    record: dict[str, Any] = {}
+    bar = Progress(
+        TextColumn("train motion"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not progress or rank != 0,
+    )
+    logf = (out / "train_log.jsonl").open("a") if rank == 0 else None
+    try:
+        with bar:
+            task = bar.add_task("train", total=cfg.steps, completed=step, info="")
+            while step < cfg.steps:
+                t0 = time.perf_counter()
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, cfg)
+                if augmenter:
+                    augmenter.collect()
+                batch = _to(sampler.batch(cfg.batch), device)
+                loss = diffusion_forcing_loss(wrapped, model, batch, cfg.objective, weights)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                        pe.lerp_(pm, 1.0 - cfg.ema)
+                step += 1
+                trained_s += time.perf_counter() - t0
+                bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
+                if rank == 0 and logf is not None and (step % 25 == 0 or step == cfg.steps):
+                    logf.write(
+                        json.dumps(
+                            {
+                                "step": step,
+                                "loss": round(loss.item(), 5),
+                                "lr": lr_at(step, cfg),
+                                "trained_s": round(trained_s, 1),
+                                "augmented": augmenter.done if augmenter else 0,
+                            }
+                        )
+                        + "\n"
+                    )
+                    logf.flush()
+                if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
+                    ema_cpu = copy.deepcopy(ema).cpu()
+                    record = {
+                        "step": step,
+                        "trained_s": round(trained_s, 1),
+                        "val": validate(ema_cpu, [_to(b, torch.device("cpu")) for b in val_data]),
+                    }
+                    assert logf is not None
+                    logf.write(json.dumps(record) + "\n")
+                    logf.flush()
+                    save_weights(
+                        out,
+                        TEACHER,
+                        ema_cpu,
+                        norm,
+                        cfg.sampler,
+                        {"recipe": "xactor train motion", "train": _jsonable(cfg), "world": world, **record},
+                    )
+                if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                    tmp = ckpt_path.with_suffix(".tmp")
+                    torch.save(
+                        {
+                            "model": model.state_dict(),
+                            "ema": ema.state_dict(),
+                            "opt": opt.state_dict(),
+                            "step": step,
+                            "trained_s": trained_s,
+                            "norm": norm.tensors(),
+                            "config": _jsonable(cfg),
+                        },
+                        tmp,
+                    )
+                    tmp.replace(ckpt_path)
+    finally:
+        if augmenter:
+            augmenter.stop()
+        if logf:
+            logf.close()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return record
+
+
+def _jsonable(cfg: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+def config_with(base: TrainConfig, **overrides: Any) -> TrainConfig:
+    """``base`` with top-level and ``model.*`` overrides (``model_lookahead=2`` sets model.lookahead)."""
+    model_over = {
+        k[len("model_") :]: v for k, v in overrides.items() if k.startswith("model_") and v is not None
+    }
+    top = {k: v for k, v in overrides.items() if not k.startswith("model_") and v is not None}
+    return replace(base, model=replace(base.model, **model_over), **top)
+
+
+def clips_frames(clips: list[ClipData]) -> int:
+    return sum(c.frames for c in clips)
