@@ -74,3 +74,7 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -59,3 +59,32 @@ def train_motion(
     )
     record = train(data, out, cfg)
     typer.echo(f"done: {record}")
+
+
+@distill_app.command("motion")
+def distill_motion(
+    teacher: Annotated[Path, typer.Option(help="Folder with motion_teacher.safetensors/.json.")],
+    data: Annotated[Path, typer.Option(help="Corpus folder (xactor synth).")],
+    out: Annotated[Path, typer.Option(help="Output folder: motion_student.* and the checkpoint.")],
+    steps: Annotated[int | None, typer.Option(min=1, help="Distillation steps.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Windows per step.")] = None,
+    frames: Annotated[int | None, typer.Option(min=8, help="Window length in frames.")] = None,
+    teacher_steps: Annotated[int | None, typer.Option(min=1, help="Teacher sampler steps.")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Audio guidance folded into the student.")] = None,
+    limit_clips: Annotated[int | None, typer.Option(min=1, help="Smoke runs: clips per split.")] = None,
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="Clean audio only.")] = False,
+) -> None:
+    """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
+    from dataclasses import replace
+
+    from engines.motion_gen.weights import WeightsError
+    from training.motion.distill import DistillConfig, distill
+
+    chosen = {"steps": steps, "batch": batch, "frames": frames, "teacher_steps": teacher_steps,
+              "guidance": guidance, "limit_clips": limit_clips, "augment": False if no_augment else None}
+    cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
+    try:
+        record = distill(teacher, data, out, cfg)
+    except WeightsError as e:
+        raise fail(str(e)) from None
+    typer.echo(f"done: {record}")

@@ -1,0 +1,170 @@
+"""``xactor distill motion``: a 1-step student that matches the many-step, guided teacher.
+
+Method: direct distillation of the teacher's ODE map (the "knowledge distillation" of Luhman &
+Luhman, per token, under teacher forcing). For a window of real motion, every token gets the clean
+true history before it and pure noise ε now; the teacher runs its full sampler (``steps`` flow
+steps with audio guidance w) on all tokens at once — the doubled sequence ``[clean | noisy]``
+with :func:`~engines.motion_gen.model.teacher_forcing_mask`, the clean half's keys and values
+computed once and reused every step — and the student, initialised from the teacher, learns to
+map the same ε to the teacher's result in one step. Guidance is folded in (the student runs
+unguided: one batch row, not two).
+
+Why this and not consistency or progressive distillation: the streaming sampler only ever asks
+"clean past, noise now → this frame", which teacher forcing reproduces exactly and in parallel
+over a whole window, so the teacher's targets are cheap (one window = one batched sampler run)
+and the student sees exactly its live job; consistency training needs many more steps to
+converge and progressive halving needs log2(steps) rounds, both beyond a CPU budget. A student
+sees the true past in training and its own past live; diffusion forcing's noisy-history training
+of the teacher it starts from, and the drift test, keep an eye on that gap.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
+from engines.motion_gen.sampler import step_toward, time_steps
+from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
+from training.motion.data import Augmenter, Batch, BatchSampler, load_split
+from training.motion.objective import channel_weights, conditioning
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    steps: int = 600
+    batch: int = 8
+    frames: int = 128
+    lr: float = 1e-4
+    teacher_steps: int = 8
+    guidance: float = 1.5
+    shift: float = 2.0
+    seed: int = 0
+    ckpt_every: int = 50
+    threads: int = 2
+    augment: bool = True
+    limit_clips: int | None = None
+
+
+def _halves(frames: int, model: MotionDenoiser) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positions [T], the clean half's mask [T, T] and the noisy half's mask [T, 2T]."""
+    pos = torch.arange(frames)
+    full = teacher_forcing_mask(frames, model.cfg.chunk, model.cfg.context)
+    return pos, block_causal_mask(pos, pos, model.cfg.chunk, model.cfg.context), full[frames:]
+
+
+def _clean_cache(
+    model: MotionDenoiser, x0: torch.Tensor, audio: torch.Tensor, emotion: torch.Tensor, pos: torch.Tensor,
+    mask: torch.Tensor,
+) -> list[KV]:
+    """Keys/values of the clean history half (level 0)."""
+    _, kv = model(x0, torch.zeros(x0.shape[:2]), audio, emotion, pos, mask)
+    return kv
+
+
+@torch.no_grad()
+def teacher_targets(
+    teacher: MotionDenoiser, batch: Batch, eps: torch.Tensor, cfg: DistillConfig
+) -> torch.Tensor:
+    """The guided teacher's sample for every token given the clean true past: [B, T, 40]."""
+    b, frames, _ = batch.motion.shape
+    pos, clean_mask, noisy_mask = _halves(frames, teacher)
+    keep = torch.zeros(b, dtype=torch.bool)
+    audio, emotion = conditioning(teacher, batch, keep, keep)
+    null = teacher.null_audio.expand_as(audio)
+    audio2, emotion2 = torch.cat([audio, null]), torch.cat([emotion, emotion])  # cond rows, then uncond
+    cache = _clean_cache(teacher, batch.motion.repeat(2, 1, 1), audio2, emotion2, pos, clean_mask)
+    x = eps
+    levels = time_steps(cfg.teacher_steps, cfg.shift)
+    for t, s in zip(levels[:-1], levels[1:], strict=True):
+        x0, _ = teacher(x.repeat(2, 1, 1), torch.full((2 * b, frames), t), audio2, emotion2, pos, noisy_mask, cache)
+        c, u = x0.chunk(2)
+        x = step_toward(x, u + cfg.guidance * (c - u), t, s)
+    return x
+
+
+def student_prediction(student: MotionDenoiser, batch: Batch, eps: torch.Tensor) -> torch.Tensor:
+    """The student's one step from ε (level 1) for every token given the clean true past."""
+    b, frames, _ = batch.motion.shape
+    pos, clean_mask, noisy_mask = _halves(frames, student)
+    keep = torch.zeros(b, dtype=torch.bool)
+    audio, emotion = conditioning(student, batch, keep, keep)
+    cache = _clean_cache(student, batch.motion, audio, emotion, pos, clean_mask)
+    pred, _ = student(eps, torch.ones(b, frames), audio, emotion, pos, noisy_mask, cache)
+    return pred
+
+
+def distill(teacher_dir: Path, data: Path, out: Path, cfg: DistillConfig, progress: bool = True) -> dict[str, Any]:
+    """Distill ``teacher_dir/motion_teacher`` into ``out/motion_student`` (resumes from ``out``)."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = load_weights(teacher_dir, TEACHER)
+    teacher, norm = loaded.model, loaded.normalizer
+    student = copy.deepcopy(teacher).train().requires_grad_(True)
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
+    ckpt_path = out / "distill_checkpoint.pt"
+    step, trained_s = 0, 0.0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        student.load_state_dict(state["student"])
+        opt.load_state_dict(state["opt"])
+        step, trained_s = int(state["step"]), float(state["trained_s"])
+        log.info("resumed distillation at step %d", step)
+    clips = load_split(data, "train", cfg.limit_clips)
+    sampler = BatchSampler(teacher.cfg, norm, clips, cfg.frames, seed=cfg.seed + 7 * step,
+                           p_augment=0.75 if cfg.augment else 0.0)
+    augmenter = Augmenter(data, "train", clips, cfg.limit_clips, seed=cfg.seed + step).start() if cfg.augment else None
+    weights = channel_weights()
+    gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
+    record: dict[str, Any] = {}
+    logf = (out / "distill_log.jsonl").open("a")
+    bar = Progress(TextColumn("distill motion"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
+                   TimeRemainingColumn(), disable=not progress)
+    try:
+        with bar:
+            task = bar.add_task("distill", total=cfg.steps, completed=step, info="")
+            while step < cfg.steps:
+                t0 = time.perf_counter()
+                if augmenter:
+                    augmenter.collect()
+                batch = sampler.batch(cfg.batch)
+                eps = torch.randn(batch.motion.shape, generator=gen)
+                target = teacher_targets(teacher, batch, eps, cfg)
+                pred = student_prediction(student, batch, eps)
+                loss = (((pred - target) ** 2) * weights).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+                opt.step()
+                step += 1
+                trained_s += time.perf_counter() - t0
+                bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
+                if step % 10 == 0 or step == cfg.steps:
+                    logf.write(json.dumps({"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}) + "\n")
+                    logf.flush()
+                if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                    record = {"step": step, "trained_s": round(trained_s, 1), "loss": round(loss.item(), 5)}
+                    frozen = copy.deepcopy(student).eval()
+                    save_weights(out, STUDENT, frozen, norm, SamplerSettings(steps=1, guidance=1.0, shift=1.0),
+                                 {"recipe": "xactor distill motion", "distill": asdict(cfg),
+                                  "teacher": loaded.record, **record})
+                    tmp = ckpt_path.with_suffix(".tmp")
+                    torch.save({"student": student.state_dict(), "opt": opt.state_dict(), "step": step,
+                                "trained_s": trained_s}, tmp)
+                    tmp.replace(ckpt_path)
+    finally:
+        if augmenter:
+            augmenter.stop()
+        logf.close()
+    return record
