@@ -29,7 +29,9 @@ def _report(
         log.info("wrote %s", json_out)
 
 
-bench_app = typer.Typer(help="Benchmarks: latency probe, session churn, overload.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks: latency probe, session churn, overload, motion generator.", no_args_is_help=True
+)
 
 
 @bench_app.command("latency")
@@ -119,3 +121,32 @@ def load(
     _quiet_webrtc_logs()
     cfg = LoadConfig(multiples=tuple(float(m) for m in multiples.split(",")), duration_s=duration)
     _report(asyncio.run(run(cfg)), print_report, json_out)
+
+
+@bench_app.command("motion")
+def motion(
+    weights_dir: Path | None = typer.Option(None, help="Generator weights (default: the shipped ones)."),
+    threads: str = typer.Option("2,1", help="torch thread counts to measure, in turn."),
+    steps: int = typer.Option(60, min=1, help="Timed steps of one session."),
+    sessions: int = typer.Option(8, min=1, help="Independent sessions stepped one after another per frame."),
+    session_frames: int = typer.Option(12, min=1, help="Timed frames of the multi-session loop."),
+    source_frames: int = typer.Option(30, min=1, help="Timed frames of the whole motion source."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """One streaming step of the motion generator (teacher, student): 1 and N sessions, and the source."""
+    from bench.motion import MotionBenchConfig, print_report
+    from bench.motion import run as run_motion
+
+    cfg = MotionBenchConfig(
+        weights_dir=weights_dir,
+        threads=tuple(int(t) for t in threads.split(",")),
+        steps=steps,
+        sessions=sessions,
+        session_frames=session_frames,
+        source_frames=source_frames,
+    )
+    try:
+        result = run_motion(cfg)
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--weights-dir") from None
+    _report(result, print_report, json_out)

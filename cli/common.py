@@ -1,4 +1,5 @@
-"""What several commands share: settings with a ``--data-dir`` override, the avatar store, errors."""
+"""What several commands share: settings with a ``--data-dir`` override, the avatar store, avatars and
+renderers by name, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from engines.avatar.bundle import AvatarBundle
     from engines.avatar.store import AvatarStore
+    from engines.render.base import Renderer
     from server.settings import Settings
 
 err = Console(stderr=True)
@@ -35,6 +38,25 @@ def avatar_store(data_dir: Path | None = None) -> AvatarStore:
     from server.stores import open_avatar_store
 
     return open_avatar_store(settings(data_dir))
+
+
+def open_bundle(avatar: str, data_dir: Path | None = None) -> AvatarBundle:
+    """The avatar ``avatar`` names: a portrait file (prepared now, largest face) or a stored id."""
+    store = avatar_store(data_dir)
+    path = Path(avatar)
+    if path.suffix and path.is_file():
+        return store.add(path.read_bytes(), name=path.stem, largest=True)
+    return store.get(avatar)
+
+
+def build_renderer(
+    name: str, bundle: AvatarBundle, size: int, backend: str, data_dir: Path | None = None
+) -> Renderer:
+    """Renderer ``name`` for ``bundle`` through the registry (the same path the server takes)."""
+    from engines.render import RendererOptions, create_renderer
+
+    options = RendererOptions(size=size, backend=backend, weights_dir=settings(data_dir).weights_dir)
+    return create_renderer(name, bundle, options)
 
 
 def fail(message: str) -> typer.Exit:

@@ -13,7 +13,9 @@ from typing import Any
 import typer
 
 from bench.cli import bench_app
+from cli.animate import animate
 from cli.avatar import avatar_app
+from cli.eval import eval_app
 from cli.export import export_app
 from cli.render import render
 from cli.synth import synth_app
@@ -22,11 +24,13 @@ from cli.train import distill_app, train_app
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
 app.add_typer(avatar_app, name="avatar")
 app.command("render")(render)
+app.command("animate")(animate)
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
 app.add_typer(synth_app, name="synth")
 app.add_typer(train_app, name="train")
 app.add_typer(distill_app, name="distill")
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback()

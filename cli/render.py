@@ -15,34 +15,13 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, avatar_store, fail, settings
-
-if TYPE_CHECKING:
-    from engines.avatar.bundle import AvatarBundle
-    from engines.render.base import Renderer
+from cli.common import DataDir, build_renderer, fail, open_bundle
 
 log = logging.getLogger(__name__)
-
-
-def _bundle(avatar: str, data_dir: Path | None) -> AvatarBundle:
-    """The avatar ``avatar`` names: a portrait file (prepared now, largest face) or a stored id."""
-    store = avatar_store(data_dir)
-    path = Path(avatar)
-    if path.suffix and path.is_file():
-        return store.add(path.read_bytes(), name=path.stem, largest=True)
-    return store.get(avatar)
-
-
-def _renderer(name: str, bundle: AvatarBundle, size: int, backend: str, data_dir: Path | None) -> Renderer:
-    """Renderer ``name`` for ``bundle`` through the registry (the same path the server takes)."""
-    from engines.render import RendererOptions, create_renderer
-
-    options = RendererOptions(size=size, backend=backend, weights_dir=settings(data_dir).weights_dir)
-    return create_renderer(name, bundle, options)
 
 
 def render(
@@ -77,10 +56,10 @@ def render(
     if out is not None and (motion is None) == (not demo):
         raise typer.BadParameter("give exactly one of --motion FILE and --demo")
     try:
-        bundle = _bundle(avatar, data_dir)
+        bundle = open_bundle(avatar, data_dir)
         if size not in bundle.sizes:
             raise fail(f"--size must be one of {bundle.sizes}")
-        renderer = _renderer(renderer_name, bundle, size, backend, data_dir)
+        renderer = build_renderer(renderer_name, bundle, size, backend, data_dir)
     except (AvatarError, UnknownNameError) as exc:
         raise fail(exc.message if isinstance(exc, AvatarError) else str(exc)) from None
 

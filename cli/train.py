@@ -10,7 +10,7 @@ Both resume when rerun with the same ``--out`` (checkpoint every few hundred ste
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -80,8 +80,15 @@ def distill_motion(
     from engines.motion_gen.weights import WeightsError
     from training.motion.distill import DistillConfig, distill
 
-    chosen = {"steps": steps, "batch": batch, "frames": frames, "teacher_steps": teacher_steps,
-              "guidance": guidance, "limit_clips": limit_clips, "augment": False if no_augment else None}
+    chosen: dict[str, Any] = {
+        "steps": steps,
+        "batch": batch,
+        "frames": frames,
+        "teacher_steps": teacher_steps,
+        "guidance": guidance,
+        "limit_clips": limit_clips,
+        "augment": False if no_augment else None,
+    }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     try:
         record = distill(teacher, data, out, cfg)

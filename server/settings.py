@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     # Stages (engines/): picked by name from their registries; sessions may override them.
-    motion_source: str = Field("heuristic", description="Motion source (registered name).")
+    motion_source: str = Field(
+        "generator",
+        description="Motion source (registered name); 'generator' falls back to 'heuristic' without weights.",
+    )
     renderer: str = Field("warp", description="Renderer (registered name).")
     backend: str = Field("auto", description="Runtime backend: auto, torch, onnxruntime or tensorrt.")
     weights_dir: Path | None = Field(None, description="Learned weights (default: the shipped ones).")

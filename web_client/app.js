@@ -111,13 +111,25 @@ async function upload(event) {
 
 // ---- session ---------------------------------------------------------------------------------------
 function options() {
+  const emotion = $("opt-emotion").disabled ? "" : $("opt-emotion").value; // heuristic: no emotion
   return {
     lookahead: Number($("opt-lookahead").value),
     resolution: Number($("opt-resolution").value),
     codec: $("opt-codec").value,
     bitrate: Math.round(Number($("opt-bitrate").value) * 1000),
     return_audio: $("opt-return-audio").checked,
+    motion_source: $("opt-motion-source").value,
+    emotion: emotion || null, // null: the generator infers it from the voice
+    emotion_intensity: emotion ? Number($("opt-emotion-intensity").value) : null,
   };
+}
+
+// Fill a <select> with `values` (keeping its first option when `keepFirst`), then select `chosen`.
+function fillSelect(select, values, chosen, keepFirst = false) {
+  const first = keepFirst ? [select.options[0]] : [];
+  select.replaceChildren(...first);
+  for (const value of values) select.append(new Option(value, value));
+  select.value = chosen == null ? (keepFirst ? "" : values[0]) : chosen;
 }
 
 function iceGatheringDone(pc, timeoutMs = 2000) {
@@ -251,6 +263,10 @@ async function updateStats() {
     $("s-drops").textContent = `${dropped} / ${server.frames_repeated}`;
     $("s-codec").textContent = `${server.codec}, ${server.options.resolution} px, ${server.encoder.kbps} kbit/s`;
     $("s-speech").value = server.audio.speech;
+    const motion = server.motion_source || {};
+    const cell = $("s-motion");
+    cell.textContent = motion.fallback ? `${motion.name} (fallback)` : motion.name || "–";
+    cell.title = motion.fallback || motion.weights || "";
   }
 }
 
@@ -274,6 +290,17 @@ async function init() {
   $("opt-codec").value = d.codec;
   $("opt-bitrate").value = Math.round(d.bitrate / 1000);
   $("opt-return-audio").checked = d.return_audio;
+  // The server lists what it has registered and validates the choice (unknown names are a 422).
+  fillSelect($("opt-motion-source"), state.config.motion_sources || ["generator", "heuristic"], d.motion_source);
+  fillSelect($("opt-emotion"), state.config.emotions || [], d.emotion, true);
+  $("opt-emotion-intensity").value = d.emotion_intensity ?? 1;
+  const emotionApplies = () => { // only the learned generator acts an emotion
+    const off = $("opt-motion-source").value === "heuristic";
+    $("opt-emotion").disabled = off;
+    $("opt-emotion-intensity").disabled = off;
+  };
+  $("opt-motion-source").addEventListener("change", emotionApplies);
+  emotionApplies();
   document.querySelector(".token").hidden = !state.config.token_required;
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", () => stop());

@@ -17,6 +17,7 @@ Flow matching with x̂0 prediction: x_t = (1 - t)·x0 + t·ε, so from x̂0 at l
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -101,7 +102,7 @@ def sample_offline(
     mask = block_causal_mask(pos, pos, cfg.chunk, cfg.context)
     full = denoiser.expand(cond)
     x, levels = noise, time_steps(steps, shift)
-    for t, s in zip(levels[:-1], levels[1:], strict=True):
+    for t, s in itertools.pairwise(levels):
         x0, _ = denoiser(x, torch.full(x.shape[:2], t), full, pos, mask)
         x = step_toward(x, x0, t, s)
     return x
@@ -111,8 +112,9 @@ class StreamingGenerator:
     """Audio vectors in (one per frame), motion out (normalised), ``chunk`` frames at a time.
 
     Frame k's audio window needs frames up to k + L (``lookahead``, 0..max_lookahead of the
-    weights), so frame k comes out once audio frame k + L is in. State: the audio window, the KV cache, the previous chunk's clean
-    tokens (not yet cached), the position and the noise generator. ``reset`` clears all of it.
+    weights), so frame k comes out once audio frame k + L is in. State: the audio window, the KV
+    cache, the previous chunk's clean tokens (not yet cached), the position and the noise
+    generator. ``reset`` clears all of it.
     """
 
     def __init__(

@@ -1,6 +1,7 @@
 """Motion sources: streaming audio in, 25 fps motion frames out (see :mod:`.base`), by name."""
 
 from engines.motion_source.base import (
+    EMOTIONS,
     MOTION_SOURCES,
     MotionFrame,
     MotionSource,
@@ -11,6 +12,7 @@ from engines.motion_source.base import (
 )
 
 __all__ = [
+    "EMOTIONS",
     "MOTION_SOURCES",
     "MotionFrame",
     "MotionSource",

@@ -17,13 +17,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
 from engines import timebase
 from engines.registry import Registry
+
+# The emotions a source can be asked to act, in the order of the generator's label indices. The
+# same tuple as the corpus's (training.corpus.format.EMOTIONS; a test keeps them equal): serving
+# never imports training/.
+EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "surprised")
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ class MotionSource(ABC):
     fps: int = timebase.FPS
     sample_rate: int = timebase.SAMPLE_RATE
     samples_per_frame: int = timebase.SAMPLES_PER_FRAME
+    name: ClassVar[str] = "unnamed"  # the registered name of the implementation
+    # Why this source runs instead of the one asked for (e.g. the generator's weights are
+    # missing), or None; set by a builder that falls back, reported by :meth:`describe`.
+    fallback: str | None = None
 
     @property
     @abstractmethod
@@ -71,6 +81,13 @@ class MotionSource(ABC):
         """
         return {}
 
+    def describe(self) -> dict[str, Any]:
+        """What actually runs (session stats, ``/health``, the CLI): a fallback must be visible."""
+        info: dict[str, Any] = {"name": self.name, "lookahead_frames": self.lookahead_frames}
+        if self.fallback is not None:
+            info["fallback"] = self.fallback
+        return info
+
 
 @dataclass(frozen=True)
 class MotionSourceOptions:
@@ -80,10 +97,22 @@ class MotionSourceOptions:
     backend: str = "auto"  # one of engines.registry.BACKENDS the source supports
     weights_dir: Path | None = None  # where learned sources find their weights
     seed: int | None = None  # for reproducible randomness (blinks, idle motion)
+    emotion: str | None = None  # one of EMOTIONS to act; None: inferred from the audio
+    emotion_intensity: float = 1.0  # 0 (none) .. 1 (as trained); sources without emotions ignore both
 
     def __post_init__(self) -> None:
         if self.lookahead_frames < 0:
             raise ValueError(f"lookahead_frames must be >= 0, got {self.lookahead_frames}")
+        check_emotion(self.emotion, self.emotion_intensity)
+
+
+def check_emotion(emotion: str | None, intensity: float = 1.0) -> None:
+    """Raise ValueError for an emotion that is not one of :data:`EMOTIONS` or an intensity outside
+    0..1 (the range the generator was trained on)."""
+    if emotion is not None and emotion not in EMOTIONS:
+        raise ValueError(f"unknown emotion {emotion!r}; known: {', '.join(EMOTIONS)} (or none: inferred)")
+    if not 0.0 <= intensity <= 1.0:
+        raise ValueError(f"emotion_intensity must be in 0..1, got {intensity}")
 
 
 @dataclass(frozen=True)
@@ -97,7 +126,7 @@ class MotionSourceSpec:
 
 
 MOTION_SOURCES: Registry[MotionSourceSpec] = Registry(
-    "motion source", builtin_modules=("engines.motion_source.heuristic",)
+    "motion source", builtin_modules=("engines.motion_source.heuristic", "engines.motion_source.generator")
 )
 
 
@@ -113,6 +142,4 @@ def create_motion_source(name: str, options: MotionSourceOptions) -> MotionSourc
 
     spec = MOTION_SOURCES.get(name)
     backend = check_backend(options.backend, spec.backends, f"motion source {name!r}")
-    return spec.build(
-        MotionSourceOptions(options.lookahead_frames, backend, options.weights_dir, options.seed)
-    )
+    return spec.build(replace(options, backend=backend))

@@ -140,6 +140,8 @@ class HeuristicMotionSource(MotionSource):
     Not thread-safe: call ``push_audio`` and ``pull`` from one thread (or under one lock).
     """
 
+    name = "heuristic"
+
     def __init__(
         self, lookahead_frames: int = 1, seed: int | None = None, config: HeuristicConfig | None = None
     ) -> None:

@@ -141,13 +141,15 @@ def render_video(
     audio: np.ndarray | None = None,
     batch: int = 8,
     paste: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_frames: Callable[[int], None] | None = None,
 ) -> int:
     """Render ``motion`` [T, 40] with ``renderer``, ``batch`` frames per call, into an MP4 at ``path``.
 
     ``paste`` maps each rendered crop [S, S, 3] to the picture to write (e.g. the crop pasted back
     into the whole portrait); the video takes the size of the first such picture, cut to even
-    sides for yuv420p. ``audio`` is float32 [2, N] at 48 kHz (see :func:`read_audio`). Returns the
-    number of frames written.
+    sides for yuv420p. ``audio`` is float32 [2, N] at 48 kHz (see :func:`read_audio`).
+    ``on_frames(n)`` is called after each batch is written (progress bars). Returns the number of
+    frames written.
     """
     if len(motion) == 0:
         raise ValueError("no motion frames to render")
@@ -164,6 +166,8 @@ def render_video(
                     height, width = (side - side % 2 for side in picture.shape[:2])
                     writer = Mp4Writer(path, (width, height), fps, audio)
                 writer.write(picture[:height, :width])
+            if on_frames is not None:
+                on_frames(len(images))
     finally:
         if writer is not None:
             writer.close()

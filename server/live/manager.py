@@ -68,6 +68,9 @@ class SessionManager:
         self._pending = 0
         self.capacity: Capacity | None = None
         self._measured = asyncio.Event()
+        # What the default motion source turned out to be (e.g. the heuristic standing in for a
+        # generator without weights), from the start-up measurement; None until then.
+        self.default_motion_source: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.sessions)
@@ -93,10 +96,22 @@ class SessionManager:
         return self.pool.get(options.renderer, bundle, self._renderer_options(options))
 
     def motion_source_for(self, options: ResolvedOptions) -> MotionSource:
-        return create_motion_source(
-            options.motion_source,
-            MotionSourceOptions(options.lookahead, options.backend, self.settings.weights_dir),
-        )
+        """A new motion source for a session; :class:`OptionError` when the options cannot run on
+        it (e.g. a lookahead the generator's weights were not trained for). Blocking: the first
+        ``generator`` source of the process loads its weights."""
+        try:
+            return create_motion_source(
+                options.motion_source,
+                MotionSourceOptions(
+                    lookahead_frames=options.lookahead,
+                    backend=options.backend,
+                    weights_dir=self.settings.weights_dir,
+                    emotion=options.emotion,
+                    emotion_intensity=options.emotion_intensity,
+                ),
+            )
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
 
     def measure(self, bundle: AvatarBundle | None) -> Capacity:
         """Measure the capacity on ``bundle`` (the default avatar) with the default options; blocking.
@@ -107,9 +122,15 @@ class SessionManager:
         if bundle is None:
             raise ValueError("no avatar to measure on")
         renderer = self.renderer_for(bundle, options)
+
+        def make_source() -> MotionSource:  # the one the default options give: note what runs
+            source = self.motion_source_for(options)
+            self.default_motion_source = {"configured": options.motion_source, **source.describe()}
+            return source
+
         return measure_capacity(
             renderer,
-            lambda: self.motion_source_for(options),
+            make_source,
             lambda: VideoEncoder(
                 options.codec,
                 options.bitrate,
@@ -173,7 +194,7 @@ class SessionManager:
             renderer = self.pool.peek(options.renderer, bundle, self._renderer_options(options))
             if renderer is None:  # not built yet: build off the loop (about a second)
                 renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
-            source = self.motion_source_for(options)
+            source = await asyncio.to_thread(self.motion_source_for, options)  # may load weights
             self.worker.start()
             session = Session(
                 bundle.id,
@@ -208,7 +229,7 @@ class SessionManager:
             session.codec,
             options.resolution,
             options.lookahead,
-            options.motion_source,
+            source.name if source.name == options.motion_source else f"{source.name} (fallback)",
             options.renderer,
             options.backend,
         )

@@ -6,7 +6,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engines.motion_source.base import MOTION_SOURCES
+from engines.motion_source.base import EMOTIONS, MOTION_SOURCES, check_emotion
 from engines.registry import BACKENDS, check_backend
 from engines.render.base import RENDERERS
 from server.settings import Settings
@@ -36,6 +36,17 @@ class SessionOptions(BaseModel):
     motion_source: str | None = Field(None, description="Motion source by registered name.")
     renderer: str | None = Field(None, description="Renderer by registered name.")
     backend: str | None = Field(None, description="Runtime backend: auto, torch, onnxruntime, tensorrt.")
+    emotion: str | None = Field(
+        None,
+        description=f"Emotion the generator acts: {', '.join(EMOTIONS)}; unset: inferred from the voice.",
+    )
+    emotion_intensity: float | None = Field(None, ge=0.0, le=1.0, description="0 (none) .. 1 (full).")
+
+    @field_validator("emotion")
+    @classmethod
+    def _known_emotion(cls, value: str | None) -> str | None:
+        check_emotion(value)
+        return value
 
     @field_validator("motion_source")
     @classmethod
@@ -76,6 +87,8 @@ class SessionOptions(BaseModel):
             motion_source=motion_source,
             renderer=renderer,
             backend=backend,
+            emotion=self.emotion,
+            emotion_intensity=pick(self.emotion_intensity, 1.0),
         )
 
 
@@ -92,3 +105,5 @@ class ResolvedOptions(BaseModel):
     motion_source: str
     renderer: str
     backend: str
+    emotion: str | None = None  # None: inferred from the voice
+    emotion_intensity: float = 1.0

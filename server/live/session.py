@@ -128,6 +128,7 @@ class Session:
             rolling=self.rolling,
         )
         self.last_speech = 0.0
+        self.motion_source = source.describe()  # what runs, which may be a fallback
 
     # ---- plumbing ---------------------------------------------------------------------------------
     def _to_inbox(self, chunk: AudioChunk) -> None:
@@ -274,6 +275,7 @@ class Session:
             "id": self.id,
             "avatar_id": self.avatar_id,
             "options": self.options.model_dump(),
+            "motion_source": self.motion_source,
             "codec": self.codec,
             "connection": self.pc.connectionState,
             "connect_ms": None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from engines.motion_source.base import EMOTIONS, MOTION_SOURCES
 from server.live.options import ResolvedOptions
 
 router = APIRouter(tags=["sessions"])
@@ -15,6 +16,8 @@ class ClientConfig(BaseModel):
     token_required: bool
     max_sessions: int
     defaults: ResolvedOptions
+    motion_sources: list[str] = Field(description="Registered motion sources a session may choose.")
+    emotions: list[str] = Field(description="Emotions a session may ask the generator to act.")
 
 
 @router.get("/client-config", response_model=ClientConfig, summary="Settings the web client starts from")
@@ -26,4 +29,6 @@ def client_config(request: Request) -> ClientConfig:
         token_required=bool(s.token),
         max_sessions=manager.limit,
         defaults=manager.options_for_default(),
+        motion_sources=MOTION_SOURCES.names(),
+        emotions=list(EMOTIONS),
     )

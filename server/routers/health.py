@@ -21,6 +21,11 @@ class Health(BaseModel):
     capacity: dict[str, Any] | None = Field(
         None, description="The start-up measurement (per-frame ms of each stage); null until measured."
     )
+    motion_source: dict[str, Any] | None = Field(
+        None,
+        description="The default motion source that actually runs (a 'fallback' says why it is not the "
+        "configured one); null until measured.",
+    )
     renderer_cache: dict[str, Any] = Field(description="Shared per-avatar renderers: entries, bytes, hits.")
     process: dict[str, Any] = Field(
         description="RSS (MB), threads, descriptors, asyncio tasks: leaks show here."
@@ -37,6 +42,7 @@ async def health(request: Request) -> Health:
         sessions=len(manager),
         max_sessions=manager.limit,
         capacity=None if capacity is None else capacity.as_dict(),
+        motion_source=manager.default_motion_source,
         renderer_cache=request.app.state.renderers.stats(),
         process=process_stats(),
     )

@@ -18,7 +18,7 @@ def _flat(output: str) -> str:
     [
         (["--renderer", "nope"], "unknown renderer 'nope'; known: "),
         (["--motion-source", "nope"], "unknown motion source 'nope'"),
-        (["--backend", "tensorrt"], "renderer 'warp' has no tensorrt backend"),
+        (["--backend", "tensorrt"], "motion source 'generator' has no tensorrt backend"),
     ],
 )
 def test_serve_refuses_unknown_stages(args: list[str], message: str) -> None:

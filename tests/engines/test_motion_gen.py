@@ -3,6 +3,8 @@ teacher forcing equals step-by-step generation, weights round trip and corrupt f
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -34,8 +36,15 @@ def test_block_causal_mask_chunks_and_window() -> None:
     assert not tf[:3, 3:].any()  # clean tokens never see noisy ones
 
 
-def _reference_stream(model: MotionDenoiser, audio: np.ndarray, silence: np.ndarray, steps: int, lookahead: int,
-                      guidance: float, seed: int) -> np.ndarray:
+def _reference_stream(
+    model: MotionDenoiser,
+    audio: np.ndarray,
+    silence: np.ndarray,
+    steps: int,
+    lookahead: int,
+    guidance: float,
+    seed: int,
+) -> np.ndarray:
     """Frame by frame without a cache: the whole clean history recomputed every pass, with the
     mask's sliding window (each token attends to its own last ``context`` tokens)."""
     cfg = model.cfg
@@ -56,7 +65,7 @@ def _reference_stream(model: MotionDenoiser, audio: np.ndarray, silence: np.ndar
         pos = torch.arange(lo, k + 1)
         cond = den.expand(Conditioning(emb[:, lo : k + 1], emo[:, lo : k + 1]))
         mask = block_causal_mask(pos, pos, 1, cfg.context)
-        for t, s in zip(levels[:-1], levels[1:], strict=True):
+        for t, s in itertools.pairwise(levels):
             tt = torch.cat([torch.zeros(1, k - lo), torch.full((1, 1), t)], 1)
             x0, _ = den(torch.cat([hist[:, lo:], x], 1), tt, cond, pos, mask)
             x = step_toward(x, x0[:, -1:], t, s)
@@ -65,7 +74,9 @@ def _reference_stream(model: MotionDenoiser, audio: np.ndarray, silence: np.ndar
 
 
 @pytest.mark.parametrize(("steps", "lookahead", "guidance"), [(1, 0, 1.0), (3, 1, 1.5), (2, 3, 2.0)])
-def test_streaming_over_the_kv_cache_equals_recomputation(steps: int, lookahead: int, guidance: float) -> None:
+def test_streaming_over_the_kv_cache_equals_recomputation(
+    steps: int, lookahead: int, guidance: float
+) -> None:
     model = tiny_model()
     rng = np.random.default_rng(0)
     frames = 30  # longer than the context (12): the cache rolls
@@ -107,27 +118,38 @@ def test_teacher_forcing_equals_generation_after_a_true_history() -> None:
     emo = torch.randn((1, frames, cfg.d_model), generator=g)
     pos = torch.cat([torch.arange(frames), torch.arange(frames)])
     t = torch.cat([torch.zeros(1, frames), torch.full((1, frames), 0.7)], 1)
-    both, _ = model(torch.cat([x0, noisy], 1), t, torch.cat([audio, audio], 1), torch.cat([emo, emo], 1), pos,
-                    teacher_forcing_mask(frames, 1, cfg.context))
+    both, _ = model(
+        torch.cat([x0, noisy], 1),
+        t,
+        torch.cat([audio, audio], 1),
+        torch.cat([emo, emo], 1),
+        pos,
+        teacher_forcing_mask(frames, 1, cfg.context),
+    )
     for k in range(frames):
         p = torch.arange(k + 1)
         seq = torch.cat([x0[:, :k], noisy[:, k : k + 1]], 1)
         tt = torch.cat([torch.zeros(1, k), torch.full((1, 1), 0.7)], 1)
-        one, _ = model(seq, tt, audio[:, : k + 1], emo[:, : k + 1], p, block_causal_mask(p, p, 1, cfg.context))
+        one, _ = model(
+            seq, tt, audio[:, : k + 1], emo[:, : k + 1], p, block_causal_mask(p, p, 1, cfg.context)
+        )
         torch.testing.assert_close(both[:, frames + k], one[:, -1], atol=1e-5, rtol=1e-4)
 
 
 def _normalizer() -> Normalizer:
     rng = np.random.default_rng(0)
-    return Normalizer.fit(rng.standard_normal((100, 80)).astype(np.float32),
-                          rng.standard_normal((100, 40)).astype(np.float32))
+    return Normalizer.fit(
+        rng.standard_normal((100, 80)).astype(np.float32), rng.standard_normal((100, 40)).astype(np.float32)
+    )
 
 
 def test_weights_round_trip_and_corrupt_files(tmp_path) -> None:
     from engines.motion_gen.weights import SamplerSettings
 
     model = tiny_model()
-    save_weights(tmp_path, "m", model, _normalizer(), SamplerSettings(steps=3, guidance=1.5), {"note": "test"})
+    save_weights(
+        tmp_path, "m", model, _normalizer(), SamplerSettings(steps=3, guidance=1.5), {"note": "test"}
+    )
     loaded = load_weights(tmp_path, "m")
     assert loaded.sampler.steps == 3 and loaded.record["note"] == "test"
     for a, b in zip(loaded.model.state_dict().values(), model.state_dict().values(), strict=True):

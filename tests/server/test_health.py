@@ -26,6 +26,10 @@ def test_health_reports_the_measured_capacity_and_the_warm_default_avatar(tmp_pa
             capacity["render_ms"] + capacity["encode_ms"] + capacity["motion_ms"], abs=0.05
         )
         assert body["max_sessions"] == capacity["sessions"] >= 1
+        # Which motion source runs: the generator, or the heuristic saying why (no shipped weights).
+        motion = body["motion_source"]
+        assert motion["configured"] == "generator" and motion["name"] in ("generator", "heuristic")
+        assert (motion["name"] == "heuristic") == ("fallback" in motion)
         # The measurement built the default avatar's renderer once, for every session to share.
         (entry,) = body["renderer_cache"]["entries"]
         assert entry["renderer"] == "warp" and entry["size"] == 256 and entry["backend"] == "torch"
@@ -42,16 +46,16 @@ def test_settings_read_environment(monkeypatch, tmp_path) -> None:
     settings = Settings()
     assert settings.max_sessions == 7
     assert settings.data_dir == tmp_path
-    assert settings.renderer == "warp" and settings.motion_source == "heuristic"
+    assert settings.renderer == "warp" and settings.motion_source == "generator"
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("renderer", "nope", "unknown renderer 'nope'; known: "),
-        ("motion_source", "nope", "unknown motion source 'nope'; known: heuristic"),
+        ("motion_source", "nope", "unknown motion source 'nope'; known: generator, heuristic"),
         ("backend", "cuda", "unknown backend 'cuda'"),
-        ("backend", "tensorrt", "renderer 'warp' has no tensorrt backend"),
+        ("backend", "tensorrt", "motion source 'generator' has no tensorrt backend"),
     ],
 )
 def test_unknown_stage_names_are_refused_at_start_up(field: str, value: str, message: str, tmp_path) -> None:

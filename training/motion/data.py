@@ -8,8 +8,8 @@ digital silence as the audio history, exactly as the live generator starts.
 Augmentation: the corpus's call-quality chain (:mod:`training.corpus.augment`) costs ~0.05 CPU
 seconds per second of audio with the log-mel, too much to redo for every window on two cores. A
 low-priority child process re-augments one clip after another, forever (a fresh seed each time)
-and the trainer keeps each clip's latest augmented log-mel; a window uses it with probability ``p_augment`` once it
-exists, else the clean rows. The motion and labels are always the clean speech's.
+and the trainer keeps each clip's latest augmented log-mel; a window uses it with probability
+``p_augment`` once it exists, else the clean rows. The motion and labels are always the clean speech's.
 """
 
 from __future__ import annotations

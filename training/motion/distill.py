@@ -21,6 +21,7 @@ of the teacher it starts from, and the drift test, keep an eye on that gap.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import time
@@ -64,7 +65,11 @@ def _halves(frames: int, model: MotionDenoiser) -> tuple[torch.Tensor, torch.Ten
 
 
 def _clean_cache(
-    model: MotionDenoiser, x0: torch.Tensor, audio: torch.Tensor, emotion: torch.Tensor, pos: torch.Tensor,
+    model: MotionDenoiser,
+    x0: torch.Tensor,
+    audio: torch.Tensor,
+    emotion: torch.Tensor,
+    pos: torch.Tensor,
     mask: torch.Tensor,
 ) -> list[KV]:
     """Keys/values of the clean history half (level 0)."""
@@ -86,8 +91,10 @@ def teacher_targets(
     cache = _clean_cache(teacher, batch.motion.repeat(2, 1, 1), audio2, emotion2, pos, clean_mask)
     x = eps
     levels = time_steps(cfg.teacher_steps, cfg.shift)
-    for t, s in zip(levels[:-1], levels[1:], strict=True):
-        x0, _ = teacher(x.repeat(2, 1, 1), torch.full((2 * b, frames), t), audio2, emotion2, pos, noisy_mask, cache)
+    for t, s in itertools.pairwise(levels):
+        x0, _ = teacher(
+            x.repeat(2, 1, 1), torch.full((2 * b, frames), t), audio2, emotion2, pos, noisy_mask, cache
+        )
         c, u = x0.chunk(2)
         x = step_toward(x, u + cfg.guidance * (c - u), t, s)
     return x
@@ -104,7 +111,9 @@ def student_prediction(student: MotionDenoiser, batch: Batch, eps: torch.Tensor)
     return pred
 
 
-def distill(teacher_dir: Path, data: Path, out: Path, cfg: DistillConfig, progress: bool = True) -> dict[str, Any]:
+def distill(
+    teacher_dir: Path, data: Path, out: Path, cfg: DistillConfig, progress: bool = True
+) -> dict[str, Any]:
     """Distill ``teacher_dir/motion_teacher`` into ``out/motion_student`` (resumes from ``out``)."""
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -122,15 +131,25 @@ def distill(teacher_dir: Path, data: Path, out: Path, cfg: DistillConfig, progre
         step, trained_s = int(state["step"]), float(state["trained_s"])
         log.info("resumed distillation at step %d", step)
     clips = load_split(data, "train", cfg.limit_clips)
-    sampler = BatchSampler(teacher.cfg, norm, clips, cfg.frames, seed=cfg.seed + 7 * step,
-                           p_augment=0.75 if cfg.augment else 0.0)
-    augmenter = Augmenter(data, "train", clips, cfg.limit_clips, seed=cfg.seed + step).start() if cfg.augment else None
+    sampler = BatchSampler(
+        teacher.cfg, norm, clips, cfg.frames, seed=cfg.seed + 7 * step, p_augment=0.75 if cfg.augment else 0.0
+    )
+    augmenter = (
+        Augmenter(data, "train", clips, cfg.limit_clips, seed=cfg.seed + step).start()
+        if cfg.augment
+        else None
+    )
     weights = channel_weights()
     gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
     record: dict[str, Any] = {}
     logf = (out / "distill_log.jsonl").open("a")
-    bar = Progress(TextColumn("distill motion"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
-                   TimeRemainingColumn(), disable=not progress)
+    bar = Progress(
+        TextColumn("distill motion"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
     try:
         with bar:
             task = bar.add_task("distill", total=cfg.steps, completed=step, info="")
@@ -151,17 +170,39 @@ def distill(teacher_dir: Path, data: Path, out: Path, cfg: DistillConfig, progre
                 trained_s += time.perf_counter() - t0
                 bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
                 if step % 10 == 0 or step == cfg.steps:
-                    logf.write(json.dumps({"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}) + "\n")
+                    logf.write(
+                        json.dumps(
+                            {"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}
+                        )
+                        + "\n"
+                    )
                     logf.flush()
                 if step % cfg.ckpt_every == 0 or step == cfg.steps:
                     record = {"step": step, "trained_s": round(trained_s, 1), "loss": round(loss.item(), 5)}
                     frozen = copy.deepcopy(student).eval()
-                    save_weights(out, STUDENT, frozen, norm, SamplerSettings(steps=1, guidance=1.0, shift=1.0),
-                                 {"recipe": "xactor distill motion", "distill": asdict(cfg),
-                                  "teacher": loaded.record, **record})
+                    save_weights(
+                        out,
+                        STUDENT,
+                        frozen,
+                        norm,
+                        SamplerSettings(steps=1, guidance=1.0, shift=1.0),
+                        {
+                            "recipe": "xactor distill motion",
+                            "distill": asdict(cfg),
+                            "teacher": loaded.record,
+                            **record,
+                        },
+                    )
                     tmp = ckpt_path.with_suffix(".tmp")
-                    torch.save({"student": student.state_dict(), "opt": opt.state_dict(), "step": step,
-                                "trained_s": trained_s}, tmp)
+                    torch.save(
+                        {
+                            "student": student.state_dict(),
+                            "opt": opt.state_dict(),
+                            "step": step,
+                            "trained_s": trained_s,
+                        },
+                        tmp,
+                    )
                     tmp.replace(ckpt_path)
     finally:
         if augmenter:

@@ -61,7 +61,11 @@ def bar_height(image: np.ndarray) -> float:
 
 
 def make_app(data_dir: Path, **overrides: object):
+    """An app on the bar renderer and, unless told otherwise, the heuristic motion source: the
+    plumbing tests read the jaw off the picture, so they pin the cheap, deterministic source that
+    does not depend on the shipped weights (test_generator_session covers the default)."""
     overrides.setdefault("renderer", BAR.name)
+    overrides.setdefault("motion_source", "heuristic")
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
     return create_app(settings)
 

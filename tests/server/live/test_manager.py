@@ -41,6 +41,7 @@ def _capacity(sessions: int) -> Capacity:
 
 
 def _manager(data_dir: Path, **overrides: object) -> SessionManager:
+    overrides.setdefault("motion_source", "heuristic")  # cheap and independent of the shipped weights
     settings = Settings(data_dir=data_dir, renderer=BAR.name, **overrides)  # type: ignore[arg-type]
     return SessionManager(settings, LiveMetrics(), RendererPool(max_bytes=64_000_000))
 

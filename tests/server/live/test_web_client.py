@@ -19,6 +19,10 @@ def test_web_client_is_served(tmp_path) -> None:
     assert config["ice_servers"] == ["stun:stun.example.org"]
     assert config["token_required"] is False
     assert config["defaults"]["resolution"] == 256 and config["defaults"]["codec"] == "h264"
+    # The motion-source and emotion selectors are filled from what the server lists.
+    assert 'id="opt-motion-source"' in index.text and 'id="opt-emotion"' in index.text
+    assert {"generator", "heuristic"} <= set(config["motion_sources"]) and "happy" in config["emotions"]
+    assert config["defaults"]["motion_source"] == "generator" and config["defaults"]["emotion"] is None
     assert client.get("/no-such-file.js").status_code == 404
     assert client.delete("/no-such-file.js").status_code == 404
 

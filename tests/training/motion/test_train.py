@@ -38,33 +38,86 @@ def test_train_resume_and_distill(tiny_corpus: Path, tmp_path: Path) -> None:
     assert steps == [2, 4]
 
     student = tmp_path / "student"
-    result = runner.invoke(app, ["distill", "motion", "--teacher", str(run), "--data", str(tiny_corpus),
-                                 "--out", str(student), "--steps", "2", "--batch", "2", "--frames", "16",
-                                 "--teacher-steps", "2", "--no-augment"])
+    result = runner.invoke(
+        app,
+        [
+            "distill",
+            "motion",
+            "--teacher",
+            str(run),
+            "--data",
+            str(tiny_corpus),
+            "--out",
+            str(student),
+            "--steps",
+            "2",
+            "--batch",
+            "2",
+            "--frames",
+            "16",
+            "--teacher-steps",
+            "2",
+            "--no-augment",
+        ],
+    )
     assert result.exit_code == 0, result.output
     st = load_weights(student, STUDENT)
     assert st.sampler.steps == 1 and st.sampler.guidance == 1.0 and st.record["step"] == 2
 
 
 def test_distill_without_a_teacher_is_a_clear_error(tiny_corpus: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["distill", "motion", "--teacher", str(tmp_path), "--data", str(tiny_corpus),
-                                      "--out", str(tmp_path / "s")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "distill",
+            "motion",
+            "--teacher",
+            str(tmp_path),
+            "--data",
+            str(tiny_corpus),
+            "--out",
+            str(tmp_path / "s"),
+        ],
+    )
     assert result.exit_code != 0 and "missing" in result.output
 
 
 def test_train_refuses_a_folder_that_is_not_a_corpus(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["train", "motion", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        app, ["train", "motion", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code != 0 and "not a corpus" in " ".join(result.output.split())
 
 
 @pytest.mark.slow
 def test_ddp_with_two_gloo_processes(tiny_corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "cli.main", "train", "motion", "--data", str(tiny_corpus), "--out", str(run),
-           "--steps", "2", *TINY, "--no-augment", "--threads", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "cli.main",
+        "train",
+        "motion",
+        "--data",
+        str(tiny_corpus),
+        "--out",
+        str(run),
+        "--steps",
+        "2",
+        *TINY,
+        "--no-augment",
+        "--threads",
+        "2",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).parents[3])
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).parents[3]
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     weights = load_weights(run, TEACHER)
     assert weights.record["world"] == 2 and weights.record["step"] == 2

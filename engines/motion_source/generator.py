@@ -1,0 +1,232 @@
+"""The learned motion source: the motion generator (stage 1) behind the MotionSource contract.
+
+Per session: pushed audio → the shared :class:`~engines.audio.frontend.AudioFrontEnd` (VAD, log-mel)
+→ :meth:`Normalizer.audio <engines.motion_gen.features.Normalizer.audio>` (one vector per frame) →
+:class:`~engines.motion_gen.sampler.StreamingGenerator` (its own KV cache, emotion and noise) →
+:meth:`Normalizer.motion_out <engines.motion_gen.features.Normalizer.motion_out>` → absolute motion.
+The generator releases frame ``k`` once audio frame ``k + L`` is in, i.e. once
+``(k + 1 + L) × 640`` samples are pushed: exactly the MotionSource contract — for weights with
+chunk C = 1 (the default). Weights trained with C > 1 release a chunk's frames together, when its
+last frame's audio is in, and ``newest_sample`` says so.
+
+Weights are loaded once per process and shared by every session (the model is read-only at
+inference; each session's state lives in its own StreamingGenerator). The student
+(``motion_student``, 1–2 steps) runs when present, else the teacher. Missing or corrupt weights
+are not fatal: building the source logs one warning and returns the heuristic source instead, so a
+server without weights still serves a talking face — and says so in ``describe()``.
+
+torch threads are left as the process has them (no project-wide setting; the warp renderer and
+this model share the render worker thread's torch pool).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.audio.frontend import AudioFrontEnd
+from engines.motion_gen.sampler import Denoiser, StreamingGenerator
+from engines.motion_gen.weights import (
+    SHIPPED_DIR,
+    STUDENT,
+    TEACHER,
+    GeneratorWeights,
+    WeightsError,
+    load_weights,
+)
+from engines.motion_source.base import (
+    EMOTIONS,
+    MotionFrame,
+    MotionSource,
+    MotionSourceOptions,
+    MotionSourceSpec,
+    check_emotion,
+    register_motion_source,
+)
+from engines.timebase import frame_end_sample
+
+log = logging.getLogger(__name__)
+
+_Signature = tuple[int, int, int, int]  # mtime_ns and size of the .safetensors and the .json
+_cache: dict[tuple[Path, str], tuple[_Signature, GeneratorWeights]] = {}
+_cache_lock = threading.Lock()
+
+
+def weights_name(folder: Path) -> str:
+    """Which checkpoint of ``folder`` runs live: the student when it is there, else the teacher."""
+    return STUDENT if (folder / f"{STUDENT}.safetensors").is_file() else TEACHER
+
+
+def _signature(folder: Path, name: str) -> _Signature:
+    a, b = (folder / f"{name}.safetensors").stat(), (folder / f"{name}.json").stat()
+    return (a.st_mtime_ns, a.st_size, b.st_mtime_ns, b.st_size)
+
+
+def shared_weights(folder: Path, name: str) -> GeneratorWeights:
+    """``load_weights(folder, name)``, loaded once per process and shared (reloaded only when the
+    files change); raises :class:`WeightsError` like it."""
+    key = (folder.resolve(), name)
+    with _cache_lock:
+        try:
+            signature = _signature(folder, name)
+        except OSError:
+            signature = None
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        weights = load_weights(folder, name)
+        if signature is not None:
+            _cache[key] = (signature, weights)
+        return weights
+
+
+class GeneratorMotionSource(MotionSource):
+    """The learned generator as a motion source (see module docstring). One instance per session.
+
+    Not thread-safe: call ``push_audio`` and ``pull`` from one thread (or under one lock).
+    """
+
+    name = "generator"
+
+    def __init__(
+        self,
+        weights: GeneratorWeights,
+        lookahead_frames: int | None = None,
+        seed: int | None = None,
+        emotion: str | None = None,
+        emotion_intensity: float = 1.0,
+        weights_label: str = "",
+    ) -> None:
+        cfg = weights.config
+        lookahead = cfg.lookahead if lookahead_frames is None else int(lookahead_frames)
+        if not 0 <= lookahead <= cfg.max_lookahead:
+            which = f" {weights_label}" if weights_label else ""
+            raise ValueError(
+                f"lookahead_frames {lookahead} is outside 0..{cfg.max_lookahead}, the lookaheads the "
+                f"generator weights{which} were trained for"
+            )
+        check_emotion(emotion, emotion_intensity)
+        self._lookahead = lookahead
+        self._weights = weights
+        self._label = weights_label
+        self._emotion = (emotion, float(emotion_intensity))
+        self._normalizer = weights.normalizer
+        s = weights.sampler
+        self._generator = StreamingGenerator(
+            Denoiser(weights.model, s.guidance),
+            self._normalizer.silence(),
+            steps=s.steps,
+            shift=s.shift,
+            seed=0 if seed is None else int(seed),
+            lookahead=lookahead,
+        )
+        self._generator.set_emotion(None if emotion is None else EMOTIONS.index(emotion), emotion_intensity)
+        self._frontend = AudioFrontEnd()
+        self.reset()
+
+    @property
+    def lookahead_frames(self) -> int:
+        return self._lookahead
+
+    @property
+    def generator(self) -> StreamingGenerator:
+        """The session's streaming generator (benchmarks reach its cache through this)."""
+        return self._generator
+
+    def reset(self) -> None:
+        self._frontend.reset()
+        self._generator.reset()  # audio window, KV cache, position, noise generator (emotion stays)
+        self._audio: list[np.ndarray] = []  # [n, 321] audio vectors not yet given to the generator
+        self._speech: deque[float] = deque()  # speech weight of audio frames next_frame, next_frame + 1...
+        self._next_frame = 0
+
+    def push_audio(self, samples: np.ndarray) -> None:
+        """Append float32 16 kHz mono samples; NaN/inf are zeroed and values clipped to [-1, 1]."""
+        feats = self._frontend.push(samples)
+        if len(feats):
+            self._audio.append(self._normalizer.audio(feats.log_mel, feats.speech))  # [n, 321]
+            self._speech.extend(feats.speech.tolist())
+
+    def pop_stage_seconds(self) -> dict[str, float]:
+        """Seconds spent in VAD and in feature analysis since the last call (the front end's); the
+        model's time is what the server counts as ``motion``."""
+        return self._frontend.pop_stage_seconds()
+
+    def pull(self) -> list[MotionFrame]:
+        if not self._audio:
+            return []
+        vectors = np.concatenate(self._audio)  # [n, 321]
+        self._audio = []
+        frames = []
+        chunk = self._weights.config.chunk
+        for z in self._generator.push(vectors):  # frame k once audio frame k + L is in (C = 1)
+            k = self._next_frame
+            # Like the heuristic: the gate after the newest audio the frame depends on (k + L).
+            speech = self._speech[self._lookahead]
+            last = (k // chunk + 1) * chunk - 1  # a chunk's frames see each other: its last frame's audio
+            frames.append(
+                MotionFrame(
+                    index=k,
+                    motion=self._normalizer.motion_out(z),  # [40]
+                    newest_sample=frame_end_sample(last, self._lookahead),
+                    speech=float(speech),
+                )
+            )
+            self._speech.popleft()
+            self._next_frame += 1
+        return frames
+
+    def describe(self) -> dict[str, Any]:
+        s = self._weights.sampler
+        emotion, intensity = self._emotion
+        return {
+            **super().describe(),
+            "weights": self._label,
+            "steps": s.steps,
+            "guidance": s.guidance,
+            "emotion": emotion,
+            "emotion_intensity": intensity if emotion is not None else None,
+        }
+
+
+def build_generator_source(options: MotionSourceOptions) -> MotionSource:
+    """The ``generator`` source for ``options``, or, when its weights are missing or corrupt, the
+    heuristic one (one warning, and ``fallback`` says why). A lookahead the weights were not
+    trained for is a ValueError, not a fallback: the caller asked for something impossible."""
+    folder = options.weights_dir or SHIPPED_DIR
+    name = weights_name(folder)
+    try:
+        if not (folder / f"{name}.safetensors").is_file():
+            raise WeightsError(f"{folder}: no {STUDENT}.safetensors or {TEACHER}.safetensors (missing)")
+        weights = shared_weights(folder, name)
+    except WeightsError as exc:
+        from engines.motion_source.heuristic import HeuristicMotionSource
+
+        log.warning("generator weights unusable: %s; falling back to the heuristic motion source", exc)
+        source = HeuristicMotionSource(lookahead_frames=options.lookahead_frames, seed=options.seed)
+        source.fallback = f"generator weights unusable: {exc}"
+        return source
+    return GeneratorMotionSource(
+        weights,
+        lookahead_frames=options.lookahead_frames,
+        seed=options.seed,
+        emotion=options.emotion,
+        emotion_intensity=options.emotion_intensity,
+        weights_label=str(folder / name),
+    )
+
+
+register_motion_source(
+    MotionSourceSpec(
+        name="generator",
+        description="learned: a causal diffusion transformer over a KV cache (falls back to heuristic "
+        "without weights)",
+        backends=("torch",),
+        build=build_generator_source,
+    )
+)
