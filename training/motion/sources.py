@@ -23,7 +23,7 @@ from engines import motion_space as ms
 from engines.motion_gen.sampler import Conditioning, Denoiser, sample_offline
 from engines.motion_gen.weights import GeneratorWeights
 from engines.motion_source.heuristic import HeuristicMotionSource
-from engines.timebase import SAMPLES_PER_FRAME
+from engines.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 from training.motion.data import audio_vectors
 from training.motion.streaming import stream_rows
 
@@ -120,8 +120,8 @@ class HeuristicSource:
             audio = feed.audio[:need]
             audio = np.concatenate([audio, np.zeros(need - len(audio), np.float32)])
             motion: list[np.ndarray] = []
-            for i in range(0, need, 25 * SAMPLES_PER_FRAME):
-                src.push_audio(audio[i : i + 25 * SAMPLES_PER_FRAME])
+            for i in range(0, need, SAMPLE_RATE):  # one second a push
+                src.push_audio(audio[i : i + SAMPLE_RATE])
                 motion.extend(f.motion for f in src.pull())
             out.append(np.stack(motion[:n]) if n else ms.zeros(0))
         return out

@@ -211,7 +211,7 @@ def test_eval_motion_end_to_end(tiny_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     args = ["eval", "motion", "--data", str(tiny_corpus), "--weights", str(weights), "--out", str(out)]
     small = ["--seconds", "4", "--teacher-seconds", "2", "--short-seconds", "2", "--offline-seconds", "2"]
-    result = CliRunner().invoke(app, [*args, *small, "--drift-minutes", "2", "--jobs", "1"])
+    result = CliRunner().invoke(app, [*args, *small, "--drift-minutes", "2", "--jobs", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     labels = [c["label"] for c in report["clean"]["columns"]]
@@ -230,5 +230,6 @@ def test_eval_motion_end_to_end(tiny_corpus: Path, tmp_path: Path) -> None:
     assert report["diversity"]["teacher"] > 0 and report["diversity"]["heuristic"] >= 0
     assert -1 <= report["streaming_vs_offline"]["student"]["rho_jaw"] <= 1
     assert list(report["drift"]) == ["student"] and report["drift"]["student"]["minutes"] == 2
+    assert "student drift stream (2 min, in parallel)" in report["timings_s"]
     assert (out / "report.md").read_text().startswith("# xactor eval motion")
     assert (out / "emotion_probe.npz").is_file()
