@@ -2,6 +2,7 @@
 
 xactor eval motion --data corpus/ --weights engines/data/motion --out runs/eval [--augment]
     [--clips N] [--seconds S] [--teacher-seconds 30] [--drift-minutes 30] [--drift-teacher] [--seed 0]
+    [--no-emotion-given]
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def eval_motion(
         float, typer.Option(min=1.0, help="Seconds per clip, streaming vs offline.")
     ] = 20.0,
     augment: Annotated[bool, typer.Option("--augment", help="Also score on call-degraded audio.")] = False,
+    emotion_given: Annotated[
+        bool,
+        typer.Option(
+            "--emotion-given/--no-emotion-given",
+            help="Also stream the generators on each clip's true emotion and intensity (one more main pass).",
+        ),
+    ] = True,
     drift_minutes: Annotated[
         float, typer.Option(min=0.0, help="Length of the drift stream (0: none; student only by default).")
     ] = 30.0,
@@ -53,8 +61,9 @@ def eval_motion(
         int, typer.Option(min=1, help="Processes: 2 streams the drift test beside the rest.")
     ] = 2,
 ) -> None:
-    """Score heuristic, student and teacher side by side (lip sync, closures, dynamics, emotion,
-    beats, diversity, drift, streaming vs offline, lookahead) on the corpus's test split."""
+    """Score heuristic, student and teacher side by side (lip sync, closures, dynamics, emotion
+    inferred and given, beats, diversity, drift, streaming vs offline, lookahead) on the corpus's
+    test split."""
     if not (data / "manifest.json").is_file():
         raise fail(f"{data}: not a corpus (no manifest.json); build one with xactor synth")
     import torch
@@ -81,6 +90,7 @@ def eval_motion(
         short_seconds=short_seconds,
         offline_seconds=offline_seconds,
         augment=augment,
+        emotion_given=emotion_given,
         drift_minutes=drift_minutes,
         drift_teacher=drift_teacher,
         probe_cache=None if out is None else out / "emotion_probe.npz",

@@ -10,6 +10,11 @@ What runs, and on how much (a 2-core CPU must finish a full run in about ten min
   every selected clip for the heuristic and the student; the teacher (8 guided steps a frame, ~10×
   the student's cost) only on the first ``teacher_seconds`` of each clip. Streams are causal, so
   the other sources' runs are also scored on those same frames: the columns marked "≤ N s".
+* **emotion given** (metric 6 and metrics 1–4, clean audio): every generator again on its main
+  span and seed, conditioned on each clip's *true* per-frame emotion label and intensity instead
+  of "none" (inferred from the audio); the probe's accuracy inferred vs given on the same frames
+  and windows, and the lip metrics both ways (conditioning should not cost lip sync). One more
+  main-sized generator pass; ``emotion_given=False`` skips it.
 * **lookahead** (metrics 1–4 at L = 0..3, one set of weights) and **diversity** (3 seeds): the
   first ``short_seconds`` of each clip.
 * **streaming vs offline**: the first ``offline_seconds`` of each clip, the live stream against
@@ -85,6 +90,7 @@ class EvalConfig:
     lookaheads: tuple[int, ...] = (0, 1, 2, 3)
     seeds: int = 3  # diversity
     augment: bool = False
+    emotion_given: bool = True  # also stream the generators conditioned on the true emotion
     drift_minutes: float = 30.0  # 0: no drift stream
     drift_teacher: bool = False
     probe_cache: Path | None = None  # the emotion probe's .npz (None: ~/.cache/xactor)
@@ -98,7 +104,8 @@ class EvalClip:
     id: str
     feed: Feed
     motion: np.ndarray  # [T, 40] truth
-    emotion: np.ndarray  # [T]
+    emotion: np.ndarray  # [T] labels (EMOTIONS index)
+    intensity: np.ndarray  # [T] in [0, 1]
     phones: np.ndarray  # [T] phone at each frame's centre
     frames: int  # scored frames (the first ``frames`` of the clip)
 
@@ -189,15 +196,20 @@ class Scorer:
             "other_closed": mt.closed_share(gap_p, other, self.tracks.closed),
         }
 
+    def emotion_accuracy(self, motions: list[np.ndarray], frames: list[int]) -> float:
+        """Metric 6: the probe's accuracy on the 2 s windows of the first ``frames`` of each clip."""
+        return self.probe.accuracy(
+            [m[:n] for m, n in zip(motions, frames, strict=True)],
+            [c.emotion[:n] for c, n in zip(self.clips, frames, strict=True)],
+        )
+
     def score(self, motions: list[np.ndarray], frames: list[int], truth: bool = False) -> dict[str, float]:
         """Metrics 1–8; for the truth itself only those that are not trivially perfect."""
         pred = [m[:n] for m, n in zip(motions, frames, strict=True)]
         true = [c.motion[:n] for c, n in zip(self.clips, frames, strict=True)]
         out = self.lip_sync(pred, frames)
         out["fdd_upper"] = mt.upper_face_dynamics_deviation(pred, true)
-        out["emotion_acc"] = self.probe.accuracy(
-            pred, [c.emotion[:n] for c, n in zip(self.clips, frames, strict=True)]
-        )
+        out["emotion_acc"] = self.emotion_accuracy(pred, frames)
         out.update({f"jitter_{g}": v for g, v in mt.jitter(pred).items()})
         onsets = [o[:n] for o, n in zip(self.onsets, frames, strict=True)]
         out["beat_align"] = mt.beat_alignment([mt.head_speed(m) for m in pred], onsets)
@@ -215,7 +227,9 @@ def load_clips(cfg: EvalConfig) -> list[EvalClip]:
     for c in load_split(cfg.data, "test", cfg.clips):
         n = c.frames if cfg.seconds is None else min(c.frames, round(cfg.seconds * FPS))
         feed = Feed(c.audio, c.log_mel.astype(np.float32), c.speech)
-        out.append(EvalClip(c.id, feed, c.motion, c.emotion, mt.frame_phones(c.phones, c.frames), n))
+        out.append(
+            EvalClip(c.id, feed, c.motion, c.emotion, c.intensity, mt.frame_phones(c.phones, c.frames), n)
+        )
     return out
 
 
@@ -314,6 +328,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             "closed_gap_threshold": run.scorer.tracks.closed,
         }
         report.update(main_tables(run))
+        if cfg.emotion_given:
+            report["emotion_given"] = emotion_given(run)
         report["lookahead"] = lookahead_table(run)
         report["diversity"] = diversity(run)
         report["streaming_vs_offline"] = streaming_vs_offline(run)
@@ -341,6 +357,36 @@ def main_tables(run: Run) -> dict[str, Any]:
             run.main_runs = runs
         with run.timings(f"score {cond}"):
             out[cond] = table(run.scorer, runs, run.span, capped(clips, None))
+    return out
+
+
+def emotion_given(run: Run) -> dict[str, Any]:
+    """Metric 6 inferred vs given: each generator's clean main run (emotion "none") against the same
+    feeds, spans and seed streamed on each clip's true per-frame label and intensity; the truth's
+    own accuracy on those frames is the ceiling."""
+    main = capped(run.clips, None)
+    out = {}
+    for name, gen in run.generators.items():
+        frames = run.span[name]
+        tracks = [(c.emotion[:n], c.intensity[:n]) for c, n in zip(run.clips, frames, strict=True)]
+        feeds = [c.feed for c in run.clips]
+        with run.timings(f"{name} emotion given"):
+            given = gen.run(feeds, frames, [run.cfg.seed] * len(feeds), emotions=tracks)
+        with run.timings("score emotion given"):
+            modes = {
+                mode: {
+                    "emotion_acc": run.scorer.emotion_accuracy(motion, frames),
+                    **run.scorer.lip_sync(motion, frames),
+                }
+                for mode, motion in (("inferred", run.main_runs[name]), ("given", given))
+            }
+            truth = run.scorer.emotion_accuracy([c.motion for c in run.clips], frames)
+        out[name] = {
+            "span": "all" if frames == main else f"≤{max(frames) / FPS:g}s",
+            "frames": sum(frames),
+            "truth_emotion_acc": truth,
+            **modes,
+        }
     return out
 
 

@@ -27,6 +27,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 )
 PCT = "{:.0f}%"
 LIP_SYNC = ("rho_jaw", "lip_mae", "lve", "bilabial_closed", "other_closed")
+EMOTION_GIVEN_LIPS = ("rho_jaw", "lip_mae", "bilabial_closed")  # shown inferred / given
 
 
 @dataclass
@@ -58,6 +59,34 @@ def tables(report: dict[str, Any]) -> list[Table]:
         rows = [[label] + [fmt(c["metrics"].get(key), spec) for c in cols] for key, label, spec in METRICS]
         out.append(Table(f"{title} ({minutes})", header, rows))
     specs = {k: s for k, _, s in METRICS}
+    labels = {k: label for k, label, _ in METRICS}
+    given = report.get("emotion_given", {})
+    if given:
+        header = [
+            "source",
+            "emotion accuracy: inferred",
+            "given",
+            "truth (ceiling)",
+            *(f"{labels[k]}: inferred / given" for k in EMOTION_GIVEN_LIPS),
+        ]
+        rows = [
+            [
+                name if g["span"] == "all" else f"{name} {g['span']}",
+                fmt(g["inferred"]["emotion_acc"], specs["emotion_acc"]),
+                fmt(g["given"]["emotion_acc"], specs["emotion_acc"]),
+                fmt(g["truth_emotion_acc"], specs["emotion_acc"]),
+                *(
+                    f"{fmt(g['inferred'][k], specs[k])} / {fmt(g['given'][k], specs[k])}"
+                    for k in EMOTION_GIVEN_LIPS
+                ),
+            ]
+            for name, g in given.items()
+        ]
+        out.append(
+            Table(
+                "emotion inferred from the audio vs given (true label and intensity per frame)", header, rows
+            )
+        )
     for name, la in report.get("lookahead", {}).items():
         header = ["L"] + [label for key, label, _ in METRICS if key in LIP_SYNC]
         rows = [

@@ -2,8 +2,9 @@
 
 * :class:`GeneratorSource` — learned weights (teacher or student) through the live streaming
   sampler (:mod:`training.motion.streaming` batches many streams; row i equals one live stream),
-  at any lookahead L the weights serve, emotion "none" (inferred from the audio), the weights'
-  own steps, guidance and shift; and the same weights through ``sample_offline`` for comparison.
+  at any lookahead L the weights serve, emotion "none" (inferred from the audio) or each row's own
+  per-frame label and intensity (``emotions``), the weights' own steps, guidance and shift; and
+  the same weights through ``sample_offline`` for comparison.
 * :class:`HeuristicSource` — the training-free live source, fed the clip's samples.
 
 Both take :class:`Feed` rows (what a source hears) and return absolute motion [frames, 40] per
@@ -61,21 +62,38 @@ class GeneratorSource:
         return self._vectors[key][1]
 
     def run(
-        self, feeds: list[Feed], frames: list[int], seeds: list[int], lookahead: int | None = None
+        self,
+        feeds: list[Feed],
+        frames: list[int],
+        seeds: list[int],
+        lookahead: int | None = None,
+        emotions: list[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> list[np.ndarray]:
-        """Stream every row (its feed, frame count and seed) in one batch -> motion [frames_i, 40]."""
+        """Stream every row (its feed, frame count and seed) in one batch -> motion [frames_i, 40];
+        ``emotions``: each row's (labels, intensities) per frame instead of "none" (inferred)."""
         la = self.lookahead if lookahead is None else lookahead
         return self.stream(
-            [self.vectors(f)[: n + la] for f, n in zip(feeds, frames, strict=True)], frames, seeds, la
+            [self.vectors(f)[: n + la] for f, n in zip(feeds, frames, strict=True)],
+            frames,
+            seeds,
+            la,
+            emotions,
         )
 
     def stream(
-        self, vectors: list[np.ndarray], frames: list[int], seeds: list[int], lookahead: int | None = None
+        self,
+        vectors: list[np.ndarray],
+        frames: list[int],
+        seeds: list[int],
+        lookahead: int | None = None,
+        emotions: list[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> list[np.ndarray]:
         """Like :meth:`run` from model audio vectors [n_i, A] (e.g. a long stream made of many clips)."""
         la = self.lookahead if lookahead is None else lookahead
         s, norm = self.weights.sampler, self.weights.normalizer
-        out = stream_rows(self.denoiser, norm.silence(), s.steps, s.shift, vectors, frames, seeds, la)
+        out = stream_rows(
+            self.denoiser, norm.silence(), s.steps, s.shift, vectors, frames, seeds, la, tracks=emotions
+        )
         return [norm.motion_out(z) for z in out]
 
     @torch.no_grad()

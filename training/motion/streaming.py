@@ -7,6 +7,11 @@ independent streams side by side — every row its own seed, noise draws and cac
 equals a ``StreamingGenerator(seed=seeds[i])`` fed the same audio (tested) — and drops a row as
 soon as its clip is done, so short clips cost nothing once finished.
 
+Emotion: one label for every row (:meth:`set_emotion`, as live), or an emotion track — a label and
+intensity per row and frame (:meth:`BatchStreamer.set_emotion_track`) — so the evaluation can
+condition each clip on its true, changing emotion; row ``i`` then equals a live stream whose
+``set_emotion`` is called before each frame is embedded (tested).
+
 It subclasses the live sampler and replaces only the two methods that assume one row; the rest
 (audio window, mask, cache rolling) is the live code itself.
 """
@@ -35,6 +40,7 @@ class BatchStreamer(StreamingGenerator):
         lookahead: int | None = None,
     ) -> None:
         self.seeds = list(seeds)
+        self.track: tuple[torch.Tensor, torch.Tensor] | None = None  # labels, intensities [B, T]
         rows = np.tile(np.asarray(silence, np.float32), (len(self.seeds), 1))  # [B, A]
         super().__init__(denoiser, rows, steps, shift, history_noise=0.0, seed=0, lookahead=lookahead)
 
@@ -46,6 +52,23 @@ class BatchStreamer(StreamingGenerator):
     def rows(self) -> int:
         return len(self.rngs)
 
+    def set_emotion_track(self, labels: np.ndarray | None, intensity: np.ndarray | None = None) -> None:
+        """Condition row ``i``'s frame ``k`` on ``labels[i, k]`` (EMOTIONS index; ``n_emotions`` =
+        none) at ``intensity[i, k]`` (default 1), both [B, T]; past column T - 1 the last holds.
+        ``None`` goes back to :meth:`set_emotion`'s one label for all rows."""
+        if labels is None:
+            self.track = None
+            return
+        lab = torch.as_tensor(np.asarray(labels, np.int64))
+        strength = (
+            torch.ones(lab.shape) if intensity is None else torch.as_tensor(np.asarray(intensity, np.float32))
+        )
+        if lab.ndim != 2 or lab.shape[0] != self.rows or lab.shape[1] < 1 or strength.shape != lab.shape:
+            raise ValueError(
+                f"emotion track {tuple(lab.shape)} / {tuple(strength.shape)}: want [{self.rows}, T ≥ 1] twice"
+            )
+        self.track = (lab, strength)
+
     def keep(self, rows: list[int]) -> None:
         """Drop every stream not in ``rows`` (call between chunks: nothing may be half gathered)."""
         if self.queue:
@@ -54,6 +77,8 @@ class BatchStreamer(StreamingGenerator):
         self.rngs = [self.rngs[i] for i in rows]
         self.seeds = [self.seeds[i] for i in rows]
         self.silence = self.silence[idx]
+        if self.track is not None:
+            self.track = (self.track[0][idx], self.track[1][idx])
         self.audio = deque((a[idx] for a in self.audio), maxlen=self.audio.maxlen)
         if self.pending is not None and self.pending_emb is not None:
             self.pending = self.pending[idx]
@@ -67,9 +92,7 @@ class BatchStreamer(StreamingGenerator):
         unheard = [self.silence] * (self.cfg.max_lookahead - self.lookahead)
         window = torch.stack([*self.audio, *unheard], 1)  # [B, window, A]
         model = self.denoiser.model
-        label, strength = self.emotion
-        b = self.rows
-        emotion = model.emotion_embedding(torch.full((b, 1), label), torch.full((b, 1), strength))
+        emotion = model.emotion_embedding(*self._emotion_now())
         self.queue.append(Conditioning(model.encode_audio(window, self.lookahead), emotion))
         if len(self.queue) < self.cfg.chunk:
             return []
@@ -79,6 +102,15 @@ class BatchStreamer(StreamingGenerator):
         self.queue = []
         chunk = self._generate(cond)  # [B, C, 40]
         return list(chunk.transpose(0, 1).numpy())  # C × [B, 40]
+
+    def _emotion_now(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Labels and intensities [B, 1] of the frame being embedded (``next_pos`` + queued)."""
+        if self.track is None:
+            label, strength = self.emotion
+            return torch.full((self.rows, 1), label), torch.full((self.rows, 1), strength)
+        labels, strengths = self.track
+        k = min(self.next_pos + len(self.queue), labels.shape[1] - 1)
+        return labels[:, k : k + 1], strengths[:, k : k + 1]
 
     def _generate(self, cond: Conditioning) -> torch.Tensor:
         """The live ``_generate`` with B rows; each row draws its noise from its own generator."""
@@ -120,18 +152,23 @@ def stream_rows(
     seeds: list[int],
     lookahead: int,
     emotion: tuple[int | None, float] = (None, 1.0),
+    tracks: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """Stream each row's audio vectors ``audio[i]`` [n_i, A] -> its first ``frames[i]`` motion
     frames [frames_i, 40] (normalised units), as a live stream fed that audio then silence.
 
     A row needs ``frames[i] + lookahead`` audio frames; what it lacks is silence (what the live
     server feeds after the speaker stops), and it leaves the batch once its frames are out.
+    Emotion: ``emotion`` (label or None, intensity) for every frame of every row, unless
+    ``tracks`` gives each row its own per-frame labels and intensities ([≥ frames_i] each).
     """
     n = len(audio)
     if not n:
         return []
     gen = BatchStreamer(denoiser, silence, steps, shift, seeds, lookahead)
     gen.set_emotion(*emotion)
+    if tracks is not None:
+        gen.set_emotion_track(*padded_tracks(tracks, frames, denoiser.model.cfg.n_emotions))
     dim = np.asarray(silence).shape[-1]
     sil = np.asarray(silence, np.float32)
     out: list[list[np.ndarray]] = [[] for _ in range(n)]
@@ -155,3 +192,22 @@ def stream_rows(
         np.stack(o[:f]) if f else np.zeros((0, ms.MOTION_DIM), np.float32)
         for o, f in zip(out, frames, strict=True)
     ]
+
+
+def padded_tracks(
+    tracks: list[tuple[np.ndarray, np.ndarray]], frames: list[int], none: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row (labels, intensities) -> [B, max frames] each: a row's first ``frames[i]`` values,
+    then its last one held (frames nobody keeps: a row leaves once its own are out); an empty
+    row is "none" (label ``none``, intensity 0)."""
+    width = max([1, *frames])
+    labels = np.full((len(tracks), width), none, np.int64)
+    strength = np.zeros((len(tracks), width), np.float32)
+    for i, ((lab, inten), n) in enumerate(zip(tracks, frames, strict=True)):
+        lab, inten = np.asarray(lab)[:n], np.asarray(inten)[:n]
+        if len(lab) != n or len(inten) != n:
+            raise ValueError(f"row {i}: emotion track of {len(lab)}/{len(inten)} frames, {n} wanted")
+        if n:
+            labels[i] = np.concatenate([lab, np.full(width - n, lab[-1])])
+            strength[i] = np.concatenate([inten, np.full(width - n, inten[-1])])
+    return labels, strength

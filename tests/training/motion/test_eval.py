@@ -181,6 +181,42 @@ def test_batched_streams_equal_live_streams(tmp_path: Path, chunk: int, guidance
         np.testing.assert_allclose(out, np.stack(ref)[:n], atol=1e-5)
 
 
+@pytest.mark.parametrize(("chunk", "guidance"), [(1, 1.5), (2, 1.0)])
+def test_batched_emotion_tracks_equal_live_set_emotion(tmp_path: Path, chunk: int, guidance: float) -> None:
+    """Per-row, per-frame emotion: a row with a constant track = a live stream with set_emotion of
+    that label; a changing track = a live stream whose set_emotion changes before each frame."""
+    cfg = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=8, chunk=chunk)
+    _tiny_weights(tmp_path, TEACHER, steps=2, guidance=guidance, cfg=cfg)
+    w = load_weights(tmp_path, TEACHER)
+    den, sil = Denoiser(w.model, guidance), w.normalizer.silence()
+    rng = np.random.default_rng(6)
+    frames, seeds = [9, 20, 13], [0, 1, 7]
+    audio = [rng.normal(size=(n + 1, cfg.audio_dim)).astype(np.float32) for n in frames]
+    changing = rng.integers(0, cfg.n_emotions + 1, frames[2])  # n_emotions: "none" on some frames
+    tracks = [
+        (np.full(frames[0], 2), np.full(frames[0], 0.7, np.float32)),
+        (np.full(frames[1], 4), np.ones(frames[1], np.float32)),
+        (
+            changing,
+            np.where(changing == cfg.n_emotions, 0.0, rng.uniform(0.2, 1.0, frames[2])).astype(np.float32),
+        ),
+    ]
+    got = stream_rows(den, sil, 2, 1.0, audio, frames, seeds, lookahead=1, tracks=tracks)
+    inferred = stream_rows(den, sil, 2, 1.0, audio, frames, seeds, lookahead=1)
+    for a, n, seed, (labels, strength), out, none in zip(
+        audio, frames, seeds, tracks, got, inferred, strict=True
+    ):
+        live = StreamingGenerator(den, sil, 2, 1.0, seed=seed, lookahead=1)
+        ref: list[np.ndarray] = []
+        for j, row in enumerate(np.concatenate([a, np.tile(sil, (chunk, 1))])):
+            k = min(max(j - 1, 0), n - 1)  # audio frame j completes frame j - L's window; then the last holds
+            live.set_emotion(int(labels[k]), float(strength[k]))
+            ref += live.push(row[None])
+        assert out.shape == (n, 40)
+        np.testing.assert_allclose(out, np.stack(ref)[:n], atol=1e-5)
+        assert not np.allclose(out, none, atol=1e-3)  # the track conditions the frames
+
+
 def test_offline_sees_the_noise_the_stream_draws(tmp_path: Path) -> None:
     """Frame 0 has no history, so offline and streaming agree on it exactly when the noise is the same."""
     _tiny_weights(tmp_path, TEACHER, steps=3, guidance=1.5)
@@ -229,6 +265,12 @@ def test_eval_motion_end_to_end(tiny_corpus: Path, tmp_path: Path) -> None:
     assert set(report["lookahead"]["teacher"]["rows"]) == {"0", "1", "2", "3"}
     assert report["diversity"]["teacher"] > 0 and report["diversity"]["heuristic"] >= 0
     assert -1 <= report["streaming_vs_offline"]["student"]["rho_jaw"] <= 1
+    given = report["emotion_given"]
+    assert list(given) == ["student", "teacher"] and given["teacher"]["span"] == "≤2s"
+    for g in given.values():
+        assert 0 <= g["inferred"]["emotion_acc"] <= 1 and 0 <= g["given"]["emotion_acc"] <= 1
+        assert -1 <= g["given"]["rho_jaw"] <= 1 and g["given"]["lip_mae"] > 0
+    assert "emotion accuracy: inferred" in (out / "report.md").read_text()
     assert list(report["drift"]) == ["student"] and report["drift"]["student"]["minutes"] == 2
     assert "student drift stream (2 min, in parallel)" in report["timings_s"]
     assert (out / "report.md").read_text().startswith("# xactor eval motion")
