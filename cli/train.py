@@ -37,6 +37,17 @@ def train_motion(
     frames: Annotated[int | None, typer.Option(min=8, help="Window length in frames.")] = None,
     val_every: Annotated[int | None, typer.Option(min=1, help="Validate/export every N steps.")] = None,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Train on clean audio only.")] = False,
+    init_from: Annotated[
+        Path | None, typer.Option(help="Fine-tune: start from another run's checkpoint.pt (fresh optimiser).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    warmup: Annotated[int | None, typer.Option(min=0, help="Warm-up steps.")] = None,
+    phone_weight: Annotated[
+        float | None, typer.Option(help="Weight of the auxiliary phone-recognition loss (0: off).")
+    ] = None,
+    bilabial_weight: Annotated[
+        float | None, typer.Option(help="Motion loss weight of /P B M/ frames.")
+    ] = None,
 ) -> None:
     """Train the motion generator (diffusion forcing) into ``--out``; rerun to resume."""
     from training.motion.train import TrainConfig, config_with, train
@@ -57,7 +68,19 @@ def train_motion(
         model_lookahead=lookahead,
         model_chunk=chunk,
     )
-    record = train(data, out, cfg)
+    from dataclasses import replace
+
+    objective = {"phone_weight": phone_weight, "bilabial_weight": bilabial_weight}
+    cfg = replace(
+        cfg, objective=replace(cfg.objective, **{k: v for k, v in objective.items() if v is not None})
+    )
+    if lr is not None or warmup is not None:
+        cfg = replace(
+            cfg, lr=lr if lr is not None else cfg.lr, warmup=warmup if warmup is not None else cfg.warmup
+        )
+    if init_from is not None and not init_from.is_file():
+        raise fail(f"{init_from}: no such checkpoint")
+    record = train(data, out, cfg, init_from=init_from)
     typer.echo(f"done: {record}")
 
 

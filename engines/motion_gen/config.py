@@ -33,6 +33,10 @@ class MotionGenConfig:
     context: int = 256  # tokens of history a token attends to (256 = 10.24 s)
     n_emotions: int = 5  # training.corpus.format.EMOTIONS; index n_emotions = "none" (inferred)
     rope_base: float = 10000.0
+    # Training only: classes of a phone-recognition head on the audio embedding (0 = no head).
+    # It teaches the audio window phonetics (a /p/ closure from the audio, not from the history);
+    # inference never calls it.
+    aux_phones: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:

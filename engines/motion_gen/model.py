@@ -152,6 +152,7 @@ class MotionDenoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_out = nn.LayerNorm(d)
         self.head = nn.Linear(d, cfg.motion_dim)
+        self.phone_head = nn.Linear(d, cfg.aux_phones) if cfg.aux_phones else None  # training only
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 

@@ -31,8 +31,19 @@ from engines.motion_gen.features import Normalizer
 from engines.timebase import ROWS_PER_FRAME
 from training.corpus.augment import loader_augment
 from training.corpus.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
+from training.corpus.phonemes import ARPABET, SILENCE
+from training.motion.metrics import frame_phones
 
 log = logging.getLogger(__name__)
+
+
+PHONE_CLASSES: tuple[str, ...] = (SILENCE, *ARPABET)  # the auxiliary phone head's classes
+
+
+def phone_classes(phones: list, frames: int) -> np.ndarray:
+    """[T] index into :data:`PHONE_CLASSES` of the phone at each frame's centre (silence if none)."""
+    index = {p: i for i, p in enumerate(PHONE_CLASSES)}
+    return np.array([index.get(p, 0) for p in frame_phones(phones, frames)], np.int64)
 
 
 @dataclass
@@ -48,6 +59,11 @@ class ClipData:
     intensity: np.ndarray
     phones: list
     aug_mel: np.ndarray | None = None
+    phone_ids: np.ndarray | None = None  # [T] int64: PHONE_CLASSES index of the phone at each frame
+
+    def __post_init__(self) -> None:
+        if self.phone_ids is None:
+            self.phone_ids = phone_classes(self.phones, self.frames)
 
     @property
     def frames(self) -> int:
@@ -152,13 +168,15 @@ class Augmenter:
 @dataclass
 class Batch:
     """Model-ready tensors: audio [B, W + window - 1, A], motion [B, W, 40] (normalised),
-    emotion [B, W] (labels), intensity [B, W], lookahead [B] (L of each window)."""
+    emotion [B, W] (labels), intensity [B, W], lookahead [B] (L of each window), phones [B, W]
+    (:data:`PHONE_CLASSES` indices)."""
 
     audio: torch.Tensor
     motion: torch.Tensor
     emotion: torch.Tensor
     intensity: torch.Tensor
     lookahead: torch.Tensor
+    phones: torch.Tensor
 
 
 def audio_vectors(norm: Normalizer, mel_rows: np.ndarray, speech: np.ndarray) -> np.ndarray:
@@ -209,7 +227,9 @@ class BatchSampler:
         w = self.frames
         audio = window_audio(self.cfg, self.norm, clip, start, w, mel)
         motion = self.norm.motion_in(clip.motion[start : start + w])
-        return audio, motion, clip.emotion[start : start + w], clip.intensity[start : start + w]
+        assert clip.phone_ids is not None
+        span = slice(start, start + w)
+        return audio, motion, clip.emotion[span], clip.intensity[span], clip.phone_ids[span]
 
     def batch(self, size: int) -> Batch:
         parts = []
@@ -218,7 +238,7 @@ class BatchSampler:
             top = max(clip.frames - self.frames, 0)
             start = 0 if self.rng.random() < self.p_start else int(self.rng.integers(top + 1))
             parts.append(self.window(clip, start, bool(self.rng.random() < self.p_augment)))
-        audio, motion, emotion, intensity = (np.stack(p) for p in zip(*parts, strict=True))
+        audio, motion, emotion, intensity, phones = (np.stack(p) for p in zip(*parts, strict=True))
         if self.lookahead_p is None:
             la = np.full(size, self.cfg.lookahead)
         else:
@@ -229,4 +249,5 @@ class BatchSampler:
             torch.from_numpy(emotion),
             torch.from_numpy(intensity),
             torch.from_numpy(la.astype(np.int64)),
+            torch.from_numpy(phones),
         )

@@ -31,7 +31,15 @@ from engines.motion_gen.config import MotionGenConfig
 from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
 from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
-from training.motion.data import Augmenter, Batch, BatchSampler, ClipData, fit_normalizer, load_split
+from training.motion.data import (
+    PHONE_CLASSES,
+    Augmenter,
+    Batch,
+    BatchSampler,
+    ClipData,
+    fit_normalizer,
+    load_split,
+)
 from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
 
 log = logging.getLogger(__name__)
@@ -42,8 +50,10 @@ JAW = [c.name for c in ms.CHANNELS].index("jawOpen")
 class TrainConfig:
     """Everything a run depends on besides the corpus (saved in the checkpoint and the weights)."""
 
-    model: MotionGenConfig = field(default_factory=MotionGenConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    model: MotionGenConfig = field(default_factory=lambda: MotionGenConfig(aux_phones=len(PHONE_CLASSES)))
+    objective: ObjectiveConfig = field(
+        default_factory=lambda: ObjectiveConfig(phone_weight=0.3, bilabial_weight=3.0)
+    )
     steps: int = 8000
     batch: int = 16  # windows per rank
     frames: int = 256  # window length (= context: every history length is trained)
@@ -119,13 +129,17 @@ def _to(batch: Batch, device: torch.device) -> Batch:
     return Batch(
         *(
             x.to(device, non_blocking=True)
-            for x in (batch.audio, batch.motion, batch.emotion, batch.intensity, batch.lookahead)
+            for x in (batch.audio, batch.motion, batch.emotion, batch.intensity, batch.lookahead, batch.phones)
         )
     )
 
 
-def train(data: Path, out: Path, cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) into ``out``; returns the last validation record."""
+def train(
+    data: Path, out: Path, cfg: TrainConfig, progress: bool = True, init_from: Path | None = None
+) -> dict[str, Any]:
+    """Train (or resume) into ``out``; returns the last validation record. ``init_from``: start a
+    new run (fresh optimiser, step 0) from another run's ``checkpoint.pt`` weights — a fine-tune;
+    parts the old model lacked (the phone head) start from scratch."""
     rank, world, device = _setup_distributed()
     torch.set_num_threads(max(1, cfg.threads // world) if device.type == "cpu" else cfg.threads)
     torch.manual_seed(cfg.seed * 1000 + rank)
@@ -139,6 +153,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, progress: bool = True) -> dic
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, trained_s = 0, 0.0
+    init_record: dict[str, Any] = {}  # the run a fine-tune started from
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
@@ -146,7 +161,21 @@ def train(data: Path, out: Path, cfg: TrainConfig, progress: bool = True) -> dic
         opt.load_state_dict(state["opt"])
         step, trained_s = int(state["step"]), float(state["trained_s"])
         norm = Normalizer.from_tensors(state["norm"])
+        init_record = state.get("init", {})
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
+    elif init_from is not None:
+        state = torch.load(init_from, map_location=device, weights_only=False)
+        for net, key in ((model, "model"), (ema, "ema")):
+            missing, unexpected = net.load_state_dict(state[key], strict=False)
+            if unexpected or any(not k.startswith("phone_head.") for k in missing):
+                raise ValueError(f"{init_from} does not fit this model: {missing} {unexpected}")
+        norm = Normalizer.from_tensors(state["norm"])
+        init_record = {
+            "from": str(init_from),
+            "step": int(state["step"]),
+            "trained_s": float(state["trained_s"]),
+        }
+        log.info("fine-tuning from %s", init_record)
     wrapped: torch.nn.Module = model
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(
@@ -230,7 +259,13 @@ def train(data: Path, out: Path, cfg: TrainConfig, progress: bool = True) -> dic
                         ema_cpu,
                         norm,
                         cfg.sampler,
-                        {"recipe": "xactor train motion", "train": _jsonable(cfg), "world": world, **record},
+                        {
+                            "recipe": "xactor train motion",
+                            "train": _jsonable(cfg),
+                            "world": world,
+                            "init": init_record,
+                            **record,
+                        },
                     )
                 if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
                     tmp = ckpt_path.with_suffix(".tmp")
@@ -243,6 +278,7 @@ def train(data: Path, out: Path, cfg: TrainConfig, progress: bool = True) -> dic
                             "trained_s": trained_s,
                             "norm": norm.tensors(),
                             "config": _jsonable(cfg),
+                            "init": init_record,
                         },
                         tmp,
                     )

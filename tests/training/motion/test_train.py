@@ -121,3 +121,38 @@ def test_ddp_with_two_gloo_processes(tiny_corpus: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     weights = load_weights(run, TEACHER)
     assert weights.record["world"] == 2 and weights.record["step"] == 2
+
+
+def test_phone_classes_follow_the_corpus_phones() -> None:
+    from training.motion.data import PHONE_CLASSES, phone_classes
+
+    phones = [["sil", 0.0, 0.1, 0, -1], ["B", 0.1, 0.18, 0, 0], ["AA", 0.18, 0.3, 1, 0]]
+    ids = phone_classes(phones, 9)  # frame centres 0.02, 0.06, 0.10, ... 0.34 s; spans [start, end)
+    names = [PHONE_CLASSES[i] for i in ids]
+    assert names == ["sil", "sil", "B", "B", "AA", "AA", "AA", "sil", "sil"]
+
+
+def test_the_phone_loss_reaches_the_audio_encoder(tiny_corpus: Path) -> None:
+    import torch
+
+    from engines.motion_gen.config import MotionGenConfig
+    from engines.motion_gen.model import MotionDenoiser
+    from training.motion.data import PHONE_CLASSES, BatchSampler, fit_normalizer, load_split
+    from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+
+    cfg = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16, aux_phones=len(PHONE_CLASSES))
+    clips = load_split(tiny_corpus, "train")
+    batch = BatchSampler(cfg, fit_normalizer(clips), clips, 16, seed=0).batch(2)
+    assert batch.phones.shape == (2, 16) and int(batch.phones.max()) < len(PHONE_CLASSES)
+    torch.manual_seed(0)
+    model = MotionDenoiser(cfg)
+    grads = {}
+    for weight in (0.0, 1.0):
+        model.zero_grad()
+        torch.manual_seed(1)
+        diffusion_forcing_loss(model, model, batch, ObjectiveConfig(phone_weight=weight), channel_weights()).backward()
+        assert model.phone_head is not None
+        grads[weight] = (model.phone_head.weight.grad, model.audio.inp[0].weight.grad.clone())
+    assert grads[0.0][0] is None or not grads[0.0][0].any()
+    assert grads[1.0][0] is not None and grads[1.0][0].abs().sum() > 0
+    assert not torch.allclose(grads[0.0][1], grads[1.0][1])  # the phone loss shapes the audio window
