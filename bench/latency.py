@@ -56,6 +56,7 @@ class ProbeConfig:
     period_s: float = 3.0
     lead_s: float = 2.0
     lookahead: int | None = None
+    motion_source: str | None = None  # None: the server's default
     resolution: int = 256
     codec: str | None = None
     bitrate: int | None = None
@@ -204,7 +205,12 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     timeline = speech_with_onsets(cfg.duration_s, period_s=cfg.period_s, lead_s=cfg.lead_s, rate=48000)
     headers = {"Authorization": f"Bearer {cfg.token}"} if cfg.token else {}
     options: dict[str, Any] = {"resolution": cfg.resolution}
-    for key, value in (("lookahead", cfg.lookahead), ("codec", cfg.codec), ("bitrate", cfg.bitrate)):
+    for key, value in (
+        ("lookahead", cfg.lookahead),
+        ("codec", cfg.codec),
+        ("bitrate", cfg.bitrate),
+        ("motion_source", cfg.motion_source),
+    ):
         if value is not None:
             options[key] = value
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
@@ -299,6 +305,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     }
     if avatars_root is not None and cfg.decompose_s > 0:
         lookahead = int(answer["options"]["lookahead"])
+        source_name = str((final.get("motion_source") or {}).get("name") or answer["options"]["motion_source"])
         offset16 = int((final.get("audio") or {}).get("first_mic_sample") or 0)
         algorithmic = await asyncio.to_thread(
             offline_algorithmic,
@@ -310,6 +317,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
             box,
             cfg.decompose_s,
             offset16,
+            source_name,
         )
         pairs = [
             (a, p["ms"])
@@ -407,6 +415,7 @@ def offline_algorithmic(
     box: Box,
     max_s: float,
     offset16: int = 0,
+    motion_source: str = "heuristic",
 ) -> list[float | None]:
     """The part of mouth-to-photon no compute or network can remove, per onset (ms).
 
@@ -422,12 +431,12 @@ def offline_algorithmic(
     import soxr
 
     from engines.avatar.store import AvatarStore
-    from engines.motion_source.heuristic import HeuristicMotionSource
+    from engines.motion_source.base import MotionSourceOptions, create_motion_source
     from engines.warp.renderer import AvatarRenderer
 
     rate = timeline.rate
     x16 = soxr.resample(timeline.signal[: int(max_s * rate)], rate, 16000).astype(np.float32)
-    source = HeuristicMotionSource(lookahead_frames=lookahead, seed=0)
+    source = create_motion_source(motion_source, MotionSourceOptions(lookahead_frames=lookahead, seed=0))
     source.push_audio(np.concatenate([np.zeros(offset16, np.float32), x16]))
     frames = source.pull()
     renderer = AvatarRenderer.from_bundle(AvatarStore(avatars_root).get(avatar_id), size=size)
