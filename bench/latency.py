@@ -305,7 +305,9 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     }
     if avatars_root is not None and cfg.decompose_s > 0:
         lookahead = int(answer["options"]["lookahead"])
-        source_name = str((final.get("motion_source") or {}).get("name") or answer["options"]["motion_source"])
+        source_name = str(
+            (final.get("motion_source") or {}).get("name") or answer["options"]["motion_source"]
+        )
         offset16 = int((final.get("audio") or {}).get("first_mic_sample") or 0)
         algorithmic = await asyncio.to_thread(
             offline_algorithmic,

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, build_renderer, err, fail, open_bundle, settings
+from cli.common import DataDir, err, fail, open_renderer, settings
 
 
 def animate(
@@ -55,11 +55,9 @@ def animate(
 
     from engines import timebase
     from engines.avatar.align import paste_back
-    from engines.avatar.errors import AvatarError
     from engines.motion_source import MotionSourceOptions, create_motion_source
     from engines.offline.speech_motion import frame_count, motion_from_audio
     from engines.offline.video import read_audio, render_video
-    from engines.registry import UnknownNameError
 
     if not audio.is_file():
         raise fail(f"{audio}: no such file")
@@ -82,13 +80,7 @@ def animate(
         raise fail(f"cannot read audio {audio}: {exc}") from None
     if speech.size < timebase.SAMPLES_PER_FRAME:
         raise fail(f"{audio}: no audio (shorter than one 40 ms frame)")
-    try:
-        bundle = open_bundle(avatar, data_dir)
-        if size not in bundle.sizes:
-            raise fail(f"--size must be one of {bundle.sizes}")
-        renderer = build_renderer(renderer_name, bundle, size, backend, data_dir)
-    except (AvatarError, UnknownNameError) as exc:
-        raise fail(exc.message if isinstance(exc, AvatarError) else str(exc)) from None
+    bundle, renderer = open_renderer(avatar, renderer_name, size, backend, data_dir)
 
     info = source.describe()
     if "fallback" in info:

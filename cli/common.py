@@ -59,6 +59,22 @@ def build_renderer(
     return create_renderer(name, bundle, options)
 
 
+def open_renderer(
+    avatar: str, renderer_name: str, size: int, backend: str, data_dir: Path | None = None
+) -> tuple[AvatarBundle, Renderer]:
+    """The avatar and a renderer for it, or a one-line error exit (unknown avatar, size or stage)."""
+    from engines.avatar.errors import AvatarError
+    from engines.registry import UnknownNameError
+
+    try:
+        bundle = open_bundle(avatar, data_dir)
+        if size not in bundle.sizes:
+            raise fail(f"--size must be one of {bundle.sizes}")
+        return bundle, build_renderer(renderer_name, bundle, size, backend, data_dir)
+    except (AvatarError, UnknownNameError) as exc:
+        raise fail(exc.message if isinstance(exc, AvatarError) else str(exc)) from None
+
+
 def fail(message: str) -> typer.Exit:
     """Print a one-line ``error: ...`` to stderr; raise the returned exit (status 1)."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, build_renderer, fail, open_bundle
+from cli.common import DataDir, fail, open_renderer
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,12 @@ def render(
     data_dir: DataDir = None,
 ) -> None:
     """Render an avatar offline: an H.264 MP4 (with audio), or a contact sheet."""
-    from engines.avatar.errors import AvatarError
-    from engines.registry import UnknownNameError
 
     if contact_sheet is None and out is None:
         raise typer.BadParameter("give --out for a video or --contact-sheet for a PNG")
     if out is not None and (motion is None) == (not demo):
         raise typer.BadParameter("give exactly one of --motion FILE and --demo")
-    try:
-        bundle = open_bundle(avatar, data_dir)
-        if size not in bundle.sizes:
-            raise fail(f"--size must be one of {bundle.sizes}")
-        renderer = build_renderer(renderer_name, bundle, size, backend, data_dir)
-    except (AvatarError, UnknownNameError) as exc:
-        raise fail(exc.message if isinstance(exc, AvatarError) else str(exc)) from None
+    bundle, renderer = open_renderer(avatar, renderer_name, size, backend, data_dir)
 
     if contact_sheet is not None:
         from engines.offline.contact_sheet import contact_sheet as make_sheet

@@ -70,14 +70,11 @@ def train_motion(
     )
     from dataclasses import replace
 
-    objective = {"phone_weight": phone_weight, "bilabial_weight": bilabial_weight}
+    objective: dict[str, Any] = {"phone_weight": phone_weight, "bilabial_weight": bilabial_weight}
     cfg = replace(
         cfg, objective=replace(cfg.objective, **{k: v for k, v in objective.items() if v is not None})
     )
-    if lr is not None or warmup is not None:
-        cfg = replace(
-            cfg, lr=lr if lr is not None else cfg.lr, warmup=warmup if warmup is not None else cfg.warmup
-        )
+    cfg = config_with(cfg, lr=lr, warmup=warmup)
     if init_from is not None and not init_from.is_file():
         raise fail(f"{init_from}: no such checkpoint")
     record = train(data, out, cfg, init_from=init_from)

@@ -129,7 +129,14 @@ def _to(batch: Batch, device: torch.device) -> Batch:
     return Batch(
         *(
             x.to(device, non_blocking=True)
-            for x in (batch.audio, batch.motion, batch.emotion, batch.intensity, batch.lookahead, batch.phones)
+            for x in (
+                batch.audio,
+                batch.motion,
+                batch.emotion,
+                batch.intensity,
+                batch.lookahead,
+                batch.phones,
+            )
         )
     )
 

@@ -150,7 +150,9 @@ def test_the_phone_loss_reaches_the_audio_encoder(tiny_corpus: Path) -> None:
     for weight in (0.0, 1.0):
         model.zero_grad()
         torch.manual_seed(1)
-        diffusion_forcing_loss(model, model, batch, ObjectiveConfig(phone_weight=weight), channel_weights()).backward()
+        diffusion_forcing_loss(
+            model, model, batch, ObjectiveConfig(phone_weight=weight), channel_weights()
+        ).backward()
         assert model.phone_head is not None
         grads[weight] = (model.phone_head.weight.grad, model.audio.inp[0].weight.grad.clone())
     assert grads[0.0][0] is None or not grads[0.0][0].any()
