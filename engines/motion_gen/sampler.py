@@ -180,29 +180,47 @@ class StreamingGenerator:
 
     def _frame_ready(self) -> list[np.ndarray]:
         """Frame (next_pos + queued)'s audio window is complete: embed it; generate at chunk end."""
-        unheard = [self.silence] * (self.cfg.max_lookahead - self.lookahead)  # masked by the encoder
-        window = torch.stack([*self.audio, *unheard])[None]  # [1, window, A]
         model = self.denoiser.model
-        label, strength = self.emotion
-        emotion = model.emotion_embedding(torch.tensor([[label]]), torch.tensor([[strength]]))
-        self.queue.append(Conditioning(model.encode_audio(window, self.lookahead), emotion))
+        emotion = model.emotion_embedding(*self._emotion_now())
+        self.queue.append(Conditioning(model.encode_audio(self._window(), self.lookahead), emotion))
         if len(self.queue) < self.cfg.chunk:
             return []
         cond = Conditioning(
             torch.cat([c.audio for c in self.queue], 1), torch.cat([c.emotion for c in self.queue], 1)
         )
         self.queue = []
-        chunk = self._generate(cond)  # [C, 40]
-        return list(chunk.numpy())
+        return self._emit(self._generate(cond))
+
+    # The four places a batch of streams differs from one (training.motion.streaming overrides them).
+
+    def _window(self) -> torch.Tensor:
+        """[1, window, A]: the audio window, slots after t + L filled (the encoder masks them)."""
+        unheard = [self.silence] * (self.cfg.max_lookahead - self.lookahead)
+        return torch.stack([*self.audio, *unheard])[None]
+
+    def _emotion_now(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Label and intensity [1, 1] of the frame being embedded."""
+        label, strength = self.emotion
+        return torch.tensor([[label]]), torch.tensor([[strength]])
+
+    def _noise(self, c: int) -> torch.Tensor:
+        """[1, C, 40] the new chunk's starting noise."""
+        return torch.randn((1, c, self.cfg.motion_dim), generator=self.rng)
+
+    def _emit(self, x: torch.Tensor) -> list[np.ndarray]:
+        """A generated chunk [1, C, 40] -> C frames [40]."""
+        return list(x[0].numpy())
 
     def _generate(self, cond: Conditioning) -> torch.Tensor:
+        """The next chunk [B, C, 40] from noise, over the cache (the last chunk riding along)."""
         cfg, den = self.cfg, self.denoiser
         c = cfg.chunk
         new_pos = torch.arange(self.next_pos, self.next_pos + c)
-        x = torch.randn((1, c, cfg.motion_dim), generator=self.rng)
+        x = self._noise(c)  # [B, C, 40]
+        b = x.shape[0]
         full = den.expand(cond)
         for i, (t, s) in enumerate(zip(self.levels[:-1], self.levels[1:], strict=True)):
-            t_new = torch.full((1, c), t)
+            t_new = torch.full((b, c), t)
             if i == 0 and self.pending is not None and self.pending_emb is not None:
                 # The last chunk's clean tokens ride along: their keys/values join the cache.
                 ride = den.expand(self.pending_emb)
@@ -211,7 +229,7 @@ class StreamingGenerator:
                 )
                 pos = torch.cat([new_pos - c, new_pos])
                 x_in = torch.cat([self.pending, x], 1)
-                t_in = torch.cat([torch.full((1, c), self.history_noise), t_new], 1)
+                t_in = torch.cat([torch.full((b, c), self.history_noise), t_new], 1)
                 x0, kv = den(x_in, t_in, both, pos, self._mask(pos), self.cache)
                 self._append(kv, c)
                 x0 = x0[:, c:]
@@ -221,7 +239,7 @@ class StreamingGenerator:
         self.pending = self._as_history(x)
         self.pending_emb = cond
         self.next_pos += c
-        return x[0]
+        return x
 
     def _as_history(self, x: torch.Tensor) -> torch.Tensor:
         """Clean tokens as they enter the history: noised to ``history_noise`` if set."""

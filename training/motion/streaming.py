@@ -12,8 +12,8 @@ intensity per row and frame (:meth:`BatchStreamer.set_emotion_track`) — so the
 condition each clip on its true, changing emotion; row ``i`` then equals a live stream whose
 ``set_emotion`` is called before each frame is embedded (tested).
 
-It subclasses the live sampler and replaces only the two methods that assume one row; the rest
-(audio window, mask, cache rolling) is the live code itself.
+It subclasses the live sampler and overrides only its four one-row hooks (window, emotion, noise,
+emit); the rest (audio window, mask, cache rolling, the denoising loop) is the live code itself.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from engines import motion_space as ms
-from engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator, step_toward
+from engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator
 
 
 class BatchStreamer(StreamingGenerator):
@@ -88,20 +88,16 @@ class BatchStreamer(StreamingGenerator):
             both = torch.cat([idx + k * b for k in range(self.denoiser.branches)])  # guided: [cond | uncond]
             self.cache = [(k[both], v[both]) for k, v in self.cache]
 
-    def _frame_ready(self) -> list[np.ndarray]:
+    def _window(self) -> torch.Tensor:
         unheard = [self.silence] * (self.cfg.max_lookahead - self.lookahead)
-        window = torch.stack([*self.audio, *unheard], 1)  # [B, window, A]
-        model = self.denoiser.model
-        emotion = model.emotion_embedding(*self._emotion_now())
-        self.queue.append(Conditioning(model.encode_audio(window, self.lookahead), emotion))
-        if len(self.queue) < self.cfg.chunk:
-            return []
-        cond = Conditioning(
-            torch.cat([c.audio for c in self.queue], 1), torch.cat([c.emotion for c in self.queue], 1)
-        )
-        self.queue = []
-        chunk = self._generate(cond)  # [B, C, 40]
-        return list(chunk.transpose(0, 1).numpy())  # C × [B, 40]
+        return torch.stack([*self.audio, *unheard], 1)  # [B, window, A]
+
+    def _noise(self, c: int) -> torch.Tensor:
+        """[B, C, 40]: each row draws from its own generator, as its live stream would."""
+        return torch.cat([torch.randn((1, c, self.cfg.motion_dim), generator=g) for g in self.rngs])
+
+    def _emit(self, x: torch.Tensor) -> list[np.ndarray]:
+        return list(x.transpose(0, 1).numpy())  # C × [B, 40]
 
     def _emotion_now(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Labels and intensities [B, 1] of the frame being embedded (``next_pos`` + queued)."""
@@ -111,35 +107,6 @@ class BatchStreamer(StreamingGenerator):
         labels, strengths = self.track
         k = min(self.next_pos + len(self.queue), labels.shape[1] - 1)
         return labels[:, k : k + 1], strengths[:, k : k + 1]
-
-    def _generate(self, cond: Conditioning) -> torch.Tensor:
-        """The live ``_generate`` with B rows; each row draws its noise from its own generator."""
-        cfg, den = self.cfg, self.denoiser
-        c = cfg.chunk
-        new_pos = torch.arange(self.next_pos, self.next_pos + c)
-        x = torch.cat([torch.randn((1, c, cfg.motion_dim), generator=g) for g in self.rngs])  # [B, C, 40]
-        full = den.expand(cond)
-        b = self.rows
-        for i, (t, s) in enumerate(zip(self.levels[:-1], self.levels[1:], strict=True)):
-            t_new = torch.full((b, c), t)
-            if i == 0 and self.pending is not None and self.pending_emb is not None:
-                ride = den.expand(self.pending_emb)
-                both = Conditioning(
-                    torch.cat([ride.audio, full.audio], 1), torch.cat([ride.emotion, full.emotion], 1)
-                )
-                pos = torch.cat([new_pos - c, new_pos])
-                x_in = torch.cat([self.pending, x], 1)
-                t_in = torch.cat([torch.full((b, c), self.history_noise), t_new], 1)
-                x0, kv = den(x_in, t_in, both, pos, self._mask(pos), self.cache)
-                self._append(kv, c)
-                x0 = x0[:, c:]
-            else:
-                x0, _ = den(x, t_new, full, new_pos, self._mask(new_pos), self.cache)
-            x = step_toward(x, x0, t, s)
-        self.pending = x
-        self.pending_emb = cond
-        self.next_pos += c
-        return x
 
 
 def stream_rows(
