@@ -11,52 +11,39 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
 from engines import motion_space as ms
 from engines import timebase
-from training.corpus.build import SynthConfig, available_voices, plan_clips, run_build
+from tests.training.conftest import ENGINES, TINY
+from training.corpus.build import available_voices, plan_clips, run_build
 from training.corpus.clip import build_shard
 from training.corpus.format import complete_shards, iter_clips, phone_spans, read_manifest, shard_paths
 from training.corpus.splits import family
-
-ENGINES = ("espeak-ng", "flite")
-CONFIG = SynthConfig(hours=0.012, seed=5, clip_seconds=(8.0, 12.0), shard_clips=2, engines=ENGINES)
 
 
 def _digest(root: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((root / "shards").iterdir())}
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    voices = available_voices(ENGINES)
-    if len({v.engine for v in voices}) < 2:
-        pytest.skip("espeak-ng and flite are needed (scripts/bootstrap.sh installs them)")
-    root = tmp_path_factory.mktemp("corpus")
-    run_build(root, CONFIG, plan_clips(CONFIG, voices), build_shard, workers=1)
-    return root
-
-
-def test_same_seed_same_bytes_and_an_interrupted_build_resumes(corpus: Path, tmp_path: Path) -> None:
+def test_same_seed_same_bytes_and_an_interrupted_build_resumes(tiny_corpus: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    shutil.copytree(corpus, again)
+    shutil.copytree(tiny_corpus, again)
     npz, meta = shard_paths(again, 1)
     meta.unlink()  # as if the build had been killed while writing shard 1
     npz.write_bytes(b"partial")
     assert 1 not in complete_shards(again)
     voices = available_voices(ENGINES)
-    run_build(again, CONFIG, plan_clips(CONFIG, voices), build_shard, workers=1)
-    assert _digest(again) == _digest(corpus)
-    assert read_manifest(again)["totals"] == read_manifest(corpus)["totals"]
+    run_build(again, TINY, plan_clips(TINY, voices), build_shard, workers=1)
+    assert _digest(again) == _digest(tiny_corpus)
+    assert read_manifest(again)["totals"] == read_manifest(tiny_corpus)["totals"]
 
 
-def test_every_clip_has_labels_phonemes_and_consistent_lengths(corpus: Path) -> None:
-    manifest = read_manifest(corpus)
+def test_every_clip_has_labels_phonemes_and_consistent_lengths(tiny_corpus: Path) -> None:
+    manifest = read_manifest(tiny_corpus)
     assert set(manifest["totals"]) == {"train", "val", "test"}
-    for meta, arrays in iter_clips(corpus):
+    for meta, arrays in iter_clips(tiny_corpus):
         t = meta["frames"]
         assert arrays["audio"].shape == (t * timebase.SAMPLES_PER_FRAME,)
         assert arrays["motion"].shape == (t, ms.MOTION_DIM) and arrays["log_mel"].shape == (t * 4, 80)
@@ -68,11 +55,11 @@ def test_every_clip_has_labels_phonemes_and_consistent_lengths(corpus: Path) -> 
         assert np.all(motion >= ms.LOW - 1e-3) and np.all(motion <= ms.HIGH + 1e-3)
 
 
-def test_splits_are_disjoint_by_voice_family_and_by_sentence(corpus: Path) -> None:
+def test_splits_are_disjoint_by_voice_family_and_by_sentence(tiny_corpus: Path) -> None:
     voices = {v.id: v for v in available_voices(ENGINES)}
     families: dict[str, set[str]] = {}
     sentences: dict[str, set[str]] = {}
-    for meta, _ in iter_clips(corpus):
+    for meta, _ in iter_clips(tiny_corpus):
         families.setdefault(meta["split"], set()).add(family(voices[meta["voice"]]))
         sentences.setdefault(meta["split"], set()).update(meta["texts"])
     for held_out in ("val", "test"):
@@ -80,12 +67,12 @@ def test_splits_are_disjoint_by_voice_family_and_by_sentence(corpus: Path) -> No
         assert not sentences["train"] & sentences.get(held_out, set())
 
 
-def test_bilabials_close_the_lips_and_silence_keeps_them_still(corpus: Path) -> None:
+def test_bilabials_close_the_lips_and_silence_keeps_them_still(tiny_corpus: Path) -> None:
     jaw, close = ms.INDEX["jawOpen"], ms.INDEX["mouthClose"]
     press = [ms.INDEX["mouthPressLeft"], ms.INDEX["mouthPressRight"]]
     lips = [ms.INDEX[n] for n in ms.NAMES if n.startswith(("jaw", "mouth"))]
     closures = 0
-    for meta, arrays in iter_clips(corpus):
+    for meta, arrays in iter_clips(tiny_corpus):
         motion = arrays["motion"].astype(np.float32)
         for p in phone_spans(meta):
             k = int((p.start + p.end) / 2 * timebase.FPS)
@@ -101,17 +88,17 @@ def test_bilabials_close_the_lips_and_silence_keeps_them_still(corpus: Path) -> 
     assert closures >= 10
 
 
-def test_stats_and_preview_commands(corpus: Path, tmp_path: Path) -> None:
+def test_stats_and_preview_commands(tiny_corpus: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["synth", "stats", str(corpus)])
+    result = runner.invoke(app, ["synth", "stats", str(tiny_corpus)])
     assert result.exit_code == 0, result.output
     assert "phoneme counts" in result.output and "emotion share" in result.output
-    clip = read_manifest(corpus)["shards"][0]["clips"][0]["id"]
+    clip = read_manifest(tiny_corpus)["shards"][0]["clips"][0]["id"]
     out = tmp_path / "clip.mp4"
     result = runner.invoke(
-        app, ["synth", "preview", clip, "--corpus", str(corpus), "--out", str(out), "--seconds", "2"]
+        app, ["synth", "preview", clip, "--corpus", str(tiny_corpus), "--out", str(out), "--seconds", "2"]
     )
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 1000
-    bad = runner.invoke(app, ["synth", "preview", "nope", "--corpus", str(corpus), "--out", str(out)])
+    bad = runner.invoke(app, ["synth", "preview", "nope", "--corpus", str(tiny_corpus), "--out", str(out)])
     assert bad.exit_code == 1 and "no clip 'nope'" in bad.output

@@ -1,4 +1,5 @@
-"""A tiny corpus (about 40 s of speech, built by the project's own builder) shared by motion tests."""
+"""A tiny corpus (about 40 s of speech, built by the project's own builder), built once and shared by
+the corpus and motion tests."""
 
 from __future__ import annotations
 
