@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import platform
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.render import machine
 from engines import timebase
 from engines.motion_gen.sampler import Denoiser, StreamingGenerator, time_steps
 from engines.motion_gen.weights import SHIPPED_DIR, STUDENT, TEACHER, GeneratorWeights, load_weights
@@ -49,18 +48,6 @@ class MotionBenchConfig:
     source_frames: int = 30  # timed frames of the whole motion source
     warmup: int = 3
     names: tuple[str, ...] = field(default=(TEACHER, STUDENT))
-
-
-def machine() -> str:
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -188,7 +175,7 @@ def run(cfg: MotionBenchConfig) -> dict[str, Any]:
         torch.set_num_threads(before)
     first = load_weights(folder, found[0]).config
     return {
-        "machine": machine(),
+        "machine": machine(threads=False),  # it measures several thread counts
         "weights_dir": str(folder),
         "model": {"d_model": first.d_model, "n_layers": first.n_layers, "context": first.context},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},

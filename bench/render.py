@@ -29,8 +29,9 @@ from engines.warp import AvatarRenderer
 log = logging.getLogger(__name__)
 
 
-def machine() -> str:
-    """A one-line description of the CPU this ran on."""
+def machine(threads: bool = True) -> str:
+    """A one-line description of the CPU this ran on (``threads``: with torch's thread count, for
+    benchmarks that run at one)."""
     name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -39,7 +40,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    about = f"{name}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"{about}, {torch.get_num_threads()} threads" if threads else about
 
 
 def time_calls(call: Callable[[np.ndarray], object], batches: list[np.ndarray], repeats: int) -> float:
