@@ -33,10 +33,12 @@ class MotionGenConfig:
     context: int = 256  # tokens of history a token attends to (256 = 10.24 s)
     n_emotions: int = 5  # training.corpus.format.EMOTIONS; index n_emotions = "none" (inferred)
     rope_base: float = 10000.0
-    # Training only: classes of a phone-recognition head on the audio embedding (0 = no head).
-    # It teaches the audio window phonetics (a /p/ closure from the audio, not from the history);
-    # inference never calls it.
-    aux_phones: int = 0
+    # The phonetic front end: a per-frame phone recognizer over each audio slot whose posteriors
+    # join the slot (0 = none). Trained on the corpus's phone alignments only (the motion loss does
+    # not reach it), it is this project's stand-in for a pretrained speech encoder: it hands the
+    # motion model "this is an /m/" instead of leaving it to find closures in raw log-mel.
+    phones: int = 0
+    phone_hidden: int = 256
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
@@ -63,6 +65,8 @@ class MotionGenConfig:
     def from_dict(data: dict[str, Any]) -> MotionGenConfig:
         """Rebuild from saved JSON; unknown keys are an error (a newer format, not silently ignored)."""
         known = {f.name for f in fields(MotionGenConfig)}
+        data = dict(data)
+        data.pop("aux_phones", None)  # older weights: a training-only head inference never used
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")

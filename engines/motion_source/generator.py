@@ -4,6 +4,11 @@ Per session: pushed audio → the shared :class:`~engines.audio.frontend.AudioFr
 → :meth:`Normalizer.audio <engines.motion_gen.features.Normalizer.audio>` (one vector per frame) →
 :class:`~engines.motion_gen.sampler.StreamingGenerator` (its own KV cache, emotion and noise) →
 :meth:`Normalizer.motion_out <engines.motion_gen.features.Normalizer.motion_out>` → absolute motion.
+Blinks and gaze come from :class:`~engines.motion_source.life.Life` (driven by the same VAD
+weight as the heuristic's), not from the model: the corpus draws them from Life alone, so the
+model could only imitate a random process — and, free-running for minutes on its own past, its
+imitation drifted (gaze locked off-camera after ~4 minutes; blinks too frequent, sometimes one eye).
+
 The generator releases frame ``k`` once audio frame ``k + L`` is in, i.e. once
 ``(k + 1 + L) × 640`` samples are pushed: exactly the MotionSource contract — for weights with
 chunk C = 1 (the default). Weights trained with C > 1 release a chunk's frames together, when its
@@ -48,6 +53,7 @@ from engines.motion_source.base import (
     check_emotion,
     register_motion_source,
 )
+from engines.motion_source.life import Life, with_life_channels
 from engines.timebase import frame_end_sample
 
 log = logging.getLogger(__name__)
@@ -127,6 +133,7 @@ class GeneratorMotionSource(MotionSource):
         )
         self._generator.set_emotion(None if emotion is None else EMOTIONS.index(emotion), emotion_intensity)
         self._frontend = AudioFrontEnd()
+        self._life = Life(seed=0 if seed is None else int(seed))
         self.reset()
 
     @property
@@ -140,6 +147,7 @@ class GeneratorMotionSource(MotionSource):
 
     def reset(self) -> None:
         self._frontend.reset()
+        self._life.reset()
         self._generator.reset()  # audio window, KV cache, position, noise generator (emotion stays)
         self._audio: list[np.ndarray] = []  # [n, 321] audio vectors not yet given to the generator
         self._speech: deque[float] = deque()  # speech weight of audio frames next_frame, next_frame + 1...
@@ -172,7 +180,7 @@ class GeneratorMotionSource(MotionSource):
             frames.append(
                 MotionFrame(
                     index=k,
-                    motion=self._normalizer.motion_out(z),  # [40]
+                    motion=with_life_channels(self._normalizer.motion_out(z), self._life.step(k, speech)),
                     newest_sample=frame_end_sample(last, self._lookahead),
                     speech=float(speech),
                 )

@@ -35,7 +35,17 @@ BLINK_CHANNELS: tuple[int, int] = (ms.INDEX["eyeBlinkLeft"], ms.INDEX["eyeBlinkR
 LIFE_CHANNELS: np.ndarray = np.array(
     [*range(ms.POSE_DIM), *BLINK_CHANNELS, *range(ms.GAZE_SLICE.start, ms.GAZE_SLICE.stop)]
 )
+# Channels the corpus takes from Life alone — no speech content, emotion or gesture reaches them:
+# a learned source can at best imitate their statistics, so it takes them from Life itself.
+PURE_LIFE_CHANNELS: np.ndarray = np.array([*BLINK_CHANNELS, *range(ms.GAZE_SLICE.start, ms.GAZE_SLICE.stop)])
 _BLINK_APEX = 0.35  # fraction of a blink spent closing
+
+
+def with_life_channels(motion: np.ndarray, life: np.ndarray) -> np.ndarray:
+    """``motion`` [..., 40] with :data:`PURE_LIFE_CHANNELS` (blinks, gaze) taken from ``life`` [..., 40]."""
+    out = np.array(motion, dtype=np.float32, copy=True)
+    out[..., PURE_LIFE_CHANNELS] = life[..., PURE_LIFE_CHANNELS]
+    return out
 
 
 def alpha(dt: float, tau: float) -> float:

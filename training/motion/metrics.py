@@ -175,20 +175,25 @@ def seed_diversity(runs: np.ndarray, scale: np.ndarray) -> float:
     return float((runs.std(axis=0) / scale).mean())
 
 
-def drift(motion: np.ndarray, scale: np.ndarray, frames_per_minute: int = 60 * FPS) -> dict[str, float]:
+def drift(motion: np.ndarray, scale: np.ndarray, frames_per_minute: int = 60 * FPS) -> dict[str, Any]:
     """Metric 10 — drift over a long stream [N, 40]: per whole minute the mean and std of each
     channel; the largest deviation of any later minute from minute one, relative to ``scale`` [40]
-    (the truth's per-channel std), in percent: ``{"mean_pct", "std_pct", "minutes"}``. A
-    stationary signal gives ≈ 0; content alone moves it too, so compare with the truth's value
-    on the same audio."""
+    (the truth's per-channel std), in percent — the worst channel (``mean_pct``, ``std_pct``), the
+    median channel's worst minute (``median_mean_pct``) and which channel was worst. A stationary
+    signal gives ≈ 0 plus its sampling noise; content moves it too, so compare sources on the same
+    audio."""
     minutes = motion.shape[0] // frames_per_minute
     if minutes < 2:
-        return {"mean_pct": float("nan"), "std_pct": float("nan"), "minutes": float(minutes)}
+        nan = float("nan")
+        return {"mean_pct": nan, "std_pct": nan, "median_mean_pct": nan, "minutes": float(minutes)}
     blocks = motion[: minutes * frames_per_minute].reshape(minutes, frames_per_minute, -1)  # [M, F, 40]
     mean, std = blocks.mean(1), blocks.std(1)  # [M, 40]
+    mean_dev = (np.abs(mean[1:] - mean[0]) / scale).max(0)  # [40] each channel's worst minute
     return {
-        "mean_pct": float(100 * (np.abs(mean[1:] - mean[0]) / scale).max()),
+        "mean_pct": float(100 * mean_dev.max()),
         "std_pct": float(100 * (np.abs(std[1:] - std[0]) / scale).max()),
+        "median_mean_pct": float(100 * np.median(mean_dev)),
+        "worst_channel": ms.CHANNELS[int(mean_dev.argmax())].name,
         "minutes": float(minutes),
     }
 

@@ -10,7 +10,8 @@ Classifier-free dropout: a window's audio is replaced by the null embedding with
 ``p_drop_emotion`` (the model then infers it from the audio).
 
 Loss: mean squared error of x̂0 in normalised units, mouth channels weighted ×2 (lip-sync is what
-people judge first).
+people judge first), plus the phonetic front end's cross-entropy against the corpus's phone
+alignment (models with ``cfg.phones``; its posteriors enter the model detached).
 """
 
 from __future__ import annotations
@@ -37,12 +38,10 @@ class ObjectiveConfig:
     p_drop_emotion: float = 0.3
     # L per window, probabilities for 0..max_lookahead: one model serves every lookahead
     lookahead_p: tuple[float, ...] = (0.2, 0.4, 0.2, 0.2)
-    # Auxiliary phone recognition from the audio embedding (needs model.aux_phones > 0), and the
-    # motion loss weight of frames inside a /P B M/ closure: meant to make the lips follow the
-    # audio rather than the history (the generator learned to continue a closure it saw, rarely to
-    # start one). Off by default: a 2,500-step fine-tune with 0.3 / 3 did not raise closures in
-    # free-running streams and lowered the 8-step sampler's jaw correlation (README).
-    phone_weight: float = 0.0
+    # Cross-entropy weight of the phonetic front end (models with cfg.phones > 0; its posteriors
+    # are detached, so this only sets how fast it learns), and the motion loss weight of /P B M/
+    # frames (1: none; ×3 with a phone head on the audio embedding did not help, see README).
+    phone_weight: float = 1.0
     bilabial_weight: float = 1.0
 
 
@@ -100,7 +99,7 @@ def diffusion_forcing_loss(
     pred, _ = model(x_t, t, audio, emotion, pos, mask)
     frame_w = torch.where(torch.isin(batch.phones, BILABIAL_IDS), cfg.bilabial_weight, 1.0)  # [B, T]
     loss = (((pred - x0) ** 2) * weights * frame_w[..., None]).mean()
-    if cfg.phone_weight > 0 and core.phone_head is not None:
-        logits = core.phone_head(heard)  # [B, T, classes]
+    if cfg.phone_weight > 0 and core.audio.phones is not None:
+        logits = core.audio.phone_logits(batch.audio)  # [B, T, classes]
         loss = loss + cfg.phone_weight * F.cross_entropy(logits.flatten(0, 1), batch.phones.flatten())
     return loss

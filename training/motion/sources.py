@@ -2,7 +2,8 @@
 
 * :class:`GeneratorSource` — learned weights (teacher or student) through the live streaming
   sampler (:mod:`training.motion.streaming` batches many streams; row i equals one live stream),
-  at any lookahead L the weights serve, emotion "none" (inferred from the audio) or each row's own
+  blinks and gaze from Life as live (:mod:`engines.motion_source.generator`), at any
+  lookahead L the weights serve, emotion "none" (inferred from the audio) or each row's own
   per-frame label and intensity (``emotions``), the weights' own steps, guidance and shift; and
   the same weights through ``sample_offline`` for comparison.
 * :class:`HeuristicSource` — the training-free live source, fed the clip's samples.
@@ -24,6 +25,7 @@ from engines import motion_space as ms
 from engines.motion_gen.sampler import Conditioning, Denoiser, sample_offline
 from engines.motion_gen.weights import GeneratorWeights
 from engines.motion_source.heuristic import HeuristicMotionSource
+from engines.motion_source.life import life_track, with_life_channels
 from engines.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
 from training.motion.data import audio_vectors
 from training.motion.streaming import stream_rows
@@ -39,6 +41,15 @@ class Feed:
     audio: np.ndarray
     log_mel: np.ndarray
     speech: np.ndarray
+
+
+def life_speech(vectors: np.ndarray, frames: int, lookahead: int) -> np.ndarray:
+    """[frames] the speech weight the live source hands Life at frame k: audio frame k + L's VAD
+    weight (the audio vector's last column), silence (0) past the end of the audio."""
+    speech = np.zeros(frames, np.float32)
+    heard = vectors[lookahead : lookahead + frames, -1]
+    speech[: len(heard)] = heard
+    return speech
 
 
 class GeneratorSource:
@@ -94,7 +105,10 @@ class GeneratorSource:
         out = stream_rows(
             self.denoiser, norm.silence(), s.steps, s.shift, vectors, frames, seeds, la, tracks=emotions
         )
-        return [norm.motion_out(z) for z in out]
+        return [
+            with_life_channels(norm.motion_out(z), life_track(life_speech(v, n, la), seed))
+            for z, v, n, seed in zip(out, vectors, frames, seeds, strict=True)
+        ]
 
     @torch.no_grad()
     def offline(self, feed: Feed, frames: int, seed: int, lookahead: int | None = None) -> np.ndarray:
@@ -118,7 +132,8 @@ class GeneratorSource:
         z = sample_offline(
             self.denoiser, Conditioning(audio_emb, emotion_emb), noise[:, :frames], s.steps, s.shift
         )
-        return norm.motion_out(z[0].numpy())
+        life = life_track(life_speech(self.vectors(feed), frames, la), seed)
+        return with_life_channels(norm.motion_out(z[0].numpy()), life)
 
 
 class HeuristicSource:

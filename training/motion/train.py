@@ -50,10 +50,8 @@ JAW = [c.name for c in ms.CHANNELS].index("jawOpen")
 class TrainConfig:
     """Everything a run depends on besides the corpus (saved in the checkpoint and the weights)."""
 
-    model: MotionGenConfig = field(default_factory=lambda: MotionGenConfig(aux_phones=len(PHONE_CLASSES)))
-    objective: ObjectiveConfig = field(
-        default_factory=lambda: ObjectiveConfig(phone_weight=0.3, bilabial_weight=3.0)
-    )
+    model: MotionGenConfig = field(default_factory=lambda: MotionGenConfig(phones=len(PHONE_CLASSES)))
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     steps: int = 8000
     batch: int = 16  # windows per rank
     frames: int = 256  # window length (= context: every history length is trained)
@@ -85,9 +83,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 @torch.no_grad()
 def validate(model: MotionDenoiser, batches: list[Batch]) -> dict[str, float]:
     """x̂0 error with clean history at present levels t = 1 and 0.5, and ρ(jawOpen) at t = 1
-    (at each batch's lookahead: the default L)."""
+    (at each batch's lookahead: the default L), and the phonetic front end's frame accuracy."""
     model.eval()
     out: dict[str, list[float]] = {"mse_t1": [], "mse_t05": [], "jaw_rho_t1": []}
+    if model.audio.phones is not None:
+        out["phone_acc"] = []
     for b in batches:
         n, frames, _ = b.motion.shape
         mask = teacher_forcing_mask(frames, model.cfg.chunk, model.cfg.context)
@@ -108,6 +108,9 @@ def validate(model: MotionDenoiser, batches: list[Batch]) -> dict[str, float]:
             if level == 1.0:
                 p, g = pred[..., JAW].flatten().numpy(), b.motion[..., JAW].flatten().numpy()
                 out["jaw_rho_t1"].append(float(np.corrcoef(p, g)[0, 1]))
+        if model.audio.phones is not None:
+            hit = model.audio.phone_logits(b.audio).argmax(-1) == b.phones
+            out["phone_acc"].append(float(hit.float().mean()))
     model.train()
     return {k: round(float(np.mean(v)), 5) for k, v in out.items()}
 
@@ -146,7 +149,7 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume) into ``out``; returns the last validation record. ``init_from``: start a
     new run (fresh optimiser, step 0) from another run's ``checkpoint.pt`` weights — a fine-tune;
-    parts the old model lacked (the phone head) start from scratch."""
+    parts the old model lacked (the phonetic front end) start from scratch."""
     rank, world, device = _setup_distributed()
     torch.set_num_threads(max(1, cfg.threads // world) if device.type == "cpu" else cfg.threads)
     torch.manual_seed(cfg.seed * 1000 + rank)
@@ -174,7 +177,8 @@ def train(
         state = torch.load(init_from, map_location=device, weights_only=False)
         for net, key in ((model, "model"), (ema, "ema")):
             missing, unexpected = net.load_state_dict(state[key], strict=False)
-            if unexpected or any(not k.startswith("phone_head.") for k in missing):
+            new_parts = ("audio.phones.", "audio.phone_in.")  # a phonetic front end added in the fine-tune
+            if unexpected or any(not k.startswith(new_parts) for k in missing):
                 raise ValueError(f"{init_from} does not fit this model: {missing} {unexpected}")
         norm = Normalizer.from_tensors(state["norm"])
         init_record = {

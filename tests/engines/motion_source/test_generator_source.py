@@ -16,6 +16,7 @@ from engines.motion_source import MotionFrame, MotionSource
 from engines.motion_source.base import EMOTIONS, MOTION_SOURCES, MotionSourceOptions, create_motion_source
 from engines.motion_source.generator import GeneratorMotionSource, shared_weights
 from engines.motion_source.heuristic import HeuristicMotionSource
+from engines.motion_source.life import PURE_LIFE_CHANNELS, Life
 from tests.motion_weights import save_tiny_weights
 
 SPF = 640
@@ -125,6 +126,17 @@ def test_emotion_conditions_the_motion_and_is_validated(weights_dir: Path) -> No
     # The heuristic takes the options and ignores the emotion.
     heuristic = create_motion_source("heuristic", MotionSourceOptions(emotion="angry"))
     assert isinstance(heuristic, HeuristicMotionSource)
+
+
+def test_blinks_and_gaze_come_from_life(weights_dir: Path) -> None:
+    """The channels the corpus draws from Life alone are Life's, frame for frame (same seed and
+    speech weight), not the model's imitation of them."""
+    frames = _run(_source(weights_dir, seed=3), _audio(2.0))
+    life = Life(seed=3)
+    for f in frames:
+        expected = life.step(f.index, f.speech)[PURE_LIFE_CHANNELS]
+        np.testing.assert_array_equal(f.motion[PURE_LIFE_CHANNELS], expected)
+    assert any(f.motion[ms.INDEX["jawOpen"]] != 0 for f in frames)  # the rest is the model's
 
 
 def test_lookahead_beyond_the_weights_is_refused(weights_dir: Path) -> None:

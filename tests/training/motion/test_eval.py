@@ -129,7 +129,9 @@ def test_diversity_drift_and_agreement() -> None:
     assert mt.drift(np.zeros((3 * 1500, 40)), scale)["mean_pct"] == 0.0
     ramp = np.zeros((3 * 1500, 40))
     ramp[3000:, 7] = 0.5  # the third minute's mean moves by half a std
-    assert mt.drift(ramp, scale)["mean_pct"] == pytest.approx(50.0)
+    d = mt.drift(ramp, scale)
+    assert d["mean_pct"] == pytest.approx(50.0) and d["median_mean_pct"] == 0.0
+    assert d["worst_channel"] == ms.CHANNELS[7].name
     assert np.isnan(mt.drift(np.zeros((1000, 40)), scale)["mean_pct"])
 
     assert mt.agreement(run, run) == {"rho_jaw": pytest.approx(1.0), "lip_mae": 0.0}
@@ -271,7 +273,8 @@ def test_eval_motion_end_to_end(tiny_corpus: Path, tmp_path: Path) -> None:
         assert 0 <= g["inferred"]["emotion_acc"] <= 1 and 0 <= g["given"]["emotion_acc"] <= 1
         assert -1 <= g["given"]["rho_jaw"] <= 1 and g["given"]["lip_mae"] > 0
     assert "emotion accuracy: inferred" in (out / "report.md").read_text()
-    assert list(report["drift"]) == ["student"] and report["drift"]["student"]["minutes"] == 2
+    assert list(report["drift"]) == ["heuristic", "student"] and report["drift"]["student"]["minutes"] == 2
+    assert report["drift"]["heuristic"]["minutes"] == 2 and "worst_channel" in report["drift"]["student"]
     assert "student drift stream (2 min, in parallel)" in report["timings_s"]
     assert (out / "report.md").read_text().startswith("# xactor eval motion")
     assert (out / "emotion_probe.npz").is_file()
