@@ -229,6 +229,9 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         track = SignalTrack(timeline.signal)
         answer = await client.start(track, avatar_id=avatar_id, options=options)
         snapshots: list[dict[str, Any]] = []
+        metrics_text = (await http.get("/metrics", headers=headers)).text
+        cpu_start = (server_cpu_seconds(metrics_text), time.process_time())
+        wall_start = time.monotonic()
         try:
             await client.wait_frames(1, timeout=10.0)
             first_frame_ms = (client.frames[0].t - (client.offer_done or 0)) * 1000
@@ -239,6 +242,8 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
                 stats["t"] = time.monotonic() - track.sent[0]
                 snapshots.append(stats)
             metrics_text = (await http.get("/metrics", headers=headers)).text
+            wall = time.monotonic() - wall_start
+            cpu_end = (server_cpu_seconds(metrics_text), time.process_time())
         finally:
             await client.stop()
 
@@ -297,6 +302,10 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
             "first_frame_ms": final.get("first_frame_ms"),
         },
         "server_whole_run_ms": histogrampercentiles(metrics_text),
+        "cpu_percent": {  # of one core, over the streaming part of the run
+            "server": _percent(cpu_start[0], cpu_end[0], wall),
+            "probe_client": _percent(cpu_start[1], cpu_end[1], wall),
+        },
         "growth": _growth(per_onset, snapshots),
         "server_series": [
             {"t_s": round(x["t"], 1), **(x.get("latency_ms", {}).get("audio_to_encoder") or {})}
@@ -341,6 +350,20 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
             "ours_prefetch_0": percentiles(await measure_audio_transport(0, cfg.transport_seconds)),
         }
     return result
+
+
+def server_cpu_seconds(metrics_text: str) -> float | None:
+    """The server process's CPU seconds (prometheus-client's ``process_cpu_seconds_total``; Linux)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == "process_cpu_seconds":
+            return float(family.samples[0].value)
+    return None
+
+
+def _percent(start: float | None, end: float | None, wall: float) -> float | None:
+    return None if start is None or end is None or wall <= 0 else round(100 * (end - start) / wall, 1)
 
 
 def histogrampercentiles(metrics_text: str) -> dict[str, dict[str, float]]:
@@ -507,6 +530,10 @@ def print_report(result: dict[str, Any]) -> None:
         f"{result['first_frame_ms']} / {server.get('first_frame_ms')}",
     )
     table.add_row("fps (client / server)", f"{result['client_fps']} / {server.get('fps')}")
+    cpu = result.get("cpu_percent") or {}
+    table.add_row(
+        "CPU % of one core (server / probe client)", f"{cpu.get('server')} / {cpu.get('probe_client')}"
+    )
     table.add_row(
         "frames repeated / dropped", f"{server.get('frames_repeated')} / {server.get('frames_dropped')}"
     )

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     renderer_cache_mb: float = Field(
         1024.0, gt=0, description="Memory for per-avatar renderer caches shared by sessions (LRU)."
     )
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="torch's intra-op threads of the render worker (0: torch's default, one per core). The "
+        "render worker runs the motion model and the renderer; the encoders and the event loop need "
+        "CPU too.",
+    )
 
     # Live sessions (server/live). Per-session options in POST /sessions override the defaults.
     lookahead_frames: int = Field(1, ge=0, le=8, description="Future audio frames (40 ms) a frame waits for.")

@@ -63,7 +63,7 @@ class SessionManager:
         self.metrics = metrics
         self.pool = pool
         self.resampler_factory = resampler_factory
-        self.worker = RenderWorker()
+        self.worker = RenderWorker(torch_threads=settings.torch_threads)
         self.sessions: dict[str, Session] = {}
         self._pending = 0
         self.capacity: Capacity | None = None

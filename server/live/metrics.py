@@ -6,7 +6,7 @@ metric names. ``/metrics`` renders ``LiveMetrics.registry``.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 STAGES = ("resample", "vad", "features", "motion", "render", "encode")
 
@@ -21,6 +21,8 @@ class LiveMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
+        if registry is None:  # the standard process_* metrics (CPU seconds, memory, descriptors)
+            ProcessCollector(registry=r)
         self.stage_seconds = Histogram(
             "xactor_stage_seconds",
             "Compute time per stage and call (resample: per audio frame; the others: per video frame).",

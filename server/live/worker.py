@@ -174,8 +174,10 @@ class FrameStream:
 class RenderWorker:
     """The process's render thread; sessions ``add`` and ``remove`` their streams while it runs."""
 
-    def __init__(self, name: str = "render") -> None:
+    def __init__(self, name: str = "render", torch_threads: int = 0) -> None:
         self._name = name
+        self._torch_threads = torch_threads
+        self.threads_in_use: int | None = None  # torch's intra-op threads as the worker thread sees them
         self._streams: dict[int, FrameStream] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -237,6 +239,11 @@ class RenderWorker:
         return rendered
 
     def _run(self) -> None:
+        import torch
+
+        if self._torch_threads:  # per thread: torch's setting follows the thread that makes it
+            torch.set_num_threads(self._torch_threads)
+        self.threads_in_use = torch.get_num_threads()
         while not self._stop.is_set():
             self._wake.wait(0.25)
             self._wake.clear()

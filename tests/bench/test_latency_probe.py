@@ -34,5 +34,7 @@ def test_quick_probe_measures_mouth_to_photon(tmp_path) -> None:
     # on a loaded 2-core CI machine).
     assert result["client_fps"] > 5
     assert result["first_frame_ms"] < 1000
+    cpu = result["cpu_percent"]  # the server rendered and encoded: it used CPU; so did the client
+    assert cpu["server"] is not None and cpu["server"] > 1 and cpu["probe_client"] > 1, cpu
     transport = result["audio_transport_ms"]
     assert transport["ours_prefetch_0"]["p50"] + 40 < transport["aiortc_default_prefetch_4"]["p50"], transport

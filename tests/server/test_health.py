@@ -61,3 +61,14 @@ def test_settings_read_environment(monkeypatch, tmp_path) -> None:
 def test_unknown_stage_names_are_refused_at_start_up(field: str, value: str, message: str, tmp_path) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(data_dir=tmp_path, **{field: value})  # type: ignore[arg-type]
+
+
+def test_torch_threads_setting_reaches_the_render_worker(tmp_path) -> None:
+    with TestClient(create_app(Settings(data_dir=tmp_path, torch_threads=1))) as client:
+        worker = client.app.state.sessions.worker
+        deadline = time.monotonic() + 10
+        while worker.threads_in_use is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.threads_in_use == 1
+    with pytest.raises(ValidationError):
+        Settings(torch_threads=-1)

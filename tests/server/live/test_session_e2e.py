@@ -61,6 +61,7 @@ async def test_session_streams_video_that_follows_speech(live, speech) -> None:
     metrics = (await http.get("/metrics")).text
     assert "xactor_stage_seconds_bucket" in metrics
     assert "xactor_frames_sent_total" in metrics
+    assert "process_cpu_seconds_total" in metrics  # the standard process metrics, for CPU use
 
 
 async def test_return_audio_plays_in_step_with_the_video(live, speech) -> None:
