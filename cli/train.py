@@ -93,6 +93,10 @@ def distill_motion(
     guidance: Annotated[float | None, typer.Option(help="Audio guidance folded into the student.")] = None,
     limit_clips: Annotated[int | None, typer.Option(min=1, help="Smoke runs: clips per split.")] = None,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Clean audio only.")] = False,
+    rollout_weight: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Weight of the rollout lip loss (the student on its own past; 0: off)."),
+    ] = None,
 ) -> None:
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
@@ -108,6 +112,7 @@ def distill_motion(
         "guidance": guidance,
         "limit_clips": limit_clips,
         "augment": False if no_augment else None,
+        "rollout_weight": rollout_weight,
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     try:

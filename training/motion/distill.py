@@ -16,6 +16,15 @@ and the student sees exactly its live job; consistency training needs many more 
 converge and progressive halving needs log2(steps) rounds, both beyond a CPU budget. A student
 sees the true past in training and its own past live; diffusion forcing's noisy-history training
 of the teacher it starts from, and the drift test, keep an eye on that gap.
+
+Rollout loss (``rollout_weight`` > 0): that gap is real for the lips. Teacher-forced, a closure
+in progress is in the history, so the model learns to continue closures; streaming on its own
+past it rarely starts one. So each step also rolls the student out over the window on its own
+past (no gradient; :class:`~engines.motion_gen.step.MotionStep`, exactly the live step, one
+frame at a time), then asks it, given that past, for the *true* lips now: mouth and jaw channels
+only (what the audio determines), so head and brows keep the teacher's distribution. This is the
+"rollout fine-tune on the student's own outputs" (the DAgger / scheduled-sampling remedy for
+exposure bias), with the corpus as the expert.
 """
 
 from __future__ import annotations
@@ -32,8 +41,10 @@ from typing import Any
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from engines import motion_space as ms
 from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
 from engines.motion_gen.sampler import step_toward, time_steps
+from engines.motion_gen.step import STATE, MotionStep
 from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
 from training.motion.data import Augmenter, Batch, BatchSampler, load_split
 from training.motion.objective import channel_weights, conditioning
@@ -55,6 +66,7 @@ class DistillConfig:
     threads: int = 2
     augment: bool = True
     limit_clips: int | None = None
+    rollout_weight: float = 0.0  # weight of the rollout lip loss (0: plain distillation)
 
 
 def _halves(frames: int, model: MotionDenoiser) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -100,15 +112,54 @@ def teacher_targets(
     return x
 
 
-def student_prediction(student: MotionDenoiser, batch: Batch, eps: torch.Tensor) -> torch.Tensor:
-    """The student's one step from ε (level 1) for every token given the clean true past."""
+def student_prediction(
+    student: MotionDenoiser, batch: Batch, eps: torch.Tensor, past: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The student's one step from ε (level 1) for every token given a clean past: the true one,
+    or ``past`` [B, T, 40] (its own rollout)."""
     b, frames, _ = batch.motion.shape
     pos, clean_mask, noisy_mask = _halves(frames, student)
     keep = torch.zeros(b, dtype=torch.bool)
     audio, emotion = conditioning(student, batch, keep, keep)
-    cache = _clean_cache(student, batch.motion, audio, emotion, pos, clean_mask)
+    history = batch.motion if past is None else past
+    cache = _clean_cache(student, history, audio, emotion, pos, clean_mask)
     pred, _ = student(eps, torch.ones(b, frames), audio, emotion, pos, noisy_mask, cache)
     return pred
+
+
+@torch.no_grad()
+def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator) -> torch.Tensor:
+    """The student streaming over the window on its own past, as live: [B, T, 40] (normalised).
+
+    Frame k's audio window is rows k .. k + window - 1 of ``batch.audio`` (each row its own L), its
+    emotion the batch's label; the stream starts with an empty cache at the window's first frame."""
+    b, frames, _ = batch.motion.shape
+    cfg = student.cfg
+    step = MotionStep(student, steps=1, shift=1.0, guidance=1.0)
+    state = {k: torch.zeros(shape, dtype=dtype) for k, (shape, dtype) in step.state_shapes(b).items()}
+    out = []
+    for k in range(0, frames, cfg.chunk):
+        c = min(cfg.chunk, frames - k)
+        if c < cfg.chunk:
+            break
+        result = step(
+            batch.audio[:, k : k + c + cfg.audio_window - 1],
+            batch.lookahead,
+            batch.emotion[:, k : k + c],
+            batch.intensity[:, k : k + c],
+            torch.randn((b, c, cfg.motion_dim), generator=gen),
+            *(state[name] for name in STATE),
+        )
+        out.append(result[0])
+        state = dict(zip(STATE, result[1:], strict=True))
+    student.train()
+    rolled = torch.cat(out, 1)  # [B, T', 40]
+    return torch.cat([rolled, batch.motion[:, rolled.shape[1] :]], 1)  # a partial last chunk: truth
+
+
+def lip_weights() -> torch.Tensor:
+    """[40] the rollout loss's channel weights: mouth and jaw only."""
+    return torch.tensor([1.0 if ch.name.startswith(("mouth", "jaw")) else 0.0 for ch in ms.CHANNELS])
 
 
 def distill(
@@ -140,6 +191,8 @@ def distill(
         else None
     )
     weights = channel_weights()
+    lips = lip_weights() * weights
+    lips = lips / lips.mean()
     gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
     record: dict[str, Any] = {}
     logf = (out / "distill_log.jsonl").open("a")
@@ -162,6 +215,10 @@ def distill(
                 target = teacher_targets(teacher, batch, eps, cfg)
                 pred = student_prediction(student, batch, eps)
                 loss = (((pred - target) ** 2) * weights).mean()
+                if cfg.rollout_weight > 0:
+                    own = student_rollout(student, batch, gen)
+                    pred_own = student_prediction(student, batch, torch.randn(eps.shape, generator=gen), own)
+                    loss = loss + cfg.rollout_weight * (((pred_own - batch.motion) ** 2) * lips).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)

@@ -63,10 +63,13 @@ def test_train_resume_and_distill(tiny_corpus: Path, tmp_path: Path) -> None:
             "--teacher-steps",
             "2",
             "--no-augment",
+            "--rollout-weight",
+            "1.0",
         ],
     )
     assert result.exit_code == 0, result.output
     st = load_weights(student, STUDENT)
+    assert st.record["distill"]["rollout_weight"] == 1.0
     assert st.sampler.steps == 1 and st.sampler.guidance == 1.0 and st.record["step"] == 2
 
 
@@ -190,3 +193,39 @@ def test_a_phonetic_front_end_added_to_trained_weights_starts_as_a_no_op() -> No
     )
     audio = torch.randn(2, 5 + base.audio_window - 1, base.audio_dim)
     assert torch.equal(old.encode_audio(audio, 1), new.encode_audio(audio, 1))
+
+
+def test_the_rollout_is_the_live_stream(tiny_corpus: Path) -> None:
+    """The distillation's rollout of the student on its own past equals the live sampler streaming
+    the same audio rows from the window's start (same noise, same emotion)."""
+    import dataclasses
+
+    import numpy as np
+
+    import torch
+
+    from engines.motion_gen.model import MotionDenoiser
+    from engines.motion_gen.sampler import Denoiser, StreamingGenerator
+    from tests.motion_weights import TINY
+    from training.motion.data import BatchSampler, fit_normalizer, load_split
+    from training.motion.distill import student_rollout
+
+    clips = load_split(tiny_corpus, "train")
+    torch.manual_seed(0)
+    model = MotionDenoiser(TINY).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.3)
+    batch = BatchSampler(TINY, fit_normalizer(clips), clips, 24, seed=0).batch(1)
+    batch = dataclasses.replace(
+        batch,
+        lookahead=torch.tensor([2]),
+        emotion=torch.full_like(batch.emotion, 3),
+        intensity=torch.full_like(batch.intensity, 0.6),
+    )
+    rolled = student_rollout(model, batch, torch.Generator().manual_seed(7))
+    live = StreamingGenerator(Denoiser(model), batch.audio[0, 0].numpy(), steps=1, seed=7, lookahead=2)
+    live.set_emotion(3, 0.6)
+    h = TINY.audio_history
+    live.audio.clear()
+    live.audio.extend(batch.audio[0, : h - 1])  # the window's own audio history, not silence
+    frames = live.push(batch.audio[0, h - 1 : h - 1 + 24 + 2].numpy())
+    np.testing.assert_allclose(np.stack(frames), rolled[0].numpy(), atol=1e-5)
