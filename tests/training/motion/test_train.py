@@ -201,7 +201,6 @@ def test_the_rollout_is_the_live_stream(tiny_corpus: Path) -> None:
     import dataclasses
 
     import numpy as np
-
     import torch
 
     from engines.motion_gen.model import MotionDenoiser
