@@ -8,7 +8,7 @@ import torch
 
 from engines import motion_space as ms
 from engines.face_model import FaceModel
-from export.onnx_utils import export_and_check
+from engines.onnx_io import export_and_check
 
 
 def export_face_model(model: FaceModel, path: Path, batch: int = 4) -> float:

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from engines import motion_space as ms
+from engines.onnx_io import export_and_check
 from engines.warp.renderer import WarpRenderer
-from export.onnx_utils import export_and_check
 
 INPUT_NAMES = ["motion"]
 OUTPUT_NAMES = ["frames"]

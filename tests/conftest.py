@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,12 @@ import pytest
 from engines.avatar.bundle import AvatarBundle
 from engines.avatar.store import AvatarStore
 from tests import fixtures_images as fx
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported graphs (the generator's ONNX step) go to a per-run cache, not the user's."""
+    os.environ["XACTOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("xactor-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,10 @@ inference; each session's state lives in its own StreamingGenerator). The studen
 are not fatal: building the source logs one warning and returns the heuristic source instead, so a
 server without weights still serves a talking face — and says so in ``describe()``.
 
-torch threads are left as the process has them (no project-wide setting; the warp renderer and
-this model share the render worker thread's torch pool).
+Backends (``options.backend``): ``onnxruntime`` (what ``auto`` picks: the step exported to ONNX
+once per weights file, :mod:`engines.motion_gen.runtime`, about 2.5× faster per frame here) or
+``torch`` (the reference sampler). Both give the same frames (tested). torch threads are the
+render worker's (``torch_threads`` setting); the ONNX Runtime session uses one thread.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from engines.audio.frontend import AudioFrontEnd
+from engines.motion_gen.engine_stream import EngineStreamer
+from engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, step_engine
 from engines.motion_gen.sampler import Denoiser, StreamingGenerator
 from engines.motion_gen.weights import (
     SHIPPED_DIR,
@@ -107,6 +111,7 @@ class GeneratorMotionSource(MotionSource):
         emotion: str | None = None,
         emotion_intensity: float = 1.0,
         weights_label: str = "",
+        engine: StepEngine | None = None,
     ) -> None:
         cfg = weights.config
         lookahead = cfg.lookahead if lookahead_frames is None else int(lookahead_frames)
@@ -123,14 +128,26 @@ class GeneratorMotionSource(MotionSource):
         self._emotion = (emotion, float(emotion_intensity))
         self._normalizer = weights.normalizer
         s = weights.sampler
-        self._generator = StreamingGenerator(
-            Denoiser(weights.model, s.guidance),
-            self._normalizer.silence(),
-            steps=s.steps,
-            shift=s.shift,
-            seed=0 if seed is None else int(seed),
-            lookahead=lookahead,
-        )
+        self._backend = "torch" if engine is None else engine.engine.backend
+        self._generator: StreamingGenerator | EngineStreamer
+        if engine is None:  # the reference sampler, eager torch
+            self._generator = StreamingGenerator(
+                Denoiser(weights.model, s.guidance),
+                self._normalizer.silence(),
+                steps=s.steps,
+                shift=s.shift,
+                seed=0 if seed is None else int(seed),
+                lookahead=lookahead,
+            )
+        else:  # the same frames from the step graph on another backend
+            self._generator = EngineStreamer(
+                engine.engine,
+                cfg,
+                engine.state_shapes,
+                self._normalizer.silence(),
+                seed=0 if seed is None else int(seed),
+                lookahead=lookahead,
+            )
         self._generator.set_emotion(None if emotion is None else EMOTIONS.index(emotion), emotion_intensity)
         self._frontend = AudioFrontEnd()
         self._life = Life(seed=0 if seed is None else int(seed))
@@ -141,7 +158,7 @@ class GeneratorMotionSource(MotionSource):
         return self._lookahead
 
     @property
-    def generator(self) -> StreamingGenerator:
+    def generator(self) -> StreamingGenerator | EngineStreamer:
         """The session's streaming generator (benchmarks reach its cache through this)."""
         return self._generator
 
@@ -195,6 +212,7 @@ class GeneratorMotionSource(MotionSource):
         return {
             **super().describe(),
             "weights": self._label,
+            "backend": self._backend,
             "steps": s.steps,
             "guidance": s.guidance,
             "emotion": emotion,
@@ -219,6 +237,13 @@ def build_generator_source(options: MotionSourceOptions) -> MotionSource:
         source = HeuristicMotionSource(lookahead_frames=options.lookahead_frames, seed=options.seed)
         source.fallback = f"generator weights unusable: {exc}"
         return source
+    engine = None
+    if options.backend != "torch":
+        try:
+            files = (folder / f"{name}.safetensors", folder / f"{name}.json")
+            engine = step_engine(weights, files, options.backend)
+        except Exception as exc:  # an export or runtime failure: the reference still runs
+            log.warning("generator step on %s unavailable (%s); running it in torch", options.backend, exc)
     return GeneratorMotionSource(
         weights,
         lookahead_frames=options.lookahead_frames,
@@ -226,6 +251,7 @@ def build_generator_source(options: MotionSourceOptions) -> MotionSource:
         emotion=options.emotion,
         emotion_intensity=options.emotion_intensity,
         weights_label=str(folder / name),
+        engine=engine,
     )
 
 
@@ -234,7 +260,7 @@ register_motion_source(
         name="generator",
         description="learned: a causal diffusion transformer over a KV cache (falls back to heuristic "
         "without weights)",
-        backends=("torch",),
+        backends=STEP_BACKENDS,
         build=build_generator_source,
     )
 )

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from engines import motion_space as ms
+from engines.motion_gen.engine_stream import EngineStreamer
+from engines.motion_gen.sampler import StreamingGenerator
 from engines.motion_gen.weights import STUDENT, TEACHER
 from engines.motion_source import MotionFrame, MotionSource
 from engines.motion_source.base import EMOTIONS, MOTION_SOURCES, MotionSourceOptions, create_motion_source
@@ -139,6 +141,16 @@ def test_blinks_and_gaze_come_from_life(weights_dir: Path) -> None:
     assert any(f.motion[ms.INDEX["jawOpen"]] != 0 for f in frames)  # the rest is the model's
 
 
+@pytest.mark.parametrize("lookahead", [0, 2])
+def test_backends_give_the_same_frames(weights_dir: Path, lookahead: int) -> None:
+    """ONNX Runtime runs the exported step graph; torch the reference sampler: same frames."""
+    x = _audio(1.5)
+    ort = _source(weights_dir, backend="onnxruntime", seed=4, lookahead_frames=lookahead, emotion="sad")
+    ref = _source(weights_dir, backend="torch", seed=4, lookahead_frames=lookahead, emotion="sad")
+    assert ort.describe()["backend"] == "onnxruntime" and ref.describe()["backend"] == "torch"
+    np.testing.assert_allclose(_stack(_run(ort, x)), _stack(_run(ref, x)), atol=1e-4)
+
+
 def test_lookahead_beyond_the_weights_is_refused(weights_dir: Path) -> None:
     with pytest.raises(ValueError, match=r"lookahead_frames 4 is outside 0\.\.3"):
         _source(weights_dir, lookahead_frames=4)
@@ -152,8 +164,14 @@ def test_student_preferred_and_weights_shared(tmp_path: Path) -> None:
     b, c = _source(tmp_path), _source(tmp_path)
     assert isinstance(b, GeneratorMotionSource) and isinstance(c, GeneratorMotionSource)
     assert b.describe()["weights"].endswith(STUDENT) and b.describe()["steps"] == 1
-    assert b.generator.denoiser.model is c.generator.denoiser.model  # loaded once, shared
+    assert b.describe()["backend"] == "onnxruntime"  # what auto picks
+    assert isinstance(b.generator, EngineStreamer) and isinstance(c.generator, EngineStreamer)
+    assert b.generator.engine is c.generator.engine  # exported and loaded once, shared
     assert b.generator is not c.generator  # each session its own cache and noise
+    d, e = _source(tmp_path, backend="torch"), _source(tmp_path, backend="torch")
+    assert isinstance(d, GeneratorMotionSource) and isinstance(e, GeneratorMotionSource)
+    assert isinstance(d.generator, StreamingGenerator) and isinstance(e.generator, StreamingGenerator)
+    assert d.generator.denoiser.model is e.generator.denoiser.model  # loaded once, shared
     assert shared_weights(tmp_path, STUDENT) is shared_weights(tmp_path, STUDENT)
 
 

@@ -1,8 +1,9 @@
-"""Shared ONNX export helpers: export through a wrapper, then check against torch at once."""
+"""ONNX export shared by export/ and the runtime: export through a wrapper, check against torch at once."""
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def export_and_check(
     path.parent.mkdir(parents=True, exist_ok=True)
     module = module.eval()
     args = tuple(inputs.values())
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shapes read in Python: expected
         expected = module(*args)
         torch.onnx.export(
             module,
