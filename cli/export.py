@@ -75,3 +75,37 @@ def warp(
     out.parent.mkdir(parents=True, exist_ok=True)
     error = export_warp(renderer.module, out, batch=batch)
     typer.echo(f"wrote {out} (max relative error vs torch {error:.1e})")
+
+
+@export_app.command("motion")
+def motion(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the ONNX file (+ .json manifest).")
+    ] = Path("out/motion_step.onnx"),
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Generator weights folder (default: the shipped ones).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="motion_student or motion_teacher (default: the student when present).")
+    ] = None,
+) -> None:
+    """The generator's streaming step: audio window, emotion, noise and the session state (KV cache,
+    last chunk) in; the chunk's motion and the advanced state out; dynamic batch (sessions)."""
+    import json
+
+    from engines.motion_gen.weights import SHIPPED_DIR, WeightsError, load_weights
+    from engines.motion_source.generator import weights_name
+    from export.onnx_motion import export_motion_step, manifest
+
+    folder = weights_dir or SHIPPED_DIR
+    chosen = name or weights_name(folder)
+    try:
+        weights = load_weights(folder, chosen)
+    except WeightsError as exc:
+        raise fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    error = export_motion_step(weights, out)
+    files = (folder / f"{chosen}.safetensors", folder / f"{chosen}.json")
+    info = manifest(out, files, error)
+    out.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    typer.echo(f"wrote {out} and {out.with_suffix('.json').name} (max relative error vs torch {error:.1e})")
