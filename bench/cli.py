@@ -152,3 +152,24 @@ def motion(
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc), param_hint="--weights-dir") from None
     _report(result, print_report, json_out)
+
+
+@bench_app.command("engines")
+def engines(
+    weights_dir: Path | None = typer.Option(None, help="Generator weights (default: the shipped ones)."),
+    batches: str = typer.Option("1,2,4,8,16", help="Sessions per motion-step call, in turn."),
+    sizes: str = typer.Option("256,512", help="Render sizes."),
+    repeats: int = typer.Option(30, min=3, help="Timed calls per row."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """Each stage by backend and batch size (motion step, render) and the sessions a process holds."""
+    from bench.engines import EnginesBenchConfig, print_report
+    from bench.engines import run as run_engines
+
+    cfg = EnginesBenchConfig(
+        weights_dir=weights_dir,
+        batches=tuple(int(b) for b in batches.split(",")),
+        render_sizes=tuple(int(s) for s in sizes.split(",")),
+        repeats=repeats,
+    )
+    _report(run_engines(cfg), print_report, json_out)
