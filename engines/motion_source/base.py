@@ -81,12 +81,29 @@ class MotionSource(ABC):
         """
         return {}
 
+    def batch_member(self) -> BatchMember | None:
+        """For a source whose model step can run batched with other sessions' (the render worker
+        then runs all such sessions' waiting steps in one call before pulling): the shared engine,
+        its guidance branches and this session's stream. None (the default): the source runs its
+        own model in ``pull``."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """What actually runs (session stats, ``/health``, the CLI): a fallback must be visible."""
         info: dict[str, Any] = {"name": self.name, "lookahead_frames": self.lookahead_frames}
         if self.fallback is not None:
             info["fallback"] = self.fallback
         return info
+
+
+@dataclass(frozen=True)
+class BatchMember:
+    """A session's part in a batched step (see :meth:`MotionSource.batch_member`): sessions with
+    the same ``engine`` object share one call."""
+
+    engine: Any  # engines.inference.Engine
+    branches: int
+    streamer: Any  # engines.motion_gen.engine_stream.EngineStreamer (its due chunks)
 
 
 @dataclass(frozen=True)

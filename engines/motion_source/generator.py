@@ -50,6 +50,7 @@ from engines.motion_gen.weights import (
 )
 from engines.motion_source.base import (
     EMOTIONS,
+    BatchMember,
     MotionFrame,
     MotionSource,
     MotionSourceOptions,
@@ -129,6 +130,7 @@ class GeneratorMotionSource(MotionSource):
         self._normalizer = weights.normalizer
         s = weights.sampler
         self._backend = "torch" if engine is None else engine.engine.backend
+        self._branches = 2 if s.guidance != 1.0 else 1
         self._generator: StreamingGenerator | EngineStreamer
         if engine is None:  # the reference sampler, eager torch
             self._generator = StreamingGenerator(
@@ -182,14 +184,34 @@ class GeneratorMotionSource(MotionSource):
         model's time is what the server counts as ``motion``."""
         return self._frontend.pop_stage_seconds()
 
-    def pull(self) -> list[MotionFrame]:
+    def batch_member(self) -> BatchMember | None:
+        """On a step engine: queue the pushed audio's chunks (the worker may run them batched with
+        other sessions'; ``pull`` runs whatever is still waiting)."""
+        if not isinstance(self._generator, EngineStreamer):
+            return None
+        self._enqueue()
+        return BatchMember(self._generator.engine, self._branches, self._generator)
+
+    def _enqueue(self) -> None:
+        if self._audio and isinstance(self._generator, EngineStreamer):
+            self._generator.enqueue(np.concatenate(self._audio))  # [n, 321]
+            self._audio = []
+
+    def _model_frames(self) -> list[np.ndarray]:
+        """Normalised motion of every frame that became ready since the last call."""
+        if isinstance(self._generator, EngineStreamer):
+            self._enqueue()
+            return self._generator.run_due()  # those a batched call ran are already ready
         if not self._audio:
             return []
         vectors = np.concatenate(self._audio)  # [n, 321]
         self._audio = []
+        return self._generator.push(vectors)
+
+    def pull(self) -> list[MotionFrame]:
         frames = []
         chunk = self._weights.config.chunk
-        for z in self._generator.push(vectors):  # frame k once audio frame k + L is in (C = 1)
+        for z in self._model_frames():  # frame k once audio frame k + L is in (C = 1)
             k = self._next_frame
             # Like the heuristic: the gate after the newest audio the frame depends on (k + L).
             speech = self._speech[self._lookahead]

@@ -4,9 +4,11 @@ Sessions do not own threads. Each live session hands the worker a :class:`FrameS
 inbox, motion source, shared renderer and a delivery callback); the worker, woken whenever audio
 arrives, runs turns of two phases:
 
-1. *ingest* — for every stream: drain its inbox into its motion source and keep only the newest
-   complete motion frame (older ones are counted as ``worker_behind``). Every stream's audio is
-   processed every turn, so motion state (VAD, prosody, blinks) never skips audio;
+1. *ingest* — for every stream: drain its inbox into its motion source; then the model steps
+   every batchable source queued (the generator on a step engine) run as one call per shared
+   engine — all sessions in one batch, rows of any age (``StepBatcher``); then each stream keeps
+   only the newest complete motion frame (older ones are counted as ``worker_behind``). Every
+   stream's audio is processed every turn, so motion state (VAD, prosody, blinks) never skips audio;
 2. *render* — the streams with a new frame, least recently served first: ingest once more (the
    freshest audio at the last moment), render the newest frame, hand it to the event loop.
 
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engines import timebase
-from engines.motion_source.base import MotionFrame, MotionSource
+from engines.motion_gen.engine_stream import StepBatcher
+from engines.motion_source.base import BatchMember, MotionFrame, MotionSource
 from engines.render.base import Renderer
 from server.live.audio_in import AudioInbox
 from server.live.metrics import LiveMetrics
@@ -106,14 +109,33 @@ class FrameStream:
 
     def ingest(self) -> None:
         """Push all queued audio into the motion source; keep the newest complete frame."""
+        if self.feed():
+            self.collect()
+
+    def feed(self) -> bool:
+        """Push all queued audio into the motion source; True if there was any."""
         chunks = self.inbox.take_all(timeout=0.0)
         if not chunks:
-            return
+            return False
         try:
             t0 = time.perf_counter()
             for chunk in chunks:
                 self._arrivals.add(chunk.samples.size, chunk.arrival)
                 self.source.push_audio(chunk.samples)
+            self._motion_s += time.perf_counter() - t0
+        except Exception as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def add_motion_seconds(self, seconds: float) -> None:
+        """This stream's share of a batched model call (counted in its ``motion`` stage)."""
+        self._motion_s += seconds
+
+    def collect(self) -> None:
+        """Pull the motion source's complete frames (running what a batch did not); keep the newest."""
+        try:
+            t0 = time.perf_counter()
             frames = self.source.pull()
             self._motion_s += time.perf_counter() - t0
         except Exception as exc:
@@ -177,6 +199,8 @@ class RenderWorker:
     def __init__(self, name: str = "render", torch_threads: int = 0) -> None:
         self._name = name
         self._torch_threads = torch_threads
+        self.batched_calls = 0  # batched model calls (rounds of StepBatcher) so far
+        self.largest_batch = 0  # most sessions one of them carried
         self.threads_in_use: int | None = None  # torch's intra-op threads as the worker thread sees them
         self._streams: dict[int, FrameStream] = {}
         self._lock = threading.Lock()
@@ -226,8 +250,10 @@ class RenderWorker:
         """One ingest + render turn over every stream; returns frames rendered (tests call it)."""
         with self._lock:
             streams = list(self._streams.values())
-        for stream in streams:
-            stream.ingest()
+        fed = [stream for stream in streams if stream.feed()]
+        self._run_batches(fed)
+        for stream in fed:
+            stream.collect()
         due = sorted((s for s in streams if s.active and s.has_frame), key=lambda s: s.last_served)
         rendered = 0
         for stream in due:
@@ -237,6 +263,34 @@ class RenderWorker:
             rendered += stream.render_pending()
         self.turns += 1
         return rendered
+
+    def _run_batches(self, streams: list[FrameStream]) -> None:
+        """Every batchable source's waiting model steps, one call per shared engine and round
+        (:class:`~engines.motion_gen.engine_stream.StepBatcher`); each stream is charged its share.
+        A failed batch is logged once per stream; its steps stay queued and each stream's
+        ``collect`` runs its own (so one bad row cannot silence the others)."""
+        groups: dict[int, tuple[BatchMember, list[tuple[FrameStream, BatchMember]]]] = {}
+        for stream in streams:
+            try:
+                member = stream.source.batch_member()
+            except Exception as exc:
+                stream._fail(exc)
+                continue
+            if member is not None and member.streamer.due:
+                groups.setdefault(id(member.engine), (member, []))[1].append((stream, member))
+        for first, members in groups.values():
+            t0 = time.perf_counter()
+            try:
+                StepBatcher(first.engine, first.branches).run([m.streamer for _, m in members])
+            except Exception as exc:
+                for stream, _ in members:
+                    stream._fail(exc)
+                continue
+            share = (time.perf_counter() - t0) / len(members)
+            for stream, _ in members:
+                stream.add_motion_seconds(share)
+            self.batched_calls += 1
+            self.largest_batch = max(self.largest_batch, len(members))
 
     def _run(self) -> None:
         import torch

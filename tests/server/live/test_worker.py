@@ -475,16 +475,17 @@ async def test_worker_thread_delivers_then_stops() -> None:
         got.append(frame)
         arrived.set()
 
-    # A stream whose first ingest raises past FrameStream's own guard: the turn fails, not the thread.
+    # A stream whose first feed raises past FrameStream's own guard: the turn fails, not the thread.
     broken = FrameStream("broken", AudioInbox(), ScriptedSource(), Recorder(), lambda f: None, loop)
     fails = [1]
 
-    def ingest_once_broken() -> None:
+    def feed_once_broken() -> bool:
         if fails:
             fails.pop()
             raise RuntimeError("bug in a turn")
+        return False
 
-    broken.ingest = ingest_once_broken  # type: ignore[method-assign]
+    broken.feed = feed_once_broken  # type: ignore[method-assign]
     stream = FrameStream("a", AudioInbox(), ScriptedSource(), Recorder(), deliver, loop)
     stream.active = True
     worker.start()
@@ -508,3 +509,37 @@ async def test_worker_thread_delivers_then_stops() -> None:
     stream.inbox.put(chunk(SPF, 0.5))  # nobody serves it any more
     await asyncio.sleep(0.1)
     assert len(got) == 3
+
+
+async def test_generator_sessions_step_in_one_batched_call(tmp_path) -> None:
+    """Three generator sessions on ONNX Runtime: each turn their model steps run as one call, and
+    every session's frames are what it makes alone."""
+    from engines.motion_source.base import MotionSourceOptions, create_motion_source
+    from tests.motion_weights import save_tiny_weights
+
+    save_tiny_weights(tmp_path, "motion_student", steps=1, guidance=1.0)
+
+    def source(seed: int) -> MotionSource:
+        options = MotionSourceOptions(
+            weights_dir=tmp_path, backend="onnxruntime", seed=seed, lookahead_frames=0
+        )
+        return create_motion_source("generator", options)
+
+    rng = np.random.default_rng(0)
+    audio = {name: (0.2 * rng.standard_normal(SPF * 12)).astype(np.float32) for name in "abc"}
+    scripts = {
+        name: StreamScript(
+            [[AudioChunk(audio[name][k * SPF : (k + 1) * SPF], 0.0, silence=False)] for k in range(12)],
+            source=source(i),
+        )
+        for i, name in enumerate("abc")
+    }
+    run = await run_worker_test(scripts)
+    assert run.worker.largest_batch == 3 and run.worker.batched_calls >= 12
+    for i, name in enumerate("abc"):
+        alone = source(i)
+        alone.push_audio(audio[name])
+        want = [f.motion[JAW] for f in alone.pull()]
+        got = scripts[name].renderer.jaws
+        assert [f.index for f in run.delivered[name]] == list(range(12))
+        np.testing.assert_allclose(got, want, atol=1e-4)
