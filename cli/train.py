@@ -48,6 +48,9 @@ def train_motion(
     bilabial_weight: Annotated[
         float | None, typer.Option(help="Motion loss weight of /P B M/ frames.")
     ] = None,
+    phones: Annotated[
+        bool, typer.Option("--phones/--no-phones", help="The phonetic front end in the audio window.")
+    ] = True,
 ) -> None:
     """Train the motion generator (diffusion forcing) into ``--out``; rerun to resume."""
     from training.motion.train import TrainConfig, config_with, train
@@ -67,6 +70,7 @@ def train_motion(
         augment=False if no_augment else None,
         model_lookahead=lookahead,
         model_chunk=chunk,
+        model_phones=None if phones else 0,
     )
     from dataclasses import replace
 

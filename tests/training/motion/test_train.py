@@ -36,6 +36,11 @@ def test_train_resume_and_distill(tiny_corpus: Path, tmp_path: Path) -> None:
         "jaw_rho_t1",
         "phone_acc",
     }
+    assert first.config.phones > 0  # the phonetic front end is the default
+    plain = tmp_path / "plain"
+    args_plain = ["train", "motion", "--data", str(tiny_corpus), "--out", str(plain), *TINY, "--threads", "1"]
+    assert runner.invoke(app, [*args_plain, "--steps", "1", "--no-phones"]).exit_code == 0
+    assert load_weights(plain, TEACHER).config.phones == 0
     result = runner.invoke(app, [*args, "--steps", "4"])  # resumes at step 2
     assert result.exit_code == 0, result.output
     assert load_weights(run, TEACHER).record["step"] == 4
