@@ -101,6 +101,9 @@ def distill_motion(
         float | None,
         typer.Option(min=0.0, help="Weight of the rollout lip loss (the student on its own past; 0: off)."),
     ] = None,
+    rollout_bilabial_weight: Annotated[
+        float | None, typer.Option(min=0.0, help="In the rollout loss, the weight of /P B M/ frames.")
+    ] = None,
 ) -> None:
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
@@ -117,6 +120,7 @@ def distill_motion(
         "limit_clips": limit_clips,
         "augment": False if no_augment else None,
         "rollout_weight": rollout_weight,
+        "rollout_bilabial_weight": rollout_bilabial_weight,
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     try:

@@ -47,7 +47,7 @@ from engines.motion_gen.sampler import step_toward, time_steps
 from engines.motion_gen.step import STATE, MotionStep
 from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
 from training.motion.data import Augmenter, Batch, BatchSampler, load_split
-from training.motion.objective import channel_weights, conditioning
+from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class DistillConfig:
     augment: bool = True
     limit_clips: int | None = None
     rollout_weight: float = 0.0  # weight of the rollout lip loss (0: plain distillation)
+    rollout_bilabial_weight: float = 1.0  # in the rollout loss, frames of /P B M/ count this much
 
 
 def _halves(frames: int, model: MotionDenoiser) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -218,7 +219,11 @@ def distill(
                 if cfg.rollout_weight > 0:
                     own = student_rollout(student, batch, gen)
                     pred_own = student_prediction(student, batch, torch.randn(eps.shape, generator=gen), own)
-                    loss = loss + cfg.rollout_weight * (((pred_own - batch.motion) ** 2) * lips).mean()
+                    frame_w = torch.where(
+                        torch.isin(batch.phones, BILABIAL_IDS), cfg.rollout_bilabial_weight, 1.0
+                    )
+                    err = ((pred_own - batch.motion) ** 2) * lips * frame_w[..., None]  # [B, T, 40]
+                    loss = loss + cfg.rollout_weight * err.mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)

@@ -175,13 +175,20 @@ def seed_diversity(runs: np.ndarray, scale: np.ndarray) -> float:
     return float((runs.std(axis=0) / scale).mean())
 
 
-def drift(motion: np.ndarray, scale: np.ndarray, frames_per_minute: int = 60 * FPS) -> dict[str, Any]:
+def drift(
+    motion: np.ndarray,
+    scale: np.ndarray,
+    frames_per_minute: int = 60 * FPS,
+    channels: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Metric 10 — drift over a long stream [N, 40]: per whole minute the mean and std of each
     channel; the largest deviation of any later minute from minute one, relative to ``scale`` [40]
     (the truth's per-channel std), in percent — the worst channel (``mean_pct``, ``std_pct``), the
     median channel's worst minute (``median_mean_pct``) and which channel was worst. A stationary
     signal gives ≈ 0 plus its sampling noise; content moves it too, so compare sources on the same
-    audio."""
+    audio. ``channels``: only these (by index into the motion space)."""
+    index = np.arange(motion.shape[1]) if channels is None else np.asarray(channels)
+    motion, scale = motion[:, index], np.asarray(scale)[index]
     minutes = motion.shape[0] // frames_per_minute
     if minutes < 2:
         nan = float("nan")
@@ -193,7 +200,7 @@ def drift(motion: np.ndarray, scale: np.ndarray, frames_per_minute: int = 60 * F
         "mean_pct": float(100 * mean_dev.max()),
         "std_pct": float(100 * (np.abs(std[1:] - std[0]) / scale).max()),
         "median_mean_pct": float(100 * np.median(mean_dev)),
-        "worst_channel": ms.CHANNELS[int(mean_dev.argmax())].name,
+        "worst_channel": ms.CHANNELS[int(index[mean_dev.argmax()])].name,
         "minutes": float(minutes),
     }
 

@@ -44,6 +44,12 @@ def drift_cell(dr: dict[str, Any]) -> str:
     return f"{fmt(dr.get('mean_pct'), PCT)} / {fmt(dr.get('std_pct'), PCT)} ({dr.get('worst_channel', '?')})"
 
 
+def drift_cells(dr: dict[str, Any]) -> list[str]:
+    """Worst channel (all, then without Life's blinks and gaze) and the median channel."""
+    median = fmt(dr.get("median_mean_pct"), PCT) if dr else "—"
+    return [drift_cell(dr), drift_cell(dr.get("without_life", {}) if dr else {}), median]
+
+
 def fmt(value: Any, spec: str = "{:.3f}") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -119,8 +125,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
                     f"{fmt(so.get('stream_rho_jaw_truth'))} / {fmt(so.get('offline_rho_jaw_truth'))}"
                     if so
                     else "—",
-                    drift_cell(dr),
-                    fmt(dr.get("median_mean_pct"), PCT) if dr else "—",
+                    *drift_cells(dr),
                 ]
             )
         seeds = report.get("config", {}).get("seeds", 3)
@@ -131,6 +136,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
             "stream↔offline lip MAE",
             "ρ jaw vs truth: stream / offline",
             "drift, worst channel: mean / std (which)",
+            "drift without Life's blinks and gaze",
             "drift, median channel: mean",
         ]
         out.append(Table("sampling: diversity, streaming vs offline, drift", header, rows))

@@ -275,6 +275,11 @@ def test_eval_motion_end_to_end(tiny_corpus: Path, tmp_path: Path) -> None:
     assert "emotion accuracy: inferred" in (out / "report.md").read_text()
     assert list(report["drift"]) == ["heuristic", "student"] and report["drift"]["student"]["minutes"] == 2
     assert report["drift"]["heuristic"]["minutes"] == 2 and "worst_channel" in report["drift"]["student"]
+    assert report["drift"]["student"]["without_life"]["worst_channel"] not in (
+        "gazeYaw",
+        "gazePitch",
+        "eyeBlinkLeft",
+    )
     assert "student drift stream (2 min, in parallel)" in report["timings_s"]
     assert (out / "report.md").read_text().startswith("# xactor eval motion")
     assert (out / "emotion_probe.npz").is_file()
