@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def _full_feeds(step: Any, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Step inputs for ``batch`` sessions in steady state: caches full, a previous chunk."""
     cfg = step.model.cfg
     rng = np.random.default_rng(seed)
-    feeds = {
+    feeds: dict[str, np.ndarray] = {
         "audio": rng.normal(size=(batch, cfg.chunk + cfg.audio_window - 1, cfg.audio_dim)).astype(np.float32),
         "lookahead": np.full(batch, cfg.lookahead, np.int64),
         "emotion": np.full((batch, cfg.chunk), cfg.n_emotions, np.int64),
@@ -114,7 +115,7 @@ def motion_rows(cfg: EnginesBenchConfig, onnx_dir: Path) -> list[dict[str, Any]]
             result = {"torch-reference": _timed(reference, cfg.repeats, cfg.warmup)}
             feeds = _full_feeds(step, batch)
             for name, engine in engines.items():
-                result[name] = _timed(lambda e=engine, f=feeds: e(f), cfg.repeats, cfg.warmup)
+                result[name] = _timed(partial(engine, feeds), cfg.repeats, cfg.warmup)
         for backend, t in result.items():
             rows.append(
                 {

@@ -123,11 +123,13 @@ def _time_source(weights: GeneratorWeights, name: str, cfg: MotionBenchConfig) -
     source = GeneratorMotionSource(weights, seed=0, weights_label=name)
     audio = _speech_like(mcfg.context + 2 + cfg.warmup + cfg.source_frames)
     spf = timebase.SAMPLES_PER_FRAME
-    levels, source.generator.levels = source.generator.levels, time_steps(1)
+    generator = source.generator
+    assert isinstance(generator, StreamingGenerator)  # built without an engine: the torch reference
+    levels, generator.levels = generator.levels, time_steps(1)
     prefill = (mcfg.context + 2) * spf
     source.push_audio(audio[:prefill])
     source.pull()
-    source.generator.levels = levels
+    generator.levels = levels
     source.pop_stage_seconds()
     frame_s: list[float] = []
     front_s: list[float] = []

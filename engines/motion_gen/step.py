@@ -43,6 +43,7 @@ Outputs: ``motion`` [B, C, 40] (normalised) and every state input again, advance
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +59,14 @@ OUTPUTS = ("motion", *(f"{name}_out" for name in STATE))
 
 class MotionStep(nn.Module):
     """One streaming chunk of a batch of sessions (see module docstring); weights shared, read-only."""
+
+    # Buffers (relative positions and their rotary tables), declared for the type checker.
+    pos_first: torch.Tensor
+    pos_later: torch.Tensor
+    cos_first: torch.Tensor
+    sin_first: torch.Tensor
+    cos_later: torch.Tensor
+    sin_later: torch.Tensor
 
     def __init__(self, model: MotionDenoiser, steps: int, shift: float, guidance: float) -> None:
         super().__init__()
@@ -150,7 +159,7 @@ class MotionStep(nn.Module):
         mask = self._mask(pos, valid, x_t.shape[1]).repeat(g, 1, 1, 1)  # [G·B, 1, n, S + n]
         new_k, new_v = [], []
         for i, block in enumerate(model.blocks):
-            h, k, v = self._attend(block, h, cache_k[i], cache_v[i], cos, sin, mask)
+            h, k, v = self._attend(cast(Block, block), h, cache_k[i], cache_v[i], cos, sin, mask)
             new_k.append(k)
             new_v.append(v)
         x0 = model.head(model.ln_out(h))
