@@ -50,7 +50,7 @@ INVALID_OPTION = ErrorDoc(
     422,
     "invalid_option",
     "The chosen stages cannot run on the chosen backend",
-    "renderer 'warp' has no onnxruntime backend; it runs on: torch",
+    "motion source 'generator' has no tensorrt backend; it runs on: onnxruntime, torch",
 )
 SESSION_NOT_FOUND = ErrorDoc(
     404, "session_not_found", "No open session with that id", "There is no session 0123456789abcdef."

@@ -345,7 +345,7 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
             "/sessions", json={"sdp": c.sdp, "options": {"lookahead": -1}}
         ),
         "invalid_option": lambda c: c.http.post(
-            "/sessions", json={"sdp": c.sdp, "options": {"backend": "onnxruntime"}}
+            "/sessions", json={"sdp": c.sdp, "options": {"backend": "tensorrt"}}
         ),
         "too_many_sessions": _session_limit,
     },

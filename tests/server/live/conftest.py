@@ -47,9 +47,7 @@ class BarRenderer(Renderer):
 
 
 BAR = register_renderer(
-    RendererSpec(
-        "test-bar", "test double: a bar as high as jawOpen", ("torch",), lambda b, o: BarRenderer(o.size)
-    )
+    RendererSpec("test-bar", "test double: a bar as high as jawOpen", (), lambda b, o: BarRenderer(o.size))
 )
 
 
