@@ -18,9 +18,11 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engines.inference import Engine, OrtEngine, TorchEngine
@@ -79,6 +81,47 @@ def step_engine(weights: GeneratorWeights, weights_files: tuple[Path, Path], bac
         built = StepEngine(engine, step.state_shapes(1))
         _cache[(key, backend)] = built
         return built
+
+
+_fastest: dict[str, str] = {}
+
+
+def fastest_backend(weights: GeneratorWeights, weights_files: tuple[Path, Path], calls: int = 20) -> str:
+    """The backend ``auto`` means for these weights on this machine: each of :data:`STEP_BACKENDS`
+    timed on one session's step (cache full, median of ``calls``), measured once per process and
+    weights file, logged. A backend that fails to build is skipped."""
+    key = graph_key(weights_files)
+    if key in _fastest:
+        return _fastest[key]
+    timings: dict[str, float] = {}
+    for backend in STEP_BACKENDS:
+        try:
+            built = step_engine(weights, weights_files, backend)
+        except Exception as exc:
+            log.warning("step backend %s unavailable: %s", backend, exc)
+            continue
+        feeds = {k: np.zeros(shape, np.float32) for k, (shape, _) in built.state_shapes.items()}
+        cfg = weights.config
+        feeds |= {
+            "audio": np.zeros((1, cfg.chunk + cfg.audio_window - 1, cfg.audio_dim), np.float32),
+            "lookahead": np.array([cfg.lookahead], np.int64),
+            "emotion": np.full((1, cfg.chunk), cfg.n_emotions, np.int64),
+            "intensity": np.zeros((1, cfg.chunk), np.float32),
+            "noise": np.zeros((1, cfg.chunk, cfg.motion_dim), np.float32),
+        }
+        feeds["cache_valid"][:] = 1.0  # a full cache: the steady state
+        times = []
+        for _ in range(calls + 2):
+            t0 = time.perf_counter()
+            built.engine(feeds)
+            times.append(time.perf_counter() - t0)
+        timings[backend] = float(np.median(times[2:])) * 1000
+    if not timings:
+        raise RuntimeError("no backend could run the generator's step")
+    best = min(timings, key=lambda b: timings[b])
+    log.info("generator step per backend (ms, one session): %s; auto = %s", timings, best)
+    _fastest[key] = best
+    return best
 
 
 def _exported(weights: GeneratorWeights, key: str) -> Path:

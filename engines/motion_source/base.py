@@ -140,6 +140,8 @@ class MotionSourceSpec:
     description: str
     backends: tuple[str, ...]  # supported concrete backends, fastest first
     build: Callable[[MotionSourceOptions], MotionSource]
+    # True: ``build`` receives "auto" unresolved and picks by measuring on this machine
+    measures_auto: bool = False
 
 
 MOTION_SOURCES: Registry[MotionSourceSpec] = Registry(
@@ -159,4 +161,6 @@ def create_motion_source(name: str, options: MotionSourceOptions) -> MotionSourc
 
     spec = MOTION_SOURCES.get(name)
     backend = check_backend(options.backend, spec.backends, f"motion source {name!r}")
+    if options.backend == "auto" and spec.measures_auto:
+        backend = "auto"
     return spec.build(replace(options, backend=backend))

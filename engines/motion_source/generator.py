@@ -20,9 +20,10 @@ inference; each session's state lives in its own StreamingGenerator). The studen
 are not fatal: building the source logs one warning and returns the heuristic source instead, so a
 server without weights still serves a talking face — and says so in ``describe()``.
 
-Backends (``options.backend``): ``onnxruntime`` (what ``auto`` picks: the step exported to ONNX
-once per weights file, :mod:`engines.motion_gen.runtime`, about 2.5× faster per frame here) or
-``torch`` (the reference sampler). Both give the same frames (tested). torch threads are the
+Backends (``options.backend``): ``onnxruntime`` (the step exported to ONNX once per weights file,
+:mod:`engines.motion_gen.runtime`) or ``torch`` (the reference sampler); ``auto`` is whichever
+ran one session's step faster on this machine, measured once per process and weights file (ONNX
+Runtime here, 1.9 vs 3.2 ms). Both give the same frames (tested). torch threads are the
 render worker's (``torch_threads`` setting); the ONNX Runtime session uses one thread.
 """
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from engines.audio.frontend import AudioFrontEnd
 from engines.motion_gen.engine_stream import EngineStreamer
-from engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, step_engine
+from engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, fastest_backend, step_engine
 from engines.motion_gen.sampler import Denoiser, StreamingGenerator
 from engines.motion_gen.weights import (
     SHIPPED_DIR,
@@ -260,12 +261,15 @@ def build_generator_source(options: MotionSourceOptions) -> MotionSource:
         source.fallback = f"generator weights unusable: {exc}"
         return source
     engine = None
-    if options.backend != "torch":
-        try:
-            files = (folder / f"{name}.safetensors", folder / f"{name}.json")
-            engine = step_engine(weights, files, options.backend)
-        except Exception as exc:  # an export or runtime failure: the reference still runs
-            log.warning("generator step on %s unavailable (%s); running it in torch", options.backend, exc)
+    files = (folder / f"{name}.safetensors", folder / f"{name}.json")
+    backend = options.backend
+    try:
+        if backend == "auto":  # measured once per process and weights file
+            backend = fastest_backend(weights, files)
+        if backend != "torch":
+            engine = step_engine(weights, files, backend)
+    except Exception as exc:  # an export or runtime failure: the reference still runs
+        log.warning("generator step on %s unavailable (%s); running it in torch", backend, exc)
     return GeneratorMotionSource(
         weights,
         lookahead_frames=options.lookahead_frames,
@@ -284,5 +288,6 @@ register_motion_source(
         "without weights)",
         backends=STEP_BACKENDS,
         build=build_generator_source,
+        measures_auto=True,
     )
 )
