@@ -160,6 +160,8 @@ def engines(
     batches: str = typer.Option("1,2,4,8,16", help="Sessions per motion-step call, in turn."),
     sizes: str = typer.Option("256,512", help="Render sizes."),
     repeats: int = typer.Option(30, min=3, help="Timed calls per row."),
+    sessions: str = typer.Option("1,2,4,8,16", help="Sessions in the measured render-worker turn."),
+    ticks: int = typer.Option(25, min=2, help="Timed worker turns per session count."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
 ) -> None:
     """Each stage by backend and batch size (motion step, render) and the sessions a process holds."""
@@ -171,5 +173,7 @@ def engines(
         batches=tuple(int(b) for b in batches.split(",")),
         render_sizes=tuple(int(s) for s in sizes.split(",")),
         repeats=repeats,
+        worker_sessions=tuple(int(n) for n in sessions.split(",")),
+        ticks=ticks,
     )
     _report(run_engines(cfg), print_report, json_out)

@@ -46,6 +46,8 @@ class EnginesBenchConfig:
     render_sizes: tuple[int, ...] = (256, 512)
     repeats: int = 30
     warmup: int = 3
+    worker_sessions: tuple[int, ...] = (1, 2, 4, 8, 16)
+    ticks: int = 25
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -161,6 +163,61 @@ def render_rows(cfg: EnginesBenchConfig) -> list[dict[str, Any]]:
     return rows
 
 
+def worker_rows(cfg: EnginesBenchConfig, onnx_dir: Path) -> list[dict[str, Any]]:
+    """The real render worker's turn for N sessions: each tick every session gets 40 ms of speech-
+    like audio, then one ``RenderWorker.turn()`` (motion batched, renders one by one at 256 px, the
+    default avatar, the generator on ``auto``); median / p95 ms a turn, rendered frames a turn.
+    Encoding is not included (it runs on the sessions' own threads)."""
+    import asyncio
+
+    from engines.avatar.store import AvatarStore
+    from engines.motion_source.base import MotionSourceOptions, create_motion_source
+    from engines.render import RendererOptions, create_renderer
+    from engines.timebase import SAMPLES_PER_FRAME
+    from server.live.audio_in import AudioChunk, AudioInbox
+    from server.live.worker import FrameStream, RenderWorker
+
+    bundle = AvatarStore(onnx_dir / "avatars").ensure_default()
+    renderer = create_renderer("warp", bundle, RendererOptions(size=256))
+    renderer.warm_up()
+    loop = asyncio.new_event_loop()  # never run: deliveries just queue on it
+    rng = np.random.default_rng(0)
+    t = np.arange(SAMPLES_PER_FRAME * 50) / 16000
+    speech = (0.2 * np.sin(2 * np.pi * 150 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    rows = []
+    try:
+        for n in cfg.worker_sessions:
+            worker = RenderWorker(name="bench")
+            streams = []
+            for i in range(n):
+                options = MotionSourceOptions(weights_dir=cfg.weights_dir, seed=i)
+                source = create_motion_source("generator", options)
+                stream = FrameStream(f"s{i}", AudioInbox(), source, renderer, lambda f: None, loop)
+                stream.active = True
+                worker.add(stream)
+                streams.append(stream)
+            times, rendered = [], []
+            for k in range(cfg.warmup + cfg.ticks):
+                start = (k % 50) * SAMPLES_PER_FRAME
+                for stream in streams:
+                    noise = 0.01 * rng.standard_normal(SAMPLES_PER_FRAME).astype(np.float32)
+                    chunk = speech[start : start + SAMPLES_PER_FRAME] + noise
+                    stream.inbox.put(AudioChunk(chunk, time.monotonic(), silence=False))
+                t0 = time.perf_counter()
+                count = worker.turn()
+                if k >= cfg.warmup:
+                    times.append(time.perf_counter() - t0)
+                    rendered.append(count)
+            row = {"sessions": n, **_ms(times), "frames_per_turn": float(np.mean(rendered))}
+            row["backend"] = streams[0].source.describe().get("backend")
+            row["holds_25fps"] = row["p50"] <= 40.0
+            rows.append(row)
+            log.info("worker, %d sessions: %s", n, row)
+    finally:
+        loop.close()
+    return rows
+
+
 def tick_rows(motion: list[dict[str, Any]], render: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per B: fastest batched motion step + B renders at 256 px (fastest backend)."""
     render_ms = min(r["p50"] for r in render if r["size"] == 256)
@@ -184,6 +241,7 @@ def run(cfg: EnginesBenchConfig) -> dict[str, Any]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         motion = motion_rows(cfg, Path(tmp))
+        worker = worker_rows(cfg, Path(tmp))
     render = render_rows(cfg)
     ticks = tick_rows(motion, render)
     held = [t["sessions"] for t in ticks if t["holds_25fps"]]
@@ -194,6 +252,8 @@ def run(cfg: EnginesBenchConfig) -> dict[str, Any]:
         "render": render,
         "tick": ticks,
         "sessions_at_25fps": max(held) if held else 0,
+        "worker": worker,
+        "worker_sessions_at_25fps": max([w["sessions"] for w in worker if w["holds_25fps"]], default=0),
         "wall_s": round(time.perf_counter() - start, 1),
     }
 
@@ -230,3 +290,18 @@ def print_report(result: dict[str, Any]) -> None:
         )
     console.print(ticks)
     console.print(f"sessions one process holds at 25 fps (motion + render): {result['sessions_at_25fps']}")
+    turns = Table(title="the render worker's turn, measured (N sessions, 40 ms of audio each per turn)")
+    for col in ("sessions", "motion backend", "turn ms p50 / p95", "frames a turn", "25 fps"):
+        turns.add_column(col)
+    for w in result["worker"]:
+        turns.add_row(
+            str(w["sessions"]),
+            str(w["backend"]),
+            f"{w['p50']:.1f} / {w['p95']:.1f}",
+            f"{w['frames_per_turn']:.1f}",
+            "yes" if w["holds_25fps"] else "no",
+        )
+    console.print(turns)
+    console.print(
+        f"sessions the worker holds at 25 fps (measured turn ≤ 40 ms): {result['worker_sessions_at_25fps']}"
+    )

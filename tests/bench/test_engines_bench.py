@@ -18,6 +18,7 @@ def test_bench_engines_tiny(tmp_path: Path) -> None:
     save_tiny_weights(tmp_path, STUDENT, steps=1, guidance=1.0)
     out = tmp_path / "engines.json"
     args = ["bench", "engines", "--weights-dir", str(tmp_path), "--batches", "1,3", "--sizes", "256"]
+    args += ["--sessions", "1,2", "--ticks", "3"]
     result = CliRunner().invoke(app, [*args, "--repeats", "3", "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -30,3 +31,7 @@ def test_bench_engines_tiny(tmp_path: Path) -> None:
         assert t["tick_ms"] > t["motion_ms"] > 0
     assert report["sessions_at_25fps"] in (0, 1, 3)
     assert "sessions one process holds at 25 fps" in result.output
+    assert [w["sessions"] for w in report["worker"]] == [1, 2]
+    for w in report["worker"]:
+        assert w["p50"] > 0 and w["frames_per_turn"] > 0 and w["backend"] in ("onnxruntime", "torch")
+    assert report["worker_sessions_at_25fps"] in (0, 1, 2)
