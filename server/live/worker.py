@@ -152,9 +152,23 @@ class FrameStream:
 
     def render_pending(self) -> bool:
         """Render the newest pending frame and hand it to the event loop; False if none or failed."""
-        frame, self._pending = self._pending, None
+        frame = self.take_pending()
         if frame is None:
             return False
+        try:
+            t1 = time.perf_counter()
+            motion = np.asarray(frame.motion, dtype=np.float32)[None]  # [1, 40]
+            image = np.ascontiguousarray(self.renderer.render(motion)[0])  # [S, S, 3]
+        except Exception as exc:
+            self._fail(exc)
+            return False
+        return self.deliver_rendered(frame, image, time.perf_counter() - t1)
+
+    def take_pending(self) -> MotionFrame | None:
+        """The newest pending frame, taken (its motion-stage timings recorded); None if none."""
+        frame, self._pending = self._pending, None
+        if frame is None:
+            return None
         try:
             parts = self.source.pop_stage_seconds()
         except Exception as exc:  # a faulty source must not stop the turn for every session
@@ -164,14 +178,11 @@ class FrameStream:
             self._observe(stage, seconds)
         self._observe("motion", max(self._motion_s - sum(parts.values()), 0.0))
         self._motion_s = 0.0
-        try:
-            t1 = time.perf_counter()
-            motion = np.asarray(frame.motion, dtype=np.float32)[None]  # [1, 40]
-            image = np.ascontiguousarray(self.renderer.render(motion)[0])  # [S, S, 3]
-            self._observe("render", time.perf_counter() - t1)
-        except Exception as exc:
-            self._fail(exc)
-            return False
+        return frame
+
+    def deliver_rendered(self, frame: MotionFrame, image: np.ndarray, render_s: float) -> bool:
+        """Count and hand a rendered picture [S, S, 3] of ``frame`` to the event loop."""
+        self._observe("render", render_s)
         self.frames_rendered += 1
         self.last_served = time.monotonic()
         out = RenderedFrame(
@@ -201,6 +212,8 @@ class RenderWorker:
         self._torch_threads = torch_threads
         self.batched_calls = 0  # batched model calls (rounds of StepBatcher) so far
         self.largest_batch = 0  # most sessions one of them carried
+        self.batched_renders = 0  # render calls that carried more than one session's frame
+        self.largest_render_batch = 0
         self.threads_in_use: int | None = None  # torch's intra-op threads as the worker thread sees them
         self._streams: dict[int, FrameStream] = {}
         self._lock = threading.Lock()
@@ -255,14 +268,57 @@ class RenderWorker:
         for stream in fed:
             stream.collect()
         due = sorted((s for s in streams if s.active and s.has_frame), key=lambda s: s.last_served)
-        rendered = 0
+        groups: dict[int, list[FrameStream]] = {}  # streams sharing a renderer render as one batch
         for stream in due:
-            if stream.closed:
-                continue
-            stream.ingest()
-            rendered += stream.render_pending()
+            groups.setdefault(id(stream.renderer), []).append(stream)
+        rendered = 0
+        for group in groups.values():
+            live = [s for s in group if not s.closed]
+            if len(live) == 1:
+                live[0].ingest()
+                rendered += live[0].render_pending()
+            elif live:
+                rendered += self._render_batch(live)
         self.turns += 1
         return rendered
+
+    def _render_batch(self, streams: list[FrameStream]) -> int:
+        """Streams sharing one renderer (same avatar and size): the freshest audio in, then their
+        newest frames rendered in one call [B, 40] -> [B, S, S, 3], each charged its share. If the
+        batch fails, each frame is rendered alone, so one bad frame only costs its own stream."""
+        taken = []
+        for stream in streams:
+            stream.ingest()
+            frame = stream.take_pending()
+            if frame is not None:
+                taken.append((stream, frame))
+        if not taken:
+            return 0
+        try:
+            t0 = time.perf_counter()
+            motion = np.stack([np.asarray(f.motion, dtype=np.float32) for _, f in taken])  # [B, 40]
+            images = taken[0][0].renderer.render(motion)  # [B, S, S, 3]
+            share = (time.perf_counter() - t0) / len(taken)
+        except Exception:
+            log.exception("batched render of %d frames failed; rendering them one by one", len(taken))
+            rendered = 0
+            for stream, frame in taken:
+                try:
+                    t1 = time.perf_counter()
+                    image = stream.renderer.render(np.asarray(frame.motion, dtype=np.float32)[None])[0]
+                except Exception as exc:
+                    stream._fail(exc)
+                    continue
+                rendered += stream.deliver_rendered(
+                    frame, np.ascontiguousarray(image), time.perf_counter() - t1
+                )
+            return rendered
+        self.batched_renders += 1
+        self.largest_render_batch = max(self.largest_render_batch, len(taken))
+        return sum(
+            stream.deliver_rendered(frame, np.ascontiguousarray(images[i]), share)
+            for i, (stream, frame) in enumerate(taken)
+        )
 
     def _run_batches(self, streams: list[FrameStream]) -> None:
         """Every batchable source's waiting model steps, one call per shared engine and round

@@ -543,3 +543,35 @@ async def test_generator_sessions_step_in_one_batched_call(tmp_path) -> None:
         got = scripts[name].renderer.jaws
         assert [f.index for f in run.delivered[name]] == list(range(12))
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+class BatchCounting(BarRenderer):
+    """One renderer shared by several streams: counts calls and batch sizes; can fail batches."""
+
+    def __init__(self, fail_batches: bool = False) -> None:
+        super().__init__(SIZE)
+        self.batches: list[int] = []
+        self.fail_batches = fail_batches
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        self.batches.append(len(np.atleast_2d(motion)))
+        if self.fail_batches and len(np.atleast_2d(motion)) > 1:
+            raise RuntimeError("batch too large for this test renderer")
+        return super().render(motion)
+
+
+@pytest.mark.parametrize("fail_batches", [False, True])
+async def test_streams_sharing_a_renderer_render_in_one_call(fail_batches: bool) -> None:
+    """Same avatar and size: one render call a turn for all of them, each stream its own picture;
+    a failing batch falls back to one call per stream."""
+    shared = BatchCounting(fail_batches)
+    values = {"a": 0.25, "b": 0.5, "c": 0.75}
+    scripts = {n: StreamScript([frames_of(v) for _ in range(4)], renderer=shared) for n, v in values.items()}
+    run = await run_worker_test(scripts)
+    for name, value in values.items():
+        assert [f.index for f in run.delivered[name]] == [0, 1, 2, 3]
+        assert all(bar_height(f.image) == pytest.approx(value, abs=1 / SIZE) for f in run.delivered[name])
+    if fail_batches:
+        assert run.worker.batched_renders == 0 and shared.batches.count(1) == 12
+    else:
+        assert shared.batches == [3, 3, 3, 3] and run.worker.largest_render_batch == 3
