@@ -208,7 +208,7 @@ def worker_rows(cfg: EnginesBenchConfig, onnx_dir: Path) -> list[dict[str, Any]]
                 if k >= cfg.warmup:
                     times.append(time.perf_counter() - t0)
                     rendered.append(count)
-            row = {"sessions": n, **_ms(times), "frames_per_turn": float(np.mean(rendered))}
+            row: dict[str, Any] = {"sessions": n, **_ms(times), "frames_per_turn": float(np.mean(rendered))}
             row["backend"] = streams[0].source.describe().get("backend")
             row["holds_25fps"] = row["p50"] <= 40.0
             rows.append(row)

@@ -345,7 +345,7 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
             "/sessions", json={"sdp": c.sdp, "options": {"lookahead": -1}}
         ),
         "invalid_option": lambda c: c.http.post(
-            "/sessions", json={"sdp": c.sdp, "options": {"backend": "tensorrt"}}
+            "/sessions", json={"sdp": c.sdp, "options": {"backend": "tensorrt", "motion_source": "generator"}}
         ),
         "too_many_sessions": _session_limit,
     },
