@@ -258,50 +258,60 @@ def run(cfg: EnginesBenchConfig) -> dict[str, Any]:
     }
 
 
+def _table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def print_report(result: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     console.print(f"machine: {result['machine']}")
-    table = Table(title="xactor bench engines (ms: p50 / p95)")
-    for col in ("stage", "backend", "size", "batch", "p50 / p95", "per session"):
-        table.add_column(col)
-    for r in [*result["motion"], *result["render"]]:
-        table.add_row(
+    stages = [
+        [
             r["stage"],
             r["backend"],
             str(r.get("size", "")),
             str(r["batch"]),
             f"{r['p50']:.2f} / {r['p95']:.2f}",
             f"{r['per_session_ms']:.2f}",
-        )
-    console.print(table)
-    ticks = Table(title="render-worker tick (fastest motion backend, batched; renders one by one)")
-    for col in ("sessions", "motion ms", "render ms", "tick ms", "25 fps"):
-        ticks.add_column(col)
-    for t in result["tick"]:
-        ticks.add_row(
+        ]
+        for r in [*result["motion"], *result["render"]]
+    ]
+    columns = ("stage", "backend", "size", "batch", "p50 / p95", "per session")
+    console.print(_table("xactor bench engines (ms: p50 / p95)", columns, stages))
+    ticks = [
+        [
             str(t["sessions"]),
             f"{t['motion_ms']:.2f}",
             f"{t['render_ms']:.2f}",
             f"{t['tick_ms']:.2f}",
             "yes" if t["holds_25fps"] else "no",
-        )
-    console.print(ticks)
+        ]
+        for t in result["tick"]
+    ]
+    title = "render-worker tick estimated from the stages (motion batched, renders one by one)"
+    console.print(_table(title, ("sessions", "motion ms", "render ms", "tick ms", "25 fps"), ticks))
     console.print(f"sessions one process holds at 25 fps (motion + render): {result['sessions_at_25fps']}")
-    turns = Table(title="the render worker's turn, measured (N sessions, 40 ms of audio each per turn)")
-    for col in ("sessions", "motion backend", "turn ms p50 / p95", "frames a turn", "25 fps"):
-        turns.add_column(col)
-    for w in result["worker"]:
-        turns.add_row(
+    turns = [
+        [
             str(w["sessions"]),
             str(w["backend"]),
             f"{w['p50']:.1f} / {w['p95']:.1f}",
             f"{w['frames_per_turn']:.1f}",
             "yes" if w["holds_25fps"] else "no",
-        )
-    console.print(turns)
-    console.print(
-        f"sessions the worker holds at 25 fps (measured turn ≤ 40 ms): {result['worker_sessions_at_25fps']}"
-    )
+        ]
+        for w in result["worker"]
+    ]
+    title = "the render worker's turn, measured (N sessions, 40 ms of audio each per turn)"
+    turn_columns = ("sessions", "motion backend", "turn ms p50 / p95", "frames a turn", "25 fps")
+    console.print(_table(title, turn_columns, turns))
+    held = result["worker_sessions_at_25fps"]
+    console.print(f"sessions the worker holds at 25 fps (measured turn ≤ 40 ms): {held}")
