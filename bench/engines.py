@@ -31,6 +31,7 @@ import torch
 from bench.render import machine
 from engines.inference import Engine, OrtEngine, TorchEngine
 from engines.motion_gen.onnx_step import export_step, step_module
+from engines.motion_gen.runtime import steady_feeds
 from engines.motion_gen.sampler import Denoiser, StreamingGenerator
 from engines.motion_gen.step import INPUTS, OUTPUTS
 from engines.motion_gen.weights import SHIPPED_DIR, STUDENT, load_weights
@@ -66,24 +67,6 @@ def _timed(call: Callable[[], object], repeats: int, warmup: int) -> dict[str, f
     return _ms(times)
 
 
-def _full_feeds(step: Any, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Step inputs for ``batch`` sessions in steady state: caches full, a previous chunk."""
-    cfg = step.model.cfg
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {
-        "audio": rng.normal(size=(batch, cfg.chunk + cfg.audio_window - 1, cfg.audio_dim)).astype(np.float32),
-        "lookahead": np.full(batch, cfg.lookahead, np.int64),
-        "emotion": np.full((batch, cfg.chunk), cfg.n_emotions, np.int64),
-        "intensity": np.zeros((batch, cfg.chunk), np.float32),
-        "noise": rng.normal(size=(batch, cfg.chunk, cfg.motion_dim)).astype(np.float32),
-    }
-    for name, (shape, _) in step.state_shapes(batch).items():
-        feeds[name] = rng.normal(size=shape).astype(np.float32)
-    feeds["cache_valid"][:] = 1.0
-    feeds["ride_valid"][:] = 1.0
-    return feeds
-
-
 def motion_rows(cfg: EnginesBenchConfig, onnx_dir: Path) -> list[dict[str, Any]]:
     folder = cfg.weights_dir or SHIPPED_DIR
     weights = load_weights(folder, cfg.weights)
@@ -115,7 +98,7 @@ def motion_rows(cfg: EnginesBenchConfig, onnx_dir: Path) -> list[dict[str, Any]]
                     g.push(row)
 
             result = {"torch-reference": _timed(reference, cfg.repeats, cfg.warmup)}
-            feeds = _full_feeds(step, batch)
+            feeds = steady_feeds(mcfg, step.state_shapes(batch), np.random.default_rng(0))
             for name, engine in engines.items():
                 result[name] = _timed(partial(engine, feeds), cfg.repeats, cfg.warmup)
         for backend, t in result.items():

@@ -26,8 +26,10 @@ import numpy as np
 import torch
 
 from engines.inference import Engine, OrtEngine, TorchEngine
-from engines.motion_gen import step as step_module
-from engines.motion_gen.step import INPUTS, OUTPUTS, MotionStep
+from engines.motion_gen import step as step_code
+from engines.motion_gen.config import MotionGenConfig
+from engines.motion_gen.onnx_step import export_step, step_module
+from engines.motion_gen.step import INPUTS, OUTPUTS
 from engines.motion_gen.weights import GeneratorWeights
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class StepEngine:
 
     engine: Engine
     state_shapes: dict[str, tuple[tuple[int, ...], torch.dtype]]
+    branches: int  # 2 with guidance (the cache's rows are [conditional | unconditional]), else 1
 
 
 _cache: dict[tuple[str, str], StepEngine] = {}
@@ -51,13 +54,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XACTOR_CACHE_DIR", Path.home() / ".cache" / "xactor")) / "onnx"
 
 
+_keys: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
 def graph_key(weights_files: tuple[Path, Path]) -> str:
-    """Hash of the weights (tensors + JSON) and of the step's source: names the exported graph."""
-    h = hashlib.sha256()
-    for path in weights_files:
-        h.update(path.read_bytes())
-    h.update(Path(step_module.__file__).read_bytes())
-    return h.hexdigest()[:20]
+    """Hash of the weights (tensors + JSON) and of the step's source: names the exported graph.
+    Hashed once per files' version (path, mtime, size), not at every session's start."""
+    version = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in weights_files)
+    if version not in _keys:
+        h = hashlib.sha256()
+        for path in weights_files:
+            h.update(path.read_bytes())
+        h.update(Path(step_code.__file__).read_bytes())
+        _keys[version] = h.hexdigest()[:20]
+    return _keys[version]
 
 
 def step_engine(weights: GeneratorWeights, weights_files: tuple[Path, Path], backend: str) -> StepEngine:
@@ -71,16 +81,41 @@ def step_engine(weights: GeneratorWeights, weights_files: tuple[Path, Path], bac
         hit = _cache.get((key, backend))
         if hit is not None:
             return hit
-        s = weights.sampler
-        step = MotionStep(weights.model, s.steps, s.shift, s.guidance)
+        step = step_module(weights)
         engine: Engine
         if backend == "torch":
             engine = TorchEngine(step, INPUTS, OUTPUTS)
         else:
             engine = OrtEngine(_exported(weights, key), threads=1, providers=("CPUExecutionProvider",))
-        built = StepEngine(engine, step.state_shapes(1))
+        built = StepEngine(engine, step.state_shapes(1), step.branches)
         _cache[(key, backend)] = built
         return built
+
+
+def steady_feeds(
+    cfg: MotionGenConfig,
+    state_shapes: dict[str, tuple[tuple[int, ...], torch.dtype]],
+    rng: np.random.Generator | None = None,
+) -> dict[str, np.ndarray]:
+    """Step inputs for sessions in steady state (every cache slot and the ride-along filled, no
+    emotion), the batch of ``state_shapes``: zeros, or random values from ``rng`` (what a timing
+    needs: the step's cost does not depend on the values)."""
+    batch = state_shapes["ride_valid"][0][0]
+
+    def values(shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, np.float32) if rng is None else rng.normal(size=shape).astype(np.float32)
+
+    feeds = {k: values(shape) for k, (shape, _) in state_shapes.items()}
+    feeds |= {
+        "audio": values((batch, cfg.chunk + cfg.audio_window - 1, cfg.audio_dim)),
+        "lookahead": np.full(batch, cfg.lookahead, np.int64),
+        "emotion": np.full((batch, cfg.chunk), cfg.n_emotions, np.int64),
+        "intensity": np.zeros((batch, cfg.chunk), np.float32),
+        "noise": values((batch, cfg.chunk, cfg.motion_dim)),
+    }
+    feeds["cache_valid"][:] = 1.0
+    feeds["ride_valid"][:] = 1.0
+    return feeds
 
 
 _fastest: dict[str, str] = {}
@@ -100,16 +135,7 @@ def fastest_backend(weights: GeneratorWeights, weights_files: tuple[Path, Path],
         except Exception as exc:
             log.warning("step backend %s unavailable: %s", backend, exc)
             continue
-        feeds = {k: np.zeros(shape, np.float32) for k, (shape, _) in built.state_shapes.items()}
-        cfg = weights.config
-        feeds |= {
-            "audio": np.zeros((1, cfg.chunk + cfg.audio_window - 1, cfg.audio_dim), np.float32),
-            "lookahead": np.array([cfg.lookahead], np.int64),
-            "emotion": np.full((1, cfg.chunk), cfg.n_emotions, np.int64),
-            "intensity": np.zeros((1, cfg.chunk), np.float32),
-            "noise": np.zeros((1, cfg.chunk, cfg.motion_dim), np.float32),
-        }
-        feeds["cache_valid"][:] = 1.0  # a full cache: the steady state
+        feeds = steady_feeds(weights.config, built.state_shapes)
         times = []
         for _ in range(calls + 2):
             t0 = time.perf_counter()
@@ -126,8 +152,6 @@ def fastest_backend(weights: GeneratorWeights, weights_files: tuple[Path, Path],
 
 def _exported(weights: GeneratorWeights, key: str) -> Path:
     """The step's ONNX file for these weights, exported (and checked against torch) on first use."""
-    from engines.motion_gen.onnx_step import export_step
-
     path = cache_dir() / f"motion_step-{key}.onnx"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

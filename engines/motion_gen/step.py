@@ -49,7 +49,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines.motion_gen.model import Block, MotionDenoiser, apply_rope, noise_level_features, rope_tables
+from engines.motion_gen.model import (
+    Block,
+    MotionDenoiser,
+    apply_rope,
+    block_causal_mask,
+    noise_level_features,
+    rope_tables,
+)
 from engines.motion_gen.sampler import step_toward, time_steps
 
 STATE = ("cache_k", "cache_v", "cache_valid", "ride_x", "ride_audio", "ride_emotion", "ride_valid")
@@ -60,17 +67,17 @@ OUTPUTS = ("motion", *(f"{name}_out" for name in STATE))
 class MotionStep(nn.Module):
     """One streaming chunk of a batch of sessions (see module docstring); weights shared, read-only."""
 
-    # Buffers (relative positions and their rotary tables), declared for the type checker.
-    pos_first: torch.Tensor
-    pos_later: torch.Tensor
+    # Buffers (rotary tables and attention rules of the two passes), declared for the type checker.
     cos_first: torch.Tensor
     sin_first: torch.Tensor
     cos_later: torch.Tensor
     sin_later: torch.Tensor
+    rule_first: torch.Tensor
+    rule_later: torch.Tensor
 
     def __init__(self, model: MotionDenoiser, steps: int, shift: float, guidance: float) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model  # no mode change: training rolls out the model it is training
         cfg = model.cfg
         self.levels = time_steps(steps, shift)
         self.guidance = float(guidance)
@@ -79,15 +86,16 @@ class MotionStep(nn.Module):
         c, s = self.chunk, self.slots
         # Positions relative to the new chunk's first frame: cache slots before the ride-along
         # tokens (first pass) or right before the chunk (later passes), ride -C..-1, new 0..C-1.
-        self.register_buffer(
-            "pos_first", torch.cat([torch.arange(s) - s - c, torch.arange(-c, c)]), persistent=False
-        )
-        self.register_buffer("pos_later", torch.cat([torch.arange(s) - s, torch.arange(c)]), persistent=False)
+        pos_first = torch.cat([torch.arange(s) - s - c, torch.arange(-c, c)])
+        pos_later = torch.cat([torch.arange(s) - s, torch.arange(c)])
         dh = cfg.d_model // cfg.n_heads
-        for name, pos in (("first", self.pos_first), ("later", self.pos_later)):
+        for name, pos, queries in (("first", pos_first, 2 * c), ("later", pos_later, c)):
             cos, sin = rope_tables(pos, dh, cfg.rope_base)
             self.register_buffer(f"cos_{name}", cos, persistent=False)
             self.register_buffer(f"sin_{name}", sin, persistent=False)
+            # The reference's block-causal, context-limited rule over these positions [n_q, n_k].
+            rule = block_causal_mask(pos[-queries:], pos, cfg.chunk, cfg.context)
+            self.register_buffer(f"rule_{name}", rule, persistent=False)
 
     def state_shapes(self, batch: int) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         """Shape and dtype of every state tensor for ``batch`` rows (zeros = a fresh session)."""
@@ -105,15 +113,9 @@ class MotionStep(nn.Module):
             "ride_valid": ((batch,), f),
         }
 
-    def _mask(self, pos: torch.Tensor, valid: torch.Tensor, queries: int) -> torch.Tensor:
-        """[B, 1, n_q, n_k] bool: the block-causal, context-limited rule of the reference over
-        relative positions ``pos`` [n_k] (queries are the last ``queries``), and key validity [B, n_k]."""
-        cfg = self.model.cfg
-        q = pos[-queries:]
-        rule = (
-            torch.div(pos, self.chunk, rounding_mode="floor")[None, :]
-            <= torch.div(q, self.chunk, rounding_mode="floor")[:, None]
-        ) & (q[:, None] - pos[None, :] < cfg.context)  # [n_q, n_k]
+    @staticmethod
+    def _mask(rule: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """[B, 1, n_q, n_k] bool: the position rule [n_q, n_k] and each row's key validity [B, n_k]."""
         return (rule[None] & (valid[:, None, :] > 0.5))[:, None]
 
     def _attend(
@@ -155,8 +157,8 @@ class MotionStep(nn.Module):
         h = model.motion_in(x_t.repeat(g, 1, 1)) + model.level(noise_level_features(t.repeat(g, 1)))
         h = h + audio + emotion
         cos, sin = (self.cos_first, self.sin_first) if first else (self.cos_later, self.sin_later)
-        pos = self.pos_first if first else self.pos_later
-        mask = self._mask(pos, valid, x_t.shape[1]).repeat(g, 1, 1, 1)  # [G·B, 1, n, S + n]
+        rule = self.rule_first if first else self.rule_later
+        mask = self._mask(rule, valid).repeat(g, 1, 1, 1)  # [G·B, 1, n, S + n]
         new_k, new_v = [], []
         for i, block in enumerate(model.blocks):
             h, k, v = self._attend(cast(Block, block), h, cache_k[i], cache_v[i], cos, sin, mask)

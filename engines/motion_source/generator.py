@@ -130,8 +130,8 @@ class GeneratorMotionSource(MotionSource):
         self._emotion = (emotion, float(emotion_intensity))
         self._normalizer = weights.normalizer
         s = weights.sampler
+        self._engine = engine
         self._backend = "torch" if engine is None else engine.engine.backend
-        self._branches = 2 if s.guidance != 1.0 else 1
         self._generator: StreamingGenerator | EngineStreamer
         if engine is None:  # the reference sampler, eager torch
             self._generator = StreamingGenerator(
@@ -188,10 +188,10 @@ class GeneratorMotionSource(MotionSource):
     def batch_member(self) -> BatchMember | None:
         """On a step engine: queue the pushed audio's chunks (the worker may run them batched with
         other sessions'; ``pull`` runs whatever is still waiting)."""
-        if not isinstance(self._generator, EngineStreamer):
+        if self._engine is None or not isinstance(self._generator, EngineStreamer):
             return None
         self._enqueue()
-        return BatchMember(self._generator.engine, self._branches, self._generator)
+        return BatchMember(self._engine.engine, self._engine.branches, self._generator)
 
     def _enqueue(self) -> None:
         if self._audio and isinstance(self._generator, EngineStreamer):

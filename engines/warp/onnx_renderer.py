@@ -14,25 +14,19 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from engines import motion_space as ms
 from engines.inference import OrtEngine
 from engines.onnx_io import export_and_check
-from engines.warp.renderer import AvatarRenderer, WarpRenderer
+from engines.warp.renderer import AvatarRenderer, WarpRenderer, probe_motion
 
 
 class OrtAvatarRenderer(AvatarRenderer):
     """:class:`AvatarRenderer` whose frames come from ONNX Runtime (same inputs, same outputs)."""
 
     def __init__(
-        self,
-        module: WarpRenderer,
-        crop_to_source: np.ndarray | None = None,
-        source: np.ndarray | None = None,
-        trace: bool = False,
+        self, module: WarpRenderer, crop_to_source: np.ndarray | None = None, source: np.ndarray | None = None
     ) -> None:
-        super().__init__(module, crop_to_source, source, trace=False)
+        super().__init__(module, crop_to_source, source, trace=False)  # ORT runs it, not a trace
         self._folder = tempfile.TemporaryDirectory(prefix="xactor-warp-onnx-")
         self._engines: dict[int, OrtEngine] = {}
         self._engine_lock = threading.Lock()
@@ -54,9 +48,6 @@ class OrtAvatarRenderer(AvatarRenderer):
         with self._engine_lock:
             if batch not in self._engines:
                 path = Path(self._folder.name) / f"warp_b{batch}.onnx"
-                probe = torch.zeros(batch, ms.MOTION_DIM)
-                probe[:, ms.INDEX["jawOpen"]] = 0.5
-                probe[:, ms.INDEX["headYaw"]] = 0.1
-                export_and_check(self.module, {"motion": probe}, ["frames"], path)
+                export_and_check(self.module, {"motion": probe_motion(batch)}, ["frames"], path)
                 self._engines[batch] = OrtEngine(path, threads=0, providers=("CPUExecutionProvider",))
             return self._engines[batch]

@@ -196,6 +196,15 @@ class WarpRenderer(nn.Module):
         return torch.stack([gx, gy], -1)
 
 
+def probe_motion(batch: int) -> torch.Tensor:
+    """[B, 40] a mouth half open and the head a little turned: what a trace or an export runs on
+    (every branch of the warp takes part)."""
+    probe = torch.zeros(batch, ms.MOTION_DIM)
+    probe[:, ms.INDEX["jawOpen"]] = 0.5
+    probe[:, ms.INDEX["headYaw"]] = 0.1
+    return probe
+
+
 class AvatarRenderer(Renderer):
     """The warp renderer of one avatar bundle: NumPy in and out around :class:`WarpRenderer`.
 
@@ -270,9 +279,7 @@ class AvatarRenderer(Renderer):
             return self._traced[batch]
 
     def _trace(self, batch: int) -> torch.jit.ScriptModule | WarpRenderer:
-        probe = torch.zeros(batch, ms.MOTION_DIM)
-        probe[:, ms.INDEX["jawOpen"]] = 0.5
-        probe[:, ms.INDEX["headYaw"]] = 0.1
+        probe = probe_motion(batch)
         try:
             # TorchScript is deprecated in favour of torch.compile, which needs a compiler toolchain
             # and tens of seconds per shape; a trace is 0.1 s and falls back to eager if it goes.

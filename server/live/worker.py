@@ -153,8 +153,10 @@ class FrameStream:
     def render_pending(self) -> bool:
         """Render the newest pending frame and hand it to the event loop; False if none or failed."""
         frame = self.take_pending()
-        if frame is None:
-            return False
+        return frame is not None and self.render_frame(frame)
+
+    def render_frame(self, frame: MotionFrame) -> bool:
+        """Render one taken frame alone and hand it to the event loop; False if it failed."""
         try:
             t1 = time.perf_counter()
             motion = np.asarray(frame.motion, dtype=np.float32)[None]  # [1, 40]
@@ -210,7 +212,7 @@ class RenderWorker:
     def __init__(self, name: str = "render", torch_threads: int = 0) -> None:
         self._name = name
         self._torch_threads = torch_threads
-        self.batched_calls = 0  # batched model calls (rounds of StepBatcher) so far
+        self.batched_calls = 0  # batched model runs so far (one per shared engine and turn)
         self.largest_batch = 0  # most sessions one of them carried
         self.batched_renders = 0  # render calls that carried more than one session's frame
         self.largest_render_batch = 0
@@ -301,18 +303,7 @@ class RenderWorker:
             share = (time.perf_counter() - t0) / len(taken)
         except Exception:
             log.exception("batched render of %d frames failed; rendering them one by one", len(taken))
-            rendered = 0
-            for stream, frame in taken:
-                try:
-                    t1 = time.perf_counter()
-                    image = stream.renderer.render(np.asarray(frame.motion, dtype=np.float32)[None])[0]
-                except Exception as exc:
-                    stream._fail(exc)
-                    continue
-                rendered += stream.deliver_rendered(
-                    frame, np.ascontiguousarray(image), time.perf_counter() - t1
-                )
-            return rendered
+            return sum(stream.render_frame(frame) for stream, frame in taken)
         self.batched_renders += 1
         self.largest_render_batch = max(self.largest_render_batch, len(taken))
         return sum(

@@ -41,13 +41,12 @@ from typing import Any
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from engines import motion_space as ms
 from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
 from engines.motion_gen.sampler import step_toward, time_steps
 from engines.motion_gen.step import STATE, MotionStep
 from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
 from training.motion.data import Augmenter, Batch, BatchSampler, load_split
-from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning
+from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +138,8 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
     step = MotionStep(student, steps=1, shift=1.0, guidance=1.0)
     state = {k: torch.zeros(shape, dtype=dtype) for k, (shape, dtype) in step.state_shapes(b).items()}
     out = []
-    for k in range(0, frames, cfg.chunk):
-        c = min(cfg.chunk, frames - k)
-        if c < cfg.chunk:
-            break
+    c = cfg.chunk
+    for k in range(0, frames - c + 1, c):  # whole chunks; a partial last one keeps the truth
         result = step(
             batch.audio[:, k : k + c + cfg.audio_window - 1],
             batch.lookahead,
@@ -153,14 +150,8 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
         )
         out.append(result[0])
         state = dict(zip(STATE, result[1:], strict=True))
-    student.train()
     rolled = torch.cat(out, 1)  # [B, T', 40]
     return torch.cat([rolled, batch.motion[:, rolled.shape[1] :]], 1)  # a partial last chunk: truth
-
-
-def lip_weights() -> torch.Tensor:
-    """[40] the rollout loss's channel weights: mouth and jaw only."""
-    return torch.tensor([1.0 if ch.name.startswith(("mouth", "jaw")) else 0.0 for ch in ms.CHANNELS])
 
 
 def distill(
@@ -192,7 +183,7 @@ def distill(
         else None
     )
     weights = channel_weights()
-    lips = lip_weights() * weights
+    lips = mouth_mask() * weights  # the rollout loss: mouth and jaw only
     lips = lips / lips.mean()
     gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
     record: dict[str, Any] = {}

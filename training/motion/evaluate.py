@@ -458,7 +458,7 @@ NOT_PURE_LIFE = [i for i in range(ms.MOTION_DIM) if i not in set(PURE_LIFE_CHANN
 
 
 def drift_frames(cfg: EvalConfig) -> int:
-    return round(cfg.drift_minutes * 60 * FPS)
+    return round(cfg.drift_minutes * FRAMES_PER_MINUTE)
 
 
 def _drift_stream(

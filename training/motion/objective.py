@@ -45,12 +45,14 @@ class ObjectiveConfig:
     bilabial_weight: float = 1.0
 
 
+def mouth_mask() -> torch.Tensor:
+    """[40] bool: the mouth and jaw channels (what the audio determines)."""
+    return torch.tensor([ch.name.startswith(("mouth", "jaw")) for ch in ms.CHANNELS])
+
+
 def channel_weights() -> torch.Tensor:
     """[40] loss weight per motion channel (mouth ×2)."""
-    w = torch.ones(ms.MOTION_DIM)
-    for i, ch in enumerate(ms.CHANNELS):
-        if ch.name.startswith(("mouth", "jaw")):
-            w[i] = MOUTH_WEIGHT
+    w = torch.where(mouth_mask(), MOUTH_WEIGHT, 1.0)
     return w / w.mean()
 
 
