@@ -6,8 +6,9 @@ module only finds the avatar and the torch module to hand them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,6 +60,7 @@ def warp(
 ) -> None:
     """Warp renderer of one avatar: input ``motion`` [B, 40] → output ``frames`` [B, 3, S, S], static B, S."""
     from engines.avatar.errors import AvatarError
+    from engines.onnx_io import manifest
     from engines.render import RendererOptions, create_renderer
     from engines.warp import AvatarRenderer
     from export.onnx_warp import export_warp
@@ -74,7 +76,8 @@ def warp(
         raise fail(f"the 'warp' renderer is a {type(renderer).__name__}, not the torch AvatarRenderer")
     out.parent.mkdir(parents=True, exist_ok=True)
     error = export_warp(renderer.module, out, batch=batch)
-    typer.echo(f"wrote {out} (max relative error vs torch {error:.1e})")
+    sources = tuple(p for p in sorted(bundle.path.iterdir()) if p.is_file())
+    _write_manifest(out, manifest(out, "warp_renderer", sources, error))
 
 
 @export_app.command("motion")
@@ -91,11 +94,11 @@ def motion(
 ) -> None:
     """The generator's streaming step: audio window, emotion, noise and the session state (KV cache,
     last chunk) in; the chunk's motion and the advanced state out; dynamic batch (sessions)."""
-    import json
-
+    from engines.motion_gen.onnx_step import step_module
     from engines.motion_gen.weights import SHIPPED_DIR, WeightsError, load_weights
     from engines.motion_source.generator import weights_name
-    from export.onnx_motion import export_motion_step, manifest
+    from engines.onnx_io import manifest
+    from export.onnx_motion import export_motion_step
 
     folder = weights_dir or SHIPPED_DIR
     chosen = name or weights_name(folder)
@@ -106,6 +109,52 @@ def motion(
     out.parent.mkdir(parents=True, exist_ok=True)
     error = export_motion_step(weights, out)
     files = (folder / f"{chosen}.safetensors", folder / f"{chosen}.json")
-    info = manifest(out, files, error)
+    branches = step_module(weights).branches
+    _write_manifest(out, manifest(out, "motion_step", files, error, axes={"batch": 1, "rows": branches}))
+
+
+def _write_manifest(out: Path, info: dict[str, Any]) -> None:
+    """The manifest beside the graph (``X.onnx`` → ``X.json``), for ``xactor build-engine``."""
     out.with_suffix(".json").write_text(json.dumps(info, indent=1))
+    error = info["max_rel_error_vs_torch"]
     typer.echo(f"wrote {out} and {out.with_suffix('.json').name} (max relative error vs torch {error:.1e})")
+
+
+def build_engine(
+    onnx_file: Annotated[
+        Path, typer.Argument(help="A graph from `xactor export` (its .json manifest beside it).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for plans and the timing cache.")] = Path(
+        "out/plans"
+    ),
+    precision: Annotated[str, typer.Option(help="fp16 or fp32.")] = "fp16",
+    min_batch: Annotated[int, typer.Option(min=1, help="Smallest batch (sessions) the plan serves.")] = 1,
+    opt_batch: Annotated[int, typer.Option(min=1, help="Batch the plan is tuned for.")] = 4,
+    max_batch: Annotated[int, typer.Option(min=1, help="Largest batch the plan serves.")] = 16,
+) -> None:
+    """Build a TensorRT plan from an exported graph: fp16 or fp32, one optimisation profile over
+    the batch sizes, a timing cache; named by the graph's hash, GPU architecture and TensorRT
+    version (a new GPU or TensorRT builds a new plan). Needs tensorrt and a CUDA GPU."""
+    from engines.onnx_io import sha256
+    from engines.tensorrt_engine import BatchProfile, build_plan, unavailable_reason
+
+    manifest_file = onnx_file.with_suffix(".json")
+    if not onnx_file.is_file() or not manifest_file.is_file():
+        raise fail(f"{onnx_file}: need the graph and its manifest {manifest_file.name} (run `xactor export`)")
+    try:
+        profile = BatchProfile(min_batch, opt_batch, max_batch)
+        info = json.loads(manifest_file.read_text())
+        if info.get("sha256") and info["sha256"] != sha256(onnx_file):
+            raise ValueError(f"{onnx_file} does not match its manifest (exported again since?)")
+    except (ValueError, KeyError) as exc:
+        raise fail(str(exc)) from None
+    if precision not in ("fp16", "fp32"):
+        raise fail(f"--precision must be fp16 or fp32, not {precision!r}")
+    reason = unavailable_reason()
+    if reason:
+        raise fail(f"cannot build a TensorRT plan here: {reason}")
+    try:
+        plan = build_plan(onnx_file, info, out, precision, profile)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {plan}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,3 +64,46 @@ def export_and_check(
             f"ONNX export of {path.name} differs from torch: rel. error {worst:.2e} > {rtol}"
         )
     return worst
+
+
+def graph_ops(path: Path) -> set[str]:
+    """Operator types in an ONNX file."""
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def manifest(
+    path: Path, stage: str, sources: tuple[Path, ...], error: float, axes: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """What a consumer of an exported graph needs without opening it (``xactor build-engine``
+    reads it): inputs and outputs (shape with symbolic axes, dtype), ``axes`` (rows per session of
+    each symbolic axis), opset, the file's and its sources' SHA-256, the parity error, operators."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+
+    def describe(values: Any) -> dict[str, Any]:
+        out = {}
+        for v in values:
+            t = v.type.tensor_type
+            dims = [d.dim_param or d.dim_value for d in t.shape.dim]
+            out[v.name] = {"shape": dims, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name}
+        return out
+
+    return {
+        "graph": Path(path).name,
+        "stage": stage,
+        "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "inputs": describe(model.graph.input),
+        "outputs": describe(model.graph.output),
+        "axes": dict(axes or {}),
+        "sha256": sha256(path),
+        "sources": {f.name: sha256(f) for f in sources},
+        "max_rel_error_vs_torch": error,
+        "operators": sorted(graph_ops(path)),
+    }

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from engines import motion_space as ms
-from engines.onnx_io import export_and_check
+from engines.onnx_io import export_and_check, graph_ops
 from engines.warp.renderer import WarpRenderer
 
 INPUT_NAMES = ["motion"]
@@ -56,10 +56,3 @@ def export_warp(renderer: WarpRenderer, path: Path, batch: int = 1, rtol: float 
     if unsupported:
         raise AssertionError(f"{path.name} uses operators TensorRT cannot parse: {sorted(unsupported)}")
     return error
-
-
-def graph_ops(path: Path) -> set[str]:
-    """Operator types in an ONNX file."""
-    import onnx
-
-    return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}

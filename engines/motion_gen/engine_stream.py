@@ -9,6 +9,8 @@ audio and seed (tested), but holds its state as the named arrays of
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import deque
 
 import numpy as np
@@ -31,8 +33,14 @@ class EngineStreamer:
         silence: np.ndarray,
         seed: int = 0,
         lookahead: int | None = None,
+        slots: StateSlots | None = None,
     ) -> None:
         self.engine, self.cfg = engine, cfg
+        self.slots = slots
+        self.slot = -1 if slots is None else slots.acquire()
+        if slots is not None:  # the slot goes back to the pool with the session, however it ends
+            weakref.finalize(self, slots.release, self.slot)
+        self._own_state: dict[str, np.ndarray] = {}
         self.lookahead = cfg.lookahead if lookahead is None else int(lookahead)
         if not 0 <= self.lookahead <= cfg.max_lookahead:
             raise ValueError(f"lookahead {self.lookahead} outside 0..{cfg.max_lookahead} for these weights")
@@ -49,12 +57,24 @@ class EngineStreamer:
             [self.silence] * (cfg.audio_history - 1),
             maxlen=cfg.audio_history + cfg.chunk - 1 + self.lookahead,
         )
-        self.state = {k: np.zeros(self.shapes[k], np.float32) for k in STATE}
+        self.state = {k: np.zeros(self.shapes[k], np.float32) for k in STATE}  # a fresh session
         self.labels: list[tuple[int, float]] = []  # emotion of each frame of the chunk being gathered
         self.due: deque[dict[str, np.ndarray]] = deque()  # complete chunks' feeds, not yet run
         self.ready: list[np.ndarray] = []  # frames run but not yet taken
         self.audio_frames = 0
         self.rng = torch.Generator().manual_seed(self.seed)
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """The session's step state (batch 1): its pool slot's rows, or its own arrays."""
+        return self._own_state if self.slots is None else self.slots.gather([self.slot])
+
+    @state.setter
+    def state(self, value: dict[str, np.ndarray]) -> None:
+        if self.slots is None:
+            self._own_state = value
+        else:
+            self.slots.scatter([self.slot], value)
 
     def set_emotion(self, label: int | None, intensity: float = 1.0) -> None:
         self.emotion = (self.cfg.n_emotions, 0.0) if label is None else (int(label), float(intensity))
@@ -89,9 +109,13 @@ class EngineStreamer:
 
     def accept(self, out: dict[str, np.ndarray]) -> None:
         """The engine's outputs (batch 1) for the oldest waiting chunk."""
-        self.due.popleft()
         self.state = {k: out[f"{k}_out"] for k in STATE}
-        self.ready.extend(out["motion"][0])
+        self.took(out["motion"])
+
+    def took(self, motion: np.ndarray) -> None:
+        """The oldest waiting chunk ran (its state already stored): its frames [1, C, 40]."""
+        self.due.popleft()
+        self.ready.extend(motion[0])
 
     def take_ready(self) -> list[np.ndarray]:
         out, self.ready = self.ready, []
@@ -116,11 +140,92 @@ class EngineStreamer:
         self.due.append(feeds)
 
 
+class StateSlots:
+    """Every session's step state in arrays allocated once, one slot per session.
+
+    Each state tensor is held for ``capacity`` sessions (the KV cache as [N, G·capacity, H, S, dh],
+    its rows [conditional slots | unconditional slots]; the others as [capacity, ...]); a session
+    owns one slot from start to end. A batched call gathers its sessions' rows with one ``take``
+    per tensor and scatters the results back with one assignment, instead of stacking and
+    splitting every session's own arrays each round; a GPU backend keeps the same layout in device
+    memory. When every slot is taken the pool doubles (rare: a realloc and one copy).
+    """
+
+    def __init__(
+        self, state_shapes: dict[str, tuple[tuple[int, ...], torch.dtype]], branches: int, capacity: int = 16
+    ) -> None:
+        self.branches = branches
+        self.row_shapes = {k: shape for k, (shape, _) in state_shapes.items()}  # batch-1 shapes
+        self.capacity = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        self._free: list[int] = []
+        self._lock = threading.Lock()
+        self._grow(capacity)
+
+    def _axis(self, name: str) -> int:
+        return 1 if name in _KV else 0
+
+    def _grow(self, capacity: int) -> None:
+        old, old_capacity = self.arrays, self.capacity
+        self.arrays = {}
+        for name, shape in self.row_shapes.items():
+            axis = self._axis(name)
+            full = list(shape)
+            full[axis] = shape[axis] * capacity  # G rows per session on the KV axis, else 1
+            self.arrays[name] = np.zeros(full, np.float32)
+            if old_capacity:
+                rows = self._rows(name, list(range(old_capacity)), capacity)
+                index = [slice(None)] * len(full)
+                index[axis] = rows
+                self.arrays[name][tuple(index)] = old[name]
+        self._free += list(range(old_capacity, capacity))
+        self.capacity = capacity
+
+    def _rows(self, name: str, slots: list[int], capacity: int | None = None) -> np.ndarray:
+        """Indices along the tensor's batch axis of ``slots`` (both halves for the KV cache)."""
+        cap = self.capacity if capacity is None else capacity
+        g = self.branches if name in _KV else 1
+        return np.array([k * cap + i for k in range(g) for i in slots], np.int64)
+
+    def acquire(self) -> int:
+        """A free slot, zeroed (a fresh session's state)."""
+        with self._lock:
+            if not self._free:
+                self._grow(2 * self.capacity)
+            slot = min(self._free)
+            self._free.remove(slot)
+        self.scatter([slot], {k: np.zeros(shape, np.float32) for k, shape in self.row_shapes.items()})
+        return slot
+
+    def release(self, slot: int) -> None:
+        with self._lock:
+            if slot not in self._free:
+                self._free.append(slot)
+
+    @property
+    def in_use(self) -> int:
+        return self.capacity - len(self._free)
+
+    def gather(self, slots: list[int]) -> dict[str, np.ndarray]:
+        """The state of ``slots``, in order, as one batch (fresh arrays)."""
+        with self._lock:
+            return {k: np.take(a, self._rows(k, slots), self._axis(k)) for k, a in self.arrays.items()}
+
+    def scatter(self, slots: list[int], state: dict[str, np.ndarray]) -> None:
+        """Store a batch's state (rows in the order of ``slots``) into their slots."""
+        with self._lock:
+            for name, array in self.arrays.items():
+                index: list[slice | np.ndarray] = [slice(None)] * array.ndim
+                index[self._axis(name)] = self._rows(name, slots)
+                array[tuple(index)] = state[name]
+
+
 class StepBatcher:
     """Runs many sessions' waiting chunks on one shared engine, one call per round.
 
     Each round takes the oldest waiting chunk of every session that has one, stacks their feeds
-    and states along the batch axis (rows of any age: the step masks each row's own cache), runs
+    and states along the batch axis (states gathered from their :class:`StateSlots` where the
+    sessions share one) (rows of any age: the step masks each row's own cache), runs
     the engine once and hands each session its row. A session with several chunks waiting (it
     fell behind) takes part in several rounds; the others are not held back by it beyond those
     rounds. With guidance the KV cache's rows are [conditional rows | unconditional rows], so the
@@ -132,14 +237,27 @@ class StepBatcher:
         self.calls = 0
 
     def run(self, streams: list[EngineStreamer]) -> None:
+        limit = getattr(self.engine, "max_batch", None) or len(streams)  # a plan's largest batch
         while True:
-            due = [s for s in streams if s.due]
-            if not due:
+            waiting = [s for s in streams if s.due]
+            if not waiting:
                 return
+            for start in range(0, len(waiting), limit):
+                self._round(waiting[start : start + limit])
+
+    def _round(self, due: list[EngineStreamer]) -> None:
+        pool = due[0].slots
+        if pool is not None and all(s.slots is pool for s in due):  # one gather, one scatter
+            slots = [s.slot for s in due]
+            out = self.engine(self._stack([s.due[0] for s in due]) | pool.gather(slots))
+            pool.scatter(slots, {k: out[f"{k}_out"] for k in STATE})
+            for i, s in enumerate(due):
+                s.took(out["motion"][i : i + 1])
+        else:
             out = self.engine(self._stack([{**s.due[0], **s.state} for s in due]))
-            self.calls += 1
             for i, s in enumerate(due):
                 s.accept(self._row(out, i))
+        self.calls += 1
 
     def _stack(self, feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         out = {}

@@ -1,6 +1,9 @@
 """The generator's streaming step on a backend, built once per process and weights file.
 
-* ``torch`` — :class:`~engines.motion_gen.step.MotionStep` in eager torch;
+* ``tensorrt`` — where ``tensorrt`` imports and a GPU is present: an fp16 plan built from the
+  ONNX file below on first use (:mod:`engines.tensorrt_engine`), 1–16 sessions per call;
+* ``torch`` — :class:`~engines.motion_gen.step.MotionStep` in eager torch; on a CUDA host a copy
+  on the GPU in fp16 with one CUDA graph per batch size;
 * ``onnxruntime`` — the same step exported to ONNX (:mod:`engines.motion_gen.onnx_step`) and run by ONNX
   Runtime with one intra-op thread (a step is a few hundred small operators on 1–8 rows: threads
   cost more than they give, and the render worker's other stages want the other core). The ONNX
@@ -8,12 +11,14 @@
   named by the hash of the weights and of the step's code, so a changed file or graph is
   re-exported and never mixed up.
 
-Every session's :class:`~engines.motion_gen.engine_stream.EngineStreamer` holds its own state;
-the engine (weights, ONNX Runtime session) is shared and read-only.
+The engine (weights, ONNX Runtime session, plan) is shared and read-only; every session's
+:class:`~engines.motion_gen.engine_stream.EngineStreamer` keeps its state in one slot of the
+engine's :class:`~engines.motion_gen.engine_stream.StateSlots`.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -28,13 +33,24 @@ import torch
 from engines.inference import Engine, OrtEngine, TorchEngine
 from engines.motion_gen import step as step_code
 from engines.motion_gen.config import MotionGenConfig
+from engines.motion_gen.engine_stream import StateSlots
 from engines.motion_gen.onnx_step import export_step, step_module
 from engines.motion_gen.step import INPUTS, OUTPUTS
 from engines.motion_gen.weights import GeneratorWeights
+from engines.onnx_io import manifest
+from engines.tensorrt_engine import BatchProfile, unavailable_reason
 
 log = logging.getLogger(__name__)
 
-STEP_BACKENDS: tuple[str, ...] = ("onnxruntime", "torch")  # fastest first (bench/RESULTS.md)
+
+def _present_backends() -> tuple[str, ...]:
+    """The step's backends on this host, fastest first (bench/RESULTS.md): TensorRT only where it
+    imports and a GPU is present."""
+    return ("tensorrt", "onnxruntime", "torch") if unavailable_reason() is None else ("onnxruntime", "torch")
+
+
+STEP_BACKENDS: tuple[str, ...] = _present_backends()
+TRT_PROFILE = BatchProfile(min=1, opt=4, max=16)  # sessions per call a TensorRT plan serves
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class StepEngine:
     engine: Engine
     state_shapes: dict[str, tuple[tuple[int, ...], torch.dtype]]
     branches: int  # 2 with guidance (the cache's rows are [conditional | unconditional]), else 1
+    slots: StateSlots  # every session's state on this engine, one preallocated slot each
 
 
 _cache: dict[tuple[str, str], StepEngine] = {}
@@ -71,7 +88,7 @@ def graph_key(weights_files: tuple[Path, Path]) -> str:
 
 
 def step_engine(weights: GeneratorWeights, weights_files: tuple[Path, Path], backend: str) -> StepEngine:
-    """The shared step engine of these weights on ``backend`` ("torch" or "onnxruntime")."""
+    """The shared step engine of these weights on ``backend`` (one of :data:`STEP_BACKENDS`)."""
     if backend not in STEP_BACKENDS:
         raise ValueError(
             f"the generator's step has no {backend} backend; it runs on: {', '.join(STEP_BACKENDS)}"
@@ -83,11 +100,17 @@ def step_engine(weights: GeneratorWeights, weights_files: tuple[Path, Path], bac
             return hit
         step = step_module(weights)
         engine: Engine
-        if backend == "torch":
+        if backend == "torch" and not torch.cuda.is_available():
             engine = TorchEngine(step, INPUTS, OUTPUTS)
-        else:
+        elif backend == "torch":  # a private copy on the GPU: fp16, one CUDA graph per batch size
+            gpu_step = copy.deepcopy(step)
+            engine = TorchEngine(gpu_step, INPUTS, OUTPUTS, "cuda", precision="fp16", cuda_graphs=True)
+        elif backend == "onnxruntime":
             engine = OrtEngine(_exported(weights, key), threads=1, providers=("CPUExecutionProvider",))
-        built = StepEngine(engine, step.state_shapes(1), step.branches)
+        else:
+            engine = _tensorrt(weights, weights_files, key, step.branches)
+        shapes = step.state_shapes(1)
+        built = StepEngine(engine, shapes, step.branches, StateSlots(shapes, step.branches))
         _cache[(key, backend)] = built
         return built
 
@@ -148,6 +171,17 @@ def fastest_backend(weights: GeneratorWeights, weights_files: tuple[Path, Path],
     log.info("generator step per backend (ms, one session): %s; auto = %s", timings, best)
     _fastest[key] = best
     return best
+
+
+def _tensorrt(weights: GeneratorWeights, weights_files: tuple[Path, Path], key: str, branches: int) -> Engine:
+    """The step as a TensorRT fp16 plan for 1–16 sessions per call, built from the cached ONNX
+    file on first use (plans beside it, named by GPU architecture and TensorRT version)."""
+    from engines.tensorrt_engine import TrtEngine, build_plan
+
+    onnx_file = _exported(weights, key)
+    info = manifest(onnx_file, "motion_step", weights_files, 0.0, axes={"batch": 1, "rows": branches})
+    plan = build_plan(onnx_file, info, cache_dir().parent / "tensorrt", "fp16", TRT_PROFILE)
+    return TrtEngine(plan, info, TRT_PROFILE.max)
 
 
 def _exported(weights: GeneratorWeights, key: str) -> Path:

@@ -150,6 +150,7 @@ class GeneratorMotionSource(MotionSource):
                 self._normalizer.silence(),
                 seed=0 if seed is None else int(seed),
                 lookahead=lookahead,
+                slots=engine.slots,
             )
         self._generator.set_emotion(None if emotion is None else EMOTIONS.index(emotion), emotion_intensity)
         self._frontend = AudioFrontEnd()

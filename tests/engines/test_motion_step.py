@@ -100,3 +100,64 @@ def test_batched_sessions_equal_sessions_alone(tmp_path: Path, guidance: float) 
     for i in range(3):
         assert len(got[i]) == len(want[i]) > 0
         np.testing.assert_allclose(np.stack(got[i]), np.stack(want[i]), atol=1e-4)
+
+
+class _Limited:
+    """An engine that serves at most ``max_batch`` rows per call (like a TensorRT plan)."""
+
+    def __init__(self, engine: TorchEngine, max_batch: int) -> None:
+        self.engine, self.max_batch = engine, max_batch
+        self.backend, self.inputs, self.outputs = engine.backend, engine.inputs, engine.outputs
+        self.batches: list[int] = []
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.batches.append(len(feeds["noise"]))
+        assert self.batches[-1] <= self.max_batch
+        return self.engine(feeds)
+
+
+@pytest.mark.parametrize("guidance", [1.0, 1.5])
+def test_sessions_in_pool_slots_equal_sessions_alone(tmp_path: Path, guidance: float) -> None:
+    """Five sessions whose state lives in a shared pool (grown from 2 slots while sessions start,
+    one slot freed and reused mid-stream), batched at most 2 rows a call: each gives what it gives
+    alone with its own arrays."""
+    from engines.motion_gen.engine_stream import StateSlots
+
+    w = _weights(tmp_path, 1, 2, guidance)
+    s = w.sampler
+    step = MotionStep(w.model, s.steps, s.shift, s.guidance)
+    torch_engine = TorchEngine(step, INPUTS, OUTPUTS)
+    limited = _Limited(torch_engine, max_batch=2)
+    pool = StateSlots(step.state_shapes(1), step.branches, capacity=2)
+    seeds = [(1, 0), (2, 1), (3, 3), (4, 1), (5, 2)]
+    alone = [_streamer(w, torch_engine, seed, la) for seed, la in seeds]
+
+    def pooled_streamer(seed: int, lookahead: int) -> EngineStreamer:
+        silence = w.normalizer.silence()
+        return EngineStreamer(limited, w.config, step.state_shapes(1), silence, seed, lookahead, slots=pool)
+
+    pooled = [pooled_streamer(seed, la) for seed, la in seeds]
+    assert pool.capacity == 8 and pool.in_use == 5  # doubled twice, the early sessions' rows kept
+    batcher = StepBatcher(limited, step.branches)
+    x = [_audio(30, seed) for seed in range(5)]
+    want: list[list[np.ndarray]] = [[] for _ in seeds]
+    got: list[list[np.ndarray]] = [[] for _ in seeds]
+    for tick in range(0, 30, 3):
+        if tick == 15:  # session 4 ends; a new one takes its slot and must start fresh
+            del pooled[4]
+            pooled.append(pooled_streamer(9, 1))
+            alone[4] = _streamer(w, torch_engine, 9, 1)
+            want[4], got[4] = [], []
+            assert pool.in_use == 5
+        for i in range(5):
+            start = 0 if i < 4 or tick < 15 else 15
+            part = x[i][tick - start : tick - start + 3]
+            want[i] += alone[i].push(part)
+            pooled[i].enqueue(part)
+        batcher.run(pooled)
+        for i in range(5):
+            got[i] += pooled[i].take_ready()
+    assert max(limited.batches) == 2 and len(limited.batches) < sum(len(g) for g in got)
+    for i in range(5):
+        assert len(got[i]) == len(want[i]) > 0
+        np.testing.assert_allclose(np.stack(got[i]), np.stack(want[i]), atol=1e-5)

@@ -37,7 +37,8 @@ def test_manifest_describes_the_graph(exported: tuple[Path, Path]) -> None:
     assert info["inputs"]["audio"]["shape"][0] == "batch" and info["inputs"]["lookahead"]["dtype"] == "int64"
     assert info["inputs"]["cache_k"]["shape"][1] == "rows"
     assert info["opset"] == 17 and info["max_rel_error_vs_torch"] <= 1e-4
-    assert set(info["weights"]) == {f"{STUDENT}.safetensors", f"{STUDENT}.json"}
+    assert set(info["sources"]) == {f"{STUDENT}.safetensors", f"{STUDENT}.json"}
+    assert info["stage"] == "motion_step" and info["axes"] == {"batch": 1, "rows": 2}
     assert len(info["sha256"]) == 64 and set(info["operators"]) <= MOTION_TENSORRT_OPS
 
 

@@ -15,7 +15,8 @@ from tests import fixtures_images as fx
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime checks the exported graph")
 onnx = pytest.importorskip("onnx", reason="the onnx package writes the graph")
 
-from export.onnx_warp import TENSORRT_OPS, export_warp, graph_ops, sample_motion  # noqa: E402
+from engines.onnx_io import graph_ops  # noqa: E402
+from export.onnx_warp import TENSORRT_OPS, export_warp, sample_motion  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +69,20 @@ def test_onnx_runtime_clamps_wild_motion(exported: tuple[Path, float]) -> None:
     assert np.isfinite(got).all() and got.min() >= 0.0 and got.max() <= 1.0
     assert np.abs(got - clamped).max() < 1e-6
     assert np.abs(got[0] - zero[0]).max() < 1e-6  # NaN means the reference
+
+
+def test_cli_writes_the_graph_and_its_manifest(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    out = tmp_path / "warp.onnx"
+    args = ["export", "warp", "--out", str(out), "--batch", "2", "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["stage"] == "warp_renderer" and info["inputs"]["motion"]["shape"] == [2, 40]
+    assert info["outputs"]["frames"]["shape"] == [2, 3, 256, 256] and info["max_rel_error_vs_torch"] <= 1e-4
+    assert info["sources"] and set(info["operators"]) <= TENSORRT_OPS
