@@ -175,7 +175,7 @@ class StateSlots:
             self.arrays[name] = np.zeros(full, np.float32)
             if old_capacity:
                 rows = self._rows(name, list(range(old_capacity)), capacity)
-                index = [slice(None)] * len(full)
+                index: list[slice | np.ndarray] = [slice(None)] * len(full)
                 index[axis] = rows
                 self.arrays[name][tuple(index)] = old[name]
         self._free += list(range(old_capacity, capacity))
