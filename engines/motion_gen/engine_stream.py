@@ -38,8 +38,8 @@ class EngineStreamer:
         self.engine, self.cfg = engine, cfg
         self.slots = slots
         self.slot = -1 if slots is None else slots.acquire()
-        if slots is not None:  # the slot goes back to the pool with the session, however it ends
-            weakref.finalize(self, slots.release, self.slot)
+        # The slot goes back at close(), or when the streamer is collected if nobody closed it.
+        self._release = None if slots is None else weakref.finalize(self, slots.release, self.slot)
         self._own_state: dict[str, np.ndarray] = {}
         self.lookahead = cfg.lookahead if lookahead is None else int(lookahead)
         if not 0 <= self.lookahead <= cfg.max_lookahead:
@@ -63,6 +63,12 @@ class EngineStreamer:
         self.ready: list[np.ndarray] = []  # frames run but not yet taken
         self.audio_frames = 0
         self.rng = torch.Generator().manual_seed(self.seed)
+
+    def close(self) -> None:
+        """Give the pool slot back now (a closed stream keeps no state); idempotent."""
+        if self._release is not None:
+            self._release()
+        self.slots, self._own_state = None, {}
 
     @property
     def state(self) -> dict[str, np.ndarray]:

@@ -88,6 +88,10 @@ class MotionSource(ABC):
         own model in ``pull``."""
         return None
 
+    def close(self) -> None:
+        """The session is over: give back what the source holds in shared pools (the default holds
+        none). Called once, from the thread that runs the source, after its last use."""
+
     def describe(self) -> dict[str, Any]:
         """What actually runs (session stats, ``/health``, the CLI): a fallback must be visible."""
         info: dict[str, Any] = {"name": self.name, "lookahead_frames": self.lookahead_frames}

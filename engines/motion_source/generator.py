@@ -194,6 +194,10 @@ class GeneratorMotionSource(MotionSource):
         self._enqueue()
         return BatchMember(self._engine.engine, self._engine.branches, self._generator)
 
+    def close(self) -> None:
+        if isinstance(self._generator, EngineStreamer):
+            self._generator.close()
+
     def _enqueue(self) -> None:
         if self._audio and isinstance(self._generator, EngineStreamer):
             self._generator.enqueue(np.concatenate(self._audio))  # [n, 321]

@@ -218,6 +218,7 @@ class RenderWorker:
         self.largest_render_batch = 0
         self.threads_in_use: int | None = None  # torch's intra-op threads as the worker thread sees them
         self._streams: dict[int, FrameStream] = {}
+        self._retired: list[FrameStream] = []  # removed; their sources closed by the next turn
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -237,7 +238,9 @@ class RenderWorker:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout)
-            return not thread.is_alive()
+            if thread.is_alive():
+                return False
+        self._close_retired()
         return True
 
     @property
@@ -252,17 +255,31 @@ class RenderWorker:
         self._wake.set()
 
     def remove(self, stream: FrameStream) -> None:
-        """Stop serving ``stream``; nothing is delivered for it afterwards."""
+        """Stop serving ``stream``; nothing is delivered for it afterwards. Its source is closed by
+        the worker's thread at the start of the next turn (or at stop), after any turn that was
+        still using it, so a pool slot it gives back is never written by a late batch."""
         stream.closed = True
         stream.inbox.on_put = None
         with self._lock:
-            self._streams.pop(id(stream), None)
+            if self._streams.pop(id(stream), None) is not None:
+                self._retired.append(stream)
+        self._wake.set()
+
+    def _close_retired(self) -> None:
+        with self._lock:
+            retired, self._retired = self._retired, []
+        for stream in retired:
+            try:
+                stream.source.close()
+            except Exception:
+                log.exception("closing a finished session's motion source failed")
 
     def __len__(self) -> int:
         return len(self._streams)
 
     def turn(self) -> int:
         """One ingest + render turn over every stream; returns frames rendered (tests call it)."""
+        self._close_retired()
         with self._lock:
             streams = list(self._streams.values())
         fed = [stream for stream in streams if stream.feed()]

@@ -545,6 +545,35 @@ async def test_generator_sessions_step_in_one_batched_call(tmp_path) -> None:
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+async def test_a_removed_generator_session_gives_its_state_slot_back(tmp_path) -> None:
+    """The worker closes a removed session's source on its own thread at the next turn: the pool
+    slot holding its KV cache is free again, and the session still running keeps its own."""
+    import gc
+
+    from engines.motion_source.base import MotionSourceOptions, create_motion_source
+    from tests.motion_weights import save_tiny_weights
+
+    save_tiny_weights(tmp_path, "motion_student", steps=1, guidance=1.0)
+    options = MotionSourceOptions(weights_dir=tmp_path, backend="onnxruntime", lookahead_frames=0)
+    chunks = [[AudioChunk(np.zeros(SPF, np.float32), 0.0, silence=False)] for _ in range(5)]
+    scripts = {name: StreamScript(chunks, source=create_motion_source("generator", options)) for name in "ab"}
+    members = {name: scripts[name].source.batch_member() for name in "ab"}
+    assert members["a"] is not None and members["b"] is not None
+    pool = members["a"].streamer.slots
+    assert pool is not None and members["b"].streamer.slots is pool
+    gc.collect()
+    before = pool.in_use
+
+    def remove_b(i: int, run: WorkerRun) -> None:
+        if i == 2:
+            run.worker.remove(run.streams["b"])
+
+    await run_worker_test(scripts, before_turn=remove_b)
+    gc.collect()
+    assert pool.in_use == before - 1
+    assert members["b"].streamer.slots is None and members["a"].streamer.slots is pool
+
+
 class BatchCounting(BarRenderer):
     """One renderer shared by several streams: counts calls and batch sizes; can fail batches."""
 
