@@ -129,3 +129,24 @@ def preview(
     except (AvatarError, KeyError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {out}: {frames} frames")
+
+
+@synth_app.command("faces")
+def faces(
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("faces.png"),
+    count: Annotated[int, typer.Option(min=1, max=64, help="Identities (rows).")] = 6,
+    seed: Annotated[int, typer.Option(help="First identity's seed (rows are seed, seed+1, ...).")] = 0,
+    size: Annotated[int, typer.Option(help="Frame size in pixels.")] = 256,
+) -> None:
+    """A contact sheet of procedural identities (the diffusion renderer's training faces): one row
+    per identity, columns rest, open, smile turned, pucker, blink with gaze, surprise tilted."""
+    from PIL import Image
+
+    from training.faces.sheet import SHEET_MOTIONS, contact_sheet
+
+    if size not in (128, 256, 512):
+        raise fail("--size must be 128, 256 or 512")
+    sheet = contact_sheet(list(range(seed, seed + count)), size)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(out)
+    typer.echo(f"wrote {out}: {count} identities × {', '.join(SHEET_MOTIONS)}")

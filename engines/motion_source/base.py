@@ -91,6 +91,7 @@ class MotionSource(ABC):
     def close(self) -> None:
         """The session is over: give back what the source holds in shared pools (the default holds
         none). Called once, from the thread that runs the source, after its last use."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """What actually runs (session stats, ``/health``, the CLI): a fallback must be visible."""
