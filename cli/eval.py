@@ -112,3 +112,40 @@ def eval_motion(
         (out / "report.json").write_text(json.dumps(json_safe(report), indent=1))
         (out / "report.md").write_text(markdown(report))
         console.print(f"wrote {out / 'report.json'} and {out / 'report.md'}")
+
+
+@eval_app.command("render")
+def eval_render(
+    data: Annotated[
+        Path, typer.Option(help="Render data folder; only its test split (held-out identities) is scored.")
+    ],
+    out: Annotated[Path, typer.Option(help="Write render_eval.json, .md and .png here.")],
+    teacher: Annotated[Path | None, typer.Option(help="Folder with render_teacher.")] = None,
+    student: Annotated[Path | None, typer.Option(help="Folder with render_student.")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Motion corpus: adds flicker on held-out speech.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Score this many test pairs (default: all).")
+    ] = None,
+) -> None:
+    """The warp prior, the teacher and the student against exact frames of held-out identities."""
+    from engines.diffusion.model import RenderDenoiser
+    from engines.diffusion.weights import RenderWeightsError, load_render_weights
+    from training.render.data import read_manifest
+    from training.render.evaluate import markdown, run
+
+    try:
+        read_manifest(data)
+        models: dict[str, tuple[RenderDenoiser, int]] = {}
+        for label, folder, name in (
+            ("teacher", teacher, "render_teacher"),
+            ("student", student, "render_student"),
+        ):
+            if folder is not None:
+                model, steps, _ = load_render_weights(folder, name)
+                models[f"{label} ({steps} step{'s' if steps > 1 else ''})"] = (model, steps)
+    except (FileNotFoundError, RenderWeightsError) as exc:
+        raise fail(str(exc)) from None
+    report = run(data, out, models, corpus, limit)
+    typer.echo(markdown(report["table"], report["flicker"]))

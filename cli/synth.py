@@ -150,3 +150,34 @@ def faces(
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(out)
     typer.echo(f"wrote {out}: {count} identities × {', '.join(SHEET_MOTIONS)}")
+
+
+@synth_app.command("render-data")
+def render_data(
+    out: Annotated[Path, typer.Option(help="Folder to write (resumable: rerun to continue).")],
+    corpus: Annotated[
+        Path | None,
+        typer.Option(help="Motion corpus (xactor synth) for real speech motion; else random motion."),
+    ] = None,
+    size: Annotated[int, typer.Option(help="Frame size: 128 or 256.")] = 128,
+    train_identities: Annotated[int, typer.Option(min=1, help="Training identities.")] = 192,
+    val_identities: Annotated[int, typer.Option(min=1, help="Validation identities.")] = 8,
+    test_identities: Annotated[int, typer.Option(min=1, help="Held-out test identities.")] = 16,
+    per_identity: Annotated[int, typer.Option(min=1, help="Motions (pairs) per identity.")] = 48,
+    workers: Annotated[int, typer.Option(min=1, help="Processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Motion sampling seed.")] = 0,
+) -> None:
+    """Pairs for the diffusion renderer: procedural identities, the warp renderer's frame for a
+    motion (the prior) and the exact frame (the target), split by identity."""
+    from training.render.data import RenderDataConfig, build
+
+    if size not in (128, 256):
+        raise fail("--size must be 128 or 256")
+    if corpus is not None and not (corpus / "manifest.json").is_file():
+        raise fail(f"{corpus}: not a corpus (no manifest.json); build one with xactor synth")
+    counts = {"train": train_identities, "val": val_identities, "test": test_identities}
+    cfg = RenderDataConfig(size=size, identities=counts, per_identity=per_identity, seed=seed,
+                           corpus=None if corpus is None else str(corpus))  # fmt: skip
+    manifest = build(cfg, out, workers)
+    shards = {split: len(names) for split, names in manifest["shards"].items()}
+    typer.echo(f"wrote {out}: shards {shards}, {per_identity} pairs per identity")

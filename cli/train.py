@@ -128,3 +128,77 @@ def distill_motion(
     except WeightsError as e:
         raise fail(str(e)) from None
     typer.echo(f"done: {record}")
+
+
+@train_app.command("render")
+def train_render(
+    data: Annotated[Path, typer.Option(help="Render data folder (xactor synth render-data).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint, log, exported weights.")],
+    steps: Annotated[int | None, typer.Option(min=1, help="Total optimiser steps.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Pairs per step and rank.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (split across ranks).")] = None,
+    val_every: Annotated[int | None, typer.Option(min=1, help="Validate/export every N steps.")] = None,
+    limit_shards: Annotated[int | None, typer.Option(min=1, help="Smoke runs: shards per split.")] = None,
+) -> None:
+    """Train the diffusion renderer's denoiser (rectified flow on the residual over the warp
+    prior) into ``--out``; rerun to resume."""
+    from dataclasses import replace
+
+    from training.render.data import read_manifest
+    from training.render.train import RenderTrainConfig, train
+
+    try:
+        read_manifest(data)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    overrides: dict[str, Any] = {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "threads": threads}
+    overrides |= {"val_every": val_every, "limit_shards": limit_shards}
+    if val_every is not None:
+        overrides["ckpt_every"] = val_every
+    cfg = replace(RenderTrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    record = train(data, out, cfg)
+    typer.echo(f"trained {out}: {record}")
+
+
+@distill_app.command("render")
+def distill_render(
+    teacher: Annotated[Path, typer.Option(help="Run folder with render_teacher (xactor train render).")],
+    data: Annotated[Path, typer.Option(help="Render data folder (xactor synth render-data).")],
+    out: Annotated[Path, typer.Option(help="Run folder for render_student.")],
+    steps: Annotated[int | None, typer.Option(min=1, help="Total optimiser steps.")] = None,
+    student_steps: Annotated[
+        int | None, typer.Option(min=1, max=4, help="The student's sampling steps.")
+    ] = None,
+    teacher_steps: Annotated[int | None, typer.Option(min=1, help="The teacher's sampling steps.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Pairs per step and rank.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed.")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (split across ranks).")] = None,
+    val_every: Annotated[int | None, typer.Option(min=1, help="Validate/export every N steps.")] = None,
+    limit_shards: Annotated[int | None, typer.Option(min=1, help="Smoke runs: shards per split.")] = None,
+) -> None:
+    """Distill the renderer's teacher into a 1–2-step student; rerun to resume."""
+    from dataclasses import replace
+
+    from engines.diffusion.weights import RenderWeightsError
+    from training.render.data import read_manifest
+    from training.render.distill import RenderDistillConfig, distill
+
+    try:
+        read_manifest(data)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    overrides: dict[str, Any] = {
+        "steps": steps,
+        "student_steps": student_steps,
+        "teacher_steps": teacher_steps,
+    }
+    overrides |= {"batch": batch, "seed": seed, "threads": threads, "val_every": val_every}
+    overrides |= {"limit_shards": limit_shards, "ckpt_every": val_every}
+    cfg = replace(RenderDistillConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        record = distill(teacher, data, out, cfg)
+    except RenderWeightsError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"distilled {out}: {record}")

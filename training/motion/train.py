@@ -15,7 +15,6 @@ import copy
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from engines.motion_gen.config import MotionGenConfig
 from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
 from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
+from training.distributed import setup_distributed
 from training.motion.data import (
     PHONE_CLASSES,
     Augmenter,
@@ -115,19 +115,6 @@ def validate(model: MotionDenoiser, batches: list[Batch]) -> dict[str, float]:
     return {k: round(float(np.mean(v)), 5) for k, v in out.items()}
 
 
-def _setup_distributed() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    return rank, world, device
-
-
 def _to(batch: Batch, device: torch.device) -> Batch:
     return Batch(
         *(
@@ -150,7 +137,7 @@ def train(
     """Train (or resume) into ``out``; returns the last validation record. ``init_from``: start a
     new run (fresh optimiser, step 0) from another run's ``checkpoint.pt`` weights — a fine-tune;
     parts the old model lacked (the phonetic front end) start from scratch."""
-    rank, world, device = _setup_distributed()
+    rank, world, device = setup_distributed()
     torch.set_num_threads(max(1, cfg.threads // world) if device.type == "cpu" else cfg.threads)
     torch.manual_seed(cfg.seed * 1000 + rank)
     out.mkdir(parents=True, exist_ok=True)

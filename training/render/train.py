@@ -1,0 +1,203 @@
+"""``xactor train render``: the renderer's denoiser by rectified flow on the residual over the
+warp prior; checkpoints and resume, EMA weights exported at every validation, the same script on
+one CPU or many GPUs (torchrun: DDP).
+
+Objective: r = (target − prior) / residual_scale; x_t = (1 − t)·r + t·ε with t from a
+logit-normal; the model predicts v = ε − r; the loss is the squared error, weighted ×
+``mouth_weight`` inside the mouth box (where the prior is furthest from the truth).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
+from engines.diffusion.weights import save_render_weights
+from training.distributed import setup_distributed
+from training.render.batches import RenderBatch, make_batch
+from training.render.data import RenderSplit, load_split
+from training.render.metrics import psnr
+
+log = logging.getLogger(__name__)
+TEACHER, STUDENT = "render_teacher", "render_student"
+
+
+@dataclass(frozen=True)
+class RenderTrainConfig:
+    model: RenderModelConfig = field(default_factory=RenderModelConfig)
+    steps: int = 4000
+    batch: int = 16
+    lr: float = 1e-3
+    warmup: int = 200
+    weight_decay: float = 0.01
+    ema: float = 0.995
+    mouth_weight: float = 4.0
+    sample_steps: int = 8  # the teacher's Euler steps at evaluation
+    val_every: int = 250
+    ckpt_every: int = 100
+    val_samples: int = 64
+    threads: int = 2
+    seed: int = 0
+    limit_shards: int | None = None
+
+
+def lr_at(step: int, cfg: RenderTrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def flow_loss(
+    model: torch.nn.Module, denoiser: RenderDenoiser, batch: RenderBatch, cfg: RenderTrainConfig
+) -> torch.Tensor:
+    """``model`` is ``denoiser`` itself or its DDP wrapper (whose forward syncs gradients)."""
+    r = (batch.target - batch.prior) / denoiser.cfg.residual_scale
+    t = torch.sigmoid(torch.randn(len(r), device=r.device))  # logit-normal: most weight mid-way
+    eps = torch.randn_like(r)
+    x_t = (1 - t[:, None, None, None]) * r + t[:, None, None, None] * eps
+    reference = denoiser.encode_reference(batch.reference)
+    v = model(x_t, t, batch.prior, batch.lmap, reference)
+    weight = 1.0 + (cfg.mouth_weight - 1.0) * batch.mouth
+    return (weight * (v - (eps - r)) ** 2).mean()
+
+
+@torch.no_grad()
+def render_frames(model: RenderDenoiser, batch: RenderBatch, steps: int, seed: int = 0) -> torch.Tensor:
+    """Frames [B, 3, S, S] in [-1, 1] sampled with ``steps`` Euler steps from seeded noise."""
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(batch.prior.shape, generator=gen).to(batch.prior.device)
+    reference = model.encode_reference(batch.reference)
+    residual = sample_residual(model, batch.prior, batch.lmap, reference, steps, noise)
+    return frames_from(batch.prior, residual, model.cfg)
+
+
+def validate(model: RenderDenoiser, batches: list[RenderBatch], steps: int) -> dict[str, float]:
+    """Mean PSNR (dB) of the sampled frames and of the prior alone, whole frame and mouth box."""
+    got: dict[str, list[float]] = {"psnr": [], "psnr_mouth": [], "prior_psnr": [], "prior_psnr_mouth": []}
+    for batch in batches:
+        frames = render_frames(model, batch, steps)
+        for name, image in (("", frames), ("prior_", batch.prior)):
+            whole, mouth = psnr(image, batch.target, batch.boxes)
+            got[f"{name}psnr"] += whole
+            got[f"{name}psnr_mouth"] += mouth
+    return {k: round(float(np.mean(v)), 3) for k, v in got.items()}
+
+
+def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) into ``out``; returns the last validation record."""
+    rank, world, device = setup_distributed()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, cfg.threads // world))
+    torch.manual_seed(cfg.seed * 1000 + rank)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    train_data = load_split(data, "train", cfg.limit_shards)
+    val_data = load_split(data, "val", cfg.limit_shards)
+    model = RenderDenoiser(cfg.model).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, trained_s = 0, 0.0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step, trained_s = int(state["step"]), float(state["trained_s"])
+        log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
+    wrapped: torch.nn.Module = model
+    if world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    rng = np.random.default_rng([cfg.seed, rank, step])
+    val_rng = np.random.default_rng(1234)
+    val_index = val_rng.choice(len(val_data), min(cfg.val_samples, len(val_data)), replace=False)
+    val_batches = [make_batch(val_data, val_index[i : i + 16]) for i in range(0, len(val_index), 16)]
+    record: dict[str, Any] = {}
+    bar = Progress(
+        TextColumn("train render"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not progress or rank != 0,
+    )
+    logf = (out / "train_log.jsonl").open("a") if rank == 0 else None
+    try:
+        with bar:
+            task = bar.add_task("train", total=cfg.steps, completed=step, info="")
+            while step < cfg.steps:
+                t0 = time.perf_counter()
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step, cfg)
+                batch = make_batch(train_data, rng.integers(0, len(train_data), cfg.batch)).to(device)
+                loss = flow_loss(wrapped, model, batch, cfg)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                with torch.no_grad():
+                    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                        pe.lerp_(pm, 1.0 - cfg.ema)
+                step += 1
+                trained_s += time.perf_counter() - t0
+                bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
+                if logf is not None and (step % 25 == 0 or step == cfg.steps):
+                    entry = {"step": step, "loss": round(loss.item(), 5), "lr": lr_at(step, cfg)}
+                    logf.write(json.dumps({**entry, "trained_s": round(trained_s, 1)}) + "\n")
+                    logf.flush()
+                if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
+                    ema_cpu = copy.deepcopy(ema).cpu().eval()
+                    val = validate(ema_cpu, val_batches, cfg.sample_steps)
+                    record = {"step": step, "trained_s": round(trained_s, 1), "val": val}
+                    assert logf is not None
+                    logf.write(json.dumps(record) + "\n")
+                    logf.flush()
+                    info = {
+                        "recipe": "xactor train render",
+                        "train": _jsonable(cfg),
+                        "world": world,
+                        **record,
+                    }
+                    save_render_weights(out, TEACHER, ema_cpu, cfg.sample_steps, info)
+                if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                    tmp = ckpt_path.with_suffix(".tmp")
+                    torch.save(
+                        {
+                            "model": model.state_dict(),
+                            "ema": ema.state_dict(),
+                            "opt": opt.state_dict(),
+                            "step": step,
+                            "trained_s": trained_s,
+                            "config": _jsonable(cfg),
+                        },
+                        tmp,
+                    )
+                    tmp.replace(ckpt_path)
+    finally:
+        if logf:
+            logf.close()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return record
+
+
+def _jsonable(cfg: RenderTrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["model"] = cfg.model.to_dict()
+    return d
+
+
+__all__ = ["STUDENT", "TEACHER", "RenderSplit", "RenderTrainConfig", "render_frames", "train", "validate"]
