@@ -142,7 +142,7 @@ def faces(
     per identity, columns rest, open, smile turned, pucker, blink with gaze, surprise tilted."""
     from PIL import Image
 
-    from training.faces.sheet import SHEET_MOTIONS, contact_sheet
+    from engines.procedural.sheet import SHEET_MOTIONS, contact_sheet
 
     if size not in (128, 256, 512):
         raise fail("--size must be 128, 256 or 512")

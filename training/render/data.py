@@ -29,15 +29,11 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from engines import motion_space as ms
-
-if TYPE_CHECKING:
-    from engines.warp.renderer import AvatarRenderer
-    from training.faces.render import ProceduralFace
 
 log = logging.getLogger(__name__)
 
@@ -84,25 +80,12 @@ def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:04d}.npz"
 
 
-def reference_and_warp(face: ProceduralFace) -> tuple[np.ndarray, AvatarRenderer]:
-    """The identity's reference portrait (motion zero) and the warp renderer built on it with the
-    identity's own face model (exact geometry: no landmark detection involved)."""
-    from engines.warp.cache import AvatarCache
-    from engines.warp.renderer import AvatarRenderer, WarpRenderer
-    from engines.warp.retarget import own_mouth_motion
-
-    reference = face.render(np.zeros(ms.MOTION_DIM, np.float32))
-    model = face.face_model
-    module = WarpRenderer(AvatarCache.build(reference, model), model, own_motion=own_mouth_motion(model))
-    return reference, AvatarRenderer(module)
-
-
 def _make_shard(args: tuple[RenderDataConfig, str, int, Path]) -> str:
     """One shard (run in a worker process; torch single-threaded there)."""
     import torch
 
-    from training.faces.identity import sample_identity
-    from training.faces.render import ProceduralFace
+    from engines.procedural.identity import sample_identity
+    from engines.procedural.render import ProceduralFace, reference_and_warp
 
     cfg, split, index, out = args
     torch.set_num_threads(1)

@@ -67,10 +67,10 @@ def evaluate_flicker(
 ) -> dict[str, float]:
     """Flicker (grey levels) per model on ``frames`` consecutive frames of a held-out corpus clip,
     drawn on held-out identities."""
+    from engines.procedural.identity import sample_identity
+    from engines.procedural.render import ProceduralFace, reference_and_warp
     from training.corpus.format import iter_clips
-    from training.faces.identity import sample_identity
-    from training.faces.render import ProceduralFace
-    from training.render.data import SPLIT_SEED_BASE, reference_and_warp
+    from training.render.data import SPLIT_SEED_BASE
 
     clip = next(iter_clips(corpus, "test"))[1]["motion"].astype(np.float32)
     scores: dict[str, list[float]] = {}

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from cli.main import app
 from engines import face_regions as fr
 from engines import motion_space as ms
-from training.faces.identity import sample_identity
-from training.faces.raster import rasterize, skin_triangles
-from training.faces.render import ProceduralFace
+from engines.procedural.identity import sample_identity
+from engines.procedural.raster import rasterize, skin_triangles
+from engines.procedural.render import ProceduralFace
 
 GREEN = np.array([0.0, 1.0, 0.0])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from engines import motion_space as ms
-from training.faces.identity import sample_identity
-from training.faces.render import ProceduralFace
+from engines.procedural.identity import sample_identity
+from engines.procedural.render import ProceduralFace
 
 SHEET_MOTIONS: dict[str, dict[str, float]] = {
     "rest": {},

@@ -31,9 +31,12 @@ from engines import face_regions as fr
 from engines import motion_space as ms
 from engines.avatar.align import CENTRE_Y, FACE_FRACTION
 from engines.face_model import FaceModel, Placement, euler_to_matrix
-from training.faces.identity import FaceIdentity
-from training.faces.raster import EYE_HOLES, MESH_POINTS, MOUTH_HOLE, rasterize, skin_triangles
-from training.faces.texture import skin_texture, uv_pixels
+from engines.procedural.identity import FaceIdentity
+from engines.procedural.raster import EYE_HOLES, MESH_POINTS, MOUTH_HOLE, rasterize, skin_triangles
+from engines.procedural.texture import skin_texture, uv_pixels
+from engines.warp.cache import AvatarCache
+from engines.warp.renderer import AvatarRenderer, WarpRenderer
+from engines.warp.retarget import own_mouth_motion
 
 SUPERSAMPLE = 2
 Pose = tuple[np.ndarray, float, np.ndarray]  # the head's rotation [3, 3], scale, translation [3]
@@ -314,3 +317,12 @@ def _blend(img: np.ndarray, mask: Image.Image, colour: object) -> np.ndarray:
     patch = img[y0:y1, x0:x1]
     img[y0:y1, x0:x1] = patch + a * (np.asarray(colour, np.float32) - patch)
     return img
+
+
+def reference_and_warp(face: ProceduralFace) -> tuple[np.ndarray, AvatarRenderer]:
+    """The identity's reference portrait (motion zero) and the warp renderer built on it with the
+    identity's own face model (exact geometry: no landmark detection involved)."""
+    reference = face.render(np.zeros(ms.MOTION_DIM, np.float32))
+    model = face.face_model
+    module = WarpRenderer(AvatarCache.build(reference, model), model, own_motion=own_mouth_motion(model))
+    return reference, AvatarRenderer(module)
