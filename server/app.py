@@ -33,6 +33,21 @@ async def _measure_capacity(app: FastAPI) -> None:
     except Exception:
         log.exception("measuring the session capacity failed; admitting %d", manager.limit)
         manager.set_capacity(None)
+    await asyncio.to_thread(_prepare_procedural, store, app.state.settings.procedural_avatars)
+
+
+def _prepare_procedural(store: AvatarStore, count: int) -> None:
+    """The configured number of procedural avatars, from held-out seeds (kept across restarts)."""
+    from engines.procedural.avatar import TEST_SEED_BASE
+
+    for k in range(count):
+        try:
+            bundle, created = store.add_procedural(TEST_SEED_BASE + k)
+        except Exception:
+            log.exception("preparing procedural avatar %d failed", TEST_SEED_BASE + k)
+            continue
+        if created:
+            log.info("prepared procedural avatar %s (%s)", bundle.id, bundle.name)
 
 
 @asynccontextmanager

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="Motion source (registered name); 'generator' falls back to 'heuristic' without weights.",
     )
     renderer: str = Field("warp", description="Renderer (registered name).")
+    procedural_avatars: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Procedural identities prepared at start-up as avatars (the diffusion renderer's "
+        "domain; drawn from seeds its training never saw).",
+    )
     backend: str = Field("auto", description="Runtime backend: auto, torch, onnxruntime or tensorrt.")
     weights_dir: Path | None = Field(None, description="Learned weights (default: the shipped ones).")
     renderer_cache_mb: float = Field(

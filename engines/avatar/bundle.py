@@ -86,6 +86,9 @@ class AvatarMeta(BaseModel):
     num_landmarks: int = 478
     is_default: bool = False
     credit: str | None = None
+    procedural_seed: int | None = Field(
+        None, description="Set for a procedural identity (engines.procedural): the seed that draws it"
+    )
 
 
 @dataclass

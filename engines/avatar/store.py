@@ -152,9 +152,49 @@ class AvatarStore:
             is_default=is_default,
             credit=credit,
         )
+        return self._store(meta, decoded.pixels, prepared.crops, prepared.geometry)
+
+    def add_procedural(self, seed: int, name: str | None = None) -> tuple[AvatarBundle, bool]:
+        """(bundle, created): the procedural identity of ``seed`` (engines.procedural) as an
+        avatar, with its exact geometry; the same seed always gives the same avatar."""
+        from engines.procedural.avatar import SOURCE_SIZE, procedural_portrait
+
+        portrait = procedural_portrait(seed)
+        ident = avatar_id(portrait.source)
+        existing = self._load(ident)
+        if existing is not None:
+            return existing, False
+        meta = AvatarMeta(
+            id=ident,
+            name=sanitise_name(name) or f"procedural-{seed}",
+            created=datetime.now(UTC),
+            source_format="PNG",
+            source_width=SOURCE_SIZE,
+            source_height=SOURCE_SIZE,
+            original_width=SOURCE_SIZE,
+            original_height=SOURCE_SIZE,
+            faces_detected=1,
+            face_box=portrait.face_box,
+            pose=portrait.pose,
+            expression={},
+            sizes=sorted(portrait.crops),
+            credit="procedural identity drawn by xactor (engines/procedural)",
+            procedural_seed=seed,
+        )
+        return self._store(meta, portrait.source, portrait.crops, portrait.geometry)
+
+    def _store(
+        self,
+        meta: AvatarMeta,
+        source: np.ndarray,
+        crops: dict[int, np.ndarray],
+        geometry: dict[str, np.ndarray],
+    ) -> tuple[AvatarBundle, bool]:
+        """Write a bundle atomically (temporary folder, then rename) and cache it."""
+        ident = meta.id
         tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.root))
         try:
-            write_bundle(tmp, meta, decoded.pixels, prepared.crops, prepared.geometry)
+            write_bundle(tmp, meta, source, crops, geometry)
             _make_readable(tmp)
             final = self.root / ident
             try:
@@ -169,7 +209,10 @@ class AvatarStore:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-        log.info("stored avatar %s (%s) from a %dx%d %s", ident, meta.name, width, height, decoded.format)
+        log.info(
+            "stored avatar %s (%s) from a %dx%d %s",
+            ident, meta.name, meta.source_width, meta.source_height, meta.source_format,
+        )  # fmt: skip
         bundle = AvatarBundle(path=self.root / ident, meta=meta)
         with self._lock:
             self._bundles[ident] = bundle

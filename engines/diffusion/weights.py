@@ -11,6 +11,9 @@ from safetensors.torch import load_file, save_file
 
 from engines.diffusion.model import RenderDenoiser, RenderModelConfig
 
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "render"
+TEACHER, STUDENT = "render_teacher", "render_student"
+
 
 class RenderWeightsError(ValueError):
     """Weights that are missing, corrupt or do not fit the model they describe."""

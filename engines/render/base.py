@@ -64,7 +64,9 @@ class RendererSpec:
     build: Callable[[AvatarBundle, RendererOptions], Renderer]
 
 
-RENDERERS: Registry[RendererSpec] = Registry("renderer", builtin_modules=("engines.warp.renderer",))
+RENDERERS: Registry[RendererSpec] = Registry(
+    "renderer", builtin_modules=("engines.warp.renderer", "engines.diffusion.renderer")
+)
 
 
 def register_renderer(spec: RendererSpec) -> RendererSpec:

@@ -193,7 +193,10 @@ class SessionManager:
                 )
             renderer = self.pool.peek(options.renderer, bundle, self._renderer_options(options))
             if renderer is None:  # not built yet: build off the loop (about a second)
-                renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
+                try:
+                    renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
+                except ValueError as exc:  # it cannot run on this avatar (its domain, its weights)
+                    raise OptionError(str(exc)) from None
             source = await asyncio.to_thread(self.motion_source_for, options)  # may load weights
             self.worker.start()
             session = Session(

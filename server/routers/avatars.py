@@ -61,6 +61,10 @@ class AvatarOut(BaseModel):
     expression: dict[str, float]
     sizes: list[int]
     preview_url: str
+    procedural_seed: int | None = Field(
+        None, description="Set for a procedural identity: the seed that draws it (see renderers)"
+    )
+    renderers: list[str] = Field(description="Renderers that can run on this avatar")
 
     @classmethod
     def from_bundle(cls, bundle: AvatarBundle) -> AvatarOut:
@@ -79,6 +83,8 @@ class AvatarOut(BaseModel):
             expression=m.expression,
             sizes=m.sizes,
             preview_url=f"/avatars/{m.id}/preview.png",
+            procedural_seed=m.procedural_seed,
+            renderers=["warp"] if m.procedural_seed is None else ["warp", "diffusion"],
         )
 
 

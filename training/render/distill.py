@@ -140,6 +140,7 @@ def distill(
                     logf.flush()
                     info = {
                         "recipe": "xactor distill render",
+                        "size": teacher_meta.get("size", 128),
                         "distill": asdict(cfg),
                         "teacher": {k: teacher_meta.get(k) for k in ("step", "trained_s", "val", "train")},
                         **record,

@@ -24,14 +24,13 @@ import torch.distributed as dist
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
-from engines.diffusion.weights import save_render_weights
+from engines.diffusion.weights import STUDENT, TEACHER, save_render_weights
 from training.distributed import setup_distributed
 from training.render.batches import RenderBatch, make_batch
-from training.render.data import RenderSplit, load_split
+from training.render.data import RenderSplit, load_split, read_manifest
 from training.render.metrics import psnr
 
 log = logging.getLogger(__name__)
-TEACHER, STUDENT = "render_teacher", "render_student"
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,7 @@ def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) 
     ckpt_path = out / "checkpoint.pt"
     train_data = load_split(data, "train", cfg.limit_shards)
     val_data = load_split(data, "val", cfg.limit_shards)
+    size = int(read_manifest(data)["config"]["size"])  # the frame size the weights are for
     model = RenderDenoiser(cfg.model).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -169,6 +169,7 @@ def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) 
                         "recipe": "xactor train render",
                         "train": _jsonable(cfg),
                         "world": world,
+                        "size": size,
                         **record,
                     }
                     save_render_weights(out, TEACHER, ema_cpu, cfg.sample_steps, info)
