@@ -13,6 +13,7 @@ const state = {
   prev: null, // previous inbound video stats, for rates
   lastStats: null, // {client: {...}, server: {...}}
   thumbs: [],
+  avatars: {}, // id -> the avatar as /avatars lists it (its renderers)
 };
 window.xactor = state;
 
@@ -60,6 +61,7 @@ async function loadAvatars() {
   ul.replaceChildren();
   const ids = list.avatars.map((a) => a.id);
   if (!ids.includes(state.avatarId)) state.avatarId = list.default_id || ids[0] || null;
+  state.avatars = Object.fromEntries(list.avatars.map((a) => [a.id, a]));
   for (const avatar of list.avatars) {
     const li = document.createElement("li");
     li.dataset.id = avatar.id;
@@ -67,7 +69,8 @@ async function loadAvatars() {
     li.classList.toggle("selected", avatar.id === state.avatarId);
     const img = document.createElement("img");
     img.alt = avatar.name;
-    li.append(img, document.createTextNode(avatar.name));
+    const label = avatar.procedural_seed == null ? avatar.name : `${avatar.name} (procedural)`;
+    li.append(img, document.createTextNode(label));
     li.addEventListener("click", () => selectAvatar(avatar.id));
     ul.append(li);
     api(`/avatars/${avatar.id}/crop.png?size=256`)
@@ -79,11 +82,22 @@ async function loadAvatars() {
       })
       .catch(() => {});
   }
+  offerRenderers();
 }
 
 function selectAvatar(id) {
   state.avatarId = id;
   for (const li of $("avatar-list").children) li.classList.toggle("selected", li.dataset.id === id);
+  offerRenderers();
+}
+
+// The renderers the chosen avatar takes (the diffusion renderer only runs on procedural avatars).
+function offerRenderers() {
+  const avatar = (state.avatars || {})[state.avatarId];
+  const choices = avatar ? avatar.renderers : ["warp"];
+  const current = $("opt-renderer").value;
+  const fallback = choices.includes(state.config?.defaults?.renderer) ? state.config.defaults.renderer : choices[0];
+  fillSelect($("opt-renderer"), choices, choices.includes(current) ? current : fallback);
 }
 
 async function upload(event) {
@@ -119,6 +133,7 @@ function options() {
     bitrate: Math.round(Number($("opt-bitrate").value) * 1000),
     return_audio: $("opt-return-audio").checked,
     motion_source: $("opt-motion-source").value,
+    renderer: $("opt-renderer").value,
     emotion: emotion || null, // null: the generator infers it from the voice
     emotion_intensity: emotion ? Number($("opt-emotion-intensity").value) : null,
   };
