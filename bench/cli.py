@@ -177,3 +177,28 @@ def engines(
         ticks=ticks,
     )
     _report(run_engines(cfg), print_report, json_out)
+
+
+@bench_app.command("diffusion")
+def diffusion(
+    weights_dir: Path | None = typer.Option(
+        None, help="Folder with render_student (default: the shipped one)."
+    ),
+    steps: str = typer.Option("1,2,4,8", help="Sampling steps, in turn."),
+    batches: str = typer.Option("1,4", help="Frames per call, in turn."),
+    sizes: str = typer.Option("256,512", help="Session sizes (the output is upsampled to them)."),
+    repeats: int = typer.Option(20, min=3, help="Timed calls per row."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """The diffusion renderer's ms per frame by steps, batch and size, beside the warp renderer."""
+    from bench.diffusion import DiffusionBenchConfig, markdown
+    from bench.diffusion import run as run_diffusion
+
+    cfg = DiffusionBenchConfig(
+        weights_dir=weights_dir,
+        steps=tuple(int(s) for s in steps.split(",")),
+        batches=tuple(int(b) for b in batches.split(",")),
+        sizes=tuple(int(s) for s in sizes.split(",")),
+        repeats=repeats,
+    )
+    _report(run_diffusion(cfg), lambda result: typer.echo(markdown(result)), json_out)

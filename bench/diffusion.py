@@ -1,0 +1,118 @@
+"""Diffusion renderer speed on this machine: ms per frame by sampling steps, batch and size,
+beside the warp renderer it refines (the baseline), on a procedural avatar.
+
+Rows:
+* ``diffusion`` — the live renderer's whole path (warp prior at the weights' size, landmark maps,
+  the denoiser's steps, upsampling to the session size), shipped or given weights;
+* ``denoiser`` — one denoiser step alone at a working size (random weights of the same
+  architecture: its cost does not depend on the values), to show what a larger working size costs;
+* ``warp`` — the warp renderer alone at the session size.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.render import machine
+from engines.avatar.store import AvatarStore
+from engines.diffusion.model import RenderDenoiser
+from engines.diffusion.renderer import DiffusionRenderer, weights_folder
+from engines.diffusion.weights import STUDENT, load_render_weights
+from engines.offline.demo import demo_motion
+from engines.procedural.avatar import TEST_SEED_BASE
+from engines.render.base import RendererOptions, create_renderer
+
+
+@dataclass(frozen=True)
+class DiffusionBenchConfig:
+    weights_dir: Path | None = None
+    steps: tuple[int, ...] = (1, 2, 4, 8)
+    batches: tuple[int, ...] = (1, 4)
+    sizes: tuple[int, ...] = (256, 512)
+    work_sizes: tuple[int, ...] = (128, 256)
+    repeats: int = 20
+
+
+def _median_ms(call: Callable[[np.ndarray], object], motion: np.ndarray, repeats: int) -> float:
+    """Median ms per frame of ``call(motion)`` over ``repeats`` calls, after two warm-ups."""
+    frames = len(motion)
+    call(motion)
+    call(motion)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call(motion)
+        times.append((time.perf_counter() - t0) * 1000 / frames)
+    return statistics.median(times)
+
+
+def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
+    motion = demo_motion(4.0)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AvatarStore(Path(tmp) / "avatars", with_default=False)
+        bundle, _ = store.add_procedural(TEST_SEED_BASE)
+        seed = TEST_SEED_BASE
+        options = RendererOptions(weights_dir=cfg.weights_dir)
+        model, _, meta = load_render_weights(weights_folder(options), STUDENT)
+        work = int(meta.get("size", 128))
+        for size in cfg.sizes:
+            warp = create_renderer("warp", bundle, replace(options, size=size))
+            for batch in cfg.batches:
+                m = motion[:batch]
+                rows.append(
+                    {"stage": "warp", "size": size, "batch": batch, "steps": 0,
+                     "ms_per_frame": _median_ms(warp.render, m, cfg.repeats)}
+                )  # fmt: skip
+                for steps in cfg.steps:
+                    renderer = DiffusionRenderer(seed, model, steps, work, size)
+                    ms = _median_ms(renderer.render, m, cfg.repeats)
+                    rows.append(
+                        {
+                            "stage": "diffusion",
+                            "size": size,
+                            "batch": batch,
+                            "steps": steps,
+                            "ms_per_frame": ms,
+                        }
+                    )
+        for work_size in cfg.work_sizes:
+            net = RenderDenoiser(model.cfg).eval()
+            for batch in cfg.batches:
+                x = torch.zeros(batch, 3, work_size, work_size)
+                ref = net.encode_reference(x)
+
+                @torch.inference_mode()
+                def step(
+                    net: RenderDenoiser = net, x: torch.Tensor = x, ref: list[torch.Tensor] = ref
+                ) -> object:
+                    return net(x, torch.ones(len(x)), x, x[:, :1], ref)
+
+                rows.append(
+                    {"stage": "denoiser", "size": work_size, "batch": batch, "steps": 1,
+                     "ms_per_frame": _median_ms(step, motion[:batch], cfg.repeats)}
+                )  # fmt: skip
+    return {"machine": machine(), "work_size": work, "weights": meta.get("recipe"), "rows": rows}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {result['machine']}; the diffusion renderer works at {result['work_size']} px.",
+        "",
+        "| stage | size | batch | steps | ms/frame |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['stage']} | {r['size']} | {r['batch']} | {r['steps']} | {r['ms_per_frame']:.1f} |"
+        )
+    return "\n".join(lines)
