@@ -93,7 +93,10 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
 
                 @torch.inference_mode()
                 def step(
-                    net: RenderDenoiser = net, x: torch.Tensor = x, ref: list[torch.Tensor] = ref
+                    _: np.ndarray,
+                    net: RenderDenoiser = net,
+                    x: torch.Tensor = x,
+                    ref: list[torch.Tensor] = ref,
                 ) -> object:
                     return net(x, torch.ones(len(x)), x, x[:, :1], ref)
 
