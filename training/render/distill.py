@@ -10,7 +10,6 @@ teacher where the truth is known. Checkpoints, resume and DDP as in training.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -20,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engines.diffusion.model import RenderDenoiser, sample_residual
 from engines.diffusion.weights import load_render_weights, save_render_weights
 from training.distributed import setup_distributed
+from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
 from training.render.batches import make_batch
 from training.render.data import load_split
 from training.render.train import STUDENT, TEACHER, validate
@@ -87,16 +86,10 @@ def distill(
     rng = np.random.default_rng([cfg.seed, rank, step, 77])
     scale = teacher.cfg.residual_scale
     record: dict[str, Any] = {}
-    bar = Progress(
-        TextColumn("distill render"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not progress or rank != 0,
-    )
-    logf = (out / "distill_log.jsonl").open("a") if rank == 0 else None
+    bar = progress_bar("distill render", progress and rank == 0)
+    log_file = JsonLog(out / "distill_log.jsonl", rank == 0)
     try:
-        with bar:
+        with bar, log_file:
             task = bar.add_task("distill", total=cfg.steps, completed=step, info="")
             while step < cfg.steps:
                 t0 = time.perf_counter()
@@ -114,30 +107,19 @@ def distill(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
                 opt.step()
-                with torch.no_grad():
-                    for pe, ps in zip(ema.parameters(), student.parameters(), strict=True):
-                        pe.lerp_(ps, 1.0 - cfg.ema)
+                ema_update(ema, student, cfg.ema)
                 step += 1
                 trained_s += time.perf_counter() - t0
                 bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
-                if logf is not None and (step % 25 == 0 or step == cfg.steps):
-                    logf.write(
-                        json.dumps(
-                            {"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}
-                        )
-                        + "\n"
+                if step % 25 == 0 or step == cfg.steps:
+                    log_file.write(
+                        {"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}
                     )
-                    logf.flush()
                 if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
                     ema_cpu = copy.deepcopy(ema).cpu().eval()
-                    record = {
-                        "step": step,
-                        "trained_s": round(trained_s, 1),
-                        "val": validate(ema_cpu, val_batches, cfg.student_steps),
-                    }
-                    assert logf is not None
-                    logf.write(json.dumps(record) + "\n")
-                    logf.flush()
+                    val = validate(ema_cpu, val_batches, cfg.student_steps)
+                    record = {"step": step, "trained_s": round(trained_s, 1), "val": val}
+                    log_file.write(record)
                     info = {
                         "recipe": "xactor distill render",
                         "size": teacher_meta.get("size", 128),
@@ -147,17 +129,13 @@ def distill(
                     }
                     save_render_weights(out, STUDENT, ema_cpu, cfg.student_steps, info)
                 if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    tmp = ckpt_path.with_suffix(".tmp")
                     state = {
                         "student": student.state_dict(),
                         "ema": ema.state_dict(),
                         "opt": opt.state_dict(),
                     }
-                    torch.save({**state, "step": step, "trained_s": trained_s}, tmp)
-                    tmp.replace(ckpt_path)
+                    save_checkpoint(ckpt_path, {**state, "step": step, "trained_s": trained_s})
     finally:
-        if logf:
-            logf.close()
         if dist.is_initialized():
             dist.destroy_process_group()
     return record

@@ -10,7 +10,6 @@ logit-normal; the model predicts v = ε − r; the loss is the squared error, we
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
@@ -21,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
 from engines.diffusion.weights import STUDENT, TEACHER, save_render_weights
 from training.distributed import setup_distributed
+from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
 from training.render.batches import RenderBatch, make_batch
 from training.render.data import RenderSplit, load_split, read_manifest
 from training.render.metrics import psnr
@@ -127,16 +126,10 @@ def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) 
     val_index = val_rng.choice(len(val_data), min(cfg.val_samples, len(val_data)), replace=False)
     val_batches = [make_batch(val_data, val_index[i : i + 16]) for i in range(0, len(val_index), 16)]
     record: dict[str, Any] = {}
-    bar = Progress(
-        TextColumn("train render"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not progress or rank != 0,
-    )
-    logf = (out / "train_log.jsonl").open("a") if rank == 0 else None
+    bar = progress_bar("train render", progress and rank == 0)
+    log_file = JsonLog(out / "train_log.jsonl", rank == 0)
     try:
-        with bar:
+        with bar, log_file:
             task = bar.add_task("train", total=cfg.steps, completed=step, info="")
             while step < cfg.steps:
                 t0 = time.perf_counter()
@@ -148,48 +141,28 @@ def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) 
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
-                with torch.no_grad():
-                    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-                        pe.lerp_(pm, 1.0 - cfg.ema)
+                ema_update(ema, model, cfg.ema)
                 step += 1
                 trained_s += time.perf_counter() - t0
                 bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
-                if logf is not None and (step % 25 == 0 or step == cfg.steps):
+                if step % 25 == 0 or step == cfg.steps:
                     entry = {"step": step, "loss": round(loss.item(), 5), "lr": lr_at(step, cfg)}
-                    logf.write(json.dumps({**entry, "trained_s": round(trained_s, 1)}) + "\n")
-                    logf.flush()
+                    log_file.write({**entry, "trained_s": round(trained_s, 1)})
                 if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
                     ema_cpu = copy.deepcopy(ema).cpu().eval()
                     val = validate(ema_cpu, val_batches, cfg.sample_steps)
                     record = {"step": step, "trained_s": round(trained_s, 1), "val": val}
-                    assert logf is not None
-                    logf.write(json.dumps(record) + "\n")
-                    logf.flush()
-                    info = {
-                        "recipe": "xactor train render",
-                        "train": _jsonable(cfg),
-                        "world": world,
-                        "size": size,
-                        **record,
-                    }
-                    save_render_weights(out, TEACHER, ema_cpu, cfg.sample_steps, info)
-                if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    tmp = ckpt_path.with_suffix(".tmp")
-                    torch.save(
-                        {
-                            "model": model.state_dict(),
-                            "ema": ema.state_dict(),
-                            "opt": opt.state_dict(),
-                            "step": step,
-                            "trained_s": trained_s,
-                            "config": _jsonable(cfg),
-                        },
-                        tmp,
+                    log_file.write(record)
+                    info = {"recipe": "xactor train render", "train": _jsonable(cfg), "world": world}
+                    save_render_weights(
+                        out, TEACHER, ema_cpu, cfg.sample_steps, {**info, "size": size, **record}
                     )
-                    tmp.replace(ckpt_path)
+                if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+                    state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict()}
+                    save_checkpoint(
+                        ckpt_path, {**state, "step": step, "trained_s": trained_s, "config": _jsonable(cfg)}
+                    )
     finally:
-        if logf:
-            logf.close()
         if dist.is_initialized():
             dist.destroy_process_group()
     return record
