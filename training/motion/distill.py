@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -39,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
 from engines.motion_gen.sampler import step_toward, time_steps
 from engines.motion_gen.step import STATE, MotionStep
 from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
+from training.loop import JsonLog, progress_bar, save_checkpoint
 from training.motion.data import Augmenter, Batch, BatchSampler, load_split
 from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
 
@@ -187,16 +186,10 @@ def distill(
     lips = lips / lips.mean()
     gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
     record: dict[str, Any] = {}
-    logf = (out / "distill_log.jsonl").open("a")
-    bar = Progress(
-        TextColumn("distill motion"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not progress,
-    )
+    log_file = JsonLog(out / "distill_log.jsonl")
+    bar = progress_bar("distill motion", progress)
     try:
-        with bar:
+        with bar, log_file:
             task = bar.add_task("distill", total=cfg.steps, completed=step, info="")
             while step < cfg.steps:
                 t0 = time.perf_counter()
@@ -223,13 +216,9 @@ def distill(
                 trained_s += time.perf_counter() - t0
                 bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
                 if step % 10 == 0 or step == cfg.steps:
-                    logf.write(
-                        json.dumps(
-                            {"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}
-                        )
-                        + "\n"
+                    log_file.write(
+                        {"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}
                     )
-                    logf.flush()
                 if step % cfg.ckpt_every == 0 or step == cfg.steps:
                     record = {"step": step, "trained_s": round(trained_s, 1), "loss": round(loss.item(), 5)}
                     frozen = copy.deepcopy(student).eval()
@@ -246,19 +235,9 @@ def distill(
                             **record,
                         },
                     )
-                    tmp = ckpt_path.with_suffix(".tmp")
-                    torch.save(
-                        {
-                            "student": student.state_dict(),
-                            "opt": opt.state_dict(),
-                            "step": step,
-                            "trained_s": trained_s,
-                        },
-                        tmp,
-                    )
-                    tmp.replace(ckpt_path)
+                    state = {"student": student.state_dict(), "opt": opt.state_dict()}
+                    save_checkpoint(ckpt_path, {**state, "step": step, "trained_s": trained_s})
     finally:
         if augmenter:
             augmenter.stop()
-        logf.close()
     return record

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engines import motion_space as ms
 from engines.motion_gen.config import MotionGenConfig
@@ -31,6 +30,7 @@ from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
 from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
 from training.distributed import setup_distributed
+from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
 from training.motion.data import (
     PHONE_CLASSES,
     Augmenter,
@@ -198,16 +198,10 @@ def train(
     )
     weights = channel_weights().to(device)
     record: dict[str, Any] = {}
-    bar = Progress(
-        TextColumn("train motion"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} {task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not progress or rank != 0,
-    )
-    logf = (out / "train_log.jsonl").open("a") if rank == 0 else None
+    bar = progress_bar("train motion", progress and rank == 0)
+    log_file = JsonLog(out / "train_log.jsonl", rank == 0)
     try:
-        with bar:
+        with bar, log_file:
             task = bar.add_task("train", total=cfg.steps, completed=step, info="")
             while step < cfg.steps:
                 t0 = time.perf_counter()
@@ -221,26 +215,20 @@ def train(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
-                with torch.no_grad():
-                    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-                        pe.lerp_(pm, 1.0 - cfg.ema)
+                ema_update(ema, model, cfg.ema)
                 step += 1
                 trained_s += time.perf_counter() - t0
                 bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
-                if rank == 0 and logf is not None and (step % 25 == 0 or step == cfg.steps):
-                    logf.write(
-                        json.dumps(
-                            {
-                                "step": step,
-                                "loss": round(loss.item(), 5),
-                                "lr": lr_at(step, cfg),
-                                "trained_s": round(trained_s, 1),
-                                "augmented": augmenter.done if augmenter else 0,
-                            }
-                        )
-                        + "\n"
+                if step % 25 == 0 or step == cfg.steps:
+                    log_file.write(
+                        {
+                            "step": step,
+                            "loss": round(loss.item(), 5),
+                            "lr": lr_at(step, cfg),
+                            "trained_s": round(trained_s, 1),
+                            "augmented": augmenter.done if augmenter else 0,
+                        }
                     )
-                    logf.flush()
                 if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
                     ema_cpu = copy.deepcopy(ema).cpu()
                     record = {
@@ -248,9 +236,7 @@ def train(
                         "trained_s": round(trained_s, 1),
                         "val": validate(ema_cpu, [_to(b, torch.device("cpu")) for b in val_data]),
                     }
-                    assert logf is not None
-                    logf.write(json.dumps(record) + "\n")
-                    logf.flush()
+                    log_file.write(record)
                     save_weights(
                         out,
                         TEACHER,
@@ -266,8 +252,8 @@ def train(
                         },
                     )
                 if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    tmp = ckpt_path.with_suffix(".tmp")
-                    torch.save(
+                    save_checkpoint(
+                        ckpt_path,
                         {
                             "model": model.state_dict(),
                             "ema": ema.state_dict(),
@@ -278,14 +264,10 @@ def train(
                             "config": _jsonable(cfg),
                             "init": init_record,
                         },
-                        tmp,
                     )
-                    tmp.replace(ckpt_path)
     finally:
         if augmenter:
             augmenter.stop()
-        if logf:
-            logf.close()
         if dist.is_initialized():
             dist.destroy_process_group()
     return record

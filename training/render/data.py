@@ -101,7 +101,7 @@ def _make_shard(args: tuple[RenderDataConfig, str, int, Path]) -> str:
     refs, priors, targets, marks = [], [], [], []
     for i, seed in enumerate(seeds):
         face = ProceduralFace(sample_identity(int(seed)), cfg.size)
-        reference, warp = reference_and_warp(face)
+        reference, warp = reference_and_warp(face, trace=False)
         batch = motions[i * k : (i + 1) * k]
         refs.append(reference)
         priors.append(warp.render(batch))
