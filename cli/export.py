@@ -158,3 +158,32 @@ def build_engine(
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"wrote {plan}")
+
+
+@export_app.command("render")
+def render(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the two graphs and their manifests.")] = Path(
+        "out/render"
+    ),
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Folder with the renderer's weights (default: the shipped ones).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="render_student or render_teacher.")] = "render_student",
+) -> None:
+    """The diffusion renderer's denoiser: the reference encoder (once per avatar) and one denoising
+    step, dynamic batch, at the weights' frame size."""
+    from engines.diffusion.weights import SHIPPED_DIR, RenderWeightsError, load_render_weights
+    from engines.onnx_io import manifest
+    from export.onnx_render import export_render
+
+    folder = weights_dir or SHIPPED_DIR
+    try:
+        model, _, meta = load_render_weights(folder, name)
+    except RenderWeightsError as exc:
+        raise fail(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    errors = export_render(model, int(meta.get("size", 128)), out)
+    sources = (folder / f"{name}.safetensors", folder / f"{name}.json")
+    for graph, error in errors.items():
+        stage = "render_reference" if "reference" in graph else "render_step"
+        _write_manifest(out / graph, manifest(out / graph, stage, sources, error, axes={"batch": 1}))
