@@ -1,9 +1,9 @@
 """The ``xactor`` command line (the console script ``xactor = "cli.main:app"``).
 
 Every command the README documents is registered here: ``serve``, ``avatar ...``, ``render``,
-``export ...``, ``build-engine``, ``bench ...`` and ``synth ...``. The command modules import only
-typer and rich at the top, so ``xactor --help`` stays fast; torch, MediaPipe and the server load
-inside the commands.
+``export ...``, ``build-engine``, ``prepare``, ``bench ...`` and ``synth ...``. The command
+modules import only typer and rich at the top, so ``xactor --help`` stays fast; torch, MediaPipe
+and the server load inside the commands.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from cli.animate import animate
 from cli.avatar import avatar_app
 from cli.eval import eval_app
 from cli.export import build_engine, export_app
+from cli.prepare import prepare
 from cli.render import render
 from cli.synth import synth_app
 from cli.train import distill_app, train_app
@@ -28,6 +29,7 @@ app.command("render")(render)
 app.command("animate")(animate)
 app.add_typer(export_app, name="export")
 app.command("build-engine")(build_engine)
+app.command("prepare")(prepare)
 app.add_typer(bench_app, name="bench")
 app.add_typer(synth_app, name="synth")
 app.add_typer(train_app, name="train")

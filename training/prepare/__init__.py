@@ -1,0 +1,1 @@
+"""Real talking-head videos into the training formats of both stages (``xactor prepare``)."""
