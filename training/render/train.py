@@ -3,8 +3,9 @@ warp prior; checkpoints and resume, EMA weights exported at every validation, th
 one CPU or many GPUs (torchrun: DDP).
 
 Objective: r = (target − prior) / residual_scale; x_t = (1 − t)·r + t·ε with t from a
-logit-normal; the model predicts v = ε − r; the loss is the squared error, weighted ×
-``mouth_weight`` inside the mouth box (where the prior is furthest from the truth).
+logit-normal; the model predicts the clean r (x0-parameterisation, see
+:mod:`engines.diffusion.model`); the loss is its squared error, weighted × ``mouth_weight``
+inside the mouth box (where the prior is furthest from the truth).
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def flow_loss(
     eps = torch.randn_like(r)
     x_t = (1 - t[:, None, None, None]) * r + t[:, None, None, None] * eps
     reference = denoiser.encode_reference(batch.reference)
-    v = model(x_t, t, batch.prior, batch.lmap, reference)
+    clean = model(x_t, t, batch.prior, batch.lmap, reference)  # r̂ (x0-parameterisation)
     weight = 1.0 + (cfg.mouth_weight - 1.0) * batch.mouth
-    return (weight * (v - (eps - r)) ** 2).mean()
+    return (weight * (clean - r) ** 2).mean()
 
 
 @torch.no_grad()
