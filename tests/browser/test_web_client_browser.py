@@ -139,3 +139,60 @@ async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
     )
     assert d_speaking.max() > 6.0, d_speaking
     assert d_speaking.mean() > 2.0 * d_silent.mean() + 1.0, (d_speaking.mean(), d_silent.mean())
+
+
+async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Path) -> None:
+    """The page lists a procedural avatar, offers the diffusion renderer for it (not for the
+    photo), and a session on it streams through the shipped diffusion renderer. Screenshot:
+    ``web_client_diffusion.png``."""
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (/usr/bin/chromium)")
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    speech = speech_with_onsets(6.0, period_s=3.0, lead_s=0.5, rate=48000)
+    wav = tmp_path / "speech.wav"
+    write_wav(wav, speech.signal, 48000)
+    env = {"XACTOR_MOTION_SOURCE": "heuristic", "XACTOR_PROCEDURAL_AVATARS": "1"}
+    async with local_server(data_dir, env=env) as url, httpx.AsyncClient(base_url=url) as http:
+        procedural = None
+        for _ in range(300):  # prepared in the background after start-up
+            avatars = (await http.get("/avatars")).json()["avatars"]
+            procedural = next((a for a in avatars if a["procedural_seed"] is not None), None)
+            if procedural:
+                break
+            await asyncio.sleep(0.2)
+        assert procedural is not None
+        browser = Browser(tmp_path / "chrome-profile", wav)
+        try:
+            await browser.connect()
+            await browser.navigate(url + "/")
+            await browser.wait_for("document.body.dataset.ready === '1'")
+            await browser.wait_for("document.querySelectorAll('#avatar-list li').length >= 2")
+            renderers = "Array.from(document.getElementById('opt-renderer').options).map(o => o.value)"
+            assert await browser.eval(renderers) == ["warp"]  # the default photo is selected
+            await browser.eval(
+                f"document.querySelector('#avatar-list li[data-id=\"{procedural['id']}\"]').click()"
+            )
+            assert await browser.eval(renderers) == ["warp", "diffusion"]
+            await browser.eval("document.getElementById('opt-renderer').value = 'diffusion'")
+            await browser.eval("document.getElementById('start').click()")
+            await browser.wait_for(
+                "!!window.xactor.sessionId && document.getElementById('video').currentTime > 1.5", timeout=40
+            )
+            session_id = await browser.eval("window.xactor.sessionId")
+            await asyncio.sleep(2.0)
+            stats = (await http.get(f"/sessions/{session_id}")).json()
+            shot = tmp_path / "diffusion.png"
+            await browser.screenshot(shot)
+            await browser.eval("document.getElementById('stop').click()")
+            await asyncio.sleep(1.0)
+        finally:
+            await browser.close()
+    assert stats["avatar_id"] == procedural["id"] and stats["options"]["renderer"] == "diffusion"
+    assert stats["errors"]["render"] == 0 and stats["fps"] > 4
+    print(f"diffusion session: fps {stats['fps']}, stages {stats['stages_ms']}")
+    out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, out_dir / "web_client_diffusion.png")
