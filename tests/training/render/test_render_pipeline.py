@@ -129,3 +129,23 @@ def test_metrics_and_landmark_map() -> None:
     m = landmark_map(lm, 128)
     x, y = np.round(lm[fr.LIPS_OUTER_UPPER[3], :2]).astype(int)
     assert m.shape == (128, 128) and m[y - 1 : y + 2, x - 1 : x + 2].max() == 1.0 and m.mean() < 0.1
+
+
+@pytest.mark.slow
+def test_ddp_with_two_gloo_processes(data: Path, tmp_path: Path) -> None:
+    """The same training script under torchrun (the many-GPU path, here 2 CPU processes)."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "cli.main", "train", "render", "--data", str(data), "--out", str(run)]
+    cmd += ["--steps", "2", "--batch", "2", "--threads", "2", "--val-every", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env=env, cwd=Path(__file__).parents[3]
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    _, _, meta = load_render_weights(run, "render_teacher")
+    assert meta["world"] == 2 and meta["step"] == 2
