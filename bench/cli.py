@@ -188,9 +188,14 @@ def diffusion(
     batches: str = typer.Option("1,4", help="Frames per call, in turn."),
     sizes: str = typer.Option("256,512", help="Session sizes (the output is upsampled to them)."),
     repeats: int = typer.Option(20, min=3, help="Timed calls per row."),
+    live: float = typer.Option(
+        0.0, help="Also run a live session on a procedural avatar for this many seconds."
+    ),
+    motion_source: str = typer.Option("generator", help="The live session's motion source."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
 ) -> None:
-    """The diffusion renderer's ms per frame by steps, batch and size, beside the warp renderer."""
+    """The diffusion renderer's ms per frame by steps, batch and size, beside the warp renderer;
+    with ``--live S``, a live session through it (fps and stage timings) beside one through warp."""
     from bench.diffusion import DiffusionBenchConfig, markdown
     from bench.diffusion import run as run_diffusion
 
@@ -201,4 +206,13 @@ def diffusion(
         sizes=tuple(int(s) for s in sizes.split(",")),
         repeats=repeats,
     )
-    _report(run_diffusion(cfg), lambda result: typer.echo(markdown(result)), json_out)
+    result = run_diffusion(cfg)
+    if live > 0:
+        from bench.diffusion import live_session
+
+        _quiet_webrtc_logs()
+        result["live"] = [
+            asyncio.run(live_session(live, motion_source, renderer, weights_dir=weights_dir))
+            for renderer in ("diffusion", "warp")
+        ]
+    _report(result, lambda r: typer.echo(markdown(r)), json_out)

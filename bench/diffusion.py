@@ -119,3 +119,64 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['stage']} | {r['size']} | {r['batch']} | {r['steps']} | {r['ms_per_frame']:.1f} |"
         )
     return "\n".join(lines)
+
+
+async def live_session(
+    seconds: float = 20.0,
+    motion_source: str = "generator",
+    renderer: str = "diffusion",
+    resolution: int = 256,
+    weights_dir: Path | None = None,
+) -> dict[str, Any]:
+    """A live session on a procedural avatar against a spawned ``xactor serve``: client-side
+    frames per second and the server's own fps and stage timings after ``seconds`` of speech."""
+    import asyncio
+    import os
+
+    import httpx
+
+    from bench.latency import local_server
+    from bench.live_client import LiveClient, SignalTrack
+    from bench.speech import speech_with_onsets
+
+    env = {"XACTOR_MOTION_SOURCE": motion_source, "XACTOR_PROCEDURAL_AVATARS": "1"}
+    if weights_dir is not None:
+        env["XACTOR_WEIGHTS_DIR"] = str(weights_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        async with local_server(
+            data_dir, env={**env, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        ) as url, httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+            avatar = None
+            for _ in range(600):
+                listed = (await http.get("/avatars")).json()["avatars"]
+                avatar = next((a for a in listed if a["procedural_seed"] is not None), None)
+                if avatar:
+                    break
+                await asyncio.sleep(0.2)
+            if avatar is None:
+                raise RuntimeError("the server prepared no procedural avatar")
+            signal = speech_with_onsets(seconds, period_s=3.0, lead_s=0.5, rate=48000).signal
+            client = LiveClient(http=http, analyse=lambda image: 0, keep_images=False)
+            await client.start(
+                SignalTrack(signal),
+                avatar_id=avatar["id"],
+                options={"renderer": renderer, "resolution": resolution},
+            )
+            try:
+                await client.wait_frames(5, timeout=60.0)
+                start_n, t0 = len(client.frames), time.perf_counter()
+                await asyncio.sleep(seconds)
+                client_fps = (len(client.frames) - start_n) / (time.perf_counter() - t0)
+                stats = await client.stats()
+            finally:
+                await client.stop()
+    return {
+        "renderer": renderer,
+        "motion_source": stats["motion_source"],
+        "resolution": resolution,
+        "client_fps": round(client_fps, 1),
+        "server_fps": stats["fps"],
+        "stages_ms": stats["stages_ms"],
+        "dropped": stats["frames_dropped"],
+    }
