@@ -112,6 +112,9 @@ def test_wheel_installs_and_serves_the_page_and_the_default_avatar(tmp_path: Pat
         "web_client/style.css",
         "engines/data/neutral_face.npz",
         "engines/offline/video.py",
+        "engines/data/motion/motion_student.safetensors",
+        "engines/data/render/render_student.safetensors",
+        "engines/data/render/render_student.json",
     ):
         assert needed in names, f"{needed} is not in the wheel"
     assert not any(n.startswith("tests/") for n in names)
