@@ -142,9 +142,16 @@ def eval_render(
             ("teacher", teacher, "render_teacher"),
             ("student", student, "render_student"),
         ):
-            if folder is not None:
-                model, steps, _ = load_render_weights(folder, name)
-                models[f"{label} ({steps} step{'s' if steps > 1 else ''})"] = (model, steps)
+            if folder is None:
+                continue
+            model, steps, _ = load_render_weights(folder, name)
+            chosen = (
+                [int(n) for n in teacher_steps.split(",")]
+                if label == "teacher" and teacher_steps
+                else [steps]
+            )
+            for n in chosen:
+                models[f"{label} ({n} step{'s' if n > 1 else ''})"] = (model, n)
     except (FileNotFoundError, RenderWeightsError) as exc:
         raise fail(str(exc)) from None
     report = run(data, out, models, corpus, limit)
