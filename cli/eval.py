@@ -128,6 +128,10 @@ def eval_render(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Score this many test pairs (default: all).")
     ] = None,
+    teacher_steps: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated sampling steps to score the teacher at (default: its own)."),
+    ] = None,
 ) -> None:
     """The warp prior, the teacher and the student against exact frames of held-out identities."""
     from engines.diffusion.model import RenderDenoiser
