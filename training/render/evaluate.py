@@ -23,10 +23,12 @@ from training.render.metrics import flicker, psnr, ssim
 from training.render.train import render_frames
 
 
-def _rows(models: dict[str, tuple[RenderDenoiser, int]], batch: RenderBatch) -> dict[str, torch.Tensor]:
+def _rows(
+    models: dict[str, tuple[RenderDenoiser, int]], batch: RenderBatch, same_noise: bool = False
+) -> dict[str, torch.Tensor]:
     out = {"warp prior": batch.prior}
     for name, (model, steps) in models.items():
-        out[name] = render_frames(model, batch, steps)
+        out[name] = render_frames(model, batch, steps, same_noise=same_noise)
     return out
 
 
@@ -66,7 +68,8 @@ def evaluate_flicker(
     frames: int = 75,
 ) -> dict[str, float]:
     """Flicker (grey levels) per model on ``frames`` consecutive frames of a held-out corpus clip,
-    drawn on held-out identities."""
+    drawn on held-out identities; every frame of a sequence starts from the same noise, as the
+    live renderer's do."""
     from engines.procedural.identity import sample_identity
     from engines.procedural.render import ProceduralFace, reference_and_warp
     from training.corpus.format import iter_clips
@@ -87,7 +90,7 @@ def evaluate_flicker(
             mouth=torch.zeros(len(motion), 1, size, size),
             boxes=mouth_boxes(marks, size),
         )
-        for name, images in _rows(models, batch).items():
+        for name, images in _rows(models, batch, same_noise=True).items():  # one noise, as live
             scores.setdefault(name, []).append(flicker(images, batch.target))
     return {name: round(float(np.mean(v)), 3) for name, v in scores.items()}
 

@@ -74,10 +74,14 @@ def flow_loss(
 
 
 @torch.no_grad()
-def render_frames(model: RenderDenoiser, batch: RenderBatch, steps: int, seed: int = 0) -> torch.Tensor:
-    """Frames [B, 3, S, S] in [-1, 1] sampled with ``steps`` Euler steps from seeded noise."""
+def render_frames(
+    model: RenderDenoiser, batch: RenderBatch, steps: int, seed: int = 0, same_noise: bool = False
+) -> torch.Tensor:
+    """Frames [B, 3, S, S] in [-1, 1] sampled with ``steps`` Euler steps from seeded noise;
+    ``same_noise``: one noise image for every frame, as the live renderer does for a sequence."""
     gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(batch.prior.shape, generator=gen).to(batch.prior.device)
+    shape = (1, *batch.prior.shape[1:]) if same_noise else batch.prior.shape
+    noise = torch.randn(shape, generator=gen).expand_as(batch.prior).to(batch.prior.device)
     reference = model.encode_reference(batch.reference)
     residual = sample_residual(model, batch.prior, batch.lmap, reference, steps, noise)
     return frames_from(batch.prior, residual, model.cfg)
