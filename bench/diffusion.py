@@ -144,9 +144,12 @@ async def live_session(
         env["XACTOR_WEIGHTS_DIR"] = str(weights_dir)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        async with local_server(
-            data_dir, env={**env, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-        ) as url, httpx.AsyncClient(base_url=url, timeout=30.0) as http:
+        async with (
+            local_server(
+                data_dir, env={**env, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+            ) as url,
+            httpx.AsyncClient(base_url=url, timeout=30.0) as http,
+        ):
             avatar = None
             for _ in range(600):
                 listed = (await http.get("/avatars")).json()["avatars"]

@@ -1,23 +1,13 @@
-"""Export the diffusion renderer's denoiser to ONNX: two graphs, as the renderer runs them.
-
-* ``render_reference.onnx`` — ``reference`` [B, 3, S, S] in [-1, 1] → ``ref0``, ``ref1``, ``ref2``
-  (one feature map per level; run once per avatar);
-* ``render_step.onnx`` — ``x_t`` [B, 3, S, S], ``t`` [B], ``prior`` [B, 3, S, S],
-  ``lmap`` [B, 1, S, S], ``ref0..2`` → ``v`` [B, 3, S, S] (one Euler step; the student runs it once).
-
-The batch axis is dynamic; S is fixed at export (the weights' size). Each graph is checked
-against torch in ONNX Runtime right away and against the operators TensorRT 10 parses.
-"""
+"""``xactor export render``: the diffusion renderer's graphs (:mod:`engines.diffusion.onnx_graphs`),
+also checked against the operators TensorRT 10 parses."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from engines.diffusion.model import RenderDenoiser
-from engines.onnx_io import export_and_check, graph_ops
+from engines.diffusion.onnx_graphs import export_render as export_graphs
+from engines.onnx_io import graph_ops
 from export.onnx_warp import TENSORRT_OPS
 
 RENDER_TENSORRT_OPS = TENSORRT_OPS | frozenset(
@@ -25,64 +15,12 @@ RENDER_TENSORRT_OPS = TENSORRT_OPS | frozenset(
 )
 
 
-class _Reference(nn.Module):
-    def __init__(self, model: RenderDenoiser) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, reference: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model.encode_reference(reference))
-
-
-class _Step(nn.Module):
-    def __init__(self, model: RenderDenoiser) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(
-        self,
-        x_t: torch.Tensor,
-        t: torch.Tensor,
-        prior: torch.Tensor,
-        lmap: torch.Tensor,
-        *reference: torch.Tensor,
-    ) -> torch.Tensor:
-        return self.model(x_t, t, prior, lmap, list(reference))
-
-
 def export_render(model: RenderDenoiser, size: int, folder: Path, rtol: float = 1e-4) -> dict[str, float]:
-    """Write both graphs into ``folder``; return each one's max relative error vs torch."""
-    model = model.eval()
-    gen = torch.Generator().manual_seed(0)
-    batch = 2
-    image = torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
-    levels = len(model.cfg.widths)
-    ref_names = [f"ref{i}" for i in range(levels)]
-    errors = {}
-    ref_path = folder / "render_reference.onnx"
-    errors[ref_path.name] = export_and_check(
-        _Reference(model), {"reference": image}, ref_names, ref_path,
-        dynamic_axes={k: {0: "batch"} for k in ["reference", *ref_names]}, rtol=rtol,
-    )  # fmt: skip
-    with torch.no_grad():
-        feats = model.encode_reference(image)
-    inputs = {
-        "x_t": torch.randn(batch, 3, size, size, generator=gen),
-        "t": torch.rand(batch, generator=gen),
-        "prior": image.flip(0),
-        "lmap": torch.rand(batch, 1, size, size, generator=gen),
-        **{
-            name: f + 0.1 * torch.randn(f.shape, generator=gen)
-            for name, f in zip(ref_names, feats, strict=True)
-        },
-    }
-    step_path = folder / "render_step.onnx"
-    errors[step_path.name] = export_and_check(
-        _Step(model), inputs, ["v"], step_path,
-        dynamic_axes={k: {0: "batch"} for k in [*inputs, "v"]}, rtol=rtol,
-    )  # fmt: skip
-    for path in (ref_path, step_path):
-        unsupported = graph_ops(path) - RENDER_TENSORRT_OPS
+    """Write both graphs into ``folder``; return each one's max relative error vs torch. Raises
+    ``AssertionError`` past ``rtol`` or for an operator TensorRT cannot parse."""
+    errors = export_graphs(model, size, folder, rtol)
+    for name in errors:
+        unsupported = graph_ops(folder / name) - RENDER_TENSORRT_OPS
         if unsupported:
-            raise AssertionError(f"{path.name} uses operators TensorRT cannot parse: {sorted(unsupported)}")
+            raise AssertionError(f"{name} uses operators TensorRT cannot parse: {sorted(unsupported)}")
     return errors

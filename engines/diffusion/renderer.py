@@ -14,6 +14,8 @@ badly.
 
 from __future__ import annotations
 
+import itertools
+import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +26,9 @@ import torch.nn.functional as F
 
 from engines.diffusion.maps import landmark_map
 from engines.diffusion.model import RenderDenoiser, frames_from, sample_residual
+from engines.diffusion.onnx_graphs import export_render
 from engines.diffusion.weights import SHIPPED_DIR, STUDENT, load_render_weights
+from engines.inference import OrtEngine
 from engines.render.base import Renderer, RendererOptions, RendererSpec, register_renderer
 
 if TYPE_CHECKING:
@@ -34,7 +38,9 @@ if TYPE_CHECKING:
 class DiffusionRenderer(Renderer):
     """See module docstring. Thread-safe: inference only, no per-session state."""
 
-    def __init__(self, seed: int, model: RenderDenoiser, steps: int, work_size: int, size: int) -> None:
+    def __init__(
+        self, seed: int, model: RenderDenoiser, steps: int, work_size: int, size: int, backend: str = "torch"
+    ) -> None:
         from engines.procedural.identity import sample_identity
         from engines.procedural.render import ProceduralFace, reference_and_warp
 
@@ -48,6 +54,14 @@ class DiffusionRenderer(Renderer):
         gen = torch.Generator().manual_seed(seed)
         self.noise = torch.randn((1, 3, work_size, work_size), generator=gen)
         self._lock = threading.Lock()
+        self.backend = backend
+        self._step: OrtEngine | None = None
+        if backend == "onnxruntime":  # the denoising step as an exported graph (about 1.6x faster here)
+            self._folder = tempfile.TemporaryDirectory(prefix="xactor-diffusion-onnx-")
+            export_render(model, work_size, Path(self._folder.name))
+            self._step = OrtEngine(
+                Path(self._folder.name) / "render_step.onnx", threads=1, providers=("CPUExecutionProvider",)
+            )
 
     @property
     def size(self) -> int:
@@ -70,12 +84,34 @@ class DiffusionRenderer(Renderer):
         prior_t = torch.from_numpy(prior).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
         reference = [f.expand(b, -1, -1, -1) for f in self.reference]
         noise = self.noise.expand(b, -1, -1, -1)
-        residual = sample_residual(self.model, prior_t, torch.from_numpy(lmap), reference, self.steps, noise)
+        if self._step is None:
+            residual = sample_residual(
+                self.model, prior_t, torch.from_numpy(lmap), reference, self.steps, noise
+            )
+        else:
+            residual = torch.from_numpy(self._sample_onnx(prior_t, lmap, reference, noise))
         frames = frames_from(prior_t, residual, self.model.cfg)  # [B, 3, R, R] in [-1, 1]
         if self._size != self.work_size:
             frames = F.interpolate(frames, size=(self._size, self._size), mode="bicubic", align_corners=False)
         out = frames.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
         return out[0] if single else out
+
+    def _sample_onnx(
+        self, prior: torch.Tensor, lmap: np.ndarray, reference: list[torch.Tensor], noise: torch.Tensor
+    ) -> np.ndarray:
+        """:func:`~engines.diffusion.model.sample_residual` with each step on ONNX Runtime."""
+        assert self._step is not None
+        feeds = {
+            "prior": prior.numpy(),
+            "lmap": lmap,
+            **{f"ref{i}": f.contiguous().numpy() for i, f in enumerate(reference)},
+        }
+        x = noise.contiguous().numpy()
+        times = np.linspace(1.0, 0.0, self.steps + 1, dtype=np.float32)
+        for t, s in itertools.pairwise(times):
+            clean = self._step({**feeds, "x_t": x, "t": np.full(len(x), t, np.float32)})["clean"]
+            x = x + (s - t) * (x - clean) / t
+        return x
 
 
 def weights_folder(options: RendererOptions) -> Path:
@@ -94,14 +130,14 @@ def build_diffusion(bundle: AvatarBundle, options: RendererOptions) -> Diffusion
             f"{bundle.id} ({bundle.name}) is a photo: use the warp renderer for it"
         )
     model, steps, meta = load_render_weights(weights_folder(options), STUDENT)
-    return DiffusionRenderer(seed, model, steps, int(meta.get("size", 128)), options.size)
+    return DiffusionRenderer(seed, model, steps, int(meta.get("size", 128)), options.size, options.backend)
 
 
 register_renderer(
     RendererSpec(
         name="diffusion",
         description="learned residual over the warp prior (procedural avatars; 1-step student)",
-        backends=("torch",),
+        backends=("onnxruntime", "torch"),  # fastest first: ORT runs the denoiser 1.5–1.9x faster here
         build=build_diffusion,
     )
 )

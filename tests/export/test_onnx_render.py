@@ -49,7 +49,7 @@ def test_export_render_graphs_match_torch(tmp_path: Path) -> None:
         "lmap": torch.rand(3, 1, 64, 64, generator=gen).numpy(),
         **feats,
     }
-    got = OrtEngine(out / "render_step.onnx")(feeds)["v"]
+    got = OrtEngine(out / "render_step.onnx")(feeds)["clean"]
     with torch.no_grad():
         want = model(
             *(torch.from_numpy(feeds[k]) for k in ("x_t", "t", "prior", "lmap")), list(want_feats)

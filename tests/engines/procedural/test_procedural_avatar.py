@@ -46,3 +46,20 @@ def test_diffusion_renderer_on_a_procedural_avatar(store: AvatarStore, tmp_path:
     photo = AvatarStore(tmp_path / "photos", with_default=True).ensure_default()
     with pytest.raises(ValueError, match="use the warp renderer"):
         create_renderer("diffusion", photo, RendererOptions(size=256, weights_dir=tmp_path))
+
+
+def test_diffusion_renderer_on_onnxruntime_matches_torch(store: AvatarStore, tmp_path: Path) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    model = RenderDenoiser(RenderModelConfig(widths=(16, 32, 32)))
+    for p in model.parameters():  # the zero-initialised output would make both return the prior
+        torch.nn.init.normal_(p, std=0.05)
+    save_render_weights(tmp_path, "render_student", model, 2, {})  # two steps: the loop runs on ORT
+    bundle, _ = store.add_procedural(2_000_005)
+    motion = np.stack([ms.from_dict({"jawOpen": 0.5})[0], ms.from_dict({"eyeBlinkLeft": 1.0})[0]])
+    frames = {
+        backend: create_renderer("diffusion", bundle, RendererOptions(256, backend, tmp_path)).render(motion)
+        for backend in ("torch", "onnxruntime")
+    }
+    assert np.abs(frames["torch"].astype(int) - frames["onnxruntime"]).max() <= 2
