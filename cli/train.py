@@ -141,6 +141,9 @@ def train_render(
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (split across ranks).")] = None,
     val_every: Annotated[int | None, typer.Option(min=1, help="Validate/export every N steps.")] = None,
     limit_shards: Annotated[int | None, typer.Option(min=1, help="Smoke runs: shards per split.")] = None,
+    widths: Annotated[
+        str | None, typer.Option(help="Channel widths per level, comma-separated (default 32,64,96).")
+    ] = None,
 ) -> None:
     """Train the diffusion renderer's denoiser (rectified flow on the residual over the warp
     prior) into ``--out``; rerun to resume."""
@@ -158,6 +161,8 @@ def train_render(
     if val_every is not None:
         overrides["ckpt_every"] = val_every
     cfg = replace(RenderTrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    if widths is not None:
+        cfg = replace(cfg, model=replace(cfg.model, widths=tuple(int(w) for w in widths.split(","))))
     record = train(data, out, cfg)
     typer.echo(f"trained {out}: {record}")
 
