@@ -11,10 +11,8 @@ Rows:
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.render import machine
+from bench.render import machine, time_calls
 from engines.avatar.store import AvatarStore
 from engines.diffusion.model import RenderDenoiser
 from engines.diffusion.renderer import DiffusionRenderer, weights_folder
@@ -42,19 +40,6 @@ class DiffusionBenchConfig:
     repeats: int = 20
 
 
-def _median_ms(call: Callable[[np.ndarray], object], motion: np.ndarray, repeats: int) -> float:
-    """Median ms per frame of ``call(motion)`` over ``repeats`` calls, after two warm-ups."""
-    frames = len(motion)
-    call(motion)
-    call(motion)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call(motion)
-        times.append((time.perf_counter() - t0) * 1000 / frames)
-    return statistics.median(times)
-
-
 def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
     motion = demo_motion(4.0)
     rows: list[dict[str, Any]] = []
@@ -71,11 +56,11 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
                 m = motion[:batch]
                 rows.append(
                     {"stage": "warp", "size": size, "batch": batch, "steps": 0,
-                     "ms_per_frame": _median_ms(warp.render, m, cfg.repeats)}
+                     "ms_per_frame": time_calls(warp.render, [m], cfg.repeats)}
                 )  # fmt: skip
                 for steps in cfg.steps:
                     renderer = DiffusionRenderer(seed, model, steps, work, size)
-                    ms = _median_ms(renderer.render, m, cfg.repeats)
+                    ms = time_calls(renderer.render, [m], cfg.repeats)
                     rows.append(
                         {
                             "stage": "diffusion",
@@ -102,7 +87,7 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
 
                 rows.append(
                     {"stage": "denoiser", "size": work_size, "batch": batch, "steps": 1,
-                     "ms_per_frame": _median_ms(step, motion[:batch], cfg.repeats)}
+                     "ms_per_frame": time_calls(step, [motion[:batch]], cfg.repeats)}
                 )  # fmt: skip
     return {"machine": machine(), "work_size": work, "weights": meta.get("recipe"), "rows": rows}
 

@@ -172,16 +172,23 @@ class FaceModel(nn.Module):
         coeffs = motion[:, ms.DEFORM_SLICE]  # [B, 34]
         return self.neutral + (coeffs @ self.basis).unflatten(-1, (fr.NUM_LANDMARKS, 3))
 
+    def rigid(self, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The head's similarity for (clamped) motion [B, 40]: rotation [B, 3, 3], scale [B] (pixels
+        per face width) and translation [B, 3], so that ``px = scale · R @ canon + translation``.
+        Anything rigidly attached to the head (hair, teeth of a procedural face) moves by it."""
+        rot = euler_to_matrix(motion[:, 0], motion[:, 1], motion[:, 2]) @ self.ref_rotation  # [B, 3, 3]
+        scale = self.ref_scale * torch.exp(motion[:, 5])  # [B]
+        shift = torch.stack([motion[:, 3], motion[:, 4], torch.zeros_like(motion[:, 3])], -1)  # [B, 3]
+        return rot, scale, self.ref_translation + self.ref_scale * shift
+
     def forward(self, motion: torch.Tensor) -> torch.Tensor:
         """motion [B, 40] (clamped to its valid range; NaN → 0) → landmarks [B, 478, 3]."""
         motion = torch.nan_to_num(motion, nan=0.0, posinf=1e4, neginf=-1e4)
         motion = torch.maximum(torch.minimum(motion, self.high), self.low)
         shape = self.canonical_shape(motion)  # [B, 478, 3]
-        rot = euler_to_matrix(motion[:, 0], motion[:, 1], motion[:, 2]) @ self.ref_rotation  # [B, 3, 3]
-        scale = self.ref_scale * torch.exp(motion[:, 5])  # [B]
+        rot, scale, translation = self.rigid(motion)
         posed = scale[:, None, None] * (shape @ rot.transpose(1, 2))  # [B, 478, 3]
-        shift = torch.stack([motion[:, 3], motion[:, 4], torch.zeros_like(motion[:, 3])], -1)  # [B, 3]
-        return posed + self.ref_translation + self.ref_scale * shift[:, None, :]
+        return posed + translation[:, None, :]
 
     def landmarks(self, motion: np.ndarray) -> np.ndarray:
         """NumPy convenience: motion [B, 40] or [40] → landmarks [B, 478, 3] or [478, 3]."""

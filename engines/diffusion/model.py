@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -152,12 +154,29 @@ def sample_residual(
 ) -> torch.Tensor:
     """Euler steps of the flow from t = 1 (``noise``) to 0 → the scaled residual r̂ [B, 3, S, S].
     One step returns the model's r̂ at t = 1 exactly."""
+    return euler_flow(lambda x, t: model(x, t.expand(len(x)), prior, lmap, reference), noise, steps)
+
+
+def euler_flow(
+    clean: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], noise: torch.Tensor, steps: int
+) -> torch.Tensor:
+    """The sampler itself, for any denoiser ``clean(x_t, t) → r̂`` (torch, or an exported graph
+    behind a wrapper): Euler on v = (x − r̂)/t from t = 1 to 0; the last step lands on r̂."""
     x = noise
     times = torch.linspace(1.0, 0.0, steps + 1)
     for t, s in itertools.pairwise(times):
-        clean = model(x, t.expand(len(x)), prior, lmap, reference)  # r̂
-        x = x + (s - t) * (x - clean) / t  # Euler on v = (x − r̂)/t; at s = 0 this is r̂
+        x = x + (s - t) * (x - clean(x, t)) / t
     return x
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 images [B, S, S, 3] → float32 [B, 3, S, S] in [-1, 1] (the model's image range)."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_images(frames: torch.Tensor) -> np.ndarray:
+    """float [B, 3, S, S] in [-1, 1] → uint8 images [B, S, S, 3]."""
+    return frames.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def frames_from(prior: torch.Tensor, residual: torch.Tensor, cfg: RenderModelConfig) -> torch.Tensor:

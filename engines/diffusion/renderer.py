@@ -14,9 +14,7 @@ badly.
 
 from __future__ import annotations
 
-import itertools
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from engines.diffusion.maps import landmark_map
-from engines.diffusion.model import RenderDenoiser, frames_from, sample_residual
+from engines.diffusion.model import (
+    RenderDenoiser,
+    euler_flow,
+    frames_from,
+    sample_residual,
+    to_images,
+    to_tensor,
+)
 from engines.diffusion.onnx_graphs import export_render
 from engines.diffusion.weights import SHIPPED_DIR, STUDENT, load_render_weights
 from engines.inference import OrtEngine
@@ -49,11 +54,11 @@ class DiffusionRenderer(Renderer):
         self.face_model = face.face_model
         self.model, self.steps, self.work_size, self._size = model.eval(), steps, work_size, size
         with torch.no_grad():
-            ref = torch.from_numpy(reference[None]).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-            self.reference = model.encode_reference(ref)  # [1, C, ...] per level, once per avatar
+            self.reference = model.encode_reference(
+                to_tensor(reference[None])
+            )  # [1, C, ...] per level, once per avatar
         gen = torch.Generator().manual_seed(seed)
         self.noise = torch.randn((1, 3, work_size, work_size), generator=gen)
-        self._lock = threading.Lock()
         self.backend = backend
         self._step: OrtEngine | None = None
         if backend == "onnxruntime":  # the denoising step as an exported graph (about 1.6x faster here)
@@ -81,7 +86,7 @@ class DiffusionRenderer(Renderer):
         prior = self.warp.render(batch)  # [B, R, R, 3] uint8
         marks = self.face_model.landmarks(batch)  # [B, 478, 3] work px
         lmap = np.stack([landmark_map(m, self.work_size) for m in marks])[:, None]  # [B, 1, R, R]
-        prior_t = torch.from_numpy(prior).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        prior_t = to_tensor(prior)
         reference = [f.expand(b, -1, -1, -1) for f in self.reference]
         noise = self.noise.expand(b, -1, -1, -1)
         if self._step is None:
@@ -89,29 +94,27 @@ class DiffusionRenderer(Renderer):
                 self.model, prior_t, torch.from_numpy(lmap), reference, self.steps, noise
             )
         else:
-            residual = torch.from_numpy(self._sample_onnx(prior_t, lmap, reference, noise))
+            residual = self._sample_onnx(prior_t, lmap, reference, noise)
         frames = frames_from(prior_t, residual, self.model.cfg)  # [B, 3, R, R] in [-1, 1]
         if self._size != self.work_size:
             frames = F.interpolate(frames, size=(self._size, self._size), mode="bicubic", align_corners=False)
-        out = frames.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        out = to_images(frames)
         return out[0] if single else out
 
     def _sample_onnx(
         self, prior: torch.Tensor, lmap: np.ndarray, reference: list[torch.Tensor], noise: torch.Tensor
-    ) -> np.ndarray:
+    ) -> torch.Tensor:
         """:func:`~engines.diffusion.model.sample_residual` with each step on ONNX Runtime."""
         assert self._step is not None
-        feeds = {
-            "prior": prior.numpy(),
-            "lmap": lmap,
-            **{f"ref{i}": f.contiguous().numpy() for i, f in enumerate(reference)},
-        }
-        x = noise.contiguous().numpy()
-        times = np.linspace(1.0, 0.0, self.steps + 1, dtype=np.float32)
-        for t, s in itertools.pairwise(times):
-            clean = self._step({**feeds, "x_t": x, "t": np.full(len(x), t, np.float32)})["clean"]
-            x = x + (s - t) * (x - clean) / t
-        return x
+        step = self._step
+        fixed = {"prior": prior.numpy(), "lmap": lmap}
+        fixed |= {f"ref{i}": f.contiguous().numpy() for i, f in enumerate(reference)}
+
+        def clean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            feeds = {**fixed, "x_t": x.contiguous().numpy(), "t": np.full(len(x), float(t), np.float32)}
+            return torch.from_numpy(step(feeds)["clean"])
+
+        return euler_flow(clean, noise, self.steps)
 
 
 def weights_folder(options: RendererOptions) -> Path:

@@ -34,9 +34,7 @@ from engines.face_model import FaceModel, Placement, euler_to_matrix
 from engines.procedural.identity import FaceIdentity
 from engines.procedural.raster import EYE_HOLES, MESH_POINTS, MOUTH_HOLE, rasterize, skin_triangles
 from engines.procedural.texture import skin_texture, uv_pixels
-from engines.warp.cache import AvatarCache
-from engines.warp.renderer import AvatarRenderer, WarpRenderer
-from engines.warp.retarget import own_mouth_motion
+from engines.warp.renderer import AvatarRenderer
 
 SUPERSAMPLE = 2
 Pose = tuple[np.ndarray, float, np.ndarray]  # the head's rotation [3, 3], scale, translation [3]
@@ -166,14 +164,11 @@ class ProceduralFace:
     # --- geometry --------------------------------------------------------------------------------
 
     def _pose(self, motion: np.ndarray) -> Pose:
-        """The head's rotation [3, 3], scale (px per face width) and translation [3] for ``motion``,
-        as the face model computes them."""
-        fm = self.face_model
-        m = torch.as_tensor(motion[None], dtype=torch.float32)
-        rot = (euler_to_matrix(m[:, 0], m[:, 1], m[:, 2]) @ fm.ref_rotation)[0].numpy()
-        scale = fm.ref_scale * float(np.exp(motion[5]))
-        shift = fm.ref_translation.numpy() + fm.ref_scale * np.array([motion[3], motion[4], 0.0])
-        return rot, scale, shift
+        """The head's rotation [3, 3], scale (px per face width) and translation [3] for ``motion``
+        (clamped), from the face model itself: the extra shapes move exactly as the landmarks."""
+        with torch.no_grad():
+            rot, scale, shift = self.face_model.rigid(torch.as_tensor(motion[None]))
+        return rot[0].numpy(), float(scale[0]), shift[0].numpy()
 
     def _posed(self, canon: np.ndarray, pose: Pose) -> np.ndarray:
         rot, scale, shift = pose
@@ -322,9 +317,7 @@ def _blend(img: np.ndarray, mask: Image.Image, colour: object) -> np.ndarray:
 def reference_and_warp(face: ProceduralFace, trace: bool = True) -> tuple[np.ndarray, AvatarRenderer]:
     """The identity's reference portrait (motion zero) and the warp renderer built on it with the
     identity's own face model (exact geometry: no landmark detection involved). ``trace=False``
-    for one-off renderers (data generation): every TorchScript trace leaves its frozen constants
-    in the process for good, about 1 GB over a shard of 8 identities at batch 64."""
+    for one-off renderers (data generation): a trace per identity at batch 64 kept about 1 GB per
+    shard of 8 identities."""
     reference = face.render(np.zeros(ms.MOTION_DIM, np.float32))
-    model = face.face_model
-    module = WarpRenderer(AvatarCache.build(reference, model), model, own_motion=own_mouth_motion(model))
-    return reference, AvatarRenderer(module, trace=trace)
+    return reference, AvatarRenderer.from_crop(reference, face.face_model, trace=trace)

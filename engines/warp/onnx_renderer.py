@@ -24,9 +24,14 @@ class OrtAvatarRenderer(AvatarRenderer):
     """:class:`AvatarRenderer` whose frames come from ONNX Runtime (same inputs, same outputs)."""
 
     def __init__(
-        self, module: WarpRenderer, crop_to_source: np.ndarray | None = None, source: np.ndarray | None = None
+        self,
+        module: WarpRenderer,
+        crop_to_source: np.ndarray | None = None,
+        source: np.ndarray | None = None,
+        trace: bool = False,
     ) -> None:
-        super().__init__(module, crop_to_source, source, trace=False)  # ORT runs it, not a trace
+        del trace  # the base's constructor signature; ONNX Runtime runs the graph, nothing is traced
+        super().__init__(module, crop_to_source, source, trace=False)
         self._folder = tempfile.TemporaryDirectory(prefix="xactor-warp-onnx-")
         self._engines: dict[int, OrtEngine] = {}
         self._engine_lock = threading.Lock()

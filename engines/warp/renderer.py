@@ -232,9 +232,20 @@ class AvatarRenderer(Renderer):
         placed = bundle.placement(size)  # (writable copies: bundle arrays are read-only views)
         placement = Placement(np.array(placed.rotation), placed.scale, np.array(placed.translation))
         face_model = FaceModel(np.array(bundle.canonical_shape), placement)
-        cache = AvatarCache.build(bundle.crop(size), face_model, nodes=nodes)
+        renderer = cls.from_crop(bundle.crop(size), face_model, nodes=nodes)
+        renderer.crop_to_source, renderer.source = bundle.crop_to_source(size), bundle.source()
+        return renderer
+
+    @classmethod
+    def from_crop(
+        cls, crop: np.ndarray, face_model: FaceModel, nodes: int = DEFAULT_NODES, trace: bool = True
+    ) -> AvatarRenderer:
+        """The warp renderer of a crop [S, S, 3] whose face ``face_model`` describes (its neutral
+        and placement in the crop). ``trace=False`` for one-off renderers: every TorchScript trace
+        keeps its frozen constants in the process for good."""
+        cache = AvatarCache.build(crop, face_model, nodes=nodes)
         module = WarpRenderer(cache, face_model, own_motion=own_mouth_motion(face_model))
-        return cls(module, bundle.crop_to_source(size), bundle.source())
+        return cls(module, trace=trace)
 
     @property
     def own_motion(self) -> np.ndarray:

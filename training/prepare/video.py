@@ -161,9 +161,7 @@ def motion_clip(name: str, split: str, video: Tracked) -> Any:
 
 def render_pairs(video: Tracked, size: int) -> dict[str, np.ndarray]:
     """The stage-2 pairs of a tracked video (one identity): reference, priors, targets, motion."""
-    from engines.warp.cache import AvatarCache
-    from engines.warp.renderer import AvatarRenderer, WarpRenderer
-    from engines.warp.retarget import own_mouth_motion
+    from engines.warp.renderer import AvatarRenderer
 
     found = video.found
     first = int(np.argmax(found))
@@ -177,10 +175,8 @@ def render_pairs(video: Tracked, size: int) -> dict[str, np.ndarray]:
     relative = np.zeros((len(found), ms.MOTION_DIM), np.float32)
     relative[found] = fit_motion(marks[found], canonical, reference=placement)
     keep = np.nonzero(found)[0]
-    own = own_mouth_motion(face_model)
-    module = WarpRenderer(AvatarCache.build(crops[first], face_model), face_model, own_motion=own)
-    warp = AvatarRenderer(module, trace=False)
-    absolute = relative[keep] + own  # what the warp renderer takes: its own mouth is subtracted
+    warp = AvatarRenderer.from_crop(crops[first], face_model, trace=False)
+    absolute = relative[keep] + warp.own_motion  # the warp renderer subtracts its own mouth from this
     return {
         "reference": crops[first][None],
         "identity": np.zeros(len(keep), np.int64),

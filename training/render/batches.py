@@ -9,17 +9,8 @@ import torch
 
 from engines import face_regions as fr
 from engines.diffusion.maps import landmark_map
+from engines.diffusion.model import to_tensor
 from training.render.data import RenderSplit
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 [B, S, S, 3] → float32 [B, 3, S, S] in [-1, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-
-
-def to_images(frames: torch.Tensor) -> np.ndarray:
-    """float [B, 3, S, S] in [-1, 1] → uint8 [B, S, S, 3]."""
-    return frames.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def mouth_boxes(landmarks: np.ndarray, size: int, margin: float = 0.25) -> np.ndarray:

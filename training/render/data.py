@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -186,9 +185,3 @@ def load_split(folder: Path, split: str, limit_shards: int | None = None) -> Ren
     if not names:
         raise ValueError(f"{folder}: split {split!r} has no shards")
     return RenderSplit(**{k: np.concatenate(v) for k, v in parts.items()})
-
-
-def iter_batches(data: RenderSplit, batch: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Endless random sample indices, ``batch`` at a time."""
-    while True:
-        yield rng.integers(0, len(data), batch)

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from engines.diffusion.model import RenderDenoiser, sample_residual
-from engines.diffusion.weights import load_render_weights, save_render_weights
+from engines.diffusion.model import sample_residual
+from engines.diffusion.weights import STUDENT, TEACHER, load_render_weights, save_render_weights
 from training.distributed import setup_distributed
 from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
 from training.render.batches import make_batch
 from training.render.data import load_split
-from training.render.train import STUDENT, TEACHER, validate
+from training.render.train import validate
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,3 @@ def distill(
         if dist.is_initialized():
             dist.destroy_process_group()
     return record
-
-
-__all__ = ["RenderDenoiser", "RenderDistillConfig", "distill"]

@@ -16,8 +16,8 @@ from PIL import Image
 
 from engines import motion_space as ms
 from engines.diffusion.maps import landmark_map
-from engines.diffusion.model import RenderDenoiser
-from training.render.batches import RenderBatch, make_batch, mouth_boxes, to_images, to_tensor
+from engines.diffusion.model import RenderDenoiser, to_images, to_tensor
+from training.render.batches import RenderBatch, make_batch, mouth_boxes
 from training.render.data import load_split
 from training.render.metrics import flicker, psnr, ssim
 from training.render.train import render_frames

@@ -23,11 +23,11 @@ import torch
 import torch.distributed as dist
 
 from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
-from engines.diffusion.weights import STUDENT, TEACHER, save_render_weights
+from engines.diffusion.weights import TEACHER, save_render_weights
 from training.distributed import setup_distributed
 from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
 from training.render.batches import RenderBatch, make_batch
-from training.render.data import RenderSplit, load_split, read_manifest
+from training.render.data import load_split, read_manifest
 from training.render.metrics import psnr
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,3 @@ def _jsonable(cfg: RenderTrainConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["model"] = cfg.model.to_dict()
     return d
-
-
-__all__ = ["STUDENT", "TEACHER", "RenderSplit", "RenderTrainConfig", "render_frames", "train", "validate"]
