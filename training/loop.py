@@ -1,5 +1,6 @@
-"""Pieces every training loop here shares: the progress bar, the JSON-lines log, the EMA update
-and the atomic checkpoint (a crash mid-write never leaves a half checkpoint to resume from)."""
+"""Pieces every training loop here shares: the progress bar, the JSON-lines log, the optimiser
+step, the EMA update and the atomic checkpoint (a crash mid-write never leaves a half checkpoint
+to resume from)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ class JsonLog:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def optimiser_step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, model: torch.nn.Module, clip: float = 1.0
+) -> None:
+    """One update: gradients of ``loss``, their norm clipped to ``clip`` over ``model``, a step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
 
 
 @torch.no_grad()

@@ -43,7 +43,7 @@ from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teac
 from engines.motion_gen.sampler import step_toward, time_steps
 from engines.motion_gen.step import STATE, MotionStep
 from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
-from training.loop import JsonLog, progress_bar, save_checkpoint
+from training.loop import JsonLog, optimiser_step, progress_bar, save_checkpoint
 from training.motion.data import Augmenter, Batch, BatchSampler, load_split
 from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
 
@@ -208,10 +208,7 @@ def distill(
                     )
                     err = ((pred_own - batch.motion) ** 2) * lips * frame_w[..., None]  # [B, T, 40]
                     loss = loss + cfg.rollout_weight * err.mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-                opt.step()
+                optimiser_step(opt, loss, student)
                 step += 1
                 trained_s += time.perf_counter() - t0
                 bar.update(task, completed=step, info=f"loss {loss.item():.4f}")

@@ -30,7 +30,7 @@ from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
 from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
 from training.distributed import setup_distributed
-from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
+from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
 from training.motion.data import (
     PHONE_CLASSES,
     Augmenter,
@@ -211,10 +211,7 @@ def train(
                     augmenter.collect()
                 batch = _to(sampler.batch(cfg.batch), device)
                 loss = diffusion_forcing_loss(wrapped, model, batch, cfg.objective, weights)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
+                optimiser_step(opt, loss, model)
                 ema_update(ema, model, cfg.ema)
                 step += 1
                 trained_s += time.perf_counter() - t0

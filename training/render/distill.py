@@ -23,7 +23,7 @@ import torch.distributed as dist
 from engines.diffusion.model import sample_residual
 from engines.diffusion.weights import STUDENT, TEACHER, load_render_weights, save_render_weights
 from training.distributed import setup_distributed
-from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
+from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
 from training.render.batches import make_batch
 from training.render.data import load_split
 from training.render.train import validate
@@ -103,10 +103,7 @@ def distill(
                 got = sample_residual(wrapped, batch.prior, batch.lmap, ref_s, cfg.student_steps, noise)  # type: ignore[arg-type]
                 weight = 1.0 + (cfg.mouth_weight - 1.0) * batch.mouth
                 loss = (weight * ((got - want) ** 2 + cfg.truth_weight * (got - truth) ** 2)).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-                opt.step()
+                optimiser_step(opt, loss, student)
                 ema_update(ema, student, cfg.ema)
                 step += 1
                 trained_s += time.perf_counter() - t0

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
 from engines.diffusion.weights import TEACHER, save_render_weights
 from training.distributed import setup_distributed
-from training.loop import JsonLog, ema_update, progress_bar, save_checkpoint
+from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
 from training.render.batches import RenderBatch, make_batch
 from training.render.data import load_split, read_manifest
 from training.render.metrics import psnr
@@ -142,10 +142,7 @@ def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) 
                     g["lr"] = lr_at(step, cfg)
                 batch = make_batch(train_data, rng.integers(0, len(train_data), cfg.batch)).to(device)
                 loss = flow_loss(wrapped, model, batch, cfg)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
+                optimiser_step(opt, loss, model)
                 ema_update(ema, model, cfg.ema)
                 step += 1
                 trained_s += time.perf_counter() - t0
