@@ -20,6 +20,14 @@ def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XACTOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("xactor-cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_background_procedural_avatars() -> None:
+    """Servers under test prepare no procedural avatars unless a test asks (``procedural_avatars``
+    or ``XACTOR_PROCEDURAL_AVATARS``): written in the background after start-up, they would race
+    tests that compare the avatar store before and after a request."""
+    os.environ["XACTOR_PROCEDURAL_AVATARS"] = "0"
+
+
 @pytest.fixture(scope="session")
 def prepared_store(tmp_path_factory: pytest.TempPathFactory) -> AvatarStore:
     """Default avatar (astronaut, teeth showing) and Grace Hopper (closed mouth, glasses);

@@ -159,6 +159,9 @@ class AvatarStore:
         avatar, with its exact geometry; the same seed always gives the same avatar."""
         from engines.procedural.avatar import SOURCE_SIZE, procedural_portrait
 
+        for stored in self._stored():  # found by its seed: drawing it again costs seconds
+            if stored.meta.procedural_seed == seed:
+                return stored, False
         portrait = procedural_portrait(seed)
         ident = avatar_id(portrait.source)
         existing = self._load(ident)
@@ -231,9 +234,8 @@ class AvatarStore:
             raise AvatarNotFoundError(f"There is no avatar with id {avatar_id}.")
         return bundle
 
-    def list(self) -> list[AvatarBundle]:
-        """All readable bundles, oldest first; unreadable or other-version ones are skipped (logged)."""
-        self._maybe_default()
+    def _stored(self) -> list[AvatarBundle]:
+        """:meth:`list` without preparing the default first."""
         bundles = []
         for entry in sorted(self.root.iterdir()):
             if not (entry.is_dir() and ID_PATTERN.fullmatch(entry.name)):
@@ -246,6 +248,11 @@ class AvatarStore:
             if bundle is not None:
                 bundles.append(bundle)
         return sorted(bundles, key=lambda b: b.meta.created)
+
+    def list(self) -> list[AvatarBundle]:
+        """All readable bundles, oldest first; unreadable or other-version ones are skipped (logged)."""
+        self._maybe_default()
+        return self._stored()
 
     def delete(self, avatar_id: str) -> str:
         """Remove a bundle at once (renamed away first, then deleted); returns its id."""

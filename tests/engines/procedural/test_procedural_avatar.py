@@ -20,10 +20,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> AvatarStore:
     return AvatarStore(tmp_path_factory.mktemp("procedural") / "avatars", with_default=False)
 
 
-def test_bundle_geometry_is_exact_and_consistent(store: AvatarStore) -> None:
+def test_bundle_geometry_is_exact_and_consistent(store: AvatarStore, monkeypatch: pytest.MonkeyPatch) -> None:
     bundle, created = store.add_procedural(2_000_003)
     assert created and bundle.meta.procedural_seed == 2_000_003 and bundle.sizes == (256, 512)
-    assert store.add_procedural(2_000_003) == (bundle, False)  # same seed, same avatar
+
+    def no_redraw(seed: int) -> None:
+        raise AssertionError("a stored procedural avatar was drawn again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("engines.procedural.avatar.procedural_portrait", no_redraw)
+        reopened = AvatarStore(store.root, with_default=False)  # a restarted server
+        assert reopened.add_procedural(2_000_003)[0].id == bundle.id
+        assert store.add_procedural(2_000_003) == (bundle, False)  # same seed, same avatar
     lm256, src = bundle.landmarks(256), bundle.source_landmarks()
     t = bundle.crop_to_source(256)
     mapped = lm256[:, :2] @ t[:, :2].T + t[:, 2]
