@@ -23,7 +23,7 @@ import torch
 from bench.render import machine, time_calls
 from engines.avatar.store import AvatarStore
 from engines.diffusion.model import RenderDenoiser
-from engines.diffusion.renderer import DiffusionRenderer, weights_folder
+from engines.diffusion.renderer import DiffusionRenderer, shared_denoiser, weights_folder
 from engines.diffusion.weights import STUDENT, load_render_weights
 from engines.offline.demo import demo_motion
 from engines.procedural.avatar import TEST_SEED_BASE
@@ -48,8 +48,9 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
         bundle, _ = store.add_procedural(TEST_SEED_BASE)
         seed = TEST_SEED_BASE
         options = RendererOptions(weights_dir=cfg.weights_dir)
-        model, _, meta = load_render_weights(weights_folder(options), STUDENT)
-        work = int(meta.get("size", 128))
+        denoiser = shared_denoiser(weights_folder(options), "onnxruntime")  # what `auto` runs live
+        model, work = denoiser.model, denoiser.work_size
+        meta = load_render_weights(weights_folder(options), STUDENT)[2]
         for size in cfg.sizes:
             warp = create_renderer("warp", bundle, replace(options, size=size))
             for batch in cfg.batches:
@@ -59,7 +60,7 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
                      "ms_per_frame": time_calls(warp.render, [m], cfg.repeats)}
                 )  # fmt: skip
                 for steps in cfg.steps:
-                    renderer = DiffusionRenderer(seed, model, steps, work, size)
+                    renderer = DiffusionRenderer(seed, replace(denoiser, steps=steps), size)
                     ms = time_calls(renderer.render, [m], cfg.repeats)
                     rows.append(
                         {

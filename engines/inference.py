@@ -125,15 +125,21 @@ class _CapturedGraph:
 
 
 class OrtEngine:
-    """An ONNX file in ONNX Runtime; ``threads`` intra-op threads (0: the runtime's default)."""
+    """An ONNX file in ONNX Runtime; ``threads`` intra-op threads (0: the runtime's default).
+    ``spin=False`` lets idle pool threads sleep instead of spinning between calls: the CPU they
+    would burn is what the encoders and the event loop need on a small host."""
 
     backend = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int = 0, providers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, path: Path, threads: int = 0, providers: Sequence[str] | None = None, spin: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         available = ort.get_available_providers()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,42 @@ def graph_ops(path: Path) -> set[str]:
     import onnx
 
     return {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+def cache_dir() -> Path:
+    """Where graphs exported at run time are kept between processes (``XACTOR_CACHE_DIR``)."""
+    return Path(os.environ.get("XACTOR_CACHE_DIR", Path.home() / ".cache" / "xactor")) / "onnx"
+
+
+_keys: dict[tuple[tuple[str, int, int], ...], str] = {}
+_export_lock = threading.Lock()
+
+
+def content_key(files: tuple[Path, ...]) -> str:
+    """Hash of ``files`` (weights, and the source that builds the graph from them): names an
+    exported graph, so new weights or new code export anew and nothing else does. Hashed once per
+    files' version (path, mtime, size), not at every session's start."""
+    version = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    if version not in _keys:
+        h = hashlib.sha256()
+        for path in files:
+            h.update(Path(path).read_bytes())
+        _keys[version] = h.hexdigest()[:20]
+    return _keys[version]
+
+
+def cached_export(name: str, key: str, export: Callable[[Path], object]) -> Path:
+    """``cache_dir()/<name>-<key>.onnx``, made by ``export(path)`` on first use (written beside it
+    and renamed, so a concurrent reader never sees half a file)."""
+    path = cache_dir() / f"{name}-{key}.onnx"
+    with _export_lock:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            result = export(tmp)
+            tmp.replace(path)
+            log.info("exported %s to %s (%s)", name, path, result)
+    return path
 
 
 def sha256(path: Path) -> str:

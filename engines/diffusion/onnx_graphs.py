@@ -47,35 +47,39 @@ class _Step(nn.Module):
         return self.model(x_t, t, prior, lmap, list(reference))
 
 
-def export_render(model: RenderDenoiser, size: int, folder: Path, rtol: float = 1e-4) -> dict[str, float]:
-    """Write both graphs into ``folder``; return each one's max relative error vs torch."""
-    model = model.eval()
+def _probe(model: RenderDenoiser, size: int, batch: int = 2) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Inputs to trace and check on: a reference batch, and step inputs with its features."""
     gen = torch.Generator().manual_seed(0)
-    batch = 2
     image = torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
-    levels = len(model.cfg.widths)
-    ref_names = [f"ref{i}" for i in range(levels)]
-    errors = {}
-    ref_path = folder / "render_reference.onnx"
-    errors[ref_path.name] = export_and_check(
-        _Reference(model), {"reference": image}, ref_names, ref_path,
-        dynamic_axes={k: {0: "batch"} for k in ["reference", *ref_names]}, rtol=rtol,
-    )  # fmt: skip
     with torch.no_grad():
         feats = model.encode_reference(image)
-    inputs = {
+    step_inputs = {
         "x_t": torch.randn(batch, 3, size, size, generator=gen),
         "t": torch.rand(batch, generator=gen),
         "prior": image.flip(0),
         "lmap": torch.rand(batch, 1, size, size, generator=gen),
-        **{
-            name: f + 0.1 * torch.randn(f.shape, generator=gen)
-            for name, f in zip(ref_names, feats, strict=True)
-        },
+        **{f"ref{i}": f + 0.1 * torch.randn(f.shape, generator=gen) for i, f in enumerate(feats)},
     }
-    step_path = folder / "render_step.onnx"
-    errors[step_path.name] = export_and_check(
-        _Step(model), inputs, ["clean"], step_path,
+    return image, step_inputs
+
+
+def export_step(model: RenderDenoiser, size: int, path: Path, rtol: float = 1e-4) -> float:
+    """``render_step`` alone (what the live renderer runs) → its max relative error vs torch."""
+    _, inputs = _probe(model.eval(), size)
+    return export_and_check(
+        _Step(model), inputs, ["clean"], path,
         dynamic_axes={k: {0: "batch"} for k in [*inputs, "clean"]}, rtol=rtol,
     )  # fmt: skip
-    return errors
+
+
+def export_render(model: RenderDenoiser, size: int, folder: Path, rtol: float = 1e-4) -> dict[str, float]:
+    """Write both graphs into ``folder``; return each one's max relative error vs torch."""
+    model = model.eval()
+    image, _ = _probe(model, size)
+    ref_names = [f"ref{i}" for i in range(len(model.cfg.widths))]
+    ref_path, step_path = folder / "render_reference.onnx", folder / "render_step.onnx"
+    ref_axes = {k: {0: "batch"} for k in ["reference", *ref_names]}
+    ref_error = export_and_check(
+        _Reference(model), {"reference": image}, ref_names, ref_path, dynamic_axes=ref_axes, rtol=rtol
+    )
+    return {ref_path.name: ref_error, step_path.name: export_step(model, size, step_path, rtol)}

@@ -7,6 +7,10 @@ image. Per frame batch: warp prior [B, R, R] → landmark maps from the identity
 ``steps`` Euler steps of the denoiser from the fixed noise (one for the shipped student; fixed
 noise keeps consecutive frames from flickering) → upsampled to the session's size.
 
+The denoiser itself (weights, and its step graph on ONNX Runtime) is loaded once per process and
+shared by every avatar (:func:`shared_denoiser`); its ONNX file is cached on disk by the hash of
+the weights and the code that exports them, so only the first start after new weights exports.
+
 Only avatars of the weights' domain are accepted: the shipped weights learned procedural
 identities, so a photo avatar is refused with a clear message (use ``warp``), never rendered
 badly.
@@ -14,14 +18,17 @@ badly.
 
 from __future__ import annotations
 
-import tempfile
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from engines.diffusion import model as model_code
+from engines.diffusion import onnx_graphs
 from engines.diffusion.maps import landmark_map
 from engines.diffusion.model import (
     RenderDenoiser,
@@ -31,42 +38,75 @@ from engines.diffusion.model import (
     to_images,
     to_tensor,
 )
-from engines.diffusion.onnx_graphs import export_render
-from engines.diffusion.weights import SHIPPED_DIR, STUDENT, load_render_weights
+from engines.diffusion.weights import SHIPPED_DIR, STUDENT, RenderWeightsError, load_render_weights
 from engines.inference import OrtEngine
+from engines.onnx_io import cached_export, content_key
 from engines.render.base import Renderer, RendererOptions, RendererSpec, register_renderer
 
 if TYPE_CHECKING:
     from engines.avatar.bundle import AvatarBundle
 
 
+@dataclass(frozen=True)
+class Denoiser:
+    """One weights file's denoiser as the live renderer runs it; shared by every avatar and
+    session (inference only). ``step`` is the denoising step on ONNX Runtime, or None for torch."""
+
+    model: RenderDenoiser
+    steps: int
+    work_size: int
+    step: OrtEngine | None = None
+
+
+_denoisers: dict[tuple[str, str], Denoiser] = {}
+_denoisers_lock = threading.Lock()
+
+
+def shared_denoiser(folder: Path, backend: str) -> Denoiser:
+    """The denoiser of ``folder``'s student on ``backend`` (``torch`` or ``onnxruntime``), loaded
+    once per process and weights file. On ONNX Runtime (about 1.6x faster here) the step graph is
+    exported once per weights and code version into the ONNX cache and reused across processes."""
+    files = (folder / f"{STUDENT}.safetensors", folder / f"{STUDENT}.json")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise RenderWeightsError(f"{', '.join(missing)}: missing")
+    key = content_key((*files, Path(model_code.__file__), Path(onnx_graphs.__file__)))
+    with _denoisers_lock:
+        if (key, backend) not in _denoisers:
+            model, steps, meta = load_render_weights(folder, STUDENT)  # a clear error if corrupt
+            size = int(meta.get("size", 128))
+            step = None
+            if backend == "onnxruntime":
+                path = cached_export(
+                    f"render_step_{size}", key, lambda out: onnx_graphs.export_step(model, size, out)
+                )
+                step = OrtEngine(path, threads=2, providers=("CPUExecutionProvider",), spin=False)
+            _denoisers[(key, backend)] = Denoiser(model, steps, size, step)
+        return _denoisers[(key, backend)]
+
+
 class DiffusionRenderer(Renderer):
     """See module docstring. Thread-safe: inference only, no per-session state."""
 
-    def __init__(
-        self, seed: int, model: RenderDenoiser, steps: int, work_size: int, size: int, backend: str = "torch"
-    ) -> None:
+    def __init__(self, seed: int, denoiser: Denoiser, size: int) -> None:
         from engines.procedural.identity import sample_identity
         from engines.procedural.render import ProceduralFace, reference_and_warp
 
+        work_size = denoiser.work_size
         face = ProceduralFace(sample_identity(seed), work_size)
         reference, self.warp = reference_and_warp(face)
         self.face_model = face.face_model
-        self.model, self.steps, self.work_size, self._size = model.eval(), steps, work_size, size
+        self.denoiser, self.work_size, self._size = denoiser, work_size, size
         with torch.no_grad():
-            self.reference = model.encode_reference(
+            self.reference = denoiser.model.encode_reference(
                 to_tensor(reference[None])
             )  # [1, C, ...] per level, once per avatar
         gen = torch.Generator().manual_seed(seed)
         self.noise = torch.randn((1, 3, work_size, work_size), generator=gen)
-        self.backend = backend
-        self._step: OrtEngine | None = None
-        if backend == "onnxruntime":  # the denoising step as an exported graph (about 1.6x faster here)
-            self._folder = tempfile.TemporaryDirectory(prefix="xactor-diffusion-onnx-")
-            export_render(model, work_size, Path(self._folder.name))
-            self._step = OrtEngine(
-                Path(self._folder.name) / "render_step.onnx", threads=1, providers=("CPUExecutionProvider",)
-            )
+
+    @property
+    def backend(self) -> str:
+        return "torch" if self.denoiser.step is None else "onnxruntime"
 
     @property
     def size(self) -> int:
@@ -74,9 +114,9 @@ class DiffusionRenderer(Renderer):
 
     @property
     def nbytes(self) -> int:
-        params = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        """This avatar's own memory: its reference features and warp prior (the denoiser is shared)."""
         feats = sum(f.numel() * f.element_size() for f in self.reference)
-        return params + feats + self.warp.nbytes
+        return feats + self.warp.nbytes
 
     @torch.inference_mode()
     def render(self, motion: np.ndarray) -> np.ndarray:
@@ -89,24 +129,27 @@ class DiffusionRenderer(Renderer):
         prior_t = to_tensor(prior)
         reference = [f.expand(b, -1, -1, -1) for f in self.reference]
         noise = self.noise.expand(b, -1, -1, -1)
-        if self._step is None:
+        if self.denoiser.step is None:
             residual = sample_residual(
-                self.model, prior_t, torch.from_numpy(lmap), reference, self.steps, noise
+                self.denoiser.model, prior_t, torch.from_numpy(lmap), reference, self.denoiser.steps, noise
             )
         else:
-            residual = self._sample_onnx(prior_t, lmap, reference, noise)
-        frames = frames_from(prior_t, residual, self.model.cfg)  # [B, 3, R, R] in [-1, 1]
-        if self._size != self.work_size:
-            frames = F.interpolate(frames, size=(self._size, self._size), mode="bicubic", align_corners=False)
-        out = to_images(frames)
+            residual = self._sample_onnx(self.denoiser.step, prior_t, lmap, reference, noise)
+        out = to_images(frames_from(prior_t, residual, self.denoiser.model.cfg))  # [B, R, R, 3]
+        if self._size != self.work_size:  # on uint8 images: a fifth of torch's float bicubic here
+            size = (self._size, self._size)
+            out = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in out])
         return out[0] if single else out
 
     def _sample_onnx(
-        self, prior: torch.Tensor, lmap: np.ndarray, reference: list[torch.Tensor], noise: torch.Tensor
+        self,
+        step: OrtEngine,
+        prior: torch.Tensor,
+        lmap: np.ndarray,
+        reference: list[torch.Tensor],
+        noise: torch.Tensor,
     ) -> torch.Tensor:
         """:func:`~engines.diffusion.model.sample_residual` with each step on ONNX Runtime."""
-        assert self._step is not None
-        step = self._step
         fixed = {"prior": prior.numpy(), "lmap": lmap}
         fixed |= {f"ref{i}": f.contiguous().numpy() for i, f in enumerate(reference)}
 
@@ -114,7 +157,7 @@ class DiffusionRenderer(Renderer):
             feeds = {**fixed, "x_t": x.contiguous().numpy(), "t": np.full(len(x), float(t), np.float32)}
             return torch.from_numpy(step(feeds)["clean"])
 
-        return euler_flow(clean, noise, self.steps)
+        return euler_flow(clean, noise, self.denoiser.steps)
 
 
 def weights_folder(options: RendererOptions) -> Path:
@@ -132,8 +175,7 @@ def build_diffusion(bundle: AvatarBundle, options: RendererOptions) -> Diffusion
             f"the diffusion renderer's weights were trained on procedural identities; avatar "
             f"{bundle.id} ({bundle.name}) is a photo: use the warp renderer for it"
         )
-    model, steps, meta = load_render_weights(weights_folder(options), STUDENT)
-    return DiffusionRenderer(seed, model, steps, int(meta.get("size", 128)), options.size, options.backend)
+    return DiffusionRenderer(seed, shared_denoiser(weights_folder(options), options.backend), options.size)
 
 
 register_renderer(

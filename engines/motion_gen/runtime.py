@@ -19,9 +19,7 @@ engine's :class:`~engines.motion_gen.engine_stream.StateSlots`.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -37,7 +35,7 @@ from engines.motion_gen.engine_stream import StateSlots
 from engines.motion_gen.onnx_step import export_step, step_module
 from engines.motion_gen.step import INPUTS, OUTPUTS
 from engines.motion_gen.weights import GeneratorWeights
-from engines.onnx_io import manifest
+from engines.onnx_io import cache_dir, cached_export, content_key, manifest
 from engines.tensorrt_engine import BatchProfile, unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -67,24 +65,9 @@ _cache: dict[tuple[str, str], StepEngine] = {}
 _lock = threading.Lock()
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("XACTOR_CACHE_DIR", Path.home() / ".cache" / "xactor")) / "onnx"
-
-
-_keys: dict[tuple[tuple[str, int, int], ...], str] = {}
-
-
 def graph_key(weights_files: tuple[Path, Path]) -> str:
-    """Hash of the weights (tensors + JSON) and of the step's source: names the exported graph.
-    Hashed once per files' version (path, mtime, size), not at every session's start."""
-    version = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in weights_files)
-    if version not in _keys:
-        h = hashlib.sha256()
-        for path in weights_files:
-            h.update(path.read_bytes())
-        h.update(Path(step_code.__file__).read_bytes())
-        _keys[version] = h.hexdigest()[:20]
-    return _keys[version]
+    """The weights (tensors + JSON) and the step's source: name the exported graph."""
+    return content_key((*weights_files, Path(step_code.__file__)))
 
 
 def step_engine(weights: GeneratorWeights, weights_files: tuple[Path, Path], backend: str) -> StepEngine:
@@ -186,11 +169,4 @@ def _tensorrt(weights: GeneratorWeights, weights_files: tuple[Path, Path], key: 
 
 def _exported(weights: GeneratorWeights, key: str) -> Path:
     """The step's ONNX file for these weights, exported (and checked against torch) on first use."""
-    path = cache_dir() / f"motion_step-{key}.onnx"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        error = export_step(weights, tmp)
-        tmp.replace(path)
-        log.info("exported the motion step to %s (max rel. error vs torch %.1e)", path, error)
-    return path
+    return cached_export("motion_step", key, lambda path: export_step(weights, path))

@@ -154,7 +154,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     speech = speech_with_onsets(6.0, period_s=3.0, lead_s=0.5, rate=48000)
     wav = tmp_path / "speech.wav"
     write_wav(wav, speech.signal, 48000)
-    env = {"XACTOR_MOTION_SOURCE": "heuristic", "XACTOR_PROCEDURAL_AVATARS": "1"}
+    env = {"XACTOR_PROCEDURAL_AVATARS": "1"}  # both learned stages: generator -> diffusion renderer
     async with local_server(data_dir, env=env) as url, httpx.AsyncClient(base_url=url) as http:
         procedural = None
         for _ in range(300):  # prepared in the background after start-up
@@ -192,6 +192,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
             await browser.close()
     assert stats["avatar_id"] == procedural["id"] and stats["options"]["renderer"] == "diffusion"
     assert stats["errors"]["render"] == 0 and stats["fps"] > 4
+    assert stats["motion_source"]["name"] == "generator"
     print(f"diffusion session: fps {stats['fps']}, stages {stats['stages_ms']}")
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)

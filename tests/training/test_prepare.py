@@ -59,6 +59,10 @@ def test_prepare_a_video_into_both_stages(tmp_path: Path) -> None:
     assert arrays["audio"].shape == (50 * 640,) and arrays["log_mel"].shape == (200, 80)
     jaw = arrays["motion"][:, JAW].astype(np.float32)
     assert np.corrcoef(jaw, driving[:, JAW])[0, 1] > 0.9  # the fit recovers the driving jaw
+    from training.motion.data import UNKNOWN_PHONE, load_split
+
+    (clip,) = load_split(out / "motion", "train")
+    assert clip.phone_ids is not None and (clip.phone_ids == UNKNOWN_PHONE).all()  # no phone loss on it
 
     render = json.loads((out / "render" / "manifest.json").read_text())
     assert render["config"]["size"] == 128 and render["shards"]["train"] == ["train-0000.npz"]

@@ -40,8 +40,14 @@ log = logging.getLogger(__name__)
 PHONE_CLASSES: tuple[str, ...] = (SILENCE, *ARPABET)  # the auxiliary phone head's classes
 
 
-def phone_classes(phones: list, frames: int) -> np.ndarray:
-    """[T] index into :data:`PHONE_CLASSES` of the phone at each frame's centre (silence if none)."""
+UNKNOWN_PHONE = -100  # a frame of a clip without alignment: the phone loss ignores it
+
+
+def phone_classes(phones: list, frames: int, known: bool = True) -> np.ndarray:
+    """[T] index into :data:`PHONE_CLASSES` of the phone at each frame's centre (silence if none);
+    :data:`UNKNOWN_PHONE` everywhere for a clip whose phones are not known (real videos)."""
+    if not known:
+        return np.full(frames, UNKNOWN_PHONE, np.int64)
     index = {p: i for i, p in enumerate(PHONE_CLASSES)}
     return np.array([index.get(p, 0) for p in frame_phones(phones, frames)], np.int64)
 
@@ -60,10 +66,11 @@ class ClipData:
     phones: list
     aug_mel: np.ndarray | None = None
     phone_ids: np.ndarray | None = None  # [T] int64: PHONE_CLASSES index of the phone at each frame
+    phones_known: bool = True  # False: no alignment (``xactor prepare`` on real videos)
 
     def __post_init__(self) -> None:
         if self.phone_ids is None:
-            self.phone_ids = phone_classes(self.phones, self.frames)
+            self.phone_ids = phone_classes(self.phones, self.frames, self.phones_known)
 
     @property
     def frames(self) -> int:
@@ -91,6 +98,7 @@ def load_split(root: Path, split: str, limit: int | None = None) -> list[ClipDat
                         a["emotion"].astype(np.int64),
                         a["intensity"].astype(np.float32),
                         c.get("phones", []),
+                        phones_known=bool(c.get("extra", {}).get("phones_known", True)),
                     )
                 )
                 if limit is not None and len(clips) >= limit:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from engines import motion_space as ms
 from engines.motion_gen.model import MotionDenoiser, block_causal_mask
-from training.motion.data import PHONE_CLASSES, Batch
+from training.motion.data import PHONE_CLASSES, UNKNOWN_PHONE, Batch
 
 BILABIAL_IDS = torch.tensor([PHONE_CLASSES.index(p) for p in ("P", "B", "M")])
 
@@ -101,7 +101,9 @@ def diffusion_forcing_loss(
     pred, _ = model(x_t, t, audio, emotion, pos, mask)
     frame_w = torch.where(torch.isin(batch.phones, BILABIAL_IDS), cfg.bilabial_weight, 1.0)  # [B, T]
     loss = (((pred - x0) ** 2) * weights * frame_w[..., None]).mean()
-    if cfg.phone_weight > 0 and core.audio.phones is not None:
+    known = batch.phones != UNKNOWN_PHONE  # real-video clips have no alignment: no phone loss there
+    if cfg.phone_weight > 0 and core.audio.phones is not None and bool(known.any()):
         logits = core.audio.phone_logits(batch.audio)  # [B, T, classes]
-        loss = loss + cfg.phone_weight * F.cross_entropy(logits.flatten(0, 1), batch.phones.flatten())
+        ce = F.cross_entropy(logits.flatten(0, 1), batch.phones.flatten(), ignore_index=UNKNOWN_PHONE)
+        loss = loss + cfg.phone_weight * ce
     return loss

@@ -33,6 +33,7 @@ from training.distributed import setup_distributed
 from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
 from training.motion.data import (
     PHONE_CLASSES,
+    UNKNOWN_PHONE,
     Augmenter,
     Batch,
     BatchSampler,
@@ -109,8 +110,10 @@ def validate(model: MotionDenoiser, batches: list[Batch]) -> dict[str, float]:
                 p, g = pred[..., JAW].flatten().numpy(), b.motion[..., JAW].flatten().numpy()
                 out["jaw_rho_t1"].append(float(np.corrcoef(p, g)[0, 1]))
         if model.audio.phones is not None:
-            hit = model.audio.phone_logits(b.audio).argmax(-1) == b.phones
-            out["phone_acc"].append(float(hit.float().mean()))
+            known = b.phones != UNKNOWN_PHONE
+            if bool(known.any()):
+                hit = model.audio.phone_logits(b.audio).argmax(-1) == b.phones
+                out["phone_acc"].append(float(hit[known].float().mean()))
     model.train()
     return {k: round(float(np.mean(v)), 5) for k, v in out.items()}
 

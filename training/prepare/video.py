@@ -11,7 +11,7 @@ motion. Then:
   per video — audio, the front end's log-mel and speech weight, and the motion fitted by the face
   model against the template neutral (absolute expression, pose relative to the first frame).
   Real videos carry no phoneme alignment and no mood labels: ``phones`` is empty and the clip's
-  ``extra`` says so; train with ``--phone-weight 0`` on such data;
+  ``extra`` says so, and the phone loss skips its frames;
 * **stage 2** (``DIR/render/``, the pair format of ``training/render/data.py``): the crop aligned on
   the first tracked frame is the reference portrait (the crop stays fixed, the head moves in it,
   as live); every frame's crop is a target, its motion is fitted against the reference's own face,

@@ -71,3 +71,33 @@ def test_diffusion_renderer_on_onnxruntime_matches_torch(store: AvatarStore, tmp
         for backend in ("torch", "onnxruntime")
     }
     assert np.abs(frames["torch"].astype(int) - frames["onnxruntime"]).max() <= 2
+
+
+def test_denoiser_is_shared_by_avatars_and_its_graph_exported_once(
+    store: AvatarStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One denoiser per weights file for every avatar; its ONNX step is exported into the cache once
+    (a restarted process finds it), and other weights get their own graph."""
+    from engines.diffusion import renderer as diffusion
+    from engines.onnx_io import cache_dir
+
+    monkeypatch.setenv("XACTOR_CACHE_DIR", str(tmp_path / "cache"))
+    tiny = RenderDenoiser(RenderModelConfig((16, 32, 32)))
+    save_render_weights(tmp_path / "a", "render_student", tiny, 1, {})
+    options = RendererOptions(size=128, backend="onnxruntime", weights_dir=tmp_path / "a")
+    one = create_renderer("diffusion", store.add_procedural(2_000_006)[0], options)
+    two = create_renderer("diffusion", store.add_procedural(2_000_007)[0], options)
+    assert isinstance(one, diffusion.DiffusionRenderer) and isinstance(two, diffusion.DiffusionRenderer)
+    assert one.denoiser is two.denoiser and one.backend == "onnxruntime"
+    (graph,) = cache_dir().glob("render_step_128-*.onnx")
+    exported_at = graph.stat().st_mtime_ns
+    monkeypatch.setattr(diffusion, "_denoisers", {})  # a restarted process: the file is reused
+    assert diffusion.shared_denoiser(tmp_path / "a", "onnxruntime").step is not None
+    assert graph.stat().st_mtime_ns == exported_at
+    tiny = RenderDenoiser(RenderModelConfig((16, 16, 32)))
+    save_render_weights(tmp_path / "b", "render_student", tiny, 1, {})
+    diffusion.shared_denoiser(tmp_path / "b", "onnxruntime")
+    assert len(list(cache_dir().glob("render_step_128-*.onnx"))) == 2
+    (tmp_path / "c").mkdir()
+    with pytest.raises(ValueError, match="missing"):
+        diffusion.shared_denoiser(tmp_path / "c", "onnxruntime")

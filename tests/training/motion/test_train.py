@@ -179,6 +179,43 @@ def test_only_the_phone_loss_trains_the_phonetic_front_end(tiny_corpus: Path) ->
     assert grads[0.0][1] is not None and grads[0.0][1].abs().sum() > 0
 
 
+def test_clips_without_phone_alignment_are_left_out_of_the_phone_loss(tiny_corpus: Path) -> None:
+    """Real-video clips (``phones_known: False``) carry no phones: their frames are ignored by the
+    phone loss instead of being taught as silence; an all-unknown batch gives the recognizer nothing."""
+    import dataclasses
+
+    import torch
+
+    from engines.motion_gen.config import MotionGenConfig
+    from engines.motion_gen.model import MotionDenoiser
+    from training.motion.data import (
+        PHONE_CLASSES,
+        UNKNOWN_PHONE,
+        BatchSampler,
+        ClipData,
+        fit_normalizer,
+        load_split,
+    )
+    from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+
+    cfg = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16, phones=len(PHONE_CLASSES))
+    unaligned = {"phone_ids": None, "phones_known": False}  # as a prepared real video is loaded
+    clips = [
+        ClipData(**{**{f.name: getattr(c, f.name) for f in dataclasses.fields(c)}, **unaligned})
+        for c in load_split(tiny_corpus, "train")
+    ]
+    assert all((c.phone_ids == UNKNOWN_PHONE).all() for c in clips)
+    batch = BatchSampler(cfg, fit_normalizer(clips), clips, 16, seed=0).batch(2)
+    torch.manual_seed(0)
+    model = MotionDenoiser(cfg)
+    loss = diffusion_forcing_loss(model, model, batch, ObjectiveConfig(phone_weight=1.0), channel_weights())
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert model.audio.phones is not None
+    grad = model.audio.phones.net[0].weight.grad
+    assert grad is None or not grad.any()
+
+
 def test_a_phonetic_front_end_added_to_trained_weights_starts_as_a_no_op() -> None:
     """Zero-initialised projection: a fine-tune that adds the front end begins at the old function."""
     import torch
