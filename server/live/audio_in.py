@@ -151,13 +151,22 @@ class AudioFeed:
         if self._metrics is not None:
             self._metrics.stage_seconds.labels("resample").observe(dt)
         self.mic_frames += 1
+        self.push_samples(samples, now)
+
+    def push_samples(self, samples: np.ndarray, now: float | None = None, silence: bool = False) -> None:
+        """Hand on 16 kHz mono samples that are already at the stream's rate (a pushed-audio
+        playout, or a resampled mic frame): they count as input audio, so no silence is filled."""
+        now = self._clock() if now is None else now
         self._last_audio = now
         self._filling = False
         if samples.size:
-            if self.first_mic_sample is None:
-                self.first_mic_sample = self.mic_samples + self.silence_samples
-            self.mic_samples += samples.size
-            self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=False))
+            if silence:
+                self.silence_samples += samples.size
+            else:
+                if self.first_mic_sample is None:
+                    self.first_mic_sample = self.mic_samples + self.silence_samples
+                self.mic_samples += samples.size
+            self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=silence))
 
     def close(self) -> None:
         """Let go of the resampler now: FFmpeg's filter graph behind it holds threads, which

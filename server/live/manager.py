@@ -27,7 +27,9 @@ from server.live.encoding import VideoEncoder
 from server.live.metrics import LiveMetrics
 from server.live.options import OptionError, ResolvedOptions
 from server.live.session import Session
+from server.live.wire import StreamRequest
 from server.live.worker import RenderWorker
+from server.live.ws_session import Hangup, Send, StreamSession
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ class SessionManager:
         self.pool = pool
         self.resampler_factory = resampler_factory
         self.worker = RenderWorker(torch_threads=settings.torch_threads)
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, Session | StreamSession] = {}
         self._pending = 0
         self.capacity: Capacity | None = None
         self._measured = asyncio.Event()
@@ -169,7 +171,7 @@ class SessionManager:
                 log.warning("capacity not measured after %.0f s; admitting %d", timeout, self.limit)
 
     # ---- admission --------------------------------------------------------------------------------
-    def get(self, session_id: str) -> Session | None:
+    def get(self, session_id: str) -> Session | StreamSession | None:
         return self.sessions.get(session_id)
 
     def reserve(self) -> None:
@@ -182,22 +184,59 @@ class SessionManager:
     def release(self) -> None:
         self._pending = max(self._pending - 1, 0)
 
+    async def _stages(self, bundle: AvatarBundle, options: ResolvedOptions) -> tuple[Renderer, MotionSource]:
+        """The avatar's shared renderer and a new motion source for a session (off the loop)."""
+        if options.resolution not in bundle.sizes:
+            raise OptionError(
+                f"avatar {bundle.id} is prepared at sizes {list(bundle.sizes)}, not {options.resolution}"
+            )
+        renderer = self.pool.peek(options.renderer, bundle, self._renderer_options(options))
+        if renderer is None:  # not built yet: build off the loop (about a second)
+            try:
+                renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
+            except ValueError as exc:  # it cannot run on this avatar (its domain, its weights)
+                raise OptionError(str(exc)) from None
+        source = await asyncio.to_thread(self.motion_source_for, options)  # may load weights
+        return renderer, source
+
+    async def open_stream(
+        self,
+        bundle: AvatarBundle,
+        options: ResolvedOptions,
+        request: StreamRequest,
+        send: Send,
+        hangup: Hangup | None = None,
+    ) -> StreamSession:
+        """Start a WebSocket session for a reserved slot (released whatever happens)."""
+        try:
+            renderer, source = await self._stages(bundle, options)
+            session = StreamSession(
+                bundle.id,
+                options,
+                request,
+                source,
+                renderer,
+                self.resampler_factory(),
+                self.metrics,
+                self.worker,
+                send,
+                hangup,
+                on_closed=self._forget,
+            )
+            self.sessions[session.id] = session
+            self.metrics.sessions_active.set(len(self.sessions))
+        finally:
+            self.release()
+        session.start()
+        log.info("stream session %s started: avatar %s, %d px", session.id, bundle.id, options.resolution)
+        return session
+
     async def open(
         self, offer: RTCSessionDescription, bundle: AvatarBundle, options: ResolvedOptions
     ) -> tuple[Session, RTCSessionDescription]:
         """Start a session for a reserved slot (the slot is released whatever happens)."""
         try:
-            if options.resolution not in bundle.sizes:
-                raise OptionError(
-                    f"avatar {bundle.id} is prepared at sizes {list(bundle.sizes)}, not {options.resolution}"
-                )
-            renderer = self.pool.peek(options.renderer, bundle, self._renderer_options(options))
-            if renderer is None:  # not built yet: build off the loop (about a second)
-                try:
-                    renderer = await asyncio.to_thread(self.renderer_for, bundle, options)
-                except ValueError as exc:  # it cannot run on this avatar (its domain, its weights)
-                    raise OptionError(str(exc)) from None
-            source = await asyncio.to_thread(self.motion_source_for, options)  # may load weights
+            renderer, source = await self._stages(bundle, options)
             self.worker.start()
             session = Session(
                 bundle.id,
@@ -238,7 +277,7 @@ class SessionManager:
         )
         return session, answer
 
-    async def _forget(self, session: Session) -> None:
+    async def _forget(self, session: Session | StreamSession) -> None:
         self.sessions.pop(session.id, None)
         self.metrics.sessions_active.set(len(self.sessions))
 

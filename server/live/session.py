@@ -1,8 +1,8 @@
 """One live session: a peer connection and everything that runs for it, torn down by one ``close()``.
 
-Data flow (docs/ARCHITECTURE.md §4): remote audio track -> :class:`AudioFeed` (16 kHz, silence while the mic
-stalls) -> :class:`AudioInbox` -> the process's shared :class:`RenderWorker` (this session's
-:class:`FrameStream`: motion source + the avatar's shared renderer, newest frame wins) ->
+Data flow (docs/ARCHITECTURE.md §4): remote audio track -> the transport-independent
+:class:`~server.live.core.SessionCore` (16 kHz feed, silence while the mic stalls -> the process's
+shared render worker: motion source + the avatar's shared renderer, newest frame wins) ->
 :class:`AvatarVideoTrack` (encodes on its own executor thread, sends on arrival, repeats when
 late) -> RTP. With ``return_audio`` the same 16 kHz stream also feeds a :class:`DelayedAudioTrack`
 released in step with the video.
@@ -34,17 +34,17 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
-from engines import timebase
 from engines.motion_source.base import MotionSource
 from engines.render.base import Renderer
-from server.live.audio_in import SAMPLE_RATE, AudioChunk, AudioFeed, AudioInbox, Resampler
+from server.live.audio_in import SAMPLE_RATE, Resampler
+from server.live.core import FrameOut, SessionCore
 from server.live.encoding import CodecName, VideoEncoder, negotiated_video_codec, video_codec_preferences
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.timing import Rolling
 from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
 from server.live.transport import configure_audio_receivers
-from server.live.worker import FrameStream, RenderedFrame, RenderWorker
+from server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,6 @@ class Session:
         self.created = time.time()
         self._t0 = time.monotonic()
         self.metrics = metrics
-        self.rolling = Rolling()
         self._audio_prefetch = audio_prefetch
         self._idle_timeout_s = idle_timeout_s
         self._connect_timeout_s = connect_timeout_s
@@ -104,6 +103,16 @@ class Session:
             h264_preset=h264_preset,
         )
         self.audio_out = DelayedAudioTrack() if options.return_audio else None
+        self.core = SessionCore(
+            self.id,
+            source,
+            renderer,
+            resampler,
+            metrics,
+            worker,
+            stall_s=stall_s,
+            audio_sinks=[self.audio_out.feed] if self.audio_out is not None else [],
+        )
         self.video = AvatarVideoTrack(
             encoder,
             self.executor,
@@ -111,34 +120,22 @@ class Session:
             rolling=self.rolling,
             on_sent=self.audio_out.video_sent if self.audio_out is not None else None,
         )
-        self.inbox = AudioInbox()
-        sinks: list[Callable[[AudioChunk], None]] = [self._to_inbox]
-        if self.audio_out is not None:
-            sinks.append(self.audio_out.feed)
-        self.feed = AudioFeed(resampler, sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
+        self.core.frame_sinks.append(self._deliver)
         self.worker = worker
-        self.stream = FrameStream(
-            self.id,
-            self.inbox,
-            source,
-            renderer,
-            self._deliver,
-            asyncio.get_running_loop(),
-            metrics=metrics,
-            rolling=self.rolling,
-        )
-        self.last_speech = 0.0
+        self.inbox, self.feed, self.stream = self.core.inbox, self.core.feed, self.core.stream
         self.motion_source = source.describe()  # what runs, which may be a fallback
 
     # ---- plumbing ---------------------------------------------------------------------------------
-    def _to_inbox(self, chunk: AudioChunk) -> None:
-        dropped = self.inbox.put(chunk)
-        if dropped:
-            self.metrics.audio_dropped_samples.inc(dropped)
+    @property
+    def rolling(self) -> Rolling:
+        return self.core.rolling
 
-    def _deliver(self, frame: RenderedFrame) -> None:
-        self.last_speech = frame.speech
-        self.video.offer(frame)
+    @property
+    def last_speech(self) -> float:
+        return self.core.last_speech
+
+    def _deliver(self, out: FrameOut) -> None:
+        self.video.offer(out.frame)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -190,7 +187,7 @@ class Session:
                 keyframe_interval_s=self.video.encoder.keyint / self.video.encoder.fps,
                 h264_preset=self.video.encoder.h264_preset,
             )
-        self.worker.add(self.stream)
+        self.core.attach()
         self._spawn(self._connect_deadline(), "connect-deadline")
         self.video.answered_at = time.monotonic()
         self.metrics.sessions_started.inc()
@@ -202,8 +199,7 @@ class Session:
             return
         self.connected_at = time.monotonic()
         self.stream.active = True
-        prime = timebase.SAMPLES_PER_FRAME * (1 + self.options.lookahead)  # frame 0 at once
-        self._spawn(self.feed.run_clock(prime), "clock")
+        self._spawn(self.feed.run_clock(self.core.prime_samples(self.options.lookahead)), "clock")
         self._spawn(self._watchdog(), "watchdog")
 
     async def _connect_deadline(self) -> None:
@@ -243,8 +239,7 @@ class Session:
         for task in self._tasks:
             if task is not current:
                 task.cancel()
-        self.worker.remove(self.stream)
-        self.inbox.close()
+        self.core.close()
         self.video.stop()
         if self.audio_out is not None:
             self.audio_out.stop()
@@ -255,7 +250,6 @@ class Session:
         others = [t for t in self._tasks if t is not current]
         await asyncio.gather(*others, return_exceptions=True)
         self._tasks.clear()
-        self.feed.close()
         self.pc.remove_all_listeners()  # our handlers close over the session: break the cycle
         await asyncio.to_thread(self.executor.shutdown, True)
         self.video.encoder.close()

@@ -51,6 +51,7 @@ class RenderedFrame:
     own_audio_arrival: float | None  # arrival of the frame's own last sample, (index + 1) * 640 - 1
     rendered_at: float  # monotonic time the picture was ready
     speech: float  # VAD speech weight 0..1
+    motion: np.ndarray  # [40] the motion frame the picture shows (engines.motion_space order)
 
 
 class FrameStream:
@@ -195,6 +196,7 @@ class FrameStream:
             own_audio_arrival=self._arrivals.arrival_of(timebase.frame_end_sample(frame.index)),
             rendered_at=self.last_served,
             speech=float(frame.speech),
+            motion=frame.motion,
         )
         if self.closed:
             return False

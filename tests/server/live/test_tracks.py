@@ -25,6 +25,7 @@ def _rendered(index: int, value: int = 0) -> RenderedFrame:
         own_audio_arrival=now,
         rendered_at=now,
         speech=0.0,
+        motion=np.zeros(40, np.float32),
     )
 
 

@@ -1,0 +1,292 @@
+"""The transport-independent heart of a live session: audio in, frames and their audio out.
+
+A :class:`SessionCore` owns the pipeline every live session runs, whatever carries its media:
+
+    audio (a WebRTC mic track, PCM over a WebSocket, TTS, a file)
+      -> :class:`~server.live.audio_in.AudioFeed` (16 kHz; silence while nothing comes)
+      -> the shared render worker (this session's :class:`~server.live.worker.FrameStream`)
+      -> every frame sink, each frame with the audio it shows (:class:`AudioTape`)
+
+Transports add what is theirs: the WebRTC session (``session.py``) its peer connection and tracks,
+the WebSocket session (``ws_session.py``) its socket. Two ways in:
+
+* **live audio** (a mic): pushed as it arrives; the feed's stall clock fills silence when it stops;
+* **pushed audio** (:class:`Playout`): speech that arrives faster than real time (a TTS stream) is
+  queued and played into the stream at real time, silence when the queue is empty. ``clear()``
+  drops what is queued at once (an interruption: the portrait listens from the next frame), and a
+  segment the client marks ends with a :class:`SegmentEnd` when the frame showing its last sample
+  goes out, or at once with ``interrupted`` when it is cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from engines import timebase
+from engines.motion_source.base import MotionSource
+from engines.render.base import Renderer
+from server.live.audio_in import SAMPLE_RATE, TICK_S, AudioChunk, AudioFeed, AudioInbox, Resampler
+from server.live.metrics import LiveMetrics
+from server.live.timing import Rolling
+from server.live.worker import FrameStream, RenderedFrame, RenderWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SegmentEnd:
+    """A marked speech segment has been shown (or was cut off by ``clear``)."""
+
+    segment: int  # 0, 1, ... in the order the client marked them
+    position_s: float  # how much of the segment was played, seconds
+    interrupted: bool
+
+
+@dataclass(frozen=True)
+class FrameOut:
+    """What a frame sink receives: the frame and the stream audio up to its end (16 kHz float32;
+    it also covers any frames the worker skipped, so the audio has no gap)."""
+
+    frame: RenderedFrame
+    audio: np.ndarray  # [N] float32, the stream samples since the previous FrameOut
+
+
+FrameSink = Callable[[FrameOut], None]
+
+
+class AudioTape:
+    """The stream's 16 kHz audio as fed (speech and silence), held until a frame that shows it goes
+    out: the synced return audio of sinks that are not a WebRTC track. Bounded: beyond ``max_s``
+    the oldest goes (a sink that stopped taking frames must not grow it)."""
+
+    def __init__(self, max_s: float = 10.0) -> None:
+        self._chunks: deque[np.ndarray] = deque()
+        self._start = 0  # stream index of the first held sample
+        self._held = 0
+        self._max = int(max_s * SAMPLE_RATE)
+
+    def feed(self, chunk: AudioChunk) -> None:
+        self._chunks.append(np.asarray(chunk.samples, np.float32))
+        self._held += chunk.samples.size
+        while self._held > self._max and len(self._chunks) > 1:
+            old = self._chunks.popleft()
+            self._held -= old.size
+            self._start += old.size
+
+    def take_until(self, end: int) -> np.ndarray:
+        """Samples from the last taken one up to stream index ``end`` (exclusive), as far as fed."""
+        want = max(end - self._start, 0)
+        if want == 0 or not self._chunks:
+            return np.zeros(0, np.float32)
+        held = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        out, rest = held[:want], held[want:]
+        self._chunks.clear()
+        if rest.size:
+            self._chunks.append(rest)
+        self._start += out.size
+        self._held = rest.size
+        return out
+
+
+class Playout:
+    """Audio pushed faster than real time, played into the feed at real time (see module docstring)."""
+
+    def __init__(self, feed: AudioFeed, max_queue_s: float = 120.0) -> None:
+        self._feed = feed
+        self._queue: deque[np.ndarray] = deque()
+        self._queued = 0
+        self._max = int(max_queue_s * SAMPLE_RATE)
+        self._t0: float | None = None
+        self._released = 0  # samples released since the clock started (speech + silence)
+        self._pushed = 0  # pushed samples ever (speech)
+        self._played = 0  # pushed samples played
+        self._marks: deque[tuple[int, int]] = deque()  # (segment, pushed-sample end) not yet played
+        self._segment_starts: dict[int, int] = {0: 0}
+        self._next_segment = 0
+        self.dropped_samples = 0
+        # Played segment ends by stream sample index, waiting for the frame that shows them.
+        self.due: deque[tuple[int, int, float]] = deque()  # (stream end sample, segment, seconds)
+        self.on_interrupted: Callable[[SegmentEnd], None] | None = None
+
+    @property
+    def queued_s(self) -> float:
+        return self._queued / SAMPLE_RATE
+
+    def push(self, samples: np.ndarray) -> int:
+        """Queue 16 kHz mono float32 speech; returns samples dropped (the queue is bounded)."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        room = self._max - self._queued
+        dropped = max(samples.size - room, 0)
+        if dropped:
+            samples = samples[: samples.size - dropped]
+            self.dropped_samples += dropped
+        if samples.size:
+            self._queue.append(samples)
+            self._queued += samples.size
+            self._pushed += samples.size
+        return dropped
+
+    def end_segment(self) -> int:
+        """Mark the end of what was pushed so far as the end of a segment; returns its number."""
+        segment = self._next_segment
+        self._marks.append((segment, self._pushed))
+        self._next_segment += 1
+        self._segment_starts[self._next_segment] = self._pushed
+        return segment
+
+    def clear(self) -> float:
+        """Drop everything queued now; marked segments not yet played end as interrupted.
+        Returns the seconds dropped."""
+        dropped = self._queued
+        self._queue.clear()
+        self._queued = 0
+        self._pushed = self._played  # what was never played never happened
+        for segment, _ in self._marks:
+            start = self._segment_starts.get(segment, 0)
+            played = max(self._played - start, 0) / SAMPLE_RATE
+            if self.on_interrupted is not None:
+                self.on_interrupted(SegmentEnd(segment, played, interrupted=True))
+        self._marks.clear()
+        self._segment_starts = {self._next_segment: self._pushed}
+        return dropped / SAMPLE_RATE
+
+    def tick(self, now: float) -> None:
+        """Release the samples due by ``now`` into the feed: queued speech first, then silence."""
+        if self._t0 is None:
+            self._t0 = now
+        due = int((now - self._t0) * SAMPLE_RATE) - self._released
+        if due <= 0:
+            return
+        parts, speech = [], 0
+        while self._queue and speech < due:
+            head = self._queue[0]
+            take = min(head.size, due - speech)
+            parts.append(head[:take])
+            if take == head.size:
+                self._queue.popleft()
+            else:
+                self._queue[0] = head[take:]
+            speech += take
+        self._queued -= speech
+        stream_start = self._feed.mic_samples + self._feed.silence_samples
+        played_before = self._played
+        self._played += speech
+        while self._marks and self._marks[0][1] <= self._played:
+            segment, end = self._marks.popleft()
+            length = (end - self._segment_starts.get(segment, 0)) / SAMPLE_RATE
+            self.due.append((stream_start + (end - played_before), segment, length))
+        if due > speech:
+            parts.append(np.zeros(due - speech, np.float32))
+        self._released += due
+        self._feed.push_samples(np.concatenate(parts), now, silence=speech == 0)
+
+
+class SessionCore:
+    """One session's pipeline (see module docstring); every method runs on the event loop."""
+
+    def __init__(
+        self,
+        name: str,
+        source: MotionSource,
+        renderer: Renderer,
+        resampler: Resampler,
+        metrics: LiveMetrics,
+        worker: RenderWorker,
+        *,
+        stall_s: float = 0.1,
+        audio_sinks: list[Callable[[AudioChunk], None]] | None = None,
+        with_tape: bool = False,
+    ) -> None:
+        self.name = name
+        self.metrics = metrics
+        self.rolling = Rolling()
+        self.worker = worker
+        self.inbox = AudioInbox()
+        self.tape = AudioTape() if with_tape else None
+        sinks: list[Callable[[AudioChunk], None]] = [self._to_inbox, *(audio_sinks or [])]
+        if self.tape is not None:
+            sinks.append(self.tape.feed)
+        self.feed = AudioFeed(resampler, sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
+        self.stream = FrameStream(
+            name,
+            self.inbox,
+            source,
+            renderer,
+            self._deliver,
+            asyncio.get_running_loop(),
+            metrics=metrics,
+            rolling=self.rolling,
+        )
+        self.frame_sinks: list[FrameSink] = []
+        self.segment_sinks: list[Callable[[SegmentEnd], None]] = []
+        self.playout: Playout | None = None
+        self.last_speech = 0.0
+        self.frames_out = 0
+
+    def _to_inbox(self, chunk: AudioChunk) -> None:
+        dropped = self.inbox.put(chunk)
+        if dropped:
+            self.metrics.audio_dropped_samples.inc(dropped)
+
+    def attach(self) -> None:
+        """Join the render worker (frames are made once :meth:`activate` runs)."""
+        self.worker.start()
+        self.worker.add(self.stream)
+
+    def prime_samples(self, lookahead: int) -> int:
+        """Silence sent at the start so frame 0 exists at once (its 40 ms plus the lookahead)."""
+        return timebase.SAMPLES_PER_FRAME * (1 + lookahead)
+
+    def use_playout(self) -> Playout:
+        """Pushed audio instead of a live mic: its clock replaces the feed's stall clock."""
+        self.playout = Playout(self.feed)
+        self.playout.on_interrupted = self._segment_ended
+        return self.playout
+
+    async def run_playout(self, prime_samples: int) -> None:
+        """Start the stream's time and play pushed audio at real time until cancelled."""
+        assert self.playout is not None
+        self.feed.start_clock(prime_samples)
+        self.stream.active = True
+        while True:
+            self.playout.tick(time.monotonic())
+            await asyncio.sleep(TICK_S)
+
+    def clear_buffer(self) -> float:
+        """Interruption: queued speech goes now; the next frames listen. Returns seconds dropped."""
+        if self.playout is None:
+            return 0.0
+        return self.playout.clear()
+
+    def _segment_ended(self, end: SegmentEnd) -> None:
+        for sink in list(self.segment_sinks):
+            sink(end)
+
+    def _deliver(self, frame: RenderedFrame) -> None:
+        self.last_speech = frame.speech
+        end = timebase.frame_end_sample(frame.index) + 1
+        audio = self.tape.take_until(end) if self.tape is not None else np.zeros(0, np.float32)
+        self.frames_out += 1
+        out = FrameOut(frame, audio)
+        for sink in list(self.frame_sinks):
+            sink(out)
+        if self.playout is not None:
+            due = self.playout.due
+            while due and due[0][0] <= end:
+                _, segment, length = due.popleft()
+                self._segment_ended(SegmentEnd(segment, length, interrupted=False))
+
+    def close(self) -> None:
+        """Leave the worker and let go of the audio path (idempotent)."""
+        self.worker.remove(self.stream)
+        self.inbox.close()
+        self.feed.close()
+        self.frame_sinks.clear()
+        self.segment_sinks.clear()

@@ -1,0 +1,92 @@
+"""The WebSocket session's wire format (``WS /sessions/stream``), shared by server and clients.
+
+Client → server
+  1. first message, text: a :class:`StreamRequest` as JSON (avatar, options, input rate, output kinds);
+  2. then binary messages: PCM16 little-endian mono at ``sample_rate`` (any length);
+  3. text controls: ``{"type": "end_of_segment"}`` (what was sent so far is one utterance: a
+     ``segment_end`` comes when its last frame is out), ``{"type": "clear_buffer"}`` (interrupt:
+     queued speech is dropped, the portrait listens from the next frame).
+
+Server → client
+  * text ``{"type": "session", ...}`` once: id, frame size, fps, the audio rate of frames;
+  * binary, one per frame: a 20-byte header (:data:`HEADER`), then ``audio_samples`` PCM16 mono
+    at 16 kHz (the stream audio up to the end of this frame: play it as it comes and picture and
+    sound stay in sync), then the picture (``video``: ``jpeg``, ``rgb24`` rows, or nothing);
+  * text events: ``segment_end`` (segment, position_s, interrupted), ``cleared`` (dropped_s),
+    ``motion`` (with ``"motion": true``: index, t, ARKit-named coefficients and head pose),
+    ``warning``, ``error`` (then the socket closes).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, Field
+
+from engines import motion_space as ms
+from engines import timebase
+from server.live.options import SessionOptions
+
+MAGIC = b"XAV1"
+HEADER = struct.Struct("<4sIIHHI")  # magic, frame index, audio samples, width, height, video kind
+VIDEO_KINDS: dict[str, int] = {"none": 0, "rgb24": 1, "jpeg": 2}
+
+
+class StreamRequest(BaseModel):
+    """The first message of a WebSocket session."""
+
+    avatar_id: str = Field("default", max_length=64, description="Avatar to animate")
+    options: SessionOptions = Field(default_factory=SessionOptions)
+    sample_rate: int = Field(16000, ge=8000, le=48000, description="Rate of the PCM16 mono the client sends")
+    video: Literal["jpeg", "rgb24", "none"] = Field("jpeg", description="Picture format of frames")
+    jpeg_quality: int = Field(85, ge=10, le=100)
+    motion: bool = Field(False, description="Also send each frame's motion as a 'motion' event")
+
+
+def encode_frame(out: Any, video: str, jpeg_quality: int = 85) -> bytes:
+    """One frame message: header + PCM16 audio + picture (``out`` is a core ``FrameOut``)."""
+    image: np.ndarray = out.frame.image  # [S, S, 3] RGB
+    audio = (np.clip(out.audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    if video == "jpeg":
+        ok, buf = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        if not ok:  # pragma: no cover - OpenCV fails only on empty images
+            raise ValueError("JPEG encoding failed")
+        picture = buf.tobytes()
+    elif video == "rgb24":
+        picture = np.ascontiguousarray(image).tobytes()
+    else:
+        picture = b""
+    h, w = image.shape[:2]
+    header = HEADER.pack(MAGIC, out.frame.index, len(audio) // 2, w, h, VIDEO_KINDS[video])
+    return header + audio + picture
+
+
+def decode_frame(message: bytes) -> tuple[int, np.ndarray, np.ndarray | None]:
+    """A frame message → (frame index, 16 kHz float32 audio, RGB picture [H, W, 3] or None)."""
+    magic, index, n_audio, w, h, kind = HEADER.unpack_from(message)
+    if magic != MAGIC:
+        raise ValueError(f"not a frame message (magic {magic!r})")
+    start = HEADER.size
+    audio = np.frombuffer(message, "<i2", n_audio, start).astype(np.float32) / 32768.0
+    payload = message[start + 2 * n_audio :]
+    picture: np.ndarray | None = None
+    if kind == VIDEO_KINDS["rgb24"]:
+        picture = np.frombuffer(payload, np.uint8).reshape(h, w, 3)
+    elif kind == VIDEO_KINDS["jpeg"]:
+        decoded = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+        picture = decoded[:, :, ::-1].copy()
+    return index, audio, picture
+
+
+def motion_event(index: int, motion: np.ndarray) -> dict[str, Any]:
+    """A frame's motion for 3D rigs: ARKit-named blendshape coefficients and head pose, with the
+    frame's time on the stream's clock (the same index as its picture)."""
+    return {
+        "type": "motion",
+        "index": index,
+        "t": round(index / timebase.FPS, 3),
+        "coefficients": {k: round(v, 4) for k, v in ms.to_dict(np.asarray(motion)).items()},
+    }

@@ -1,0 +1,246 @@
+"""A live session over one WebSocket: PCM in, frames with their audio out (no WebRTC).
+
+For pipelines that do not speak WebRTC: a TTS stream, a voice agent framework's avatar plugin, a
+game engine. Audio is *pushed* (usually faster than real time) and played out at real time
+(:class:`~server.live.core.Playout`); each frame goes out with the stream audio it shows, so the
+client plays both in sync without a clock of its own. The wire format is :mod:`server.live.wire`.
+
+The session ends when the socket closes (the client vanished), on ``DELETE /sessions/{id}``, on
+server shutdown, or when the client stops reading (its send queue fills): nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import soxr
+
+from engines import timebase
+from engines.motion_source.base import MotionSource
+from engines.render.base import Renderer
+from server.live.audio_in import SAMPLE_RATE, Resampler
+from server.live.core import FrameOut, SegmentEnd, SessionCore
+from server.live.metrics import LiveMetrics
+from server.live.options import ResolvedOptions
+from server.live.timing import RateMeter
+from server.live.wire import StreamRequest, encode_frame, motion_event
+from server.live.worker import RenderWorker
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes | dict[str, Any]], Awaitable[None]]
+Hangup = Callable[[str], Awaitable[None]]
+
+
+class PcmInput:
+    """PCM16 mono at the client's rate → 16 kHz float32 (soxr's streaming resampler, no clicks
+    between messages)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._rs = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        self._odd = b""  # half a sample left over from the last message
+
+    def convert(self, data: bytes) -> np.ndarray:
+        data = self._odd + data
+        whole = len(data) // 2 * 2
+        self._odd = data[whole:]
+        samples = np.frombuffer(data[:whole], "<i2").astype(np.float32) / 32768.0
+        return samples if self._rs is None else self._rs.resample_chunk(samples)
+
+
+class StreamSession:
+    """One WebSocket session; same life-cycle surface as the WebRTC :class:`~server.live.session.Session`
+    (``id``, ``close``, ``closed``, ``stats``) so the manager treats both alike."""
+
+    transport = "websocket"
+
+    def __init__(
+        self,
+        avatar_id: str,
+        options: ResolvedOptions,
+        request: StreamRequest,
+        source: MotionSource,
+        renderer: Renderer,
+        resampler: Resampler,
+        metrics: LiveMetrics,
+        worker: RenderWorker,
+        send: Send,
+        hangup: Hangup | None = None,
+        *,
+        send_queue: int = 50,
+        on_closed: Callable[[StreamSession], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.avatar_id = avatar_id
+        self.options = options
+        self.request = request
+        self.created = time.time()
+        self._t0 = time.monotonic()
+        self.metrics = metrics
+        self._send = send
+        self._hangup = hangup
+        self._on_closed = on_closed
+        self.core = SessionCore(self.id, source, renderer, resampler, metrics, worker, with_tape=True)
+        self.playout = self.core.use_playout()
+        self.core.frame_sinks.append(self._on_frame)
+        self.core.segment_sinks.append(self._on_segment)
+        self.pcm = PcmInput(request.sample_rate)
+        self._outbox: asyncio.Queue[bytes | dict[str, Any]] = asyncio.Queue(maxsize=send_queue)
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closing: asyncio.Task[None] | None = None
+        self.close_reason: str | None = None
+        self.fps = RateMeter()
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.motion_source = source.describe()
+
+    # ---- life cycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Join the worker and start the playout clock and the sender (the socket is open)."""
+        self._queue(self.hello())
+        self.core.attach()
+        prime = self.core.prime_samples(self.options.lookahead)
+        self._tasks.append(asyncio.create_task(self.core.run_playout(prime), name=f"playout-{self.id}"))
+        self._tasks.append(asyncio.create_task(self._sender(), name=f"sender-{self.id}"))
+        self.metrics.sessions_started.inc()
+
+    def _spawn_close(self, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(reason))
+
+    def hello(self) -> dict[str, Any]:
+        """The first message the client gets: what its frames will be."""
+        return {
+            "type": "session",
+            "session_id": self.id,
+            "avatar_id": self.avatar_id,
+            "width": self.options.resolution,
+            "height": self.options.resolution,
+            "fps": timebase.FPS,
+            "audio_rate": SAMPLE_RATE,
+            "video": self.request.video,
+            "options": self.options.model_dump(),
+            "motion_source": self.motion_source,
+        }
+
+    async def close(self, reason: str = "closed") -> None:
+        """Tear down once; later and concurrent calls wait for the same teardown."""
+        self._spawn_close(reason)
+        assert self._closing is not None
+        await asyncio.shield(self._closing)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing is not None and self._closing.done()
+
+    async def _close(self, reason: str) -> None:
+        self.close_reason = reason
+        log.info("closing stream session %s: %s", self.id, reason)
+        self.core.close()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        self._tasks.clear()
+        if self._hangup is not None:  # ended by the server: the socket goes too
+            try:
+                await self._hangup(reason)
+            except Exception:  # already closed by the client
+                log.debug("stream session %s: socket already closed", self.id)
+        if self._on_closed is not None:
+            result = self._on_closed(self)
+            if asyncio.iscoroutine(result):
+                await result
+
+    # ---- input (the socket's reader calls these) ----------------------------------------------------
+    def push_pcm(self, data: bytes) -> None:
+        dropped = self.playout.push(self.pcm.convert(data))
+        if dropped:
+            self.metrics.audio_dropped_samples.inc(dropped)
+            self.warn(f"audio queue full: {dropped} samples dropped")
+
+    def warn(self, message: str) -> None:
+        self._queue({"type": "warning", "message": message})
+
+    def push_samples(self, samples: np.ndarray) -> None:
+        """16 kHz float32 speech from the server itself (``say``)."""
+        self.playout.push(samples)
+
+    def end_segment(self) -> int:
+        return self.playout.end_segment()
+
+    def clear_buffer(self) -> float:
+        dropped = self.core.clear_buffer()
+        self._queue({"type": "cleared", "dropped_s": round(dropped, 3)})
+        return dropped
+
+    # ---- output -------------------------------------------------------------------------------------
+    def _on_frame(self, out: FrameOut) -> None:
+        if self.request.motion:
+            self._queue(motion_event(out.frame.index, out.frame.motion))
+        self._queue(encode_frame(out, self.request.video, self.request.jpeg_quality))
+
+    def _on_segment(self, end: SegmentEnd) -> None:
+        self._queue(
+            {
+                "type": "segment_end",
+                "segment": end.segment,
+                "position_s": round(end.position_s, 3),
+                "interrupted": end.interrupted,
+            }
+        )
+
+    def _queue(self, message: bytes | dict[str, Any]) -> None:
+        if self._closing is not None:
+            return
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.metrics.sessions_rejected.labels("client_not_reading").inc()
+            self._spawn_close("the client stopped reading")
+
+    async def _sender(self) -> None:
+        while True:
+            message = await self._outbox.get()
+            await self._send(message)
+            if isinstance(message, bytes):
+                self.frames_sent += 1
+                self.bytes_sent += len(message)
+                self.fps.tick(time.monotonic())
+
+    # ---- stats --------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        now = time.monotonic()
+        r = self.core.rolling
+        stages = {s: r.summary(s) for s in ("vad", "features", "motion", "render")}
+        return {
+            "id": self.id,
+            "transport": self.transport,
+            "avatar_id": self.avatar_id,
+            "options": self.options.model_dump(),
+            "stream": self.request.model_dump(),
+            "motion_source": self.motion_source,
+            "created": self.created,
+            "age_s": round(now - self._t0, 2),
+            "closing": self._closing is not None,
+            "fps": self.fps.rate(now),
+            "frames_sent": self.frames_sent,
+            "frames_dropped": {"worker_behind": self.core.stream.frames_skipped},
+            "stages_ms": {k: s for k, s in stages.items() if s is not None},
+            "audio": {
+                "queued_s": round(self.playout.queued_s, 3),
+                "speech_s": round(self.core.feed.mic_samples / SAMPLE_RATE, 2),
+                "dropped_samples": self.playout.dropped_samples,
+                "speech": round(self.core.last_speech, 3),
+            },
+            "kbps": round(self.bytes_sent * 8 / 1000 / max(now - self._t0, 1e-3), 1),
+            "errors": {"render": self.core.stream.errors, "last": self.core.stream.last_error},
+        }

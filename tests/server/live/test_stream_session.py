@@ -1,0 +1,198 @@
+"""``WS /sessions/stream``: PCM pushed faster than real time comes back as frames with their audio at
+25 fps; segments end when their last frame is out; ``clear_buffer`` interrupts at once; bad
+requests are refused with a reason and hold nothing; a vanished client ends its session."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from bench.speech import have_espeak, tts
+from engines import motion_space as ms
+from server.live.wire import decode_frame
+from tests.server.live.conftest import bar_height, make_app
+
+RATE = 24000  # what many TTS engines send: resampled to 16 kHz by the session
+
+
+@pytest.fixture(scope="module")
+def phrase() -> np.ndarray:
+    """About 1.5 s of speech as PCM16 bytes at 24 kHz."""
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    import soxr
+
+    speech = tts("Hello there, this is a test.")
+    return soxr.resample(speech / max(np.abs(speech).max(), 1e-6) * 0.5, 16000, RATE).astype(np.float32)
+
+
+def _pcm(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def _read(ws: Any, seconds: float) -> tuple[list[tuple[int, np.ndarray, np.ndarray | None]], list[dict]]:
+    """Frames and events received for ``seconds``."""
+    frames, events = [], []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        message = ws.receive()
+        if message.get("bytes") is not None:
+            frames.append(decode_frame(message["bytes"]))
+        elif message.get("text") is not None:
+            events.append(json.loads(message["text"]))
+        else:
+            break
+    return frames, events
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Any:
+    with TestClient(make_app(tmp_path / "data", max_sessions=1)) as c:
+        yield c
+
+
+def test_pushed_speech_comes_back_as_frames_with_their_audio(client: TestClient, phrase: np.ndarray) -> None:
+    request = {"sample_rate": RATE, "video": "rgb24", "motion": True, "options": {"resolution": 256}}
+    with client.websocket_connect("/sessions/stream") as ws:
+        ws.send_text(json.dumps(request))
+        hello = json.loads(ws.receive_text())
+        assert hello["type"] == "session" and hello["fps"] == 25 and hello["audio_rate"] == 16000
+        assert hello["width"] == hello["height"] == 256
+        listed = client.get("/sessions").json()
+        assert [s["id"] for s in listed] == [hello["session_id"]] and listed[0]["transport"] == "websocket"
+        _read(ws, 0.4)  # listening first
+        for part in np.array_split(phrase, 7):  # a TTS stream: all of it at once, in pieces
+            ws.send_bytes(_pcm(part))
+        ws.send_text(json.dumps({"type": "end_of_segment"}))
+        t_sent = time.monotonic()
+        frames, events = _read(ws, phrase.size / RATE + 1.0)
+    indices = np.array([f[0] for f in frames])
+    assert (np.diff(indices) > 0).all()
+    span = len(frames) / 25.0
+    audio = np.concatenate([f[1] for f in frames])
+    # Audio and video stay in step: every frame carries the stream audio up to its end.
+    assert abs(audio.size / 16000 - (indices[-1] - indices[0] + 1) / 25.0) < 0.1
+    assert span > phrase.size / RATE  # played at real time, not all at once
+    heights = np.array([bar_height(f[2]) for f in frames if f[2] is not None])
+    assert heights.max() > 0.2 and heights[-5:].max() < 0.05  # spoke, then listened again
+    # The speech came back at its place: loud audio in the frames where the bar is up.
+    loud = np.array([np.abs(f[1]).max() > 0.05 if f[1].size else False for f in frames])
+    assert loud.sum() > 10 and heights[loud].mean() > heights[~loud].mean()
+    ends = [e for e in events if e["type"] == "segment_end"]
+    assert len(ends) == 1 and ends[0]["segment"] == 0 and not ends[0]["interrupted"]
+    assert abs(ends[0]["position_s"] - phrase.size / RATE) < 0.05
+    motion = [e for e in events if e["type"] == "motion"]
+    assert len(motion) >= len(frames) - 2 and set(motion[0]["coefficients"]) == set(ms.NAMES)
+    by_index = {m["index"]: m["coefficients"]["jawOpen"] for m in motion}
+    jaws = [by_index[i] for i, _, p in frames if i in by_index and p is not None]
+    assert np.corrcoef(jaws[: len(heights)], heights[: len(jaws)])[0, 1] > 0.9  # motion = picture
+    assert time.monotonic() - t_sent < 10
+    _wait_gone(client)
+
+
+def test_clear_buffer_interrupts_at_once(client: TestClient, phrase: np.ndarray) -> None:
+    long = np.concatenate([phrase] * 4)  # about 6 s queued
+    with client.websocket_connect("/sessions/stream") as ws:
+        ws.send_text(json.dumps({"sample_rate": RATE, "video": "rgb24"}))
+        ws.receive_text()
+        ws.send_bytes(_pcm(long))
+        ws.send_text(json.dumps({"type": "end_of_segment"}))
+        before, _ = _read(ws, 1.2)
+        ws.send_text(json.dumps({"type": "clear_buffer"}))
+        after, events = _read(ws, 1.0)
+    assert max(bar_height(f[2]) for f in before if f[2] is not None) > 0.2
+    cleared = next(e for e in events if e["type"] == "cleared")
+    assert long.size / RATE - 2.0 < cleared["dropped_s"] < long.size / RATE - 0.8
+    end = next(e for e in events if e["type"] == "segment_end")
+    assert end["interrupted"] and 0.8 < end["position_s"] < 2.0
+    # Listening within a few frames of the clear (the lookahead and the send queue in between).
+    heights = [bar_height(f[2]) for f in after if f[2] is not None]
+    assert max(heights[8:]) < 0.05, heights
+    quiet = [np.abs(f[1]).max() for f in after[8:] if f[1].size]
+    assert max(quiet) < 0.01  # and the dropped speech is not played either
+    _wait_gone(client)
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        (b"\x00\x01", "bad_request"),
+        ("{not json", "invalid_request"),
+        (json.dumps({"sample_rate": 3}), "invalid_request"),
+        (json.dumps({"avatar_id": "nope"}), "avatar_not_found"),
+        (json.dumps({"options": {"motion_source": "nope"}}), "invalid_request"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_reason(client: TestClient, first: Any, code: str) -> None:
+    with client.websocket_connect("/sessions/stream") as ws:
+        if isinstance(first, bytes):
+            ws.send_bytes(first)
+        else:
+            ws.send_text(first)
+        refusal = json.loads(ws.receive_text())
+        assert refusal["type"] == "error" and refusal["code"] == code, refusal
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1008
+    assert client.get("/sessions").json() == []
+    assert client.app.state.sessions._pending == 0  # type: ignore[attr-defined]
+
+
+def test_no_free_slot_and_server_side_end(client: TestClient) -> None:
+    with client.websocket_connect("/sessions/stream") as ws:
+        ws.send_text("{}")
+        sid = json.loads(ws.receive_text())["session_id"]
+        with client.websocket_connect("/sessions/stream") as second:  # max_sessions=1
+            second.send_text("{}")
+            assert json.loads(second.receive_text())["code"] == "too_many_sessions"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                second.receive_text()
+            assert closed.value.code == 1013
+        ws.send_text(json.dumps({"type": "pause"}))
+        assert client.delete(f"/sessions/{sid}").status_code == 204  # ended by the server
+        seen = []
+        for _ in range(200):
+            message = ws.receive()
+            if message["type"] == "websocket.close":
+                break
+            if message.get("text"):
+                seen.append(json.loads(message["text"])["type"])
+        assert message["type"] == "websocket.close" and message["code"] == 1000  # the socket went too
+        assert "warning" in seen  # the unknown control was answered
+    _wait_gone(client, sid)
+
+
+def test_a_vanished_client_ends_its_session(client: TestClient, phrase: np.ndarray) -> None:
+    with client.websocket_connect("/sessions/stream") as ws:
+        ws.send_text("{}")
+        sid = json.loads(ws.receive_text())["session_id"]
+        ws.send_bytes(_pcm(phrase))
+        _read(ws, 0.3)
+    _wait_gone(client, sid)
+
+
+def test_token_is_required_when_set(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path / "data", token="s3cret")) as c:
+        with pytest.raises(WebSocketDisconnect) as closed, c.websocket_connect("/sessions/stream") as ws:
+            ws.receive_text()
+        assert closed.value.code == 1008
+        with c.websocket_connect("/sessions/stream?token=s3cret") as ws:
+            ws.send_text("{}")
+            assert json.loads(ws.receive_text())["type"] == "session"
+
+
+def _wait_gone(client: TestClient, sid: str | None = None) -> None:
+    """The session left the table and its tasks ended (the socket closed first)."""
+    deadline = time.monotonic() + 5
+    while client.get("/sessions").json() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("/sessions").json() == []
+    assert not [t.name for t in threading.enumerate() if sid and sid in t.name]
