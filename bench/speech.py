@@ -7,16 +7,13 @@ speech starts in the signal it sends.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soxr
 
-from engines.audio.resample import load_wav_16k
+from engines.audio.tts import have_tts, speak
 
 PHRASES = (
     "Hello there, how are you today?",
@@ -29,18 +26,12 @@ PHRASES = (
 
 
 def have_espeak() -> bool:
-    return shutil.which("espeak-ng") is not None
+    return have_tts()
 
 
 def tts(text: str, voice: str = "en-us", speed: int = 150) -> np.ndarray:
     """espeak-ng speech as float32 16 kHz mono."""
-    exe = shutil.which("espeak-ng")
-    if exe is None:
-        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tts.wav"
-        subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
-        return load_wav_16k(path)
+    return speak(text, voice, speed)
 
 
 def onset(x: np.ndarray, rate: int, threshold_db: float = -35.0) -> int:

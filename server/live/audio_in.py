@@ -139,6 +139,8 @@ class AudioFeed:
         self.silence_samples = 0
         self.first_mic_sample: int | None = None  # stream position of the first mic sample
         self.mic_frames = 0
+        self._overlay: deque[np.ndarray] = deque()  # speech mixed over the input (``say``)
+        self.overlay_queued = 0
 
     def push_frame(self, frame: av.AudioFrame) -> None:
         """Resample one decoded mic frame and hand it on."""
@@ -214,7 +216,32 @@ class AudioFeed:
                 self._metrics.silence_samples.inc(n)
             self._emit(AudioChunk(np.zeros(n, dtype=np.float32), now, silence=True))
 
+    def overlay(self, samples: np.ndarray) -> None:
+        """Queue 16 kHz speech to be mixed over the input as it passes (mic audio or filled
+        silence), so it plays at the stream's own real-time pace: presenter mode on a mic session."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        if samples.size:
+            self._overlay.append(samples)
+            self.overlay_queued += samples.size
+
+    def _mix_overlay(self, chunk: AudioChunk) -> AudioChunk:
+        n, offset = chunk.samples.size, 0
+        mixed = np.array(chunk.samples, np.float32)
+        while self._overlay and offset < n:
+            head = self._overlay[0]
+            take = min(head.size, n - offset)
+            mixed[offset : offset + take] += head[:take]
+            if take == head.size:
+                self._overlay.popleft()
+            else:
+                self._overlay[0] = head[take:]
+            offset += take
+        self.overlay_queued -= offset
+        return AudioChunk(np.clip(mixed, -1.0, 1.0), chunk.arrival, silence=False)
+
     def _emit(self, chunk: AudioChunk) -> None:
+        if self._overlay:
+            chunk = self._mix_overlay(chunk)
         for sink in self._sinks:
             sink(chunk)
 

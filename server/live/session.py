@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -136,6 +137,12 @@ class Session:
 
     def _deliver(self, out: FrameOut) -> None:
         self.video.offer(out.frame)
+
+    def say(self, speech: np.ndarray) -> int | None:
+        """Presenter mode: 16 kHz speech mixed over the mic as it passes (plays at real time, in
+        the return audio too). No segment number: a mic session has no marked segments."""
+        self.feed.overlay(speech)
+        return None
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.ensure_future(coro)

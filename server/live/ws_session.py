@@ -170,9 +170,11 @@ class StreamSession:
     def warn(self, message: str) -> None:
         self._queue({"type": "warning", "message": message})
 
-    def push_samples(self, samples: np.ndarray) -> None:
-        """16 kHz float32 speech from the server itself (``say``)."""
-        self.playout.push(samples)
+    def say(self, speech: np.ndarray) -> int | None:
+        """16 kHz speech from the server's TTS, queued after what the client pushed, as one
+        segment (with whatever the client pushed since its last ``end_of_segment``)."""
+        self.playout.push(speech)
+        return self.playout.end_segment()
 
     def end_segment(self) -> int:
         return self.playout.end_segment()

@@ -8,6 +8,7 @@ when every session slot is taken, 401 when a token is configured and not given.
 from __future__ import annotations
 
 import logging
+import subprocess
 from typing import Annotated, Any, Literal
 
 from aiortc import RTCSessionDescription
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
 from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
 from server.auth import TokenRequired
 from server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
@@ -170,3 +172,60 @@ async def delete_session(request: Request, session_id: SessionId) -> Response:
     if not await _manager(request).close(session_id):
         raise api_error(404, "session_not_found", f"There is no session {session_id}.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+VOICE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})*(\+[a-z0-9]+)?$"  # no paths, no options
+
+
+class SayIn(BaseModel):
+    """Text for the session's avatar to speak with the server's TTS (espeak-ng)."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What to say")
+    voice: str = Field(
+        "en-us", pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*(\+[a-z0-9]+)?$", description="espeak-ng voice"
+    )
+    words_per_minute: int = Field(160, ge=80, le=450)
+
+
+class SayOut(BaseModel):
+    session_id: str
+    duration_s: float = Field(description="Length of the speech queued")
+    segment: int | None = Field(
+        description="Its segment on a WebSocket session (a segment_end event follows when it has been shown)"
+    )
+
+
+TTS_UNAVAILABLE = ErrorDoc(
+    503,
+    "tts_unavailable",
+    "This server has no TTS (espeak-ng is not installed)",
+    "espeak-ng is not installed",
+)
+
+INVALID_VOICE = ErrorDoc(
+    422, "invalid_voice", "espeak-ng has no such voice", "espeak-ng refused voice 'xx': ..."
+)
+
+
+@router.post(
+    "/{session_id}/say",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SayOut,
+    summary="Presenter mode: the avatar speaks text (server TTS, synced return audio)",
+    responses=error_responses(SESSION_NOT_FOUND, 422, INVALID_VOICE, TTS_UNAVAILABLE),
+)
+async def say(request: Request, session_id: SessionId, body: Annotated[SayIn, Body()]) -> SayOut:
+    session = _manager(request).get(session_id)
+    if session is None:
+        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
+    try:
+        speech = await run_in_threadpool(speak, body.text, body.voice, body.words_per_minute)
+    except TtsUnavailableError as exc:
+        raise api_error(503, "tts_unavailable", str(exc)) from None
+    except subprocess.CalledProcessError as exc:  # e.g. a voice espeak-ng does not have
+        detail = (exc.stderr or b"").decode(errors="replace").strip() or f"exit status {exc.returncode}"
+        raise api_error(422, "invalid_voice", f"espeak-ng refused voice {body.voice!r}: {detail}") from None
+    if session.closed:
+        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
+    segment = session.say(speech)
+    return SayOut(session_id=session_id, duration_s=round(speech.size / 16000, 3), segment=segment)

@@ -75,3 +75,27 @@ def test_feed_fills_silence_at_real_time_while_the_mic_stalls() -> None:
     feed.tick()
     assert got[-1].samples.size == 320
     assert feed.silence_samples == 3200 + round(0.11 * 16000) + 320
+
+
+def test_overlay_speech_is_mixed_over_the_input_at_its_pace() -> None:
+    """``say`` on a mic session: queued speech rides on the chunks that pass (mic or filled
+    silence), so the stream keeps its real-time length and the speech is heard once."""
+
+    got: list[AudioChunk] = []
+
+    class Identity:
+        def resample(self, frame: object) -> np.ndarray:
+            raise AssertionError("not used")
+
+    feed = AudioFeed(Identity(), [got.append], clock=lambda: 0.0)
+    speech = np.full(1000, 0.25, np.float32)
+    feed.overlay(speech)
+    feed.push_samples(np.full(640, 0.1, np.float32))  # a mic chunk
+    feed.push_samples(np.zeros(640, np.float32), silence=True)  # filled silence
+    feed.push_samples(np.zeros(640, np.float32), silence=True)
+    stream = np.concatenate([c.samples for c in got])
+    assert stream.size == 3 * 640  # the stream's length is the input's
+    np.testing.assert_allclose(stream[:640], 0.35, atol=1e-6)
+    np.testing.assert_allclose(stream[640:1000], 0.25, atol=1e-6)
+    assert not stream[1000:].any() and feed.overlay_queued == 0
+    assert [c.silence for c in got] == [False, False, True]

@@ -196,3 +196,27 @@ def _wait_gone(client: TestClient, sid: str | None = None) -> None:
         time.sleep(0.05)
     assert client.get("/sessions").json() == []
     assert not [t.name for t in threading.enumerate() if sid and sid in t.name]
+
+
+def test_say_speaks_text_into_a_stream_session(client: TestClient) -> None:
+    """Presenter mode: the server's TTS speaks into the session; the segment ends when shown."""
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    with client.websocket_connect("/sessions/stream") as ws:
+        ws.send_text(json.dumps({"video": "rgb24"}))
+        sid = json.loads(ws.receive_text())["session_id"]
+        said = client.post(f"/sessions/{sid}/say", json={"text": "Papa bought a big blue boat."})
+        assert said.status_code == 202, said.text
+        body = said.json()
+        assert body["segment"] == 0 and 1.0 < body["duration_s"] < 4.0
+        frames, events = _read(ws, body["duration_s"] + 0.8)
+        bad = client.post(f"/sessions/{sid}/say", json={"text": "hi", "voice": "../etc"})
+        assert bad.status_code == 422
+        unknown = client.post(f"/sessions/{sid}/say", json={"text": "hi", "voice": "zz-qq"})
+        assert unknown.status_code == 422 and unknown.json()["detail"]["code"] == "invalid_voice"
+    assert max(bar_height(f[2]) for f in frames if f[2] is not None) > 0.2
+    end = next(e for e in events if e["type"] == "segment_end")
+    assert not end["interrupted"] and abs(end["position_s"] - body["duration_s"]) < 0.05
+    missing = client.post("/sessions/0123456789abcdef/say", json={"text": "hi"})
+    assert missing.status_code == 404
+    _wait_gone(client)
