@@ -6,12 +6,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from aiortc import RTCIceServer
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engines.motion_source.base import MOTION_SOURCES
 from engines.registry import BACKENDS, check_backend
 from engines.render.base import RENDERERS
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server for the peers, as WebRTC's ``RTCIceServer``."""
+
+    urls: list[str] = Field(min_length=1, description="stun:, turn: or turns: URLs of one server")
+    username: str | None = Field(None, description="TURN user name")
+    credential: str | None = Field(None, description="TURN password")
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -28,7 +42,12 @@ class Settings(BaseSettings):
         description="Concurrent live sessions; more get 503. Unset: the capacity measured at start-up.",
     )
     token: str | None = Field(None, description="When set, API calls need 'Authorization: Bearer <token>'.")
-    ice_servers: list[str] = Field(default_factory=list, description="STUN/TURN URLs given to peers.")
+    ice_servers: list[IceServer] = Field(
+        default_factory=list,
+        description='STUN/TURN servers for the peers: URLs, or objects {"urls", "username", "credential"} '
+        'for TURN (XACTOR_ICE_SERVERS=\'[{"urls": "turn:turn.example.com:3478", "username": "u", '
+        '"credential": "p"}]\').',
+    )
     max_upload_mb: float = Field(15.0, gt=0, description="Largest portrait upload accepted.")
     max_image_pixels: int = Field(40_000_000, gt=0, description="Decompression-bomb guard.")
     min_face_px: int = Field(64, ge=16, description="Smallest face (box side, pixels) accepted.")
@@ -83,9 +102,24 @@ class Settings(BaseSettings):
         5.0, gt=0, description="Close a session whose peer connection is not up this long after the answer."
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After of the 503 at the session limit.")
+    max_viewers: int = Field(16, ge=1, le=256, description="WHEP viewers per session.")
     web_client_dir: Path | None = Field(
         None, description="Web client folder (default: the installed web_client package)."
     )
+
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _urls_as_servers(cls, value: object) -> object:
+        """A bare URL is a server without credentials (the older, simpler form)."""
+        if isinstance(value, list):
+            return [{"urls": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def rtc_ice_servers(self) -> list[RTCIceServer]:
+        """The ICE servers as aiortc wants them (the server's own peer connections relay too)."""
+        return [
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential) for s in self.ice_servers
+        ]
 
     @field_validator("data_dir", "weights_dir")
     @classmethod

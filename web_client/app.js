@@ -40,6 +40,11 @@ async function api(path, options = {}) {
   return response;
 }
 
+// RTCIceServer objects from /client-config; TURN credentials only where given (a null would become "null").
+function iceServers(servers) {
+  return servers.map(({ urls, username, credential }) => (username ? { urls, username, credential } : { urls }));
+}
+
 function setStatus(text, isError = false) {
   const el = $("status");
   el.textContent = text;
@@ -172,7 +177,7 @@ async function start() {
     state.mic = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
-    const pc = (state.pc = new RTCPeerConnection({ iceServers: state.config.ice_servers.map((urls) => ({ urls })) }));
+    const pc = (state.pc = new RTCPeerConnection({ iceServers: iceServers(state.config.ice_servers) }));
     const micTrack = state.mic.getAudioTracks()[0];
     pc.addTransceiver(micTrack, { direction: opts.return_audio ? "sendrecv" : "sendonly", streams: [state.mic] });
     pc.addTransceiver("video", { direction: "recvonly" });

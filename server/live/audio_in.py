@@ -216,6 +216,10 @@ class AudioFeed:
                 self._metrics.silence_samples.inc(n)
             self._emit(AudioChunk(np.zeros(n, dtype=np.float32), now, silence=True))
 
+    def add_sink(self, sink: Callable[[AudioChunk], None]) -> None:
+        """Also hand every later chunk to ``sink``."""
+        self._sinks.append(sink)
+
     def overlay(self, samples: np.ndarray) -> None:
         """Queue 16 kHz speech to be mixed over the input as it passes (mic audio or filled
         silence), so it plays at the stream's own real-time pace: presenter mode on a mic session."""

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from server.live.audio_in import SAMPLE_RATE, TICK_S, AudioChunk, AudioFeed, Aud
 from server.live.metrics import LiveMetrics
 from server.live.timing import Rolling
 from server.live.worker import FrameStream, RenderedFrame, RenderWorker
+
+if TYPE_CHECKING:
+    from server.live.whep import Broadcast
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +231,7 @@ class SessionCore:
         self.frame_sinks: list[FrameSink] = []
         self.segment_sinks: list[Callable[[SegmentEnd], None]] = []
         self.playout: Playout | None = None
+        self.broadcast: Broadcast | None = None  # WHEP viewers, made on the first one
         self.last_speech = 0.0
         self.frames_out = 0
 
@@ -234,6 +239,13 @@ class SessionCore:
         dropped = self.inbox.put(chunk)
         if dropped:
             self.metrics.audio_dropped_samples.inc(dropped)
+
+    def enable_tape(self) -> AudioTape:
+        """Keep the stream audio for frame sinks from now on (a WHEP viewer joined)."""
+        if self.tape is None:
+            self.tape = AudioTape()
+            self.feed.add_sink(self.tape.feed)
+        return self.tape
 
     def attach(self) -> None:
         """Join the render worker (frames are made once :meth:`activate` runs)."""
@@ -283,10 +295,18 @@ class SessionCore:
                 _, segment, length = due.popleft()
                 self._segment_ended(SegmentEnd(segment, length, interrupted=False))
 
-    def close(self) -> None:
-        """Leave the worker and let go of the audio path (idempotent)."""
+    def viewer_stats(self) -> dict[str, object]:
+        """WHEP viewers of this session (none until the first one joins)."""
+        if self.broadcast is None:
+            return {"viewers": 0}
+        return self.broadcast.stats()
+
+    async def close(self) -> None:
+        """Leave the worker, end the viewers and let go of the audio path (idempotent)."""
         self.worker.remove(self.stream)
         self.inbox.close()
+        if self.broadcast is not None:
+            await self.broadcast.close()
         self.feed.close()
         self.frame_sinks.clear()
         self.segment_sinks.clear()

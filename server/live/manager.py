@@ -246,7 +246,7 @@ class SessionManager:
                 self.resampler_factory(),
                 self.metrics,
                 self.worker,
-                ice_servers=self.settings.ice_servers,
+                ice_servers=self.settings.rtc_ice_servers(),
                 audio_prefetch=self.settings.audio_prefetch,
                 stall_s=self.settings.mic_stall_ms / 1000.0,
                 idle_timeout_s=self.settings.session_idle_timeout_s,

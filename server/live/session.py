@@ -67,7 +67,7 @@ class Session:
         metrics: LiveMetrics,
         worker: RenderWorker,
         *,
-        ice_servers: list[str] | None = None,
+        ice_servers: list[RTCIceServer] | None = None,
         audio_prefetch: int = 0,
         stall_s: float = 0.1,
         idle_timeout_s: float = 15.0,
@@ -93,9 +93,7 @@ class Session:
         self.codec: CodecName | None = None
         self.jitter_buffer_set = False
 
-        self.pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers or []])
-        )
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(ice_servers or [])))
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"encode-{self.id}")
         encoder = VideoEncoder(
             options.codec,
@@ -246,7 +244,7 @@ class Session:
         for task in self._tasks:
             if task is not current:
                 task.cancel()
-        self.core.close()
+        await self.core.close()
         self.video.stop()
         if self.audio_out is not None:
             self.audio_out.stop()
@@ -311,6 +309,7 @@ class Session:
             },
             "encoder": {"frames": v.encoder.frames, "kbps": self._kbps()},
             "errors": {"render": self.stream.errors, "last": self.stream.last_error},
+            "viewers": self.core.viewer_stats(),
         }
 
     def _kbps(self) -> float:

@@ -143,7 +143,7 @@ class StreamSession:
     async def _close(self, reason: str) -> None:
         self.close_reason = reason
         log.info("closing stream session %s: %s", self.id, reason)
-        self.core.close()
+        await self.core.close()
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
@@ -245,4 +245,5 @@ class StreamSession:
             },
             "kbps": round(self.bytes_sent * 8 / 1000 / max(now - self._t0, 1e-3), 1),
             "errors": {"render": self.core.stream.errors, "last": self.core.stream.last_error},
+            "viewers": self.core.viewer_stats(),
         }

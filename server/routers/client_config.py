@@ -7,12 +7,13 @@ from pydantic import BaseModel, Field
 
 from engines.motion_source.base import EMOTIONS, MOTION_SOURCES
 from server.live.options import ResolvedOptions
+from server.settings import IceServer
 
 router = APIRouter(tags=["sessions"])
 
 
 class ClientConfig(BaseModel):
-    ice_servers: list[str]
+    ice_servers: list[IceServer] = Field(description="RTCIceServer objects for the browser's peer connection")
     token_required: bool
     max_sessions: int
     defaults: ResolvedOptions

@@ -197,3 +197,59 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, out_dir / "web_client_diffusion.png")
+
+
+async def test_whep_viewer_page_plays_a_websocket_session(tmp_path: Path) -> None:
+    """The OBS-style viewer page (``viewer.html?session=latest``) finds the newest session and plays
+    it over WHEP, picture and sound; here the session is driven over the WebSocket API by ``say``
+    (presenter mode). Screenshot: ``whep_viewer.png``."""
+    import json
+
+    import websockets
+
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (/usr/bin/chromium)")
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    wav = tmp_path / "silence.wav"
+    write_wav(wav, np.zeros(48000, np.float32), 48000)
+    async with (
+        local_server(data_dir) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        websockets.connect(url.replace("http", "ws") + "/sessions/stream") as ws,
+    ):
+        await ws.send(json.dumps({"video": "none"}))
+        session_id = json.loads(await ws.recv())["session_id"]
+
+        async def drain() -> None:
+            async for _ in ws:
+                pass
+
+        reader = asyncio.create_task(drain())
+        browser = Browser(tmp_path / "chrome-profile", wav)
+        try:
+            await browser.connect()
+            await browser.navigate(url + "/viewer.html?session=latest")
+            await browser.wait_for("!!window.xactorViewer", timeout=30)
+            assert await browser.eval("window.xactorViewer.sessionId") == session_id
+            for _ in range(2):
+                said = await http.post(
+                    f"/sessions/{session_id}/say", json={"text": "Papa bought a big blue boat."}
+                )
+                assert said.status_code == 202
+            await browser.wait_for("document.getElementById('video').currentTime > 2.0", timeout=30)
+            size = await browser.eval("[video.videoWidth, video.videoHeight]")
+            tracks = await browser.eval("video.srcObject.getTracks().map(t => t.kind).sort()")
+            stats = (await http.get(f"/sessions/{session_id}")).json()
+            shot = tmp_path / "viewer.png"
+            await browser.screenshot(shot)
+        finally:
+            await browser.close()
+            reader.cancel()
+    assert size == [256, 256] and tracks == ["audio", "video"]
+    assert stats["viewers"]["viewers"] == 1 and stats["viewers"]["frames_encoded"] > 25
+    out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, out_dir / "whep_viewer.png")

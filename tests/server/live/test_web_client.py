@@ -16,7 +16,9 @@ def test_web_client_is_served(tmp_path) -> None:
     assert "RTCPeerConnection" in client.get("/app.js").text
     assert client.get("/style.css").status_code == 200
     config = client.get("/client-config").json()
-    assert config["ice_servers"] == ["stun:stun.example.org"]
+    assert config["ice_servers"] == [
+        {"urls": ["stun:stun.example.org"], "username": None, "credential": None}
+    ]
     assert config["token_required"] is False
     assert config["defaults"]["resolution"] == 256 and config["defaults"]["codec"] == "h264"
     # The motion-source and emotion selectors are filled from what the server lists.

@@ -1,0 +1,269 @@
+"""WHEP viewers of a live session: any number of receive-only peers watching its avatar.
+
+A :class:`Broadcast` hangs on the session's :class:`~server.live.core.SessionCore` as a frame sink.
+While at least one viewer watches, it encodes every frame **once** (its own
+:class:`~server.live.encoding.VideoEncoder` on its own thread, at the settings' codec) and hands
+the packet to every viewer's :class:`PacketTrack`; the frame's audio (the core's tape: the stream
+audio up to that frame) goes to every viewer's :class:`StreamAudioTrack` in 20 ms frames, sent
+as the picture is, so the two stay together. A new viewer gets a keyframe on the next frame.
+With no viewer it costs nothing.
+
+A viewer is one aiortc peer connection (recvonly for the viewer): it ends on ``DELETE`` of its
+resource, when its connection fails or closes, or with the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from server.live.audio_in import SAMPLE_RATE
+from server.live.core import FrameOut, SessionCore
+from server.live.encoding import VIDEO_CLOCK, CodecName, VideoEncoder, negotiated_video_codec
+from server.live.encoding import video_codec_preferences as codec_preferences
+
+log = logging.getLogger(__name__)
+
+AUDIO_FRAME = SAMPLE_RATE // 50  # 20 ms
+
+
+class ViewerError(ValueError):
+    """The viewer's offer cannot be answered (malformed, or it cannot receive our codec)."""
+
+
+class PacketTrack(MediaStreamTrack):
+    """Encoded video packets pushed by the broadcast (aiortc only packetises them)."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=8)
+
+    def push(self, packet: av.Packet) -> None:
+        if self.readyState != "live":
+            return
+        if self._queue.full():  # a viewer that cannot keep up loses frames, not the others' time
+            self._queue.get_nowait()
+        self._queue.put_nowait(packet)
+
+    def stop(self) -> None:
+        if self.readyState == "live":
+            self._queue.put_nowait(None) if not self._queue.full() else None
+        super().stop()
+
+    async def recv(self) -> av.Packet:
+        packet = await self._queue.get()
+        if packet is None or self.readyState != "live":
+            raise MediaStreamError
+        return packet
+
+
+class StreamAudioTrack(MediaStreamTrack):
+    """The session's 16 kHz stream audio in 20 ms frames, released with the frames that show it."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue[av.AudioFrame | None] = asyncio.Queue(maxsize=50)
+        self._carry = np.zeros(0, np.float32)
+        self._pts = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        if self.readyState != "live":
+            return
+        data = np.concatenate([self._carry, samples]) if self._carry.size else samples
+        n = data.size // AUDIO_FRAME * AUDIO_FRAME
+        self._carry = data[n:]
+        for chunk in data[:n].reshape(-1, AUDIO_FRAME):  # [k, 320]
+            pcm = (np.clip(chunk, -1, 1) * 32767).astype(np.int16)[None]  # [1, 320] s16 mono
+            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = self._pts
+            frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+            self._pts += AUDIO_FRAME
+            if self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(frame)
+
+    def stop(self) -> None:
+        if self.readyState == "live" and not self._queue.full():
+            self._queue.put_nowait(None)
+        super().stop()
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await self._queue.get()
+        if frame is None or self.readyState != "live":
+            raise MediaStreamError
+        return frame
+
+
+class Viewer:
+    """One WHEP viewer: its peer connection and tracks."""
+
+    def __init__(self, ice_servers: list[Any]) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self.video = PacketTrack()
+        self.audio = StreamAudioTrack()
+        self.created = time.time()
+
+    async def close(self) -> None:
+        self.video.stop()
+        self.audio.stop()
+        try:
+            await self.pc.close()
+        except Exception:
+            log.exception("viewer %s: closing the peer connection failed", self.id)
+        self.pc.remove_all_listeners()
+
+
+class Broadcast:
+    """A session's viewers and the one encoder they share (see module docstring)."""
+
+    def __init__(
+        self,
+        session_id: str,
+        core: SessionCore,
+        codec: CodecName,
+        bitrate: int,
+        *,
+        ice_servers: list[Any] | None = None,
+        keyframe_interval_s: float = 2.0,
+        h264_preset: str = "veryfast",
+        max_viewers: int = 16,
+    ) -> None:
+        self.session_id = session_id
+        self.core = core
+        self.codec: CodecName = codec
+        self._encoder = VideoEncoder(
+            codec, bitrate, keyframe_interval_s=keyframe_interval_s, h264_preset=h264_preset
+        )
+        self._ice_servers = ice_servers or []
+        self._max = max_viewers
+        self.viewers: dict[str, Viewer] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._keyframe = True
+        self._busy = False  # one encode in flight; a frame arriving meanwhile is skipped
+        self._start: float | None = None
+        self._last_pts = -1
+        self.frames_encoded = 0
+        self.frames_skipped = 0
+        self._closed = False
+
+    # ---- viewers ----------------------------------------------------------------------------------
+    async def add_viewer(self, offer_sdp: str) -> tuple[Viewer, str]:
+        """Answer a viewer's offer; raises :class:`ViewerError` for an offer we cannot serve."""
+        if self._closed:
+            raise ViewerError("the session is closing")
+        if len(self.viewers) >= self._max:
+            raise ViewerError(f"this session already has {self._max} viewers")
+        viewer = Viewer(self._ice_servers)
+        pc = viewer.pc
+        try:
+            # Our transceivers first (as the WebRTC session does): the offer's m-lines take them,
+            # and the video one answers with only the codec we encode.
+            video = pc.addTransceiver(viewer.video, direction="sendonly")
+            video.setCodecPreferences(
+                [c for c in codec_preferences(self.codec) if c.mimeType.lower() != "video/rtx"][:1]
+            )
+            pc.addTransceiver(viewer.audio, direction="sendonly")
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as exc:
+            await viewer.close()
+            raise ViewerError(f"cannot answer the viewer's offer: {type(exc).__name__}: {exc}") from exc
+        if negotiated_video_codec(pc.localDescription.sdp) != self.codec:
+            await viewer.close()
+            raise ViewerError(f"the viewer cannot receive {self.codec} video, the codec this server sends")
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.remove_viewer(viewer.id)
+
+        self.viewers[viewer.id] = viewer
+        self._keyframe = True
+        self._attach()
+        log.info("session %s: viewer %s joined (%d watching)", self.session_id, viewer.id, len(self.viewers))
+        return viewer, pc.localDescription.sdp
+
+    async def remove_viewer(self, viewer_id: str) -> bool:
+        viewer = self.viewers.pop(viewer_id, None)
+        if viewer is None:
+            return False
+        await viewer.close()
+        log.info("session %s: viewer %s left (%d watching)", self.session_id, viewer_id, len(self.viewers))
+        return True
+
+    async def close(self) -> None:
+        """End every viewer and the encoder (the session is closing)."""
+        self._closed = True
+        await asyncio.gather(*(self.remove_viewer(v) for v in list(self.viewers)), return_exceptions=True)
+        if self._on_frame in self.core.frame_sinks:
+            self.core.frame_sinks.remove(self._on_frame)
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown, True)
+            self._executor = None
+        self._encoder.close()
+
+    # ---- frames -----------------------------------------------------------------------------------
+    def _attach(self) -> None:
+        """Start receiving the session's frames and audio (on the first viewer)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"whep-{self.session_id}")
+            self.core.enable_tape()
+            self.core.frame_sinks.append(self._on_frame)
+
+    def _on_frame(self, out: FrameOut) -> None:
+        if not self.viewers or self._executor is None:
+            return
+        for viewer in self.viewers.values():
+            viewer.audio.push(out.audio)
+        if self._busy:
+            self.frames_skipped += 1
+            return
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        pts = max(round((now - self._start) * VIDEO_CLOCK), self._last_pts + 1)
+        self._last_pts = pts
+        keyframe, self._keyframe = self._keyframe, False
+        self._busy = True
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._encoder.encode, out.frame.image, pts, keyframe
+        )
+        future.add_done_callback(self._encoded)
+
+    def _encoded(self, future: asyncio.Future[av.Packet | None]) -> None:
+        self._busy = False
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                log.error("session %s: viewer encode failed", self.session_id, exc_info=future.exception())
+            return
+        packet = future.result()
+        if packet is None:
+            return
+        self.frames_encoded += 1
+        for viewer in self.viewers.values():
+            viewer.video.push(packet)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "viewers": len(self.viewers),
+            "codec": self.codec,
+            "frames_encoded": self.frames_encoded,
+            "frames_skipped": self.frames_skipped,
+        }

@@ -1,0 +1,128 @@
+"""WHEP playback of a live session (the conventions of RFC 9725, mirrored for egress).
+
+``POST /sessions/{id}/whep`` with an SDP offer (``application/sdp``) answers ``201 Created`` with
+the SDP answer and a ``Location`` for the viewer; ``DELETE`` on that location ends it; ``OPTIONS``
+answers CORS preflights (browsers and OBS pages on other origins). No trickle ICE: the answer
+carries every candidate. Any number of viewers share one encode (server/live/whep.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from aiortc.sdp import SessionDescription
+from fastapi import APIRouter, Path, Request, Response, status
+
+from server.auth import TokenRequired
+from server.errors import ErrorDoc, api_error, error_responses
+from server.live.manager import SessionManager
+from server.live.whep import Broadcast, ViewerError
+from server.routers.sessions import MAX_SDP_CHARS, MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/sessions", tags=["whep"])
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Expose-Headers": "Location",
+}
+SDP = "application/sdp"
+
+SessionId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="The session to watch")]
+ViewerId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="From the POST's Location")]
+
+BAD_VIEWER_OFFER = ErrorDoc(
+    400, "bad_offer", "The viewer's offer is malformed or cannot receive the server's codec", "..."
+)
+NOT_SDP = ErrorDoc(
+    415, "unsupported_media_type", "The body must be application/sdp", "send Content-Type: ..."
+)
+TOO_MANY_VIEWERS = ErrorDoc(503, "too_many_viewers", "The session has its most viewers", "16 viewers")
+VIEWER_NOT_FOUND = ErrorDoc(
+    404, "viewer_not_found", "No such viewer of this session", "There is no viewer ..."
+)
+
+
+def _manager(request: Request) -> SessionManager:
+    manager: SessionManager = request.app.state.sessions
+    return manager
+
+
+@router.options("/{session_id}/whep", include_in_schema=False)
+@router.options("/{session_id}/whep/{viewer_id}", include_in_schema=False)
+async def preflight() -> Response:
+    return Response(status_code=204, headers={**CORS, "Accept-Post": SDP})
+
+
+@router.post(
+    "/{session_id}/whep",
+    status_code=status.HTTP_201_CREATED,
+    summary="Watch a session (WHEP): SDP offer in, SDP answer out",
+    dependencies=[TokenRequired],
+    response_class=Response,
+    responses={
+        201: {
+            "description": "The SDP answer; Location names the viewer (DELETE it to leave)",
+            "content": {SDP: {"schema": {"type": "string"}}},
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        },
+        **error_responses(401, BAD_VIEWER_OFFER, SESSION_NOT_FOUND, NOT_SDP, TOO_MANY_VIEWERS),
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {SDP: {"schema": {"type": "string"}}}}},
+)
+async def watch(request: Request, session_id: SessionId) -> Response:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != SDP:
+        raise api_error(415, "unsupported_media_type", "send the offer as Content-Type: application/sdp")
+    body = await request.body()
+    if len(body) > MAX_SDP_CHARS:
+        raise api_error(400, "bad_offer", f"the offer is over {MAX_SDP_CHARS} bytes")
+    try:
+        offer = body.decode("utf-8")
+        parsed = SessionDescription.parse(offer)
+    except Exception as exc:  # not UTF-8, not SDP
+        raise api_error(400, "bad_offer", f"the offer is not SDP: {type(exc).__name__}: {exc}") from None
+    if not any(m.kind == "video" for m in parsed.media):
+        raise api_error(400, "bad_offer", "the offer receives no video")
+    manager = _manager(request)
+    session = manager.get(session_id)
+    if session is None or session.closed:
+        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
+    core = session.core
+    if core.broadcast is None:
+        s = manager.settings
+        core.broadcast = Broadcast(
+            session.id,
+            core,
+            session.options.codec,
+            session.options.bitrate,
+            ice_servers=s.rtc_ice_servers(),
+            keyframe_interval_s=s.keyframe_interval_s,
+            h264_preset=s.h264_preset,
+            max_viewers=s.max_viewers,
+        )
+    try:
+        viewer, answer = await core.broadcast.add_viewer(offer)
+    except ViewerError as exc:
+        code = 503 if "viewers" in str(exc) else 400
+        raise api_error(code, "too_many_viewers" if code == 503 else "bad_offer", str(exc)) from None
+    location = f"/sessions/{session.id}/whep/{viewer.id}"
+    return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
+
+
+@router.delete(
+    "/{session_id}/whep/{viewer_id}",
+    summary="Stop watching (WHEP)",
+    dependencies=[TokenRequired],
+    response_class=Response,
+    responses={200: {"description": "The viewer is gone"}, **error_responses(401, VIEWER_NOT_FOUND)},
+)
+async def leave(request: Request, session_id: SessionId, viewer_id: ViewerId) -> Response:
+    session = _manager(request).get(session_id)
+    broadcast = session.core.broadcast if session is not None else None
+    if broadcast is None or not await broadcast.remove_viewer(viewer_id):
+        raise api_error(404, "viewer_not_found", f"There is no viewer {viewer_id} of session {session_id}.")
+    return Response(status_code=200, headers=CORS)

@@ -1,0 +1,114 @@
+"""WHEP: viewers watch a live session (video and its audio) from one shared encode; they leave by
+DELETE, and go when the session goes; bad requests get clear 4xx answers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from bench.live_client import LiveClient, SignalTrack
+from tests.server.live.conftest import bar_height
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class WhepViewer:
+    pc: RTCPeerConnection
+    location: str = ""
+    heights: list[float] = field(default_factory=list)
+    audio_samples: int = 0
+    audio_peak: float = 0.0
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def read(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    self.heights.append(bar_height(frame.to_ndarray(format="rgb24")))
+                else:
+                    pcm = frame.to_ndarray()
+                    self.audio_samples += frame.samples
+                    self.audio_peak = max(self.audio_peak, float(np.abs(pcm).max()) / 32768)
+        except MediaStreamError:
+            self.ended.set()
+
+
+async def _watch(http, session_id: str) -> WhepViewer:
+    viewer = WhepViewer(RTCPeerConnection())
+    viewer.pc.addTransceiver("video", direction="recvonly")
+    viewer.pc.addTransceiver("audio", direction="recvonly")
+    viewer.pc.on("track", lambda t: viewer.tasks.append(asyncio.ensure_future(viewer.read(t))))
+    await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
+    r = await http.post(
+        f"/sessions/{session_id}/whep",
+        content=viewer.pc.localDescription.sdp,
+        headers={"Content-Type": "application/sdp"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers["content-type"].startswith("application/sdp")
+    assert r.headers["access-control-expose-headers"] == "Location"
+    viewer.location = r.headers["location"]
+    await viewer.pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
+    return viewer
+
+
+async def test_viewers_watch_a_session_from_one_encode(live, speech) -> None:
+    app, http = live
+    client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+    answer = await client.start(SignalTrack(speech.signal), options={"codec": "h264"})
+    sid = answer["session_id"]
+    viewers: list[WhepViewer] = []
+    try:
+        await client.wait_frames(5, timeout=5.0)
+        viewers = [await _watch(http, sid) for _ in range(2)]
+        assert viewers[0].location.startswith(f"/sessions/{sid}/whep/")
+        await asyncio.sleep(speech.seconds - 2.0)
+        stats = (await http.get(f"/sessions/{sid}")).json()
+        r = await http.delete(viewers[0].location)
+        assert r.status_code == 200
+        assert (await http.delete(viewers[0].location)).status_code == 404
+        await asyncio.wait_for(viewers[0].ended.wait(), 5)
+        assert stats["viewers"]["viewers"] == 2 and stats["viewers"]["codec"] == "h264"
+    finally:
+        await client.stop()
+    await asyncio.wait_for(viewers[1].ended.wait(), 5)  # the session ended: so did its viewers
+    for v in viewers:
+        await v.pc.close()
+    encoded = stats["viewers"]["frames_encoded"]
+    for v in viewers:
+        assert len(v.heights) > 50, len(v.heights)  # both watched at about the session's rate
+        assert len(v.heights) <= encoded + 2  # from the one shared encode, not one each
+        assert max(v.heights) > 0.2 and min(v.heights) < 0.05  # the mouth moved with the speech
+        assert v.audio_samples > 16000 * 2 and v.audio_peak > 0.1  # and the speech came along
+    assert app.state.sessions.get(sid) is None
+
+
+async def test_whep_refusals(live) -> None:
+    _, http = live
+    pre = await http.options("/sessions/abc/whep")
+    assert pre.status_code == 204 and "POST" in pre.headers["access-control-allow-methods"]
+    assert pre.headers["accept-post"] == "application/sdp"
+    r = await http.post("/sessions/abc/whep", content="v=0", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+    r = await http.post("/sessions/abc/whep", content="nonsense", headers={"Content-Type": "application/sdp"})
+    assert r.status_code == 400 and r.json()["detail"]["code"] == "bad_offer"
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    r = await http.post(
+        "/sessions/0123456789abcdef/whep",
+        content=pc.localDescription.sdp,
+        headers={"Content-Type": "application/sdp"},
+    )
+    await pc.close()
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "session_not_found"
+    assert (await http.delete("/sessions/abc/whep/def")).status_code == 404
