@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -145,6 +146,8 @@ class LiveClient:
     offer_done: float | None = None  # monotonic time the answer was applied
     pc: RTCPeerConnection | None = None
     audio_frames: int = 0
+    motion_channel: bool = False  # open the "motion" data channel: each frame's motion as JSON
+    motion: list[dict[str, Any]] = field(default_factory=list)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -164,6 +167,9 @@ class LiveClient:
         pc.addTransceiver("video", direction="recvonly")
         if self.marker_video_buffer:
             use_marker_video_buffer(pc)
+        if self.motion_channel:
+            channel = pc.createDataChannel("motion")
+            channel.on("message", lambda message: self.motion.append(json.loads(message)))
 
         @pc.on("track")
         def on_track(remote: MediaStreamTrack) -> None:

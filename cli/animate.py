@@ -48,6 +48,12 @@ def animate(
     backend: Annotated[
         str, typer.Option(help="Backend: auto (each stage's fastest), torch, onnxruntime, tensorrt.")
     ] = "auto",
+    motion_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the motion as JSON lines (one frame each, as the live server streams it)."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Animate an avatar from a speech file: an H.264 MP4 with the speech."""
@@ -56,6 +62,7 @@ def animate(
     from engines import timebase
     from engines.avatar.align import paste_back
     from engines.motion_source import MotionSourceOptions, create_motion_source
+    from engines.offline.motion_file import write_motion_jsonl
     from engines.offline.speech_motion import frame_count, motion_from_audio
     from engines.offline.video import read_audio, render_video
 
@@ -96,6 +103,8 @@ def animate(
     with Progress(*columns, console=err, transient=True) as progress:
         moving = progress.add_task(f"motion ({info['name']})", total=frames)
         motion, _ = motion_from_audio(source, speech, lambda n: progress.advance(moving, n))
+        if motion_out is not None:
+            write_motion_jsonl(motion_out, motion)
         drawing = progress.add_task(f"render ({renderer_name})", total=frames)
         count = render_video(
             out,

@@ -45,6 +45,29 @@ function iceServers(servers) {
   return servers.map(({ urls, username, credential }) => (username ? { urls, username, credential } : { urls }));
 }
 
+// The last 100 motion frames (4 s) as three traces: what a rig driven by the channel would do.
+const TRACES = [
+  ["jawOpen", "#e8a33d", (v) => v],
+  ["eyeBlinkLeft", "#58a6ff", (v) => v],
+  ["headYaw", "#7ee787", (v) => 0.5 + v], // radians around the middle
+];
+function drawMotion() {
+  const canvas = $("motion-plot");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const frames = state.motion || [];
+  for (const [name, color, scale] of TRACES) {
+    ctx.strokeStyle = color;
+    ctx.beginPath();
+    frames.forEach((f, i) => {
+      const x = (i / 99) * canvas.width;
+      const y = canvas.height * (1 - Math.min(Math.max(scale(f.coefficients[name] ?? 0), 0), 1));
+      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+  }
+}
+
 function setStatus(text, isError = false) {
   const el = $("status");
   el.textContent = text;
@@ -181,6 +204,13 @@ async function start() {
     const micTrack = state.mic.getAudioTracks()[0];
     pc.addTransceiver(micTrack, { direction: opts.return_audio ? "sendrecv" : "sendonly", streams: [state.mic] });
     pc.addTransceiver("video", { direction: "recvonly" });
+    const motion = pc.createDataChannel("motion"); // each frame's motion, for rigs and the plot
+    state.motion = [];
+    motion.onmessage = (event) => {
+      state.motion.push(JSON.parse(event.data));
+      if (state.motion.length > 100) state.motion.shift();
+      state.motionFrames = (state.motionFrames || 0) + 1;
+    };
     const remote = new MediaStream();
     pc.ontrack = (event) => {
       remote.addTrack(event.track);
@@ -209,6 +239,7 @@ async function start() {
     $("stop").disabled = false;
     state.prev = null;
     state.statsTimer = setInterval(updateStats, 1000);
+    state.plotTimer = setInterval(drawMotion, 100);
   } catch (error) {
     const busy = error.status === 503 && error.retryAfter ? ` (try again in ${error.retryAfter} s)` : "";
     await stop();
@@ -219,6 +250,7 @@ async function start() {
 async function stop(reason) {
   clearInterval(state.statsTimer);
   state.statsTimer = null;
+  clearInterval(state.plotTimer);
   const id = state.sessionId;
   state.sessionId = null;
   if (id) api(`/sessions/${id}`, { method: "DELETE", keepalive: true }).catch(() => {});

@@ -19,6 +19,7 @@ track behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 from aiortc import (
     RTCConfiguration,
+    RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
     RTCSessionDescription,
@@ -45,9 +47,12 @@ from server.live.options import ResolvedOptions
 from server.live.timing import Rolling
 from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
 from server.live.transport import configure_audio_receivers
+from server.live.wire import motion_event
 from server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
+
+MOTION_CHANNEL = "motion"  # the data channel label a client opens to receive motion frames
 
 
 class OfferError(ValueError):
@@ -164,6 +169,13 @@ class Session:
                 self._spawn(self.feed.run_track(track), "mic")
             else:  # never expected (our video is sendonly); read it anyway so nothing piles up
                 self._spawn(_drain(track), "drain")
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label == MOTION_CHANNEL:  # motion out for 3D rigs: one message per frame
+                self.core.frame_sinks.append(lambda out: _send_motion(channel, out))
+            else:
+                log.info("session %s: ignoring data channel %r", self.id, channel.label)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -315,6 +327,13 @@ class Session:
     def _kbps(self) -> float:
         age = max(time.monotonic() - (self.video.answered_at or self._t0), 1e-3)
         return round(self.video.encoder.bytes * 8 / 1000 / age, 1)
+
+
+def _send_motion(channel: RTCDataChannel, out: FrameOut) -> None:
+    """A frame's motion (ARKit-named coefficients, head pose, the frame's index and time) on the
+    client's ``motion`` channel, sent as the frame goes to the encoder."""
+    if channel.readyState == "open":
+        channel.send(json.dumps(motion_event(out.frame.index, out.frame.motion)))
 
 
 async def _drain(track: MediaStreamTrack) -> None:

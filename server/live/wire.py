@@ -26,8 +26,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from engines import motion_space as ms
-from engines import timebase
+from engines.offline.motion_file import motion_record
 from server.live.options import SessionOptions
 
 MAGIC = b"XAV1"
@@ -82,11 +81,5 @@ def decode_frame(message: bytes) -> tuple[int, np.ndarray, np.ndarray | None]:
 
 
 def motion_event(index: int, motion: np.ndarray) -> dict[str, Any]:
-    """A frame's motion for 3D rigs: ARKit-named blendshape coefficients and head pose, with the
-    frame's time on the stream's clock (the same index as its picture)."""
-    return {
-        "type": "motion",
-        "index": index,
-        "t": round(index / timebase.FPS, 3),
-        "coefficients": {k: round(v, 4) for k, v in ms.to_dict(np.asarray(motion)).items()},
-    }
+    """A frame's motion event (:func:`engines.offline.motion_file.motion_record`)."""
+    return motion_record(index, motion)

@@ -184,6 +184,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
             session_id = await browser.eval("window.xactor.sessionId")
             await asyncio.sleep(2.0)
             stats = (await http.get(f"/sessions/{session_id}")).json()
+            motion_frames = await browser.eval("window.xactor.motionFrames || 0")  # the plot's data
             shot = tmp_path / "diffusion.png"
             await browser.screenshot(shot)
             await browser.eval("document.getElementById('stop').click()")
@@ -193,6 +194,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     assert stats["avatar_id"] == procedural["id"] and stats["options"]["renderer"] == "diffusion"
     assert stats["errors"]["render"] == 0 and stats["fps"] > 4
     assert stats["motion_source"]["name"] == "generator"
+    assert motion_frames > 25  # the page's motion data channel streamed every frame's motion
     print(f"diffusion session: fps {stats['fps']}, stages {stats['stages_ms']}")
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)

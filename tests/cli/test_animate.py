@@ -77,10 +77,23 @@ def test_without_weights_it_says_so_and_uses_the_heuristic(
     (tmp_path / "none").mkdir()
     out = tmp_path / "fallback.mp4"
     args = ["animate", "--data-dir", str(data_dir), "--audio", str(speech), "--out", str(out)]
-    result = runner.invoke(app, [*args, "--weights-dir", str(tmp_path / "none")])
+    jsonl = tmp_path / "motion.jsonl"
+    result = runner.invoke(app, [*args, "--weights-dir", str(tmp_path / "none"), "--motion-out", str(jsonl)])
     assert result.exit_code == 0, result.output
     assert "heuristic (fallback: generator weights unusable" in _flat(result.stderr)
     assert "motion heuristic" in _flat(result.stdout) and out.is_file()
+    # Motion out for rigs: one record per video frame, on the video's clock, that renders back.
+    import json
+
+    from engines.offline.motion_file import load_motion
+
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    with av.open(str(out)) as container:
+        n_frames = sum(1 for _ in container.decode(video=0))
+    assert len(records) == n_frames and records[3]["index"] == 3 and records[3]["t"] == 0.12
+    assert "jawOpen" in records[0]["coefficients"] and "headYaw" in records[0]["coefficients"]
+    motion = load_motion(jsonl)
+    assert motion.shape == (n_frames, 40) and motion[:, 0].std() >= 0
 
 
 @pytest.mark.parametrize(

@@ -122,3 +122,28 @@ async def test_return_audio_plays_in_step_with_the_video(live, speech) -> None:
     # Measured: -1..-21 ms at lookahead 1.
     print(f"video minus audio onset at the client: {[round(x * 1000) for x in lags]} ms")
     assert -0.06 < lag < 0.12, lags
+
+
+async def test_motion_channel_streams_each_frames_motion(live, speech) -> None:
+    """A client that opens the ``motion`` data channel gets every frame's motion (ARKit names,
+    head pose) with the frame's index and time, in order, matching the picture it sees."""
+    from engines import motion_space as ms
+
+    _, http = live
+    client = LiveClient(http=http, analyse=bar_height, keep_images=False, motion_channel=True)
+    await client.start(SignalTrack(speech.signal))
+    try:
+        await client.wait_frames(5, timeout=5.0)
+        await asyncio.sleep(3.0)
+    finally:
+        await client.stop()
+    assert len(client.motion) > 50
+    first = client.motion[0]
+    assert first["type"] == "motion" and set(first["coefficients"]) == set(ms.NAMES)
+    index = np.array([m["index"] for m in client.motion])
+    assert (np.diff(index) > 0).all()
+    np.testing.assert_allclose([m["t"] for m in client.motion], index / 25.0, atol=1e-3)
+    jaw = np.array([m["coefficients"]["jawOpen"] for m in client.motion])
+    heights = np.array([f.value for f in client.frames])
+    assert jaw.max() > 0.2 and heights.max() > 0.2  # the speech moved both, the same way
+    assert abs(len(client.motion) - len(client.frames)) < 10
