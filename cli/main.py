@@ -56,6 +56,9 @@ def serve(
         None, help="auto, torch, onnxruntime or tensorrt (default: settings)."
     ),
     max_sessions: int | None = typer.Option(None, min=1, help="Session limit (default: measured capacity)."),
+    rtmp: str | None = typer.Option(
+        None, help="Push every live session to this RTMP ingest too (rtmp://host/app/KEY), e.g. a livestream."
+    ),
 ) -> None:
     """Serve the API and the web client."""
     import uvicorn
@@ -69,6 +72,7 @@ def serve(
         "renderer": renderer,
         "backend": backend,
         "max_sessions": max_sessions,
+        "rtmp_url": rtmp,
     }
     overrides = {k: v for k, v in chosen.items() if v is not None}
     try:

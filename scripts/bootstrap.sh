@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg espeak-ng sox chromium chromium-driver flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
+APT_PACKAGES=(ffmpeg espeak-ng sox chromium chromium-driver flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts coturn)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=2.13.0

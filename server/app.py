@@ -15,7 +15,7 @@ from server.errors import install_error_handlers
 from server.live.manager import SessionManager
 from server.live.metrics import LiveMetrics
 from server.live.transport import install_connect_race_filter
-from server.routers import avatars, client_config, health, metrics, sessions, stream, whep
+from server.routers import avatars, client_config, health, metrics, outputs, sessions, stream, whep
 from server.settings import Settings, get_settings
 from server.stores import open_avatar_store, open_renderer_pool
 from server.web import mount_web_client
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(stream.router)
     app.include_router(whep.router)
+    app.include_router(outputs.router)
     app.include_router(client_config.router)
     app.include_router(metrics.router, dependencies=[TokenRequired])
     mount_web_client(app, settings.web_client_dir)  # last: it takes every path left over

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     )
     retry_after_s: int = Field(5, ge=1, description="Retry-After of the 503 at the session limit.")
     max_viewers: int = Field(16, ge=1, le=256, description="WHEP viewers per session.")
+    rtmp_url: str | None = Field(
+        None,
+        pattern=r"^rtmps?://[^\s]+$",
+        description="Push every live session to this RTMP ingest too (rtmp://host/app/KEY).",
+    )
     web_client_dir: Path | None = Field(
         None, description="Web client folder (default: the installed web_client package)."
     )

@@ -39,6 +39,7 @@ from server.live.timing import Rolling
 from server.live.worker import FrameStream, RenderedFrame, RenderWorker
 
 if TYPE_CHECKING:
+    from server.live.rtmp import RtmpOutput
     from server.live.whep import Broadcast
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class SessionCore:
         self.segment_sinks: list[Callable[[SegmentEnd], None]] = []
         self.playout: Playout | None = None
         self.broadcast: Broadcast | None = None  # WHEP viewers, made on the first one
+        self.outputs: dict[str, RtmpOutput] = {}  # pushes to livestream ingests
         self.last_speech = 0.0
         self.frames_out = 0
 
@@ -295,6 +297,22 @@ class SessionCore:
                 _, segment, length = due.popleft()
                 self._segment_ended(SegmentEnd(segment, length, interrupted=False))
 
+    def add_output(self, output: RtmpOutput) -> None:
+        """Push this session's frames and their audio to ``output`` from now on."""
+        self.enable_tape()
+        self.outputs[output.id] = output
+        self.frame_sinks.append(output)
+
+    async def remove_output(self, output_id: str) -> bool:
+        """Stop one output (flushes and disconnects off the loop); False if there is none."""
+        output = self.outputs.pop(output_id, None)
+        if output is None:
+            return False
+        if output in self.frame_sinks:
+            self.frame_sinks.remove(output)
+        await asyncio.to_thread(output.stop)
+        return True
+
     def viewer_stats(self) -> dict[str, object]:
         """WHEP viewers of this session (none until the first one joins)."""
         if self.broadcast is None:
@@ -307,6 +325,7 @@ class SessionCore:
         self.inbox.close()
         if self.broadcast is not None:
             await self.broadcast.close()
+        await asyncio.gather(*(self.remove_output(i) for i in list(self.outputs)))
         self.feed.close()
         self.frame_sinks.clear()
         self.segment_sinks.clear()

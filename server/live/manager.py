@@ -26,6 +26,7 @@ from server.live.capacity import Capacity, measure_capacity
 from server.live.encoding import VideoEncoder
 from server.live.metrics import LiveMetrics
 from server.live.options import OptionError, ResolvedOptions
+from server.live.rtmp import RtmpOutput
 from server.live.session import Session
 from server.live.wire import StreamRequest
 from server.live.worker import RenderWorker
@@ -228,6 +229,7 @@ class SessionManager:
         finally:
             self.release()
         session.start()
+        self._auto_output(session)
         log.info("stream session %s started: avatar %s, %d px", session.id, bundle.id, options.resolution)
         return session
 
@@ -264,6 +266,7 @@ class SessionManager:
         except BaseException:
             await session.close("start failed")
             raise
+        self._auto_output(session)
         log.info(
             "session %s started: avatar %s, %s, %d px, lookahead %d, %s + %s on %s",
             session.id,
@@ -276,6 +279,14 @@ class SessionManager:
             options.backend,
         )
         return session, answer
+
+    def _auto_output(self, session: Session | StreamSession) -> None:
+        """``rtmp_url`` set: every session is pushed there too (``xactor serve --rtmp``)."""
+        if self.settings.rtmp_url:
+            output = RtmpOutput(
+                self.settings.rtmp_url, session.id, bitrate=max(session.options.bitrate, 1_000_000)
+            )
+            session.core.add_output(output)
 
     async def _forget(self, session: Session | StreamSession) -> None:
         self.sessions.pop(session.id, None)

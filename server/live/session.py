@@ -322,6 +322,7 @@ class Session:
             "encoder": {"frames": v.encoder.frames, "kbps": self._kbps()},
             "errors": {"render": self.stream.errors, "last": self.stream.last_error},
             "viewers": self.core.viewer_stats(),
+            "outputs": [o.describe() for o in self.core.outputs.values()],
         }
 
     def _kbps(self) -> float:
