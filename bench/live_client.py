@@ -23,6 +23,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.rtp import RtpPacket
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,8 @@ class LiveClient:
     marker_video_buffer: bool = True  # release video frames on the marker bit, like a browser
     # STUN/TURN URLs. Empty: host candidates only, since aiortc without a configuration asks a
     # public STUN server, and a benchmark must never reach the internet unasked.
-    ice_servers: list[str] = field(default_factory=list)
+    ice_servers: list[str | RTCIceServer] = field(default_factory=list)
+    relay_only: bool = False  # ICE transport policy "relay": every packet through the TURN server
     frames: list[ReceivedFrame] = field(default_factory=list)
     answer: dict[str, Any] = field(default_factory=dict)
     offer_done: float | None = None  # monotonic time the answer was applied
@@ -161,7 +163,9 @@ class LiveClient:
         self, track: MediaStreamTrack, avatar_id: str = "default", options: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Offer, POST /sessions, apply the answer; video frames then collect in ``frames``."""
-        config = RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self.ice_servers])
+        servers = [RTCIceServer(urls=s) if isinstance(s, str) else s for s in self.ice_servers]
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        config = RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
         pc = self.pc = RTCPeerConnection(config)
         pc.addTransceiver(track, direction="sendrecv")
         pc.addTransceiver("video", direction="recvonly")

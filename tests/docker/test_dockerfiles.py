@@ -34,3 +34,29 @@ def test_dockerfile_is_valid_and_follows_rules(path: Path) -> None:
 def test_dockerignore_keeps_secrets_and_venv_out() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored and "data" in ignored
+
+
+def test_compose_file_runs_the_server_with_a_turn_relay() -> None:
+    """docker/compose.yaml: xactor + coturn; the ICE servers it gives xactor parse as settings,
+    with the TURN credentials coturn is started with."""
+    import re
+
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"xactor", "coturn"}
+    assert "3478:3478/udp" in services["coturn"]["ports"] and "8000:8000" in services["xactor"]["ports"]
+    assert services["xactor"]["build"]["dockerfile"] == "docker/Dockerfile"
+    env = {"PUBLIC_IP": "203.0.113.7", "TURN_USER": "u", "TURN_PASSWORD": "p"}
+
+    def substitute(text: str) -> str:  # compose's ${VAR}, ${VAR:-default}, ${VAR:?error}
+        return re.sub(r"\$\{(\w+)(?::[-?][^}]*)?\}", lambda m: env[m.group(1)], text)
+
+    from server.settings import Settings
+
+    raw = substitute(services["xactor"]["environment"]["XACTOR_ICE_SERVERS"])
+    settings = Settings.model_validate({"ice_servers": __import__("json").loads(raw)})
+    (server,) = settings.ice_servers
+    assert server.urls[0] == "turn:203.0.113.7:3478?transport=udp" and server.username == "u"
+    user = next(a for a in services["coturn"]["command"] if a.startswith("--user="))
+    assert substitute(user) == "--user=u:p" and server.credential == "p"
