@@ -68,11 +68,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await manager.close_all()
 
 
+OPENAPI_TAGS = [
+    {
+        "name": "sessions",
+        "description": "Live sessions. Besides these routes, **`WS /sessions/stream`** runs a session over "
+        "one WebSocket (OpenAPI cannot describe WebSockets): the first message is the request as JSON "
+        '(`{"avatar_id", "options", "sample_rate", "video": "jpeg"|"rgb24"|"none", "motion"}`), then '
+        "PCM16 mono as binary messages and the controls `end_of_segment` and `clear_buffer`; the server "
+        "answers `session`, then one binary message per frame (20-byte header `<4sIIHHI`, the frame's "
+        "16 kHz PCM16 audio, the picture) and JSON events (`segment_end`, `cleared`, `motion`, "
+        "`warning`, `error`). Refusals close with 1008 (bad request or token) or 1013 (no free slot).",
+    },
+    {"name": "whep", "description": "WHEP playback of a session (RFC 9725 conventions, for egress)."},
+    {"name": "outputs", "description": "RTMP pushes of a session to livestream ingests."},
+]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; state (settings, stores) hangs off ``app.state``, never module globals."""
     settings = settings or get_settings()
     app = FastAPI(
-        title="xactor", version="0.1.0", summary="Real-time streaming avatar server", lifespan=_lifespan
+        title="xactor",
+        version="0.1.0",
+        summary="Real-time streaming avatar server",
+        lifespan=_lifespan,
+        openapi_tags=OPENAPI_TAGS,
     )
     install_error_handlers(app)
     app.state.settings = settings

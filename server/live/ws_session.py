@@ -44,8 +44,25 @@ class PcmInput:
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
-        self._rs = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+        self._rs = self._new_stream()
         self._odd = b""  # half a sample left over from the last message
+
+    def _new_stream(self) -> soxr.ResampleStream | None:
+        if self.rate == SAMPLE_RATE:
+            return None
+        return soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32")
+
+    def flush(self) -> np.ndarray:
+        """The samples the resampler still holds (the end of an utterance), and a fresh start."""
+        if self._rs is None:
+            return np.zeros(0, np.float32)
+        tail = self._rs.resample_chunk(np.zeros(0, np.float32), last=True)
+        self._rs, self._odd = self._new_stream(), b""
+        return tail
+
+    def reset(self) -> None:
+        """Forget held samples (an interruption)."""
+        self._rs, self._odd = self._new_stream(), b""
 
     def convert(self, data: bytes) -> np.ndarray:
         data = self._odd + data
@@ -177,9 +194,11 @@ class StreamSession:
         return self.playout.end_segment()
 
     def end_segment(self) -> int:
+        self.playout.push(self.pcm.flush())  # the resampler's last few ms belong to this utterance
         return self.playout.end_segment()
 
     def clear_buffer(self) -> float:
+        self.pcm.reset()
         dropped = self.core.clear_buffer()
         self._queue({"type": "cleared", "dropped_s": round(dropped, 3)})
         return dropped

@@ -24,6 +24,9 @@ router = APIRouter(
 SessionId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="The session to push")]
 OUTPUT_NOT_FOUND = ErrorDoc(404, "output_not_found", "No such output of this session", "There is no output x")
 MAX_OUTPUTS = 4
+TOO_MANY_OUTPUTS = ErrorDoc(
+    422, "too_many_outputs", f"The session already pushes to {MAX_OUTPUTS} outputs", "at most 4 outputs"
+)
 
 
 class OutputIn(BaseModel):
@@ -46,7 +49,7 @@ def _session(request: Request, session_id: str) -> Any:
     "/{session_id}/outputs",
     status_code=status.HTTP_201_CREATED,
     summary="Push the session to an RTMP ingest (H.264 + AAC)",
-    responses=error_responses(SESSION_NOT_FOUND, 422),
+    responses=error_responses(SESSION_NOT_FOUND, 422, TOO_MANY_OUTPUTS),
 )
 async def add_output(
     request: Request, session_id: SessionId, body: Annotated[OutputIn, Body()]
@@ -60,7 +63,9 @@ async def add_output(
 
 
 @router.get(
-    "/{session_id}/outputs", summary="The session's outputs", responses=error_responses(SESSION_NOT_FOUND)
+    "/{session_id}/outputs",
+    summary="The session's outputs",
+    responses=error_responses(SESSION_NOT_FOUND, 422),
 )
 async def list_outputs(request: Request, session_id: SessionId) -> list[dict[str, Any]]:
     return [o.describe() for o in _session(request, session_id).core.outputs.values()]
@@ -71,7 +76,7 @@ async def list_outputs(request: Request, session_id: SessionId) -> list[dict[str
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Stop an output (flushes and disconnects)",
-    responses=error_responses(SESSION_NOT_FOUND, OUTPUT_NOT_FOUND),
+    responses=error_responses(SESSION_NOT_FOUND, OUTPUT_NOT_FOUND, 422),
 )
 async def remove_output(
     request: Request, session_id: SessionId, output_id: Annotated[str, Path(max_length=64)]

@@ -215,17 +215,15 @@ INVALID_VOICE = ErrorDoc(
     responses=error_responses(SESSION_NOT_FOUND, 422, INVALID_VOICE, TTS_UNAVAILABLE),
 )
 async def say(request: Request, session_id: SessionId, body: Annotated[SayIn, Body()]) -> SayOut:
-    session = _manager(request).get(session_id)
-    if session is None:
-        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
-    try:
+    try:  # before the session lookup: a voice that cannot speak is wrong for any session
         speech = await run_in_threadpool(speak, body.text, body.voice, body.words_per_minute)
     except TtsUnavailableError as exc:
         raise api_error(503, "tts_unavailable", str(exc)) from None
     except subprocess.CalledProcessError as exc:  # e.g. a voice espeak-ng does not have
         detail = (exc.stderr or b"").decode(errors="replace").strip() or f"exit status {exc.returncode}"
         raise api_error(422, "invalid_voice", f"espeak-ng refused voice {body.voice!r}: {detail}") from None
-    if session.closed:
+    session = _manager(request).get(session_id)
+    if session is None or session.closed:
         raise api_error(404, "session_not_found", f"There is no session {session_id}.")
     segment = session.say(speech)
     return SayOut(session_id=session_id, duration_s=round(speech.size / 16000, 3), segment=segment)

@@ -70,7 +70,7 @@ async def preflight() -> Response:
             "content": {SDP: {"schema": {"type": "string"}}},
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        **error_responses(401, BAD_VIEWER_OFFER, SESSION_NOT_FOUND, NOT_SDP, TOO_MANY_VIEWERS),
+        **error_responses(401, BAD_VIEWER_OFFER, SESSION_NOT_FOUND, NOT_SDP, 422, TOO_MANY_VIEWERS),
     },
     openapi_extra={"requestBody": {"required": True, "content": {SDP: {"schema": {"type": "string"}}}}},
 )
@@ -118,7 +118,7 @@ async def watch(request: Request, session_id: SessionId) -> Response:
     summary="Stop watching (WHEP)",
     dependencies=[TokenRequired],
     response_class=Response,
-    responses={200: {"description": "The viewer is gone"}, **error_responses(401, VIEWER_NOT_FOUND)},
+    responses={200: {"description": "The viewer is gone"}, **error_responses(401, VIEWER_NOT_FOUND, 422)},
 )
 async def leave(request: Request, session_id: SessionId, viewer_id: ViewerId) -> Response:
     session = _manager(request).get(session_id)

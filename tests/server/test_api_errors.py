@@ -50,6 +50,17 @@ async def served(data_dir: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
         yield app, http
 
 
+async def _viewer_offer() -> str:
+    """A WHEP viewer's offer: receive video and audio."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp
+
+
 async def _offer(audio: bool = True) -> str:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN
     if audio:
@@ -274,6 +285,7 @@ class Ctx:
     http: httpx.AsyncClient
     sdp: str
     stale_upload: bytes
+    viewer_sdp: str = ""
 
 
 Trigger = Callable[[Ctx], Awaitable[httpx.Response]]
@@ -291,6 +303,49 @@ async def _session_limit(c: Ctx) -> httpx.Response:
         return await c.http.post("/sessions", json={"sdp": c.sdp})
     finally:
         assert (await c.http.delete(f"/sessions/{first.json()['session_id']}")).status_code == 204
+
+
+async def _with_session(c: Ctx, then: Callable[[str], Awaitable[httpx.Response]]) -> httpx.Response:
+    """A real (never connected) session for the request ``then(session_id)``; ended afterwards."""
+    made = await c.http.post("/sessions", json={"sdp": c.sdp})
+    assert made.status_code == 201, made.text
+    sid = made.json()["session_id"]
+    try:
+        return await then(sid)
+    finally:
+        assert (await c.http.delete(f"/sessions/{sid}")).status_code == 204
+
+
+async def _no_tts(c: Ctx) -> httpx.Response:
+    """A server without espeak-ng answers 503."""
+    import engines.audio.tts as tts
+
+    real = tts.shutil.which
+    tts.shutil.which = lambda name: None  # type: ignore[assignment,misc]
+    try:
+        return await c.http.post("/sessions/0123456789abcdef/say", json={"text": "hi"})
+    finally:
+        tts.shutil.which = real
+
+
+async def _too_many_viewers(c: Ctx) -> httpx.Response:
+    settings = c.app.state.sessions.settings
+    limit, settings.max_viewers = settings.max_viewers, 0
+    try:
+        return await _with_session(
+            c, lambda sid: c.http.post(f"/sessions/{sid}/whep", content=c.viewer_sdp, headers=SDP)
+        )
+    finally:
+        settings.max_viewers = limit
+
+
+async def _too_many_outputs(c: Ctx) -> httpx.Response:
+    async def fill(sid: str) -> httpx.Response:
+        for _ in range(4):  # nothing listens there: each output retries quietly until the end
+            assert (await c.http.post(f"/sessions/{sid}/outputs", json=RTMP)).status_code == 201
+        return await c.http.post(f"/sessions/{sid}/outputs", json=RTMP)
+
+    return await _with_session(c, fill)
 
 
 def _by_id(base: str) -> dict[str, Trigger]:
@@ -357,7 +412,51 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
         "session_not_found": lambda c: c.http.delete("/sessions/0123456789abcdef"),
         "invalid_request": lambda c: c.http.delete("/sessions/" + "x" * 65),
     },
+    ("POST", "/sessions/{session_id}/say"): {
+        "session_not_found": lambda c: c.http.post("/sessions/0123456789abcdef/say", json={"text": "hi"}),
+        "invalid_request": lambda c: c.http.post("/sessions/0123456789abcdef/say", json={"text": ""}),
+        "invalid_voice": lambda c: c.http.post(
+            "/sessions/0123456789abcdef/say", json={"text": "hi", "voice": "zz-qq"}
+        ),
+        "tts_unavailable": _no_tts,
+    },
+    ("POST", "/sessions/{session_id}/whep"): {
+        "bad_offer": lambda c: c.http.post("/sessions/0123456789abcdef/whep", content="v=x", headers=SDP),
+        "session_not_found": lambda c: c.http.post(
+            "/sessions/0123456789abcdef/whep", content=c.viewer_sdp, headers=SDP
+        ),
+        "unsupported_media_type": lambda c: c.http.post("/sessions/0123456789abcdef/whep", json={}),
+        "invalid_request": lambda c: c.http.post(
+            "/sessions/" + "x" * 65 + "/whep", content="v=0", headers=SDP
+        ),
+        "too_many_viewers": _too_many_viewers,
+    },
+    ("DELETE", "/sessions/{session_id}/whep/{viewer_id}"): {
+        "viewer_not_found": lambda c: c.http.delete("/sessions/0123456789abcdef/whep/0123456789abcdef"),
+        "invalid_request": lambda c: c.http.delete("/sessions/0123456789abcdef/whep/" + "x" * 65),
+    },
+    ("POST", "/sessions/{session_id}/outputs"): {
+        "session_not_found": lambda c: c.http.post("/sessions/0123456789abcdef/outputs", json=RTMP),
+        "invalid_request": lambda c: c.http.post(
+            "/sessions/0123456789abcdef/outputs", json={"rtmp": "http://x/y"}
+        ),
+        "too_many_outputs": _too_many_outputs,
+    },
+    ("GET", "/sessions/{session_id}/outputs"): {
+        "session_not_found": lambda c: c.http.get("/sessions/0123456789abcdef/outputs"),
+        "invalid_request": lambda c: c.http.get("/sessions/" + "x" * 65 + "/outputs"),
+    },
+    ("DELETE", "/sessions/{session_id}/outputs/{output_id}"): {
+        "session_not_found": lambda c: c.http.delete("/sessions/0123456789abcdef/outputs/abc"),
+        "output_not_found": lambda c: _with_session(
+            c, lambda sid: c.http.delete(f"/sessions/{sid}/outputs/abc")
+        ),
+        "invalid_request": lambda c: c.http.delete("/sessions/0123456789abcdef/outputs/" + "x" * 65),
+    },
 }
+SDP = {"Content-Type": "application/sdp"}
+LONG = "x" * 65  # one character over the id limit
+RTMP = {"rtmp": "rtmp://127.0.0.1:9/live/key"}
 
 
 def _stale_bundle(store: AvatarStore, ident: str) -> None:
@@ -376,7 +475,7 @@ async def test_every_documented_error_example_really_comes_back(served) -> None:
     decoded = decode_image(stale_upload, max_pixels=store.max_image_pixels, max_side=store.max_side)
     _stale_bundle(store, STALE_ID)
     _stale_bundle(store, avatar_id(decoded.pixels))
-    ctx = Ctx(app, http, await _offer(), stale_upload)
+    ctx = Ctx(app, http, await _offer(), stale_upload, await _viewer_offer())
 
     documented = {}
     for method, path, op in _operations(spec):

@@ -1,0 +1,86 @@
+"""An asyncio client of ``WS /sessions/stream``: push speech, get avatar frames with their audio."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import websockets
+
+from xactor_integrations.protocol import AvatarFrame, parse_frame
+
+
+class XactorError(RuntimeError):
+    """The server refused the session (its ``code`` and message) or the socket failed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class XactorStream:
+    """One avatar session. ``await connect()``, then ``send_audio`` / ``end_segment`` /
+    ``clear_buffer`` while iterating ``messages()`` (frames and event dicts) in another task."""
+
+    def __init__(
+        self,
+        url: str = "ws://127.0.0.1:8000",
+        *,
+        token: str | None = None,
+        avatar_id: str = "default",
+        sample_rate: int = 16000,
+        video: str = "rgb24",
+        motion: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.request = {
+            "avatar_id": avatar_id,
+            "sample_rate": sample_rate,
+            "video": video,
+            "motion": motion,
+            "options": options or {},
+        }
+        self.session: dict[str, Any] = {}
+        self._ws: Any = None
+
+    async def connect(self) -> dict[str, Any]:
+        """Open the session; returns the server's ``session`` message (id, width, height, fps)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._ws = await websockets.connect(
+            f"{self.url}/sessions/stream", additional_headers=headers, max_size=2**24
+        )
+        await self._ws.send(json.dumps(self.request))
+        first = json.loads(await self._ws.recv())
+        if first.get("type") != "session":
+            await self._ws.close()
+            raise XactorError(first.get("code", "refused"), first.get("message", str(first)))
+        self.session = first
+        return first
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        """Speech as PCM16 mono at the declared ``sample_rate`` (any length, as fast as it comes)."""
+        await self._ws.send(pcm16)
+
+    async def end_segment(self) -> None:
+        """What was sent so far is one utterance: a ``segment_end`` event follows when shown."""
+        await self._ws.send(json.dumps({"type": "end_of_segment"}))
+
+    async def clear_buffer(self) -> None:
+        """Interrupt: drop queued speech; the avatar listens from the next frame."""
+        await self._ws.send(json.dumps({"type": "clear_buffer"}))
+
+    async def messages(self) -> AsyncIterator[AvatarFrame | dict[str, Any]]:
+        """Frames (with their audio) and events, until the session ends."""
+        try:
+            async for message in self._ws:
+                yield parse_frame(message) if isinstance(message, bytes) else json.loads(message)
+        except websockets.ConnectionClosedError as exc:
+            raise XactorError("connection_closed", str(exc)) from exc
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
