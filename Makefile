@@ -4,7 +4,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test lint typecheck install clean
+VENV_INTEGRATIONS ?= .venv-integrations
+
+.PHONY: serve test test-server test-integrations lint typecheck install clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt scripts/bootstrap.sh
 	VENV=$(VENV) bash scripts/bootstrap.sh
@@ -14,8 +16,17 @@ install: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/xactor serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed
+test: test-server test-integrations
+
+test-server: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# pipecat and LiveKit Agents in their own environment (numpy 2, protobuf 5+), against a real server.
+$(VENV_INTEGRATIONS)/.installed: integrations/pyproject.toml integrations/constraints.txt scripts/bootstrap_integrations.sh
+	VENV_INTEGRATIONS=$(VENV_INTEGRATIONS) bash scripts/bootstrap_integrations.sh
+
+test-integrations: $(VENV)/.installed $(VENV_INTEGRATIONS)/.installed
+	XACTOR_BIN=$(abspath $(BIN))/xactor $(VENV_INTEGRATIONS)/bin/python -m pytest -q integrations/tests
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -24,4 +35,4 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_INTEGRATIONS) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
