@@ -220,3 +220,31 @@ def test_say_speaks_text_into_a_stream_session(client: TestClient) -> None:
     missing = client.post("/sessions/0123456789abcdef/say", json={"text": "hi"})
     assert missing.status_code == 404
     _wait_gone(client)
+
+
+def test_client_protocol_module_agrees_with_the_server() -> None:
+    """integrations/xactor_integrations/protocol.py (the agent side, no server code) reads what
+    server/live/wire.py writes."""
+    import importlib.util
+
+    from server.live import wire
+    from server.live.core import FrameOut
+    from server.live.worker import RenderedFrame
+
+    path = Path(__file__).resolve().parents[3] / "integrations" / "xactor_integrations" / "protocol.py"
+    spec = importlib.util.spec_from_file_location("xactor_protocol", path)
+    assert spec is not None and spec.loader is not None
+    protocol = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.modules[spec.name] = protocol  # dataclasses look their module up there
+    spec.loader.exec_module(protocol)
+    assert protocol.MAGIC == wire.MAGIC and protocol.HEADER.format == wire.HEADER.format
+    assert protocol.VIDEO_KINDS == wire.VIDEO_KINDS
+    image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    frame = RenderedFrame(7, image, 0, None, None, 0.0, 0.0, np.zeros(40, np.float32))
+    audio = np.linspace(-0.5, 0.5, 640, dtype=np.float32)
+    parsed = protocol.parse_frame(wire.encode_frame(FrameOut(frame, audio), "rgb24"))
+    assert (parsed.index, parsed.width, parsed.height, parsed.audio_samples) == (7, 6, 4, 640)
+    assert parsed.image == image.tobytes()
+    np.testing.assert_allclose(np.frombuffer(parsed.audio, "<i2") / 32767, audio, atol=1e-4)
