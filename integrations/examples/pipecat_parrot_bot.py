@@ -1,6 +1,6 @@
 """A pipecat bot on the SmallWebRTC transport (aiortc, fully local) with xactor as its face.
 
-    python integrations/examples/pipecat_parrot_bot.py --xactor ws://127.0.0.1:8000 --port 7860
+    python integrations/examples/pipecat_parrot_bot.py --server ws://127.0.0.1:8000 --port 7860
     # a WebRTC client POSTs {"sdp", "type": "offer"} to http://127.0.0.1:7860/api/offer
 
 The "bot" repeats what it hears (the user's microphone audio becomes its TTS audio), so it
@@ -98,11 +98,11 @@ def make_app(xactor_url: str) -> web.Application:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--xactor", default="ws://127.0.0.1:8000", help="the xactor server")
+    parser.add_argument("--server", default="ws://127.0.0.1:8000", help="the xactor server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args()
-    web.run_app(make_app(args.xactor), host=args.host, port=args.port)
+    web.run_app(make_app(args.server), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -52,7 +52,7 @@ async def test_the_example_bot_streams_the_avatar_over_smallwebrtc(xactor_url: s
     pcm16k = soxr.resample(np.frombuffer(pcm, np.int16).astype(np.float32), rate, 16000).astype(np.int16)
     server = TestServer(make_app(xactor_url))
     await server.start_server()
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     frames: list[np.ndarray] = []
     audio_peak = 0.0
 

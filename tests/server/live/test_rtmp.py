@@ -5,6 +5,7 @@ and connects when it comes (back-off); bad URLs are refused; outputs end with DE
 from __future__ import annotations
 
 import json
+import threading
 import shutil
 import socket
 import subprocess
@@ -113,9 +114,11 @@ def test_an_output_retries_until_the_ingest_is_up(tmp_path: Path) -> None:
             _pump(ws, 0.5)
         state = client.get(f"/sessions/{sid}/outputs").json()[0]
         assert state["connected"] and state["connects"] == 1 and state["failures"] >= 1, state
-    # The session ended with the socket: its output stopped and the ingest saw the end.
+    # The session ended with the socket: its output stopped (its thread is gone) and the ingest
+    # saw the end of the stream.
     listener.wait(15)
     assert out.stat().st_size > 0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(f"rtmp-{sid}")]
 
 
 @pytest.mark.parametrize("url", ["http://example.com/x", "rtmp://", "file:///etc/passwd", "rtmp://a b"])

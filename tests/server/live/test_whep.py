@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from bench.live_client import LiveClient, SignalTrack
@@ -43,7 +43,7 @@ class WhepViewer:
 
 
 async def _watch(http, session_id: str) -> WhepViewer:
-    viewer = WhepViewer(RTCPeerConnection())
+    viewer = WhepViewer(RTCPeerConnection(RTCConfiguration(iceServers=[])))
     viewer.pc.addTransceiver("video", direction="recvonly")
     viewer.pc.addTransceiver("audio", direction="recvonly")
     viewer.pc.on("track", lambda t: viewer.tasks.append(asyncio.ensure_future(viewer.read(t))))
@@ -101,7 +101,7 @@ async def test_whep_refusals(live) -> None:
     assert r.status_code == 415
     r = await http.post("/sessions/abc/whep", content="nonsense", headers={"Content-Type": "application/sdp"})
     assert r.status_code == 400 and r.json()["detail"]["code"] == "bad_offer"
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTransceiver("video", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
     r = await http.post(
