@@ -5,10 +5,10 @@ and connects when it comes (back-off); bad URLs are refused; outputs end with DE
 from __future__ import annotations
 
 import json
-import threading
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
