@@ -24,6 +24,7 @@ from engines.render.pool import RendererPool
 from server.live.audio_in import Resampler
 from server.live.capacity import Capacity, measure_capacity
 from server.live.encoding import VideoEncoder
+from server.live.lifecycle import LiveSession
 from server.live.metrics import LiveMetrics
 from server.live.options import OptionError, ResolvedOptions
 from server.live.rtmp import RtmpOutput
@@ -67,7 +68,7 @@ class SessionManager:
         self.pool = pool
         self.resampler_factory = resampler_factory
         self.worker = RenderWorker(torch_threads=settings.torch_threads)
-        self.sessions: dict[str, Session | StreamSession] = {}
+        self.sessions: dict[str, LiveSession] = {}
         self._pending = 0
         self.capacity: Capacity | None = None
         self._measured = asyncio.Event()
@@ -172,7 +173,7 @@ class SessionManager:
                 log.warning("capacity not measured after %.0f s; admitting %d", timeout, self.limit)
 
     # ---- admission --------------------------------------------------------------------------------
-    def get(self, session_id: str) -> Session | StreamSession | None:
+    def get(self, session_id: str) -> LiveSession | None:
         return self.sessions.get(session_id)
 
     def reserve(self) -> None:
@@ -280,7 +281,7 @@ class SessionManager:
         )
         return session, answer
 
-    def _auto_output(self, session: Session | StreamSession) -> None:
+    def _auto_output(self, session: LiveSession) -> None:
         """``rtmp_url`` set: every session is pushed there too (``xactor serve --rtmp``)."""
         if self.settings.rtmp_url:
             output = RtmpOutput(
@@ -288,7 +289,7 @@ class SessionManager:
             )
             session.core.add_output(output)
 
-    async def _forget(self, session: Session | StreamSession) -> None:
+    async def _forget(self, session: LiveSession) -> None:
         self.sessions.pop(session.id, None)
         self.metrics.sessions_active.set(len(self.sessions))
 

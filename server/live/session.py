@@ -22,7 +22,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -42,6 +41,7 @@ from engines.render.base import Renderer
 from server.live.audio_in import SAMPLE_RATE, Resampler
 from server.live.core import FrameOut, SessionCore
 from server.live.encoding import CodecName, VideoEncoder, negotiated_video_codec, video_codec_preferences
+from server.live.lifecycle import LiveSession
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.timing import Rolling
@@ -59,8 +59,10 @@ class OfferError(ValueError):
     """The client's offer cannot be used (malformed SDP, no audio to receive, no video to send)."""
 
 
-class Session:
+class Session(LiveSession):
     """Owns its peer connection, tasks, worker thread, encoder thread, tracks and stats."""
+
+    transport = "webrtc"
 
     def __init__(
         self,
@@ -81,20 +83,11 @@ class Session:
         keyframe_interval_s: float = 2.0,
         on_closed: Callable[[Session], Awaitable[None] | None] | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex[:16]
-        self.avatar_id = avatar_id
-        self.options = options
-        self.created = time.time()
-        self._t0 = time.monotonic()
-        self.metrics = metrics
+        super().__init__(avatar_id, options, metrics, on_closed)
         self._audio_prefetch = audio_prefetch
         self._idle_timeout_s = idle_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self.connected_at: float | None = None
-        self._on_closed = on_closed
-        self.close_reason: str | None = None
-        self._closing: asyncio.Task[None] | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
         self.codec: CodecName | None = None
         self.jitter_buffer_set = False
 
@@ -146,11 +139,6 @@ class Session:
         the return audio too). No segment number: a mic session has no marked segments."""
         self.feed.overlay(speech)
         return None
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.ensure_future(coro)
-        task.set_name(f"{name}-{self.id}")
-        self._tasks.append(task)
 
     # ---- life cycle -------------------------------------------------------------------------------
     async def start(self, offer: RTCSessionDescription) -> RTCSessionDescription:
@@ -212,7 +200,7 @@ class Session:
 
     def _on_connected(self) -> None:
         """The peer connection is up: start the audio clock, the rendering and the idle watchdog."""
-        if self.connected_at is not None or self._closing is not None:
+        if self.connected_at is not None or self.closing:
             return
         self.connected_at = time.monotonic()
         self.stream.active = True
@@ -235,27 +223,7 @@ class Session:
                 self._spawn_close(f"no audio from the client for {self._idle_timeout_s:g} s")
                 return
 
-    def _spawn_close(self, reason: str) -> None:
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._close(reason))
-
-    async def close(self, reason: str = "closed") -> None:
-        """Tear everything down once; later and concurrent calls wait for the same teardown."""
-        self._spawn_close(reason)
-        assert self._closing is not None
-        await asyncio.shield(self._closing)
-
-    @property
-    def closed(self) -> bool:
-        return self._closing is not None and self._closing.done()
-
-    async def _close(self, reason: str) -> None:
-        self.close_reason = reason
-        log.info("closing session %s: %s", self.id, reason)
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+    async def _teardown(self, reason: str) -> None:
         await self.core.close()
         self.video.stop()
         if self.audio_out is not None:
@@ -264,16 +232,9 @@ class Session:
             await self.pc.close()
         except Exception:
             log.exception("session %s: closing the peer connection failed", self.id)
-        others = [t for t in self._tasks if t is not current]
-        await asyncio.gather(*others, return_exceptions=True)
-        self._tasks.clear()
         self.pc.remove_all_listeners()  # our handlers close over the session: break the cycle
         await asyncio.to_thread(self.executor.shutdown, True)
         self.video.encoder.close()
-        if self._on_closed is not None:
-            result = self._on_closed(self)
-            if asyncio.iscoroutine(result):
-                await result
 
     # ---- stats --------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -284,6 +245,7 @@ class Session:
         v = self.video
         return {
             "id": self.id,
+            "transport": self.transport,
             "avatar_id": self.avatar_id,
             "options": self.options.model_dump(),
             "motion_source": self.motion_source,
@@ -293,8 +255,8 @@ class Session:
             if self.connected_at is None or self.video.answered_at is None
             else round((self.connected_at - self.video.answered_at) * 1000, 1),
             "created": self.created,
-            "age_s": round(now - self._t0, 2),
-            "closing": self._closing is not None,
+            "age_s": self.age_s,
+            "closing": self.closing,
             "fps": v.fps_new.rate(now),
             "fps_sent": v.fps_all.rate(now),
             "frames_sent": v.frames_sent,

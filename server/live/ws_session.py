@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from engines.motion_source.base import MotionSource
 from engines.render.base import Renderer
 from server.live.audio_in import SAMPLE_RATE, Resampler
 from server.live.core import FrameOut, SegmentEnd, SessionCore
+from server.live.lifecycle import LiveSession
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.timing import RateMeter
@@ -72,7 +72,7 @@ class PcmInput:
         return samples if self._rs is None else self._rs.resample_chunk(samples)
 
 
-class StreamSession:
+class StreamSession(LiveSession):
     """One WebSocket session; same life-cycle surface as the WebRTC :class:`~server.live.session.Session`
     (``id``, ``close``, ``closed``, ``stats``) so the manager treats both alike."""
 
@@ -94,25 +94,16 @@ class StreamSession:
         send_queue: int = 50,
         on_closed: Callable[[StreamSession], Awaitable[None] | None] | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex[:16]
-        self.avatar_id = avatar_id
-        self.options = options
+        super().__init__(avatar_id, options, metrics, on_closed)
         self.request = request
-        self.created = time.time()
-        self._t0 = time.monotonic()
-        self.metrics = metrics
         self._send = send
         self._hangup = hangup
-        self._on_closed = on_closed
         self.core = SessionCore(self.id, source, renderer, resampler, metrics, worker, with_tape=True)
         self.playout = self.core.use_playout()
         self.core.frame_sinks.append(self._on_frame)
         self.core.segment_sinks.append(self._on_segment)
         self.pcm = PcmInput(request.sample_rate)
         self._outbox: asyncio.Queue[bytes | dict[str, Any]] = asyncio.Queue(maxsize=send_queue)
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._closing: asyncio.Task[None] | None = None
-        self.close_reason: str | None = None
         self.fps = RateMeter()
         self.frames_sent = 0
         self.bytes_sent = 0
@@ -124,13 +115,9 @@ class StreamSession:
         self._queue(self.hello())
         self.core.attach()
         prime = self.core.prime_samples(self.options.lookahead)
-        self._tasks.append(asyncio.create_task(self.core.run_playout(prime), name=f"playout-{self.id}"))
-        self._tasks.append(asyncio.create_task(self._sender(), name=f"sender-{self.id}"))
+        self._spawn(self.core.run_playout(prime), "playout")
+        self._spawn(self._sender(), "sender")
         self.metrics.sessions_started.inc()
-
-    def _spawn_close(self, reason: str) -> None:
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._close(reason))
 
     def hello(self) -> dict[str, Any]:
         """The first message the client gets: what its frames will be."""
@@ -147,35 +134,13 @@ class StreamSession:
             "motion_source": self.motion_source,
         }
 
-    async def close(self, reason: str = "closed") -> None:
-        """Tear down once; later and concurrent calls wait for the same teardown."""
-        self._spawn_close(reason)
-        assert self._closing is not None
-        await asyncio.shield(self._closing)
-
-    @property
-    def closed(self) -> bool:
-        return self._closing is not None and self._closing.done()
-
-    async def _close(self, reason: str) -> None:
-        self.close_reason = reason
-        log.info("closing stream session %s: %s", self.id, reason)
+    async def _teardown(self, reason: str) -> None:
         await self.core.close()
-        current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
-        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
-        self._tasks.clear()
         if self._hangup is not None:  # ended by the server: the socket goes too
             try:
                 await self._hangup(reason)
             except Exception:  # already closed by the client
                 log.debug("stream session %s: socket already closed", self.id)
-        if self._on_closed is not None:
-            result = self._on_closed(self)
-            if asyncio.iscoroutine(result):
-                await result
 
     # ---- input (the socket's reader calls these) ----------------------------------------------------
     def push_pcm(self, data: bytes) -> None:
@@ -220,7 +185,7 @@ class StreamSession:
         )
 
     def _queue(self, message: bytes | dict[str, Any]) -> None:
-        if self._closing is not None:
+        if self.closing:
             return
         try:
             self._outbox.put_nowait(message)
@@ -250,8 +215,8 @@ class StreamSession:
             "stream": self.request.model_dump(),
             "motion_source": self.motion_source,
             "created": self.created,
-            "age_s": round(now - self._t0, 2),
-            "closing": self._closing is not None,
+            "age_s": self.age_s,
+            "closing": self.closing,
             "fps": self.fps.rate(now),
             "frames_sent": self.frames_sent,
             "frames_dropped": {"worker_behind": self.core.stream.frames_skipped},

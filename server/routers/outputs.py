@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from server.auth import TokenRequired
 from server.errors import ErrorDoc, api_error, error_responses
+from server.live.lifecycle import LiveSession
 from server.live.manager import SessionManager
 from server.live.rtmp import RtmpOutput
 from server.routers.sessions import MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
@@ -37,7 +38,7 @@ class OutputIn(BaseModel):
     )
 
 
-def _session(request: Request, session_id: str) -> Any:
+def _session(request: Request, session_id: str) -> LiveSession:
     manager: SessionManager = request.app.state.sessions
     session = manager.get(session_id)
     if session is None or session.closed:

@@ -1,0 +1,107 @@
+"""What every live session shares, whatever carries it: identity, age, its tasks, one teardown.
+
+Subclasses (the WebRTC :class:`~server.live.session.Session`, the WebSocket
+:class:`~server.live.ws_session.StreamSession`) spawn their tasks with :meth:`_spawn` and say
+how to take their transport down in :meth:`_teardown`. :meth:`close` is idempotent, safe from
+anywhere on the loop, and concurrent calls wait for the same teardown; every spawned task is
+cancelled and awaited, and ``on_closed`` (the manager's bookkeeping) runs last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import numpy as np
+
+from server.live.core import SessionCore
+from server.live.metrics import LiveMetrics
+from server.live.options import ResolvedOptions
+
+log = logging.getLogger(__name__)
+
+
+class LiveSession(ABC):
+    """Base of the live sessions (see module docstring)."""
+
+    transport = "unknown"
+    core: SessionCore  # the transport-independent pipeline (server/live/core.py)
+
+    def __init__(
+        self,
+        avatar_id: str,
+        options: ResolvedOptions,
+        metrics: LiveMetrics,
+        on_closed: Callable[[Any], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.avatar_id = avatar_id
+        self.options = options
+        self.metrics = metrics
+        self.created = time.time()
+        self._t0 = time.monotonic()
+        self._on_closed = on_closed
+        self.close_reason: str | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run ``coro`` as one of this session's tasks (cancelled and awaited at teardown)."""
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"{name}-{self.id}")
+        self._tasks.append(task)
+
+    def _spawn_close(self, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(reason))
+
+    async def close(self, reason: str = "closed") -> None:
+        """Tear everything down once; later and concurrent calls wait for the same teardown."""
+        self._spawn_close(reason)
+        assert self._closing is not None
+        await asyncio.shield(self._closing)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing is not None
+
+    @property
+    def closed(self) -> bool:
+        return self._closing is not None and self._closing.done()
+
+    @property
+    def age_s(self) -> float:
+        return round(time.monotonic() - self._t0, 2)
+
+    async def _close(self, reason: str) -> None:
+        self.close_reason = reason
+        log.info("closing %s session %s: %s", self.transport, self.id, reason)
+        current = asyncio.current_task()
+        others = [t for t in self._tasks if t is not current]
+        for task in others:
+            task.cancel()
+        await self._teardown(reason)
+        await asyncio.gather(*others, return_exceptions=True)
+        self._tasks.clear()
+        if self._on_closed is not None:
+            result = self._on_closed(self)
+            if asyncio.iscoroutine(result):
+                await result
+
+    @abstractmethod
+    async def _teardown(self, reason: str) -> None:
+        """Take this session's pipeline and transport down (its tasks are already cancelled)."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Live stats for ``GET /sessions`` (times in ms)."""
+
+    @abstractmethod
+    def say(self, speech: np.ndarray) -> int | None:
+        """Speak 16 kHz ``speech`` (presenter mode); its segment number where the transport has
+        segments."""
