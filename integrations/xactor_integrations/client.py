@@ -69,7 +69,7 @@ class XactorStream:
         await self._ws.send(json.dumps({"type": "end_of_segment"}))
 
     async def clear_buffer(self) -> None:
-        """Interrupt: drop queued speech; the avatar listens from the next frame."""
+        """Interrupt: queued speech is dropped at once; the mouth closes over 2–4 frames."""
         await self._ws.send(json.dumps({"type": "clear_buffer"}))
 
     async def messages(self) -> AsyncIterator[AvatarFrame | dict[str, Any]]:

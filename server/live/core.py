@@ -13,7 +13,8 @@ the WebSocket session (``ws_session.py``) its socket. Two ways in:
 * **live audio** (a mic): pushed as it arrives; the feed's stall clock fills silence when it stops;
 * **pushed audio** (:class:`Playout`): speech that arrives faster than real time (a TTS stream) is
   queued and played into the stream at real time, silence when the queue is empty. ``clear()``
-  drops what is queued at once (an interruption: the portrait listens from the next frame), and a
+  drops what is queued at once (an interruption: silence from the next frame; the mouth closes
+  with its own motion over 2–4 frames, measured in bench/RESULTS.md), and a
   segment the client marks ends with a :class:`SegmentEnd` when the frame showing its last sample
   goes out, or at once with ``interrupted`` when it is cleared.
 """

@@ -5,7 +5,7 @@ Client → server
   2. then binary messages: PCM16 little-endian mono at ``sample_rate`` (any length);
   3. text controls: ``{"type": "end_of_segment"}`` (what was sent so far is one utterance: a
      ``segment_end`` comes when its last frame is out), ``{"type": "clear_buffer"}`` (interrupt:
-     queued speech is dropped, the portrait listens from the next frame).
+     queued speech is dropped at once; the mouth closes over the next 2–4 frames).
 
 Server → client
   * text ``{"type": "session", ...}`` once: id, frame size, fps, the audio rate of frames;
