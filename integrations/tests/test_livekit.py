@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 from livekit import rtc
-from livekit.agents.voice.avatar import AudioSegmentEnd
+from livekit.agents.voice.avatar import AudioReceiver, AudioSegmentEnd
 from xactor_integrations.livekit import XactorAvatarSession, XactorVideoGenerator
 
 pytestmark = pytest.mark.asyncio
@@ -126,3 +127,89 @@ async def test_avatar_joins_a_room_and_publishes_video(xactor_url: str) -> None:
     finally:
         worker.cancel()
         await room.disconnect()
+
+
+class _Publication:
+    async def wait_for_subscription(self) -> None:
+        return None
+
+
+class _Participant:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def publish_track(self, track: object, options: object) -> _Publication:
+        self.published.append(type(track).__name__)
+        return _Publication()
+
+
+class _Room(rtc.EventEmitter):
+    """The part of ``rtc.Room`` the AvatarRunner touches (no LiveKit server here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local_participant = _Participant()
+
+    def isconnected(self) -> bool:
+        return True
+
+
+class _AgentAudio(AudioReceiver):
+    """What ``DataStreamAudioReceiver`` hands the runner, minus the network: the agent's frames, a
+    segment end, ``clear_buffer`` events; it records the playback notifications that would be the
+    ``lk.playback_started`` / ``lk.playback_finished`` RPCs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[rtc.AudioFrame | AudioSegmentEnd] = asyncio.Queue()
+        self.finished: list[tuple[float, bool]] = []
+        self.started = 0
+
+    def notify_playback_finished(self, playback_position: float, interrupted: bool) -> None:
+        self.finished.append((playback_position, interrupted))
+
+    def notify_playback_started(self) -> None:
+        self.started += 1
+
+    def __aiter__(self) -> Any:
+        return self._frames()
+
+    async def _frames(self) -> Any:
+        while True:
+            yield await self.queue.get()
+
+
+async def test_avatar_runner_reports_playback_and_interruptions(xactor_url: str, speech) -> None:
+    """LiveKit's own AvatarRunner over our generator: an utterance ends with playback_finished at
+    its length; an lk.clear_buffer (the receiver's clear_buffer event) ends the next one as
+    interrupted, at the position it had reached."""
+    from livekit.agents.voice.avatar import AvatarOptions, AvatarRunner
+
+    pcm, rate = speech
+    seconds = len(pcm) / 2 / rate
+    generator = XactorVideoGenerator(xactor_url, sample_rate=rate)
+    session = await generator.start()
+    audio, room = _AgentAudio(), _Room()
+    options = AvatarOptions(session["width"], session["height"], 25, 16000, 1)
+    runner = AvatarRunner(room, audio_recv=audio, video_gen=generator, options=options)  # type: ignore[arg-type]
+    await runner.start()
+    try:
+        for frame in _frames(pcm, rate):
+            audio.queue.put_nowait(frame)
+        audio.queue.put_nowait(AudioSegmentEnd())
+        await asyncio.sleep(seconds + 1.5)
+        assert room.local_participant.published == ["LocalAudioTrack", "LocalVideoTrack"]
+        assert len(audio.finished) == 1 and audio.started == 1
+        position, interrupted = audio.finished[0]
+        assert not interrupted and abs(position - seconds) < 0.2, audio.finished
+        for frame in _frames(pcm * 3, rate):
+            audio.queue.put_nowait(frame)
+        await asyncio.sleep(1.5)
+        audio.emit("clear_buffer")
+        await asyncio.sleep(1.0)
+        assert len(audio.finished) == 2, audio.finished
+        position, interrupted = audio.finished[1]
+        assert interrupted and 0.5 < position < 2.0, audio.finished
+    finally:
+        await runner.aclose()
+        await generator.aclose()
