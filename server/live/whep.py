@@ -41,6 +41,10 @@ class ViewerError(ValueError):
     """The viewer's offer cannot be answered (malformed, or it cannot receive our codec)."""
 
 
+class TooManyViewersError(ViewerError):
+    """The session has its most viewers."""
+
+
 class PacketTrack(MediaStreamTrack):
     """Encoded video packets pushed by the broadcast (aiortc only packetises them)."""
 
@@ -58,8 +62,8 @@ class PacketTrack(MediaStreamTrack):
         self._queue.put_nowait(packet)
 
     def stop(self) -> None:
-        if self.readyState == "live":
-            self._queue.put_nowait(None) if not self._queue.full() else None
+        if self.readyState == "live" and not self._queue.full():
+            self._queue.put_nowait(None)  # wakes a recv() that waits (a full queue has no waiter)
         super().stop()
 
     async def recv(self) -> av.Packet:
@@ -168,7 +172,7 @@ class Broadcast:
         if self._closed:
             raise ViewerError("the session is closing")
         if len(self.viewers) >= self._max:
-            raise ViewerError(f"this session already has {self._max} viewers")
+            raise TooManyViewersError(f"this session already has {self._max} viewers")
         viewer = Viewer(self._ice_servers)
         pc = viewer.pc
         try:

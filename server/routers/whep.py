@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from server.auth import TokenRequired
 from server.errors import ErrorDoc, api_error, error_responses
 from server.live.manager import SessionManager
-from server.live.whep import Broadcast, ViewerError
+from server.live.whep import Broadcast, TooManyViewersError, ViewerError
 from server.routers.sessions import MAX_SDP_CHARS, MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
 
 log = logging.getLogger(__name__)
@@ -106,9 +106,10 @@ async def watch(request: Request, session_id: SessionId) -> Response:
         )
     try:
         viewer, answer = await core.broadcast.add_viewer(offer)
+    except TooManyViewersError as exc:
+        raise api_error(503, "too_many_viewers", str(exc)) from None
     except ViewerError as exc:
-        code = 503 if "viewers" in str(exc) else 400
-        raise api_error(code, "too_many_viewers" if code == 503 else "bad_offer", str(exc)) from None
+        raise api_error(400, "bad_offer", str(exc)) from None
     location = f"/sessions/{session.id}/whep/{viewer.id}"
     return Response(answer, status_code=201, media_type=SDP, headers={**CORS, "Location": location})
 
