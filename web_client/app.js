@@ -237,6 +237,7 @@ async function start() {
     state.sessionId = answer.session_id;
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
     $("stop").disabled = false;
+    showSessionTools(state.sessionId);
     state.prev = null;
     state.statsTimer = setInterval(updateStats, 1000);
     state.plotTimer = setInterval(drawMotion, 100);
@@ -247,7 +248,34 @@ async function start() {
   }
 }
 
+// Presenter mode and the WHEP viewer link of the running session.
+function showSessionTools(id) {
+  $("say").hidden = !id;
+  $("watch").hidden = !id;
+  if (!id) return;
+  const url = `${location.origin}/viewer.html?session=${id}`;
+  $("watch-link").href = url;
+  $("watch-link").textContent = url;
+}
+
+async function say(event) {
+  event.preventDefault();
+  const text = $("say-text").value.trim();
+  if (!text || !state.sessionId) return;
+  try {
+    await api(`/sessions/${state.sessionId}/say`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    $("say-text").value = "";
+  } catch (error) {
+    setStatus(`say: ${error.message}`, true);
+  }
+}
+
 async function stop(reason) {
+  showSessionTools(null);
   clearInterval(state.statsTimer);
   state.statsTimer = null;
   clearInterval(state.plotTimer);
@@ -356,6 +384,7 @@ async function init() {
   document.querySelector(".token").hidden = !state.config.token_required;
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", () => stop());
+  $("say").addEventListener("submit", say);
   $("upload").addEventListener("submit", upload);
   window.addEventListener("pagehide", () => stop());
   await loadAvatars();

@@ -280,6 +280,7 @@ class Session(LiveSession):
                 "dropped_samples": self.inbox.dropped_samples,
                 "speech": round(self.last_speech, 3),
                 "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
+                "say_queued_s": round(self.feed.overlay_queued / SAMPLE_RATE, 2),  # presenter mode
             },
             "encoder": {"frames": v.encoder.frames, "kbps": self._kbps()},
             "errors": {"render": self.stream.errors, "last": self.stream.last_error},

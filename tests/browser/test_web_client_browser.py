@@ -185,6 +185,17 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
             await asyncio.sleep(2.0)
             stats = (await http.get(f"/sessions/{session_id}")).json()
             motion_frames = await browser.eval("window.xactor.motionFrames || 0")  # the plot's data
+            # Presenter mode from the page: the text is queued as speech over the session.
+            await browser.eval(
+                "document.getElementById('say-text').value = 'Welcome to the show.';"
+                "document.getElementById('say').requestSubmit()"
+            )
+            queued = 0.0
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                polled = (await http.get(f"/sessions/{session_id}")).json()
+                queued = max(queued, polled["audio"]["say_queued_s"])
+            watch = await browser.eval("document.getElementById('watch-link').href")
             shot = tmp_path / "diffusion.png"
             await browser.screenshot(shot)
             await browser.eval("document.getElementById('stop').click()")
@@ -195,6 +206,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     assert stats["errors"]["render"] == 0 and stats["fps"] > 4
     assert stats["motion_source"]["name"] == "generator"
     assert motion_frames > 25  # the page's motion data channel streamed every frame's motion
+    assert queued > 0.3 and watch.endswith(f"/viewer.html?session={session_id}")
     print(f"diffusion session: fps {stats['fps']}, stages {stats['stages_ms']}")
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)
