@@ -31,7 +31,7 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
     TTSStoppedFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 
 from xactor_integrations.client import XactorStream
 from xactor_integrations.protocol import AUDIO_RATE, AvatarFrame
@@ -57,13 +57,18 @@ class XactorVideoService(FrameProcessor):
         self.segments_ended: list[dict[str, Any]] = []
         self._speaking = False
         self._draining = False
+        self._tts_rate: int | None = None
         self._register_event_handler("on_segment_end")
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:
+        await super().setup(setup)
+        self._tts_rate = setup.audio_out_sample_rate  # the pipeline's TTS rate: the session's
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
-            await self._start(frame.audio_out_sample_rate)
+            await self._start(self._tts_rate or AUDIO_RATE)
         elif isinstance(frame, TTSAudioRawFrame):
             await self._send(frame)  # consumed: the avatar's own audio goes downstream instead
         elif isinstance(frame, TTSStoppedFrame):
