@@ -58,6 +58,54 @@ class _ClosedResampler:
         return np.zeros(0, dtype=np.float32)
 
 
+class SampleQueue:
+    """A FIFO of 16 kHz float32 samples kept as the chunks they came in (no copy on push): the
+    pushed-speech playout, the ``say`` overlay and the audio tape all take from the front."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[np.ndarray] = deque()
+        self.size = 0  # samples held
+
+    def push(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        if samples.size:
+            self._chunks.append(samples)
+            self.size += samples.size
+
+    def take(self, n: int) -> np.ndarray:
+        """Up to ``n`` samples from the front, as one array (fewer when fewer are held)."""
+        parts, taken = [], 0
+        while self._chunks and taken < n:
+            head = self._chunks[0]
+            part = head[: n - taken]
+            if part.size == head.size:
+                self._chunks.popleft()
+            else:
+                self._chunks[0] = head[part.size :]
+            parts.append(part)
+            taken += part.size
+        self.size -= taken
+        if not parts:
+            return np.zeros(0, np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def drop_oldest(self, keep: int) -> int:
+        """Drop whole chunks from the front while more than ``keep`` samples are held (the newest
+        chunk always stays); returns the samples dropped."""
+        dropped = 0
+        while self.size > keep and len(self._chunks) > 1:
+            old = self._chunks.popleft()
+            self.size -= old.size
+            dropped += old.size
+        return dropped
+
+    def clear(self) -> int:
+        """Drop everything; returns the samples dropped."""
+        dropped, self.size = self.size, 0
+        self._chunks.clear()
+        return dropped
+
+
 class AudioInbox:
     """Thread-safe, bounded FIFO of :class:`AudioChunk`; drop rule: oldest audio goes first."""
 
@@ -139,8 +187,7 @@ class AudioFeed:
         self.silence_samples = 0
         self.first_mic_sample: int | None = None  # stream position of the first mic sample
         self.mic_frames = 0
-        self._overlay: deque[np.ndarray] = deque()  # speech mixed over the input (``say``)
-        self.overlay_queued = 0
+        self._overlay = SampleQueue()  # speech mixed over the input (``say``)
 
     def push_frame(self, frame: av.AudioFrame) -> None:
         """Resample one decoded mic frame and hand it on."""
@@ -223,28 +270,21 @@ class AudioFeed:
     def overlay(self, samples: np.ndarray) -> None:
         """Queue 16 kHz speech to be mixed over the input as it passes (mic audio or filled
         silence), so it plays at the stream's own real-time pace: presenter mode on a mic session."""
-        samples = np.asarray(samples, np.float32).reshape(-1)
-        if samples.size:
-            self._overlay.append(samples)
-            self.overlay_queued += samples.size
+        self._overlay.push(samples)
+
+    @property
+    def overlay_queued(self) -> int:
+        """Samples of ``say`` speech not yet mixed in."""
+        return self._overlay.size
 
     def _mix_overlay(self, chunk: AudioChunk) -> AudioChunk:
-        n, offset = chunk.samples.size, 0
+        speech = self._overlay.take(chunk.samples.size)
         mixed = np.array(chunk.samples, np.float32)
-        while self._overlay and offset < n:
-            head = self._overlay[0]
-            take = min(head.size, n - offset)
-            mixed[offset : offset + take] += head[:take]
-            if take == head.size:
-                self._overlay.popleft()
-            else:
-                self._overlay[0] = head[take:]
-            offset += take
-        self.overlay_queued -= offset
+        mixed[: speech.size] += speech
         return AudioChunk(np.clip(mixed, -1.0, 1.0), chunk.arrival, silence=False)
 
     def _emit(self, chunk: AudioChunk) -> None:
-        if self._overlay:
+        if self._overlay.size:
             chunk = self._mix_overlay(chunk)
         for sink in self._sinks:
             sink(chunk)

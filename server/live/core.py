@@ -34,7 +34,15 @@ import numpy as np
 from engines import timebase
 from engines.motion_source.base import MotionSource
 from engines.render.base import Renderer
-from server.live.audio_in import SAMPLE_RATE, TICK_S, AudioChunk, AudioFeed, AudioInbox, Resampler
+from server.live.audio_in import (
+    SAMPLE_RATE,
+    TICK_S,
+    AudioChunk,
+    AudioFeed,
+    AudioInbox,
+    Resampler,
+    SampleQueue,
+)
 from server.live.metrics import LiveMetrics
 from server.live.timing import Rolling
 from server.live.worker import FrameStream, RenderedFrame, RenderWorker
@@ -73,31 +81,18 @@ class AudioTape:
     the oldest goes (a sink that stopped taking frames must not grow it)."""
 
     def __init__(self, max_s: float = 10.0) -> None:
-        self._chunks: deque[np.ndarray] = deque()
+        self._held = SampleQueue()
         self._start = 0  # stream index of the first held sample
-        self._held = 0
         self._max = int(max_s * SAMPLE_RATE)
 
     def feed(self, chunk: AudioChunk) -> None:
-        self._chunks.append(np.asarray(chunk.samples, np.float32))
-        self._held += chunk.samples.size
-        while self._held > self._max and len(self._chunks) > 1:
-            old = self._chunks.popleft()
-            self._held -= old.size
-            self._start += old.size
+        self._held.push(chunk.samples)
+        self._start += self._held.drop_oldest(self._max)
 
     def take_until(self, end: int) -> np.ndarray:
         """Samples from the last taken one up to stream index ``end`` (exclusive), as far as fed."""
-        want = max(end - self._start, 0)
-        if want == 0 or not self._chunks:
-            return np.zeros(0, np.float32)
-        held = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        out, rest = held[:want], held[want:]
-        self._chunks.clear()
-        if rest.size:
-            self._chunks.append(rest)
+        out = self._held.take(max(end - self._start, 0))
         self._start += out.size
-        self._held = rest.size
         return out
 
 
@@ -106,15 +101,15 @@ class Playout:
 
     def __init__(self, feed: AudioFeed, max_queue_s: float = 120.0) -> None:
         self._feed = feed
-        self._queue: deque[np.ndarray] = deque()
-        self._queued = 0
+        self._queue = SampleQueue()
         self._max = int(max_queue_s * SAMPLE_RATE)
         self._t0: float | None = None
         self._released = 0  # samples released since the clock started (speech + silence)
         self._pushed = 0  # pushed samples ever (speech)
         self._played = 0  # pushed samples played
-        self._marks: deque[tuple[int, int]] = deque()  # (segment, pushed-sample end) not yet played
-        self._segment_starts: dict[int, int] = {0: 0}
+        # Marked segments not yet played out: (segment, pushed-sample start, pushed-sample end).
+        self._marks: deque[tuple[int, int, int]] = deque()
+        self._segment_start = 0  # where the segment being pushed now starts
         self._next_segment = 0
         self.dropped_samples = 0
         # Played segment ends by stream sample index, waiting for the frame that shows them.
@@ -123,44 +118,39 @@ class Playout:
 
     @property
     def queued_s(self) -> float:
-        return self._queued / SAMPLE_RATE
+        return self._queue.size / SAMPLE_RATE
 
     def push(self, samples: np.ndarray) -> int:
         """Queue 16 kHz mono float32 speech; returns samples dropped (the queue is bounded)."""
         samples = np.asarray(samples, np.float32).reshape(-1)
-        room = self._max - self._queued
+        room = self._max - self._queue.size
         dropped = max(samples.size - room, 0)
         if dropped:
             samples = samples[: samples.size - dropped]
             self.dropped_samples += dropped
-        if samples.size:
-            self._queue.append(samples)
-            self._queued += samples.size
-            self._pushed += samples.size
+        self._queue.push(samples)
+        self._pushed += samples.size
         return dropped
 
     def end_segment(self) -> int:
         """Mark the end of what was pushed so far as the end of a segment; returns its number."""
         segment = self._next_segment
-        self._marks.append((segment, self._pushed))
+        self._marks.append((segment, self._segment_start, self._pushed))
         self._next_segment += 1
-        self._segment_starts[self._next_segment] = self._pushed
+        self._segment_start = self._pushed
         return segment
 
     def clear(self) -> float:
         """Drop everything queued now; marked segments not yet played end as interrupted.
         Returns the seconds dropped."""
-        dropped = self._queued
-        self._queue.clear()
-        self._queued = 0
+        dropped = self._queue.clear()
         self._pushed = self._played  # what was never played never happened
-        for segment, _ in self._marks:
-            start = self._segment_starts.get(segment, 0)
+        for segment, start, _ in self._marks:
             played = max(self._played - start, 0) / SAMPLE_RATE
             if self.on_interrupted is not None:
                 self.on_interrupted(SegmentEnd(segment, played, interrupted=True))
         self._marks.clear()
-        self._segment_starts = {self._next_segment: self._pushed}
+        self._segment_start = self._pushed
         return dropped / SAMPLE_RATE
 
     def tick(self, now: float) -> None:
@@ -170,28 +160,16 @@ class Playout:
         due = int((now - self._t0) * SAMPLE_RATE) - self._released
         if due <= 0:
             return
-        parts, speech = [], 0
-        while self._queue and speech < due:
-            head = self._queue[0]
-            take = min(head.size, due - speech)
-            parts.append(head[:take])
-            if take == head.size:
-                self._queue.popleft()
-            else:
-                self._queue[0] = head[take:]
-            speech += take
-        self._queued -= speech
+        speech = self._queue.take(due)
         stream_start = self._feed.mic_samples + self._feed.silence_samples
         played_before = self._played
-        self._played += speech
-        while self._marks and self._marks[0][1] <= self._played:
-            segment, end = self._marks.popleft()
-            length = (end - self._segment_starts.get(segment, 0)) / SAMPLE_RATE
-            self.due.append((stream_start + (end - played_before), segment, length))
-        if due > speech:
-            parts.append(np.zeros(due - speech, np.float32))
+        self._played += speech.size
+        while self._marks and self._marks[0][2] <= self._played:
+            segment, start, end = self._marks.popleft()
+            self.due.append((stream_start + (end - played_before), segment, (end - start) / SAMPLE_RATE))
+        samples = np.concatenate([speech, np.zeros(due - speech.size, np.float32)])
         self._released += due
-        self._feed.push_samples(np.concatenate(parts), now, silence=speech == 0)
+        self._feed.push_samples(samples, now, silence=speech.size == 0)
 
 
 class SessionCore:

@@ -99,3 +99,19 @@ def test_overlay_speech_is_mixed_over_the_input_at_its_pace() -> None:
     np.testing.assert_allclose(stream[640:1000], 0.25, atol=1e-6)
     assert not stream[1000:].any() and feed.overlay_queued == 0
     assert [c.silence for c in got] == [False, False, True]
+
+
+def test_sample_queue_takes_across_chunks_and_drops_whole_old_ones() -> None:
+    from server.live.audio_in import SampleQueue
+
+    q = SampleQueue()
+    for start in (0, 3, 7):
+        q.push(np.arange(start, start + (3 if start < 7 else 5), dtype=np.float32))
+    assert q.size == 11
+    np.testing.assert_array_equal(q.take(4), [0, 1, 2, 3])  # a whole chunk and part of the next
+    np.testing.assert_array_equal(q.take(2), [4, 5])
+    assert q.size == 5 and q.drop_oldest(keep=0) == 0  # the newest chunk always stays
+    q.push(np.ones(4, np.float32))
+    assert q.drop_oldest(keep=4) == 5 and q.size == 4
+    np.testing.assert_array_equal(q.take(10), np.ones(4))  # fewer when fewer are held
+    assert q.take(3).size == 0 and q.clear() == 0
