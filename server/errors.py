@@ -299,14 +299,22 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         loc = broken.get("loc", ())
         where = f" at position {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
         return _refuse(request, 400, "bad_request", f"The body is not valid JSON: {_shown(reason)}{where}.")
-    fields = [
-        {"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors[:MAX_FIELD_ERRORS]
-    ]
-    parts = [f"{'.'.join(map(str, f['loc'])) or 'request'}: {f['msg']}" for f in fields[:3]]
+    fields = field_errors(errors)
+    return _refuse(request, 422, "invalid_request", validation_message(errors), errors=fields)
+
+
+def field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``{"loc", "msg"}`` (never the input), the first MAX_FIELD_ERRORS."""
+    return [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors[:MAX_FIELD_ERRORS]]
+
+
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
+    """One line for a request that does not match its schema (HTTP bodies, WebSocket requests)."""
+    parts = [f"{'.'.join(map(str, f['loc'])) or 'request'}: {f['msg']}" for f in field_errors(errors)[:3]]
     message = "; ".join(parts) or "The request does not match the schema."
     if len(errors) > 3:
         message += f" (and {len(errors) - 3} more)"
-    return _refuse(request, 422, "invalid_request", message, errors=fields)
+    return message
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
+from server.errors import validation_message
 from server.live.manager import CapacityError, SessionManager
 from server.live.options import OptionError
 from server.live.wire import StreamRequest
@@ -61,7 +62,7 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
         request = StreamRequest.model_validate_json(first)
         options = request.options.resolve(ws.app.state.settings)
     except ValidationError as exc:
-        raise Refused("invalid_request", _first_error(exc)) from None
+        raise Refused("invalid_request", validation_message(exc.errors())) from None
     except ValueError as exc:
         raise Refused("invalid_option", str(exc)) from None
     await manager.wait_measured()
@@ -94,12 +95,6 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
         return await manager.open_stream(bundle, options, request, send, hangup)
     except OptionError as exc:
         raise Refused("invalid_option", str(exc)) from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
 
 
 def _control(session: StreamSession, text: str) -> None:
