@@ -214,7 +214,6 @@ class SessionCore:
         self.broadcast: Broadcast | None = None  # WHEP viewers, made on the first one
         self.outputs: dict[str, RtmpOutput] = {}  # pushes to livestream ingests
         self.last_speech = 0.0
-        self.frames_out = 0
 
     def _to_inbox(self, chunk: AudioChunk) -> None:
         dropped = self.inbox.put(chunk)
@@ -229,7 +228,7 @@ class SessionCore:
         return self.tape
 
     def attach(self) -> None:
-        """Join the render worker (frames are made once :meth:`activate` runs)."""
+        """Join the render worker (frames are made once ``stream.active`` is set)."""
         self.worker.start()
         self.worker.add(self.stream)
 
@@ -266,7 +265,6 @@ class SessionCore:
         self.last_speech = frame.speech
         end = timebase.frame_end_sample(frame.index) + 1
         audio = self.tape.take_until(end) if self.tape is not None else np.zeros(0, np.float32)
-        self.frames_out += 1
         out = FrameOut(frame, audio)
         for sink in list(self.frame_sinks):
             sink(out)

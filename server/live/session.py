@@ -37,6 +37,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from engines.motion_source.base import MotionSource
+from engines.offline.motion_file import motion_record
 from engines.render.base import Renderer
 from server.live.audio_in import SAMPLE_RATE, Resampler
 from server.live.core import FrameOut, SessionCore
@@ -47,7 +48,6 @@ from server.live.options import ResolvedOptions
 from server.live.timing import Rolling
 from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
 from server.live.transport import configure_audio_receivers
-from server.live.wire import motion_event
 from server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ def _send_motion(channel: RTCDataChannel, out: FrameOut) -> None:
     """A frame's motion (ARKit-named coefficients, head pose, the frame's index and time) on the
     client's ``motion`` channel, sent as the frame goes to the encoder."""
     if channel.readyState == "open":
-        channel.send(json.dumps(motion_event(out.frame.index, out.frame.motion)))
+        channel.send(json.dumps(motion_record(out.frame.index, out.frame.motion)))
 
 
 async def _drain(track: MediaStreamTrack) -> None:

@@ -13,7 +13,7 @@ Server → client
     at 16 kHz (the stream audio up to the end of this frame: play it as it comes and picture and
     sound stay in sync), then the picture (``video``: ``jpeg``, ``rgb24`` rows, or nothing);
   * text events: ``segment_end`` (segment, position_s, interrupted), ``cleared`` (dropped_s),
-    ``motion`` (with ``"motion": true``: index, t, ARKit-named coefficients and head pose),
+    ``motion`` (with ``"motion": true``: :func:`engines.offline.motion_file.motion_record`),
     ``warning``, ``error`` (then the socket closes).
 """
 
@@ -26,7 +26,6 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from engines.offline.motion_file import motion_record
 from server.live.options import SessionOptions
 
 MAGIC = b"XAV1"
@@ -78,8 +77,3 @@ def decode_frame(message: bytes) -> tuple[int, np.ndarray, np.ndarray | None]:
         decoded = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
         picture = decoded[:, :, ::-1].copy()
     return index, audio, picture
-
-
-def motion_event(index: int, motion: np.ndarray) -> dict[str, Any]:
-    """A frame's motion event (:func:`engines.offline.motion_file.motion_record`)."""
-    return motion_record(index, motion)

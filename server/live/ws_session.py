@@ -22,6 +22,7 @@ import soxr
 
 from engines import timebase
 from engines.motion_source.base import MotionSource
+from engines.offline.motion_file import motion_record
 from engines.render.base import Renderer
 from server.live.audio_in import SAMPLE_RATE, Resampler
 from server.live.core import FrameOut, SegmentEnd, SessionCore
@@ -29,7 +30,7 @@ from server.live.lifecycle import LiveSession
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
 from server.live.timing import RateMeter
-from server.live.wire import StreamRequest, encode_frame, motion_event
+from server.live.wire import StreamRequest, encode_frame
 from server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class StreamSession(LiveSession):
     # ---- output -------------------------------------------------------------------------------------
     def _on_frame(self, out: FrameOut) -> None:
         if self.request.motion:
-            self._queue(motion_event(out.frame.index, out.frame.motion))
+            self._queue(motion_record(out.frame.index, out.frame.motion))
         self._queue(encode_frame(out, self.request.video, self.request.jpeg_quality))
 
     def _on_segment(self, end: SegmentEnd) -> None:
