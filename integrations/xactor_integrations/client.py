@@ -6,9 +6,44 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 import websockets
 
 from xactor_integrations.protocol import AvatarFrame, parse_frame
+
+
+def mono_pcm16(pcm: bytes, channels: int) -> bytes:
+    """Interleaved PCM16 of ``channels`` channels → mono PCM16 (their mean): the avatar hears one."""
+    if channels <= 1:
+        return pcm
+    return np.frombuffer(pcm, np.int16).reshape(-1, channels).mean(axis=1).astype(np.int16).tobytes()
+
+
+class SpeechGate:
+    """Which frames' audio an agent framework should play. From an utterance's first sound to its
+    end (``segment_end``) every frame's audio goes out, pauses included (dropping them would
+    shorten the speech against the picture); while the avatar listens none goes, so the framework
+    sees the bot stop speaking. After a ``cleared`` event, the frames already in flight carry the
+    dropped speech: their audio is held back up to the first silent frame."""
+
+    def __init__(self) -> None:
+        self.speaking = False
+        self.draining = False
+
+    def audio(self, frame: AvatarFrame) -> bytes:
+        """The frame's audio to play, or ``b""``."""
+        sound = bool(np.frombuffer(frame.audio, np.int16).any())
+        if self.draining:
+            self.draining = sound
+            return b""
+        self.speaking = self.speaking or sound
+        return frame.audio if self.speaking else b""
+
+    def event(self, event: dict[str, Any]) -> None:
+        """Follow the session's ``segment_end`` and ``cleared`` events."""
+        if event.get("type") in ("segment_end", "cleared"):
+            self.speaking = False
+            self.draining = event["type"] == "cleared"
 
 
 class XactorError(RuntimeError):

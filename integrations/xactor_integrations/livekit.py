@@ -27,7 +27,6 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 from livekit import api, rtc
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 from livekit.agents.voice.avatar import (
@@ -40,7 +39,7 @@ from livekit.agents.voice.avatar import (
     VideoGenerator,
 )
 
-from xactor_integrations.client import XactorStream
+from xactor_integrations.client import SpeechGate, XactorStream, mono_pcm16
 from xactor_integrations.protocol import AUDIO_RATE, FPS, AvatarFrame
 
 AVATAR_IDENTITY = "xactor-avatar"
@@ -63,8 +62,7 @@ class XactorVideoGenerator(VideoGenerator):
         )
         self.sample_rate = sample_rate
         self._resampler: rtc.AudioResampler | None = None
-        self._speaking = False
-        self._draining = False
+        self._gate = SpeechGate()
         self.session: dict[str, Any] = {}
 
     async def start(self) -> dict[str, Any]:
@@ -83,15 +81,12 @@ class XactorVideoGenerator(VideoGenerator):
         if isinstance(frame, AudioSegmentEnd):
             await self._stream.end_segment()
             return
-        pcm = np.frombuffer(frame.data, np.int16).reshape(-1, frame.num_channels)
-        mono = pcm.mean(axis=1).astype(np.int16) if frame.num_channels > 1 else pcm[:, 0]
+        data = mono_pcm16(bytes(frame.data), frame.num_channels)
         if frame.sample_rate != self.sample_rate:  # a TTS at another rate than the session's
             if self._resampler is None:
                 self._resampler = rtc.AudioResampler(frame.sample_rate, self.sample_rate, num_channels=1)
-            out = self._resampler.push(rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, mono.size))
+            out = self._resampler.push(rtc.AudioFrame(data, frame.sample_rate, 1, len(data) // 2))
             data = b"".join(bytes(f.data) for f in out)
-        else:
-            data = mono.tobytes()
         if data:
             await self._stream.send_audio(data)
 
@@ -104,26 +99,17 @@ class XactorVideoGenerator(VideoGenerator):
     async def _frames(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
         async for message in self._stream.messages():
             if isinstance(message, AvatarFrame):
-                # Audio goes out from an utterance's first sound to its end, pauses included;
-                # while the portrait listens only pictures go (the agent sees playback end).
-                sound = bool(np.frombuffer(message.audio, np.int16).any())
-                if self._draining:  # frames in flight at a clear
-                    self._draining = sound
-                elif sound:
-                    self._speaking = True
-                if self._speaking and not self._draining and message.audio:
-                    samples = len(message.audio) // 2
-                    yield rtc.AudioFrame(message.audio, AUDIO_RATE, 1, samples)
+                audio = self._gate.audio(message)
+                if audio:
+                    yield rtc.AudioFrame(audio, AUDIO_RATE, 1, len(audio) // 2)
                 if message.image:
                     yield rtc.VideoFrame(
                         message.width, message.height, rtc.VideoBufferType.RGB24, message.image
                     )
-            elif message.get("type") == "segment_end":
-                self._speaking = False
-                if not message.get("interrupted"):
+            else:
+                self._gate.event(message)
+                if message.get("type") == "segment_end" and not message.get("interrupted"):
                     yield AudioSegmentEnd()
-            elif message.get("type") == "cleared":
-                self._speaking, self._draining = False, True
 
     async def aclose(self) -> None:
         await self._stream.close()

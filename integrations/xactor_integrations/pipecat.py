@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import numpy as np
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     CancelFrame,
@@ -33,7 +32,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 
-from xactor_integrations.client import XactorStream
+from xactor_integrations.client import SpeechGate, XactorStream, mono_pcm16
 from xactor_integrations.protocol import AUDIO_RATE, AvatarFrame
 
 
@@ -55,8 +54,7 @@ class XactorVideoService(FrameProcessor):
         self._receiver: asyncio.Task[None] | None = None
         self.session: dict[str, Any] = {}
         self.segments_ended: list[dict[str, Any]] = []
-        self._speaking = False
-        self._draining = False
+        self._gate = SpeechGate()
         self._tts_rate: int | None = None
         self._register_event_handler("on_segment_end")
 
@@ -95,10 +93,7 @@ class XactorVideoService(FrameProcessor):
         self._receiver = self.create_task(self._receive())
 
     async def _send(self, frame: TTSAudioRawFrame) -> None:
-        audio = frame.audio
-        if frame.num_channels > 1:  # mono for the avatar
-            pcm = np.frombuffer(audio, np.int16).reshape(-1, frame.num_channels)
-            audio = pcm.mean(axis=1).astype(np.int16).tobytes()
+        audio = mono_pcm16(frame.audio, frame.num_channels)
         rate = self._stream.request["sample_rate"]
         if frame.sample_rate != rate:  # a TTS that does not use the pipeline's rate
             audio = await self._resampler.resample(audio, frame.sample_rate, rate)
@@ -108,18 +103,10 @@ class XactorVideoService(FrameProcessor):
     async def _receive(self) -> None:
         async for message in self._stream.messages():
             if isinstance(message, AvatarFrame):
-                # Audio goes downstream from the first sound of an utterance to its end, pauses
-                # included (dropping them would shorten the speech against the picture); while
-                # the avatar listens nothing goes, so pipecat sees the bot stop speaking.
-                sound = bool(np.frombuffer(message.audio, np.int16).any())
-                if self._draining:  # frames in flight at a clear: drop them up to the first silence
-                    self._draining = sound
-                    continue
-                if not self._speaking and sound:
-                    self._speaking = True
-                if self._speaking and message.audio:
+                audio = self._gate.audio(message)
+                if audio:
                     await self.push_frame(
-                        TTSAudioRawFrame(audio=message.audio, sample_rate=AUDIO_RATE, num_channels=1)
+                        TTSAudioRawFrame(audio=audio, sample_rate=AUDIO_RATE, num_channels=1)
                     )
                 if message.image:
                     await self.push_frame(
@@ -127,12 +114,11 @@ class XactorVideoService(FrameProcessor):
                             image=message.image, size=(message.width, message.height), format="RGB"
                         )
                     )
-            elif message.get("type") in ("segment_end", "cleared"):
-                self._speaking = False
-                self._draining = message["type"] == "cleared"
-            if isinstance(message, dict) and message.get("type") == "segment_end":
-                self.segments_ended.append(message)
-                await self._call_event_handler("on_segment_end", message)
+            else:
+                self._gate.event(message)
+                if message.get("type") == "segment_end":
+                    self.segments_ended.append(message)
+                    await self._call_event_handler("on_segment_end", message)
 
     async def _stop(self) -> None:
         if self._receiver is not None:
