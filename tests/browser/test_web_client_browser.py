@@ -19,8 +19,8 @@ import pytest
 
 from bench.latency import local_server
 from bench.mouth import mouth_box
-from bench.speech import have_espeak, speech_with_onsets, write_wav
-from tests.browser.cdp import Browser, chromium_path
+from bench.speech import speech_with_onsets, write_wav
+from tests.browser.cdp import Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.anyio]
 
@@ -49,11 +49,8 @@ FRAMES_JS = """
 """
 
 
+@pytest.mark.usefixtures("chromium_and_espeak")
 async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (/usr/bin/chromium)")
-    if not have_espeak():
-        pytest.skip("espeak-ng is not installed")
     from engines.avatar.store import AvatarStore
 
     data_dir = tmp_path / "data"
@@ -141,14 +138,11 @@ async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
     assert d_speaking.mean() > 2.0 * d_silent.mean() + 1.0, (d_speaking.mean(), d_silent.mean())
 
 
+@pytest.mark.usefixtures("chromium_and_espeak")
 async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Path) -> None:
     """The page lists a procedural avatar, offers the diffusion renderer for it (not for the
     photo), and a session on it streams through the shipped diffusion renderer. Screenshot:
     ``web_client_diffusion.png``."""
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (/usr/bin/chromium)")
-    if not have_espeak():
-        pytest.skip("espeak-ng is not installed")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     speech = speech_with_onsets(6.0, period_s=3.0, lead_s=0.5, rate=48000)
@@ -213,6 +207,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     shutil.copy(shot, out_dir / "web_client_diffusion.png")
 
 
+@pytest.mark.usefixtures("chromium_and_espeak")
 async def test_whep_viewer_page_plays_a_websocket_session(tmp_path: Path) -> None:
     """The OBS-style viewer page (``viewer.html?session=latest``) finds the newest session and plays
     it over WHEP, picture and sound; here the session is driven over the WebSocket API by ``say``
@@ -221,10 +216,6 @@ async def test_whep_viewer_page_plays_a_websocket_session(tmp_path: Path) -> Non
 
     import websockets
 
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (/usr/bin/chromium)")
-    if not have_espeak():
-        pytest.skip("espeak-ng is not installed")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     wav = tmp_path / "silence.wav"

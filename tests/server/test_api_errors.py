@@ -50,26 +50,19 @@ async def served(data_dir: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
         yield app, http
 
 
-async def _viewer_offer() -> str:
-    """A WHEP viewer's offer: receive video and audio."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTransceiver("video", direction="recvonly")
-    pc.addTransceiver("audio", direction="recvonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    sdp = pc.localDescription.sdp
-    await pc.close()
-    return sdp
-
-
-async def _offer(audio: bool = True) -> str:
+async def _offer(*transceivers: tuple[str, str]) -> str:
+    """An offer with these (kind, direction) transceivers; a browser's by default (mic sent,
+    video received)."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN
-    if audio:
-        pc.addTransceiver("audio", direction="sendrecv")
-    pc.addTransceiver("video", direction="recvonly")
+    for kind, direction in transceivers or (("audio", "sendrecv"), ("video", "recvonly")):
+        pc.addTransceiver(kind, direction=direction)
     await pc.setLocalDescription(await pc.createOffer())
     sdp = pc.localDescription.sdp
     await pc.close()
     return sdp
+
+
+VIEWER = (("video", "recvonly"), ("audio", "recvonly"))  # a WHEP viewer's offer
 
 
 def _assert_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -475,7 +468,7 @@ async def test_every_documented_error_example_really_comes_back(served) -> None:
     decoded = decode_image(stale_upload, max_pixels=store.max_image_pixels, max_side=store.max_side)
     _stale_bundle(store, STALE_ID)
     _stale_bundle(store, avatar_id(decoded.pixels))
-    ctx = Ctx(app, http, await _offer(), stale_upload, await _viewer_offer())
+    ctx = Ctx(app, http, await _offer(), stale_upload, await _offer(*VIEWER))
 
     documented = {}
     for method, path, op in _operations(spec):
