@@ -176,9 +176,11 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
                 "!!window.xactor.sessionId && document.getElementById('video').currentTime > 1.5", timeout=40
             )
             session_id = await browser.eval("window.xactor.sessionId")
-            await asyncio.sleep(2.0)
+            # The page's motion data channel streams every frame's motion (the plot's data). Wait on
+            # the count, not a clock: on a loaded 2-core machine the diffusion renderer runs slower.
+            await browser.wait_for("(window.xactor.motionFrames || 0) > 25", timeout=40)
             stats = (await http.get(f"/sessions/{session_id}")).json()
-            motion_frames = await browser.eval("window.xactor.motionFrames || 0")  # the plot's data
+            motion_frames = await browser.eval("window.xactor.motionFrames || 0")
             # Presenter mode from the page: the text is queued as speech over the session.
             await browser.eval(
                 "document.getElementById('say-text').value = 'Welcome to the show.';"
@@ -199,7 +201,7 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     assert stats["avatar_id"] == procedural["id"] and stats["options"]["renderer"] == "diffusion"
     assert stats["errors"]["render"] == 0 and stats["fps"] > 4
     assert stats["motion_source"]["name"] == "generator"
-    assert motion_frames > 25  # the page's motion data channel streamed every frame's motion
+    assert motion_frames > 25
     assert queued > 0.3 and watch.endswith(f"/viewer.html?session={session_id}")
     print(f"diffusion session: fps {stats['fps']}, stages {stats['stages_ms']}")
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
@@ -244,7 +246,10 @@ async def test_whep_viewer_page_plays_a_websocket_session(tmp_path: Path) -> Non
                     f"/sessions/{session_id}/say", json={"text": "Papa bought a big blue boat."}
                 )
                 assert said.status_code == 202
-            await browser.wait_for("document.getElementById('video').currentTime > 2.0", timeout=30)
+            # Wait on frames the page decoded, not on its clock: on a loaded machine the shared
+            # encoder skips frames while busy, so two seconds of playback may hold fewer than 50.
+            await browser.wait_for("video.getVideoPlaybackQuality().totalVideoFrames > 25", timeout=60)
+            decoded = await browser.eval("video.getVideoPlaybackQuality().totalVideoFrames")
             size = await browser.eval("[video.videoWidth, video.videoHeight]")
             tracks = await browser.eval("video.srcObject.getTracks().map(t => t.kind).sort()")
             stats = (await http.get(f"/sessions/{session_id}")).json()
@@ -254,7 +259,7 @@ async def test_whep_viewer_page_plays_a_websocket_session(tmp_path: Path) -> Non
             await browser.close()
             reader.cancel()
     assert size == [256, 256] and tracks == ["audio", "video"]
-    assert stats["viewers"]["viewers"] == 1 and stats["viewers"]["frames_encoded"] > 25
+    assert stats["viewers"]["viewers"] == 1 and stats["viewers"]["frames_encoded"] >= decoded > 25
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, out_dir / "whep_viewer.png")
