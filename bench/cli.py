@@ -110,6 +110,23 @@ def churn(
     _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
+@bench_app.command("interrupt")
+def interrupt(
+    url: str | None = typer.Option(None, help="Server to measure (default: start a local one)."),
+    token: str | None = typer.Option(
+        None, envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one."
+    ),
+    trials: int = typer.Option(3, min=1, help="Interruptions per motion source and mode."),
+    source: list[str] = typer.Option(["heuristic", "generator"], help="Motion sources to measure."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """clear_buffer on a WebSocket session: frames until the mouth is closed, speech still heard."""
+    from bench.interrupt import InterruptConfig, print_report, run
+
+    cfg = InterruptConfig(url=url, token=token, trials=trials, sources=tuple(source))
+    _report(asyncio.run(run(cfg)), print_report, json_out)
+
+
 @bench_app.command("load")
 def load(
     multiples: str = typer.Option("1,2,4", help="Loads to run, as multiples of the measured capacity."),

@@ -86,6 +86,29 @@ CHANNELS: tuple[Channel, ...] = POSE + EXPRESSIONS + GAZE
 NAMES: tuple[str, ...] = tuple(c.name for c in CHANNELS)
 INDEX: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 
+# What the jaw and lips do to speak (smiles and frowns are left out: emotion drives them too). All
+# zero is the closed, relaxed mouth of a listener; an interruption zeroes them (server.live.hush).
+ARTICULATION: tuple[str, ...] = (
+    "jawOpen",
+    "mouthClose",
+    "mouthFunnel",
+    "mouthPucker",
+    "mouthStretchLeft",
+    "mouthStretchRight",
+    "mouthPressLeft",
+    "mouthPressRight",
+    "mouthUpperUpLeft",
+    "mouthUpperUpRight",
+    "mouthLowerDownLeft",
+    "mouthLowerDownRight",
+    "mouthRollLower",
+    "mouthRollUpper",
+    "mouthLeft",
+    "mouthRight",
+    "cheekPuff",
+)
+ARTICULATION_INDEX: np.ndarray = np.array([INDEX[n] for n in ARTICULATION])  # [17] motion columns
+
 POSE_DIM = len(POSE)  # 6
 EXPRESSION_DIM = len(EXPRESSIONS)  # 32
 GAZE_DIM = len(GAZE)  # 2

@@ -104,7 +104,8 @@ class XactorStream:
         await self._ws.send(json.dumps({"type": "end_of_segment"}))
 
     async def clear_buffer(self) -> None:
-        """Interrupt: queued speech is dropped at once; the mouth closes over 2–4 frames."""
+        """Interrupt: queued speech is dropped at once; the next frame the server renders listens,
+        its mouth closed (the unplayed speech it would have carried is muted)."""
         await self._ws.send(json.dumps({"type": "clear_buffer"}))
 
     async def messages(self) -> AsyncIterator[AvatarFrame | dict[str, Any]]:

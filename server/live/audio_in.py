@@ -99,6 +99,15 @@ class SampleQueue:
             dropped += old.size
         return dropped
 
+    def silence_front(self, n: int) -> int:
+        """Replace the first ``n`` held samples with zeros (without writing into pushed arrays,
+        which may be views of someone else's); returns how many were silenced."""
+        taken = self.take(n)
+        if taken.size:
+            self._chunks.appendleft(np.zeros(taken.size, np.float32))
+            self.size += taken.size
+        return int(taken.size)
+
     def clear(self) -> int:
         """Drop everything; returns the samples dropped."""
         dropped, self.size = self.size, 0

@@ -12,11 +12,12 @@ the WebSocket session (``ws_session.py``) its socket. Two ways in:
 
 * **live audio** (a mic): pushed as it arrives; the feed's stall clock fills silence when it stops;
 * **pushed audio** (:class:`Playout`): speech that arrives faster than real time (a TTS stream) is
-  queued and played into the stream at real time, silence when the queue is empty. ``clear()``
-  drops what is queued at once (an interruption: silence from the next frame; the mouth closes
-  with its own motion over 2–4 frames, measured in bench/RESULTS.md), and a
-  segment the client marks ends with a :class:`SegmentEnd` when the frame showing its last sample
-  goes out, or at once with ``interrupted`` when it is cleared.
+  queued and played into the stream at real time, silence when the queue is empty.
+  :meth:`SessionCore.clear_buffer` is an interruption: what is queued is dropped, and the next
+  frame the worker takes listens, its mouth closed, with the speech released but not yet played
+  muted (:mod:`server.live.hush`). A segment the client marks ends with a :class:`SegmentEnd`
+  when the frame showing its last sample goes out, or at once with ``interrupted`` when it is
+  cleared (its position: what had been shown).
 """
 
 from __future__ import annotations
@@ -89,6 +90,11 @@ class AudioTape:
         self._held.push(chunk.samples)
         self._start += self._held.drop_oldest(self._max)
 
+    def mute_until(self, end: int) -> int:
+        """Silence the held samples before stream index ``end`` (speech an interruption cut off
+        before it was played); returns how many."""
+        return self._held.silence_front(max(end - self._start, 0))
+
     def take_until(self, end: int) -> np.ndarray:
         """Samples from the last taken one up to stream index ``end`` (exclusive), as far as fed."""
         out = self._held.take(max(end - self._start, 0))
@@ -140,13 +146,15 @@ class Playout:
         self._segment_start = self._pushed
         return segment
 
-    def clear(self) -> float:
-        """Drop everything queued now; marked segments not yet played end as interrupted.
-        Returns the seconds dropped."""
+    def clear(self, unshown: int = 0) -> float:
+        """Drop everything queued now; marked segments not yet played end as interrupted, at the
+        position shown so far (``unshown``: released samples no frame has shown yet; they will be
+        muted). Returns the seconds dropped."""
         dropped = self._queue.clear()
         self._pushed = self._played  # what was never played never happened
+        shown = self._played - min(unshown, self._played)
         for segment, start, _ in self._marks:
-            played = max(self._played - start, 0) / SAMPLE_RATE
+            played = max(shown - start, 0) / SAMPLE_RATE
             if self.on_interrupted is not None:
                 self.on_interrupted(SegmentEnd(segment, played, interrupted=True))
         self._marks.clear()
@@ -214,6 +222,7 @@ class SessionCore:
         self.broadcast: Broadcast | None = None  # WHEP viewers, made on the first one
         self.outputs: dict[str, RtmpOutput] = {}  # pushes to livestream ingests
         self.last_speech = 0.0
+        self.shown_until = 0  # stream sample index after the last delivered frame
 
     def _to_inbox(self, chunk: AudioChunk) -> None:
         dropped = self.inbox.put(chunk)
@@ -251,11 +260,25 @@ class SessionCore:
             self.playout.tick(time.monotonic())
             await asyncio.sleep(TICK_S)
 
-    def clear_buffer(self) -> float:
-        """Interruption: queued speech goes now; the next frames listen. Returns seconds dropped."""
+    def clear_buffer(self, close_mouth: bool = True) -> float:
+        """Interruption: queued speech goes now; the next frame the worker takes listens and what
+        was released but not yet shown is muted (:mod:`server.live.hush`). With ``close_mouth``
+        False only the queue goes: the source closes the mouth itself and what was released plays.
+        Returns seconds dropped."""
         if self.playout is None:
             return 0.0
-        return self.playout.clear()
+        if not close_mouth:
+            return self.playout.clear()
+        released = self.feed.mic_samples + self.feed.silence_samples
+        unshown = max(released - self.shown_until, 0)
+        self.stream.hush.request(released)
+        # Segments whose end was released but not shown yet are cut off too.
+        due = self.playout.due
+        while due:
+            end, segment, length = due.popleft()
+            cut = max(end - self.shown_until, 0) / SAMPLE_RATE
+            self._segment_ended(SegmentEnd(segment, max(length - cut, 0.0), interrupted=True))
+        return self.playout.clear(unshown)
 
     def _segment_ended(self, end: SegmentEnd) -> None:
         for sink in list(self.segment_sinks):
@@ -264,6 +287,9 @@ class SessionCore:
     def _deliver(self, frame: RenderedFrame) -> None:
         self.last_speech = frame.speech
         end = timebase.frame_end_sample(frame.index) + 1
+        self.shown_until = max(self.shown_until, end)
+        if frame.mute_until is not None and self.tape is not None:
+            self.tape.mute_until(frame.mute_until)
         audio = self.tape.take_until(end) if self.tape is not None else np.zeros(0, np.float32)
         out = FrameOut(frame, audio)
         for sink in list(self.frame_sinks):

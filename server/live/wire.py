@@ -5,7 +5,8 @@ Client → server
   2. then binary messages: PCM16 little-endian mono at ``sample_rate`` (any length);
   3. text controls: ``{"type": "end_of_segment"}`` (what was sent so far is one utterance: a
      ``segment_end`` comes when its last frame is out), ``{"type": "clear_buffer"}`` (interrupt:
-     queued speech is dropped at once; the mouth closes over the next 2–4 frames).
+     queued speech is dropped at once; the next frame listens with its mouth closed, see
+     :attr:`StreamRequest.on_clear`).
 
 Server → client
   * text ``{"type": "session", ...}`` once: id, frame size, fps, the audio rate of frames;
@@ -42,6 +43,12 @@ class StreamRequest(BaseModel):
     video: Literal["jpeg", "rgb24", "none"] = Field("jpeg", description="Picture format of frames")
     jpeg_quality: int = Field(85, ge=10, le=100)
     motion: bool = Field(False, description="Also send each frame's motion as a 'motion' event")
+    on_clear: Literal["close_mouth", "natural"] = Field(
+        "close_mouth",
+        description="At clear_buffer: 'close_mouth' (the next frame listens, mouth closed, and speech "
+        "released but not yet played is muted) or 'natural' (the motion source closes the mouth "
+        "itself over 2-4 frames; that speech still plays)",
+    )
 
 
 def encode_frame(out: Any, video: str, jpeg_quality: int = 85) -> bytes:

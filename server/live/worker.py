@@ -34,6 +34,7 @@ from engines.motion_gen.engine_stream import StepBatcher
 from engines.motion_source.base import BatchMember, MotionFrame, MotionSource
 from engines.render.base import Renderer
 from server.live.audio_in import AudioInbox
+from server.live.hush import Hush
 from server.live.metrics import LiveMetrics
 from server.live.timing import ArrivalLog, Rolling
 
@@ -52,6 +53,8 @@ class RenderedFrame:
     rendered_at: float  # monotonic time the picture was ready
     speech: float  # VAD speech weight 0..1
     motion: np.ndarray  # [40] the motion frame the picture shows (engines.motion_space order)
+    # The first frame after an interruption: stream audio before this sample not yet played is muted.
+    mute_until: int | None = None
 
 
 class FrameStream:
@@ -78,6 +81,8 @@ class FrameStream:
         self.rolling = rolling or Rolling()
         self._arrivals = ArrivalLog()
         self._pending: MotionFrame | None = None
+        self.hush = Hush()  # an interruption's closed mouth (server.live.hush)
+        self._mute_until: int | None = None  # for the next delivered frame
         self._motion_s = 0.0  # push + pull time since the last rendered frame
         self.active = False  # rendered only once True (the session's connection is up)
         self.closed = False
@@ -168,10 +173,16 @@ class FrameStream:
         return self.deliver_rendered(frame, image, time.perf_counter() - t1)
 
     def take_pending(self) -> MotionFrame | None:
-        """The newest pending frame, taken (its motion-stage timings recorded); None if none."""
+        """The newest pending frame, taken (its motion-stage timings recorded, an interruption's
+        hush applied); None if none."""
         frame, self._pending = self._pending, None
         if frame is None:
             return None
+        if self.hush.active:
+            hushed = self.hush.apply(frame)
+            frame = hushed.frame
+            if hushed.mute_until is not None:
+                self._mute_until = max(hushed.mute_until, self._mute_until or 0)
         try:
             parts = self.source.pop_stage_seconds()
         except Exception as exc:  # a faulty source must not stop the turn for every session
@@ -197,7 +208,9 @@ class FrameStream:
             rendered_at=self.last_served,
             speech=float(frame.speech),
             motion=frame.motion,
+            mute_until=self._mute_until,
         )
+        self._mute_until = None
         if self.closed:
             return False
         try:

@@ -165,7 +165,7 @@ class StreamSession(LiveSession):
 
     def clear_buffer(self) -> float:
         self.pcm.reset()
-        dropped = self.core.clear_buffer()
+        dropped = self.core.clear_buffer(close_mouth=self.request.on_clear == "close_mouth")
         self._queue({"type": "cleared", "dropped_s": round(dropped, 3)})
         return dropped
 

@@ -98,27 +98,72 @@ def test_pushed_speech_comes_back_as_frames_with_their_audio(client: TestClient,
     _wait_gone(client)
 
 
-def test_clear_buffer_interrupts_at_once(client: TestClient, phrase: np.ndarray) -> None:
-    long = np.concatenate([phrase] * 4)  # about 6 s queued
+def _read_in_order(ws: Any, seconds: float) -> list[tuple[str, Any]]:
+    """Messages received for ``seconds``, in order: ("frame", (index, audio, picture)) or ("event", dict)."""
+    out: list[tuple[str, Any]] = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        message = ws.receive()
+        if message.get("bytes") is not None:
+            out.append(("frame", decode_frame(message["bytes"])))
+        elif message.get("text") is not None:
+            out.append(("event", json.loads(message["text"])))
+        else:
+            break
+    return out
+
+
+def _interrupt(client: TestClient, phrase: np.ndarray, on_clear: str) -> tuple[list, list, list[dict]]:
+    """~6 s of speech queued, ``clear_buffer`` after 1.2 s. Returns the frames before the clear,
+    the frames after the ``cleared`` event each with its jawOpen, and the events since the clear."""
+    long = np.concatenate([phrase] * 4)
+    request = {"sample_rate": RATE, "video": "rgb24", "motion": True, "on_clear": on_clear}
     with client.websocket_connect("/sessions/stream") as ws:
-        ws.send_text(json.dumps({"sample_rate": RATE, "video": "rgb24"}))
+        ws.send_text(json.dumps(request))
         ws.receive_text()
         ws.send_bytes(_pcm(long))
         ws.send_text(json.dumps({"type": "end_of_segment"}))
         before, _ = _read(ws, 1.2)
         ws.send_text(json.dumps({"type": "clear_buffer"}))
-        after, events = _read(ws, 1.0)
+        messages = _read_in_order(ws, 1.0)
+    _wait_gone(client)
+    at = next(i for i, (kind, m) in enumerate(messages) if kind == "event" and m["type"] == "cleared")
+    events = [m for kind, m in messages if kind == "event" and m["type"] != "motion"]
+    jaw: dict[int, float] = {}
+    after = []
+    for kind, m in messages[at:]:
+        if kind == "event" and m["type"] == "motion":
+            jaw[m["index"]] = m["coefficients"]["jawOpen"]
+        elif kind == "frame":
+            after.append((*m, jaw[m[0]]))
+    return before, after, events
+
+
+def test_clear_buffer_interrupts_at_once(client: TestClient, phrase: np.ndarray) -> None:
+    before, after, events = _interrupt(client, phrase, "close_mouth")
     assert max(bar_height(f[2]) for f in before if f[2] is not None) > 0.2
+    long_s = 4 * phrase.size / RATE
     cleared = next(e for e in events if e["type"] == "cleared")
-    assert long.size / RATE - 2.0 < cleared["dropped_s"] < long.size / RATE - 0.8
+    assert long_s - 2.0 < cleared["dropped_s"] < long_s - 0.8
     end = next(e for e in events if e["type"] == "segment_end")
     assert end["interrupted"] and 0.8 < end["position_s"] < 2.0
-    # Listening within a few frames of the clear (the lookahead and the send queue in between).
-    heights = [bar_height(f[2]) for f in after if f[2] is not None]
-    assert max(heights[8:]) < 0.05, heights
-    quiet = [np.abs(f[1]).max() for f in after[8:] if f[1].size]
-    assert max(quiet) < 0.01  # and the dropped speech is not played either
-    _wait_gone(client)
+    # Listening on the next frame the worker took: at most the frames it had in hand (one being
+    # rendered, one on its way to the event loop) go out as they were, then the mouth is shut...
+    first = next(i for i, f in enumerate(after) if f[3] == 0.0)
+    assert first <= 2, [f[3] for f in after[:6]]
+    assert max(bar_height(f[2]) for f in after[first:]) < 0.05
+    assert max(f[3] for f in after[first:]) < 0.05
+    # ...and from that frame on no speech is heard: neither the queue nor what was released.
+    assert max(np.abs(f[1]).max() for f in after[first:] if f[1].size) < 0.01
+
+
+def test_clear_buffer_can_leave_the_closing_to_the_source(client: TestClient, phrase: np.ndarray) -> None:
+    """``on_clear: natural``: the queue goes, but speech already released plays and the source
+    closes the mouth with its own motion."""
+    _, after, _ = _interrupt(client, phrase, "natural")
+    assert max(np.abs(f[1]).max() for f in after[:3] if f[1].size) > 0.05  # released speech plays on
+    assert after[0][3] > 0.05  # still open on the next frames
+    assert max(f[3] for f in after[8:]) < 0.05  # closed within a few frames all the same
 
 
 @pytest.mark.parametrize(
