@@ -108,3 +108,58 @@ def test_sample_queue_silences_its_front() -> None:
     assert queue.silence_front(7) == 7 and queue.size == 10
     np.testing.assert_array_equal(queue.take(10), [0] * 7 + [1] * 3)
     assert queue.silence_front(3) == 0
+
+
+# ---- through the session core ------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_core_clear_mutes_what_no_frame_showed_and_cuts_the_segment_it_ended() -> None:
+    """All of a segment released, its last frames not yet shown, then ``clear_buffer``: the
+    segment ends interrupted at the position shown, and the next frame is closed and silent."""
+    import asyncio
+
+    from server.live.audio_in import _ClosedResampler
+    from server.live.core import FrameOut, SegmentEnd, SessionCore
+    from server.live.metrics import LiveMetrics
+    from server.live.worker import RenderWorker
+    from tests.server.live.test_worker import Recorder, ScriptedSource
+
+    worker = RenderWorker(name="render-unused-hush")  # never started: turns run here
+    core = SessionCore(
+        "t",
+        ScriptedSource(lookahead=1),
+        Recorder(),
+        _ClosedResampler(),
+        LiveMetrics(),
+        worker,
+        with_tape=True,
+    )
+    outs: list[FrameOut] = []
+    ends: list[SegmentEnd] = []
+    core.frame_sinks.append(outs.append)
+    core.segment_sinks.append(ends.append)
+    playout = core.use_playout()
+    core.stream.active = True
+    worker.add(core.stream)
+    prime = core.prime_samples(1)
+    core.feed.start_clock(prime)
+    playout.push(np.full(10 * SPF, 0.5, np.float32))  # 0.4 s of "speech"
+    playout.end_segment()
+    t = 100.0
+    for step in range(12):  # 0.44 s of ticks: everything is released...
+        playout.tick(t + step * 0.04)
+        if step < 6:  # ...but the worker shows only the first frames
+            worker.turn()
+            await asyncio.sleep(0)
+    assert outs and max(np.abs(o.audio).max() for o in outs) == 0.5 and not ends
+    shown = core.shown_until
+    assert playout.due  # the segment's end was released, no frame has shown it
+    core.clear_buffer()
+    assert len(ends) == 1 and ends[0].interrupted
+    assert ends[0].position_s == pytest.approx((shown - prime) / timebase.SAMPLE_RATE)
+    before = len(outs)
+    worker.turn()
+    await asyncio.sleep(0)
+    after = outs[before:]
+    assert len(after) == 1 and after[0].frame.motion[ms.INDEX["jawOpen"]] == 0.0
+    assert after[0].audio.size > 0 and np.abs(after[0].audio).max() == 0.0  # the cut speech is muted
+    assert len(ends) == 1  # no second (uninterrupted) end for it later
