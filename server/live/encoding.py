@@ -9,8 +9,11 @@ returns ``av.Packet`` objects: aiortc's documented pre-encoded path (``RTCRtpSen
 packetises them with ``Encoder.pack``). That gives us the preset, an exact bitrate, and the exact
 moment each frame reaches the encoder for latency accounting.
 
-What we give up: keyframes on request (PLI/FIR) — aiortc only honours those in its own encoders —
-so we send a keyframe every ``keyframe_interval_s`` (default 2 s) instead; and the browser's REMB
+Keyframes come every ``keyframe_interval_s`` (default 2 s) and on request: aiortc honours a
+receiver's PLI/FIR only in its own encoders, so :func:`honour_keyframe_requests` hooks the sender's
+request (``RTCRtpSender._send_keyframe``, which its RTCP handler calls; tested against the pinned
+aiortc) and passes it to :meth:`VideoEncoder.request_keyframe`. A viewer that lost packets gets its
+picture back after one round trip instead of up to two seconds. What we give up: the browser's REMB
 bandwidth estimate, which cannot move our fixed bitrate.
 
 Codec choice: :func:`video_codec_preferences` orders the sender's capabilities for
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import fractions
 import logging
+from collections.abc import Callable
 from typing import Literal
 
 import av
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_CLOCK = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+MIN_KEYFRAME_GAP_S = 0.5  # requested keyframes (PLI/FIR) at most this often
 CodecName = Literal["h264", "vp8"]
 _MIME = {"h264": "video/h264", "vp8": "video/vp8"}
 
@@ -86,8 +91,20 @@ class VideoEncoder:
         self.h264_preset = h264_preset
         self._ctx: av.VideoCodecContext | None = None
         self._since_key = 0
+        # Requested keyframes are at least this many frames apart: many viewers asking after one
+        # loss (or a receiver asking on every broken frame) make one keyframe, not a storm.
+        self.min_key_gap = max(1, round(MIN_KEYFRAME_GAP_S * fps))
+        self._key_requested = False
+        self.keyframes_requested = 0  # PLI/FIR received
+        self.keyframes = 0  # keyframes sent, for any reason
         self.frames = 0
         self.bytes = 0
+
+    def request_keyframe(self) -> None:
+        """A receiver lost the picture (RTCP PLI/FIR): make a keyframe soon (within the gap).
+        Called from the event loop while ``encode`` may run on its thread: a flag, read once."""
+        self.keyframes_requested += 1
+        self._key_requested = True
 
     def _open(self, width: int, height: int) -> av.VideoCodecContext:
         if self.codec_name == "h264":
@@ -150,9 +167,13 @@ class VideoEncoder:
         frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
+        if self._key_requested and self._since_key >= self.min_key_gap:
+            self._key_requested = False
+            keyframe = True
         if keyframe or self._since_key >= self.keyint:
             frame.pict_type = av.video.frame.PictureType.I
             self._since_key = 0
+            self.keyframes += 1
         self._since_key += 1
         packets = self._ctx.encode(frame)
         if not packets:
@@ -171,3 +192,21 @@ class VideoEncoder:
 
     def close(self) -> None:
         self._ctx = None
+
+
+def honour_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """Call ``request`` whenever the receiver of ``sender`` asks for a keyframe (PLI or FIR).
+
+    aiortc's RTCP handler calls the sender's ``_send_keyframe``, which only its own encoders read;
+    our packets are encoded before they reach it, so that hook is wrapped on this sender.
+    """
+    original: Callable[[], None] = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        original()
+        try:
+            request()
+        except Exception:  # the RTCP loop must go on whatever the encoder says
+            log.exception("keyframe request failed")
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]

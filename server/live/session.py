@@ -41,7 +41,13 @@ from engines.offline.motion_file import motion_record
 from engines.render.base import Renderer
 from server.live.audio_in import SAMPLE_RATE, Resampler
 from server.live.core import FrameOut, SessionCore
-from server.live.encoding import CodecName, VideoEncoder, negotiated_video_codec, video_codec_preferences
+from server.live.encoding import (
+    CodecName,
+    VideoEncoder,
+    honour_keyframe_requests,
+    negotiated_video_codec,
+    video_codec_preferences,
+)
 from server.live.lifecycle import LiveSession
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
@@ -146,6 +152,7 @@ class Session(LiveSession):
         pc = self.pc
         video_tx = pc.addTransceiver(self.video, direction="sendonly")
         video_tx.setCodecPreferences(video_codec_preferences(self.options.codec))
+        honour_keyframe_requests(video_tx.sender, lambda: self.video.encoder.request_keyframe())
         if self.audio_out is not None:
             pc.addTransceiver(self.audio_out, direction="sendrecv")
         else:
@@ -282,7 +289,12 @@ class Session(LiveSession):
                 "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
                 "say_queued_s": round(self.feed.overlay_queued / SAMPLE_RATE, 2),  # presenter mode
             },
-            "encoder": {"frames": v.encoder.frames, "kbps": self._kbps()},
+            "encoder": {
+                "frames": v.encoder.frames,
+                "kbps": self._kbps(),
+                "keyframes": v.encoder.keyframes,
+                "keyframes_requested": v.encoder.keyframes_requested,
+            },
             "errors": {"render": self.stream.errors, "last": self.stream.last_error},
             "viewers": self.core.viewer_stats(),
             "outputs": [o.describe() for o in self.core.outputs.values()],

@@ -29,7 +29,13 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server.live.audio_in import SAMPLE_RATE
 from server.live.core import FrameOut, SessionCore
-from server.live.encoding import VIDEO_CLOCK, CodecName, VideoEncoder, negotiated_video_codec
+from server.live.encoding import (
+    VIDEO_CLOCK,
+    CodecName,
+    VideoEncoder,
+    honour_keyframe_requests,
+    negotiated_video_codec,
+)
 from server.live.encoding import video_codec_preferences as codec_preferences
 
 log = logging.getLogger(__name__)
@@ -182,6 +188,7 @@ class Broadcast:
             video.setCodecPreferences(
                 [c for c in codec_preferences(self.codec) if c.mimeType.lower() != "video/rtx"][:1]
             )
+            honour_keyframe_requests(video.sender, self._encoder.request_keyframe)
             pc.addTransceiver(viewer.audio, direction="sendonly")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await pc.createAnswer()
@@ -270,4 +277,6 @@ class Broadcast:
             "codec": self.codec,
             "frames_encoded": self.frames_encoded,
             "frames_skipped": self.frames_skipped,
+            "keyframes": self._encoder.keyframes,
+            "keyframes_requested": self._encoder.keyframes_requested,
         }

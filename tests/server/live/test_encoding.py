@@ -35,6 +35,25 @@ def test_encoder_packets_decode_with_keyframes_and_pts(codec: str) -> None:
     assert [i for i, k in enumerate(keys) if k] == [0, 10, 20]
 
 
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+def test_requested_keyframes_come_soon_but_not_in_a_storm(codec: str) -> None:
+    """PLI/FIR: the next frame is a keyframe once ``min_key_gap`` frames have passed since the last
+    one; requests in between wait, and many requests make one keyframe."""
+    enc = VideoEncoder(codec, 300_000, keyframe_interval_s=30.0)  # type: ignore[arg-type]
+    gap = enc.min_key_gap  # 12 frames at 25 fps
+    requests = {3: 1, gap + 5: 1, gap + 6: 3}  # frame -> requests arriving just before it
+    keys = []
+    for i in range(2 * gap + 10):
+        for _ in range(requests.get(i, 0)):
+            enc.request_keyframe()
+        packet = enc.encode(_moving(i), pts=i * 3600)
+        assert packet is not None
+        keys.append(packet.is_keyframe)
+    # 0: the first frame; the request at 3 waits for the gap; those at gap+5/gap+6 make one, a gap later.
+    assert [i for i, k in enumerate(keys) if k] == [0, gap, 2 * gap]
+    assert enc.keyframes == 3 and enc.keyframes_requested == 5
+
+
 def test_encoder_bitrate_setting_is_honoured() -> None:
     sizes = {}
     for bitrate in (150_000, 1_200_000):

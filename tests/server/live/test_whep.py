@@ -13,7 +13,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from bench.live_client import LiveClient, SignalTrack
-from tests.server.live.conftest import bar_height
+from tests.server.live.conftest import bar_height, make_app, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -90,6 +90,41 @@ async def test_viewers_watch_a_session_from_one_encode(live, speech) -> None:
         assert max(v.heights) > 0.2 and min(v.heights) < 0.05  # the mouth moved with the speech
         assert v.audio_samples > 16000 * 2 and v.audio_peak > 0.1  # and the speech came along
     assert app.state.sessions.get(sid) is None
+
+
+async def _lose_the_picture(pc: RTCPeerConnection) -> None:
+    """What a browser sends when it cannot decode: an RTCP PLI for the video it receives."""
+    receiver = next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
+    await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[0].source)
+
+
+async def test_a_receiver_that_lost_the_picture_gets_a_keyframe_at_once(data_dir, speech) -> None:
+    """PLI from a WHEP viewer or from the session's own client makes the encoder send a keyframe
+    then, not at the next periodic one (set far off here: 30 s)."""
+    app = make_app(data_dir, keyframe_interval_s=30.0)
+    async with serving(app) as http:
+        client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+        answer = await client.start(SignalTrack(speech.signal), options={"codec": "h264"})
+        sid = answer["session_id"]
+        try:
+            await client.wait_frames(5, timeout=5.0)
+            viewer = await _watch(http, sid)
+            for _ in range(100):
+                if len(viewer.heights) > 10:
+                    break
+                await asyncio.sleep(0.05)
+            before = (await http.get(f"/sessions/{sid}")).json()
+            await _lose_the_picture(viewer.pc)
+            assert client.pc is not None
+            await _lose_the_picture(client.pc)
+            await asyncio.sleep(1.0)
+            after = (await http.get(f"/sessions/{sid}")).json()
+            await viewer.pc.close()
+        finally:
+            await client.stop()
+    for key in ("viewers", "encoder"):
+        assert after[key]["keyframes_requested"] == before[key]["keyframes_requested"] + 1, key
+        assert after[key]["keyframes"] == before[key]["keyframes"] + 1, key
 
 
 async def test_whep_refusals(live) -> None:
