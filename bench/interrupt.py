@@ -178,4 +178,4 @@ def print_report(result: dict[str, Any]) -> None:
             str(r["twitch_max"]),
             str(r["clear_to_closed_ms_median"]),
         )
-    Console().print(table)
+    Console(width=120).print(table)

@@ -13,11 +13,11 @@ the WebSocket session (``ws_session.py``) its socket. Two ways in:
 * **live audio** (a mic): pushed as it arrives; the feed's stall clock fills silence when it stops;
 * **pushed audio** (:class:`Playout`): speech that arrives faster than real time (a TTS stream) is
   queued and played into the stream at real time, silence when the queue is empty.
-  :meth:`SessionCore.clear_buffer` is an interruption: what is queued is dropped, and the next
-  frame the worker takes listens, its mouth closed, with the speech released but not yet played
-  muted (:mod:`server.live.hush`). A segment the client marks ends with a :class:`SegmentEnd`
-  when the frame showing its last sample goes out, or at once with ``interrupted`` when it is
-  cleared (its position: what had been shown).
+  :meth:`SessionCore.clear_buffer` is an interruption: what is queued is dropped, frames rendered
+  before the clear and not yet out are dropped, and the next frame listens, its mouth closed, with
+  the speech released but not yet played muted (:mod:`server.live.hush`). A segment the client
+  marks ends with a :class:`SegmentEnd` when the frame showing its last sample goes out, or at
+  once with ``interrupted`` when it is cleared (its position: what had been shown).
 """
 
 from __future__ import annotations
@@ -223,6 +223,7 @@ class SessionCore:
         self.outputs: dict[str, RtmpOutput] = {}  # pushes to livestream ingests
         self.last_speech = 0.0
         self.shown_until = 0  # stream sample index after the last delivered frame
+        self.frames_dropped_at_clear = 0  # rendered before a clear, delivered after it
 
     def _to_inbox(self, chunk: AudioChunk) -> None:
         dropped = self.inbox.put(chunk)
@@ -285,6 +286,11 @@ class SessionCore:
             sink(end)
 
     def _deliver(self, frame: RenderedFrame) -> None:
+        if frame.clears_seen < self.stream.hush.requested:
+            # Taken before the last clear: it shows the speech the user interrupted. Dropped; its
+            # audio goes muted with the first frame taken after the clear.
+            self.frames_dropped_at_clear += 1
+            return
         self.last_speech = frame.speech
         end = timebase.frame_end_sample(frame.index) + 1
         self.shown_until = max(self.shown_until, end)

@@ -16,8 +16,11 @@ worker *hushes* the frames after a clear instead of waiting for the source:
   played yet (:attr:`HushedFrame.mute_until`): the speech that frame would have carried is dropped
   too, so picture and sound stop together.
 
-Frames the worker had already taken when the clear came (at most one being rendered, one on its way
-to the loop) go out as they were.
+Frames the worker had already taken when the clear came (one being rendered, and on a loaded
+machine several waiting for the event loop) are dropped by the session core: each rendered frame
+carries the number of clears the worker had seen when it took it (:attr:`Hush.seen`), and a
+frame older than the last clear (:attr:`Hush.requested`) showed speech the user has interrupted.
+So the first frame out after a clear listens, whatever the load.
 """
 
 from __future__ import annotations
@@ -49,12 +52,15 @@ class Hush:
 
     def __init__(self) -> None:
         self._requests: deque[int] = deque()
+        self.requested = 0  # clears asked for (event loop)
+        self.seen = 0  # clears the worker has taken into account (worker thread)
         self._first_free: int | None = None  # first frame whose own audio came after the clear
         self._ramp_start: int | None = None  # first frame of the fade back to the source
         self._last_jaw = 1.0  # the source's jawOpen on the previous hushed frame
 
     def request(self, cut_sample: int) -> None:
         """A clear happened when the stream had released ``cut_sample`` samples."""
+        self.requested += 1
         self._requests.append(cut_sample)
 
     @property
@@ -66,6 +72,7 @@ class Hush:
         mute_until = None
         while self._requests:
             mute_until = max(self._requests.popleft(), mute_until or 0)
+            self.seen += 1
         if mute_until is not None:
             first_free = -(-mute_until // timebase.SAMPLES_PER_FRAME)  # ceil: frames fully after it
             self._first_free = max(first_free, self._first_free or 0)

@@ -55,6 +55,7 @@ class RenderedFrame:
     motion: np.ndarray  # [40] the motion frame the picture shows (engines.motion_space order)
     # The first frame after an interruption: stream audio before this sample not yet played is muted.
     mute_until: int | None = None
+    clears_seen: int = 0  # interruptions the worker had taken into account when it took the frame
 
 
 class FrameStream:
@@ -209,6 +210,7 @@ class FrameStream:
             speech=float(frame.speech),
             motion=frame.motion,
             mute_until=self._mute_until,
+            clears_seen=self.hush.seen,
         )
         self._mute_until = None
         if self.closed:

@@ -220,7 +220,10 @@ class StreamSession(LiveSession):
             "closing": self.closing,
             "fps": self.fps.rate(now),
             "frames_sent": self.frames_sent,
-            "frames_dropped": {"worker_behind": self.core.stream.frames_skipped},
+            "frames_dropped": {
+                "worker_behind": self.core.stream.frames_skipped,
+                "at_clear": self.core.frames_dropped_at_clear,
+            },
             "stages_ms": {k: s for k, s in stages.items() if s is not None},
             "audio": {
                 "queued_s": round(self.playout.queued_s, 3),

@@ -111,55 +111,92 @@ def test_sample_queue_silences_its_front() -> None:
 
 
 # ---- through the session core ------------------------------------------------------------------
+class _Core:
+    """A session core on a scripted source (jawOpen = the frame's mean |sample|) and a worker whose
+    turns the test runs; 0.4 s of "speech" pushed as one segment."""
+
+    def __init__(self) -> None:
+        from server.live.audio_in import _ClosedResampler
+        from server.live.core import FrameOut, SegmentEnd, SessionCore
+        from server.live.metrics import LiveMetrics
+        from server.live.worker import RenderWorker
+        from tests.server.live.test_worker import Recorder, ScriptedSource
+
+        self.worker = RenderWorker(name="render-unused-hush")  # never started
+        self.core = SessionCore(
+            "t",
+            ScriptedSource(lookahead=1),
+            Recorder(),
+            _ClosedResampler(),
+            LiveMetrics(),
+            self.worker,
+            with_tape=True,
+        )
+        self.outs: list[FrameOut] = []
+        self.ends: list[SegmentEnd] = []
+        self.core.frame_sinks.append(self.outs.append)
+        self.core.segment_sinks.append(self.ends.append)
+        self.playout = self.core.use_playout()
+        self.core.stream.active = True
+        self.worker.add(self.core.stream)
+        self.prime = self.core.prime_samples(1)
+        self.core.feed.start_clock(self.prime)
+        self.playout.push(np.full(10 * SPF, 0.5, np.float32))
+        self.playout.end_segment()
+        self.t = 100.0
+
+    def tick(self) -> None:
+        self.playout.tick(self.t)
+        self.t += 0.04
+
+
 @pytest.mark.anyio
 async def test_core_clear_mutes_what_no_frame_showed_and_cuts_the_segment_it_ended() -> None:
     """All of a segment released, its last frames not yet shown, then ``clear_buffer``: the
     segment ends interrupted at the position shown, and the next frame is closed and silent."""
     import asyncio
 
-    from server.live.audio_in import _ClosedResampler
-    from server.live.core import FrameOut, SegmentEnd, SessionCore
-    from server.live.metrics import LiveMetrics
-    from server.live.worker import RenderWorker
-    from tests.server.live.test_worker import Recorder, ScriptedSource
-
-    worker = RenderWorker(name="render-unused-hush")  # never started: turns run here
-    core = SessionCore(
-        "t",
-        ScriptedSource(lookahead=1),
-        Recorder(),
-        _ClosedResampler(),
-        LiveMetrics(),
-        worker,
-        with_tape=True,
-    )
-    outs: list[FrameOut] = []
-    ends: list[SegmentEnd] = []
-    core.frame_sinks.append(outs.append)
-    core.segment_sinks.append(ends.append)
-    playout = core.use_playout()
-    core.stream.active = True
-    worker.add(core.stream)
-    prime = core.prime_samples(1)
-    core.feed.start_clock(prime)
-    playout.push(np.full(10 * SPF, 0.5, np.float32))  # 0.4 s of "speech"
-    playout.end_segment()
-    t = 100.0
+    c = _Core()
     for step in range(12):  # 0.44 s of ticks: everything is released...
-        playout.tick(t + step * 0.04)
+        c.tick()
         if step < 6:  # ...but the worker shows only the first frames
-            worker.turn()
+            c.worker.turn()
             await asyncio.sleep(0)
-    assert outs and max(np.abs(o.audio).max() for o in outs) == 0.5 and not ends
-    shown = core.shown_until
-    assert playout.due  # the segment's end was released, no frame has shown it
-    core.clear_buffer()
-    assert len(ends) == 1 and ends[0].interrupted
-    assert ends[0].position_s == pytest.approx((shown - prime) / timebase.SAMPLE_RATE)
-    before = len(outs)
-    worker.turn()
+    assert c.outs and max(np.abs(o.audio).max() for o in c.outs) == 0.5 and not c.ends
+    shown = c.core.shown_until
+    assert c.playout.due  # the segment's end was released, no frame has shown it
+    c.core.clear_buffer()
+    assert len(c.ends) == 1 and c.ends[0].interrupted
+    assert c.ends[0].position_s == pytest.approx((shown - c.prime) / timebase.SAMPLE_RATE)
+    before = len(c.outs)
+    c.worker.turn()
     await asyncio.sleep(0)
-    after = outs[before:]
+    after = c.outs[before:]
     assert len(after) == 1 and after[0].frame.motion[ms.INDEX["jawOpen"]] == 0.0
     assert after[0].audio.size > 0 and np.abs(after[0].audio).max() == 0.0  # the cut speech is muted
-    assert len(ends) == 1  # no second (uninterrupted) end for it later
+    assert len(c.ends) == 1  # no second (uninterrupted) end for it later
+
+
+@pytest.mark.anyio
+async def test_core_drops_frames_rendered_before_the_clear() -> None:
+    """A frame the worker rendered before the clear but the event loop delivers after it showed
+    interrupted speech: it is dropped, and its audio goes muted with the next frame."""
+    import asyncio
+
+    c = _Core()
+    for _ in range(6):
+        c.tick()
+        c.worker.turn()
+        await asyncio.sleep(0)
+    c.tick()
+    c.worker.turn()  # rendered, handed to the loop...
+    c.core.clear_buffer()  # ...which runs the clear first
+    shown = len(c.outs)
+    await asyncio.sleep(0)
+    assert len(c.outs) == shown and c.core.frames_dropped_at_clear == 1
+    c.tick()
+    c.worker.turn()
+    await asyncio.sleep(0)
+    out = c.outs[-1]
+    assert len(c.outs) == shown + 1 and out.frame.motion[ms.INDEX["jawOpen"]] == 0.0
+    assert out.audio.size >= 2 * SPF and np.abs(out.audio).max() == 0.0  # the dropped frame's audio too
