@@ -274,6 +274,15 @@ async function say(event) {
   }
 }
 
+async function stopSaying() {
+  if (!state.sessionId) return;
+  try {
+    await api(`/sessions/${state.sessionId}/clear`, { method: "POST" });
+  } catch (error) {
+    setStatus(`clear: ${error.message}`, true);
+  }
+}
+
 async function stop(reason) {
   showSessionTools(null);
   clearInterval(state.statsTimer);
@@ -385,6 +394,7 @@ async function init() {
   $("start").addEventListener("click", start);
   $("stop").addEventListener("click", () => stop());
   $("say").addEventListener("submit", say);
+  $("say-stop").addEventListener("click", stopSaying);
   $("upload").addEventListener("submit", upload);
   window.addEventListener("pagehide", () => stop());
   await loadAvatars();

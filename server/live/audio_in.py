@@ -281,6 +281,10 @@ class AudioFeed:
         silence), so it plays at the stream's own real-time pace: presenter mode on a mic session."""
         self._overlay.push(samples)
 
+    def clear_overlay(self) -> int:
+        """Drop the ``say`` speech not yet mixed in (an interruption); returns samples dropped."""
+        return self._overlay.clear()
+
     @property
     def overlay_queued(self) -> int:
         """Samples of ``say`` speech not yet mixed in."""

@@ -265,14 +265,16 @@ class SessionCore:
         """Interruption: queued speech goes now; the next frame the worker takes listens and what
         was released but not yet shown is muted (:mod:`server.live.hush`). With ``close_mouth``
         False only the queue goes: the source closes the mouth itself and what was released plays.
-        Returns seconds dropped."""
-        if self.playout is None:
-            return 0.0
-        if not close_mouth:
-            return self.playout.clear()
+        On a mic session the queue is the ``say`` speech not yet mixed in (the mic goes on, and the
+        mouth follows it again after the hush). Returns seconds dropped."""
         released = self.feed.mic_samples + self.feed.silence_samples
         unshown = max(released - self.shown_until, 0)
-        self.stream.hush.request(released)
+        if close_mouth:
+            self.stream.hush.request(released)
+        if self.playout is None:  # a mic session: what goes is the ``say`` speech not yet mixed in
+            return self.feed.clear_overlay() / SAMPLE_RATE
+        if not close_mouth:
+            return self.playout.clear()
         # Segments whose end was released but not shown yet are cut off too.
         due = self.playout.due
         while due:

@@ -102,6 +102,11 @@ class LiveSession(ABC):
         """Live stats for ``GET /sessions`` (times in ms)."""
 
     @abstractmethod
+    def clear(self) -> float:
+        """Interrupt: drop the speech queued for the avatar (pushed audio, ``say``) and close its
+        mouth on the next frame; returns the seconds dropped."""
+
+    @abstractmethod
     def say(self, speech: np.ndarray) -> int | None:
         """Speak 16 kHz ``speech`` (presenter mode); its segment number where the transport has
         segments."""

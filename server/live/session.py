@@ -146,6 +146,12 @@ class Session(LiveSession):
         self.feed.overlay(speech)
         return None
 
+    def clear(self) -> float:
+        """Interrupt ``say``: the speech not yet mixed in goes and the mouth closes on the next
+        frame; the mic goes on. What was already mixed in and released (the lookahead, ~60-100 ms)
+        still plays in the return audio, which has no tape to mute."""
+        return self.core.clear_buffer()
+
     # ---- life cycle -------------------------------------------------------------------------------
     async def start(self, offer: RTCSessionDescription) -> RTCSessionDescription:
         """Apply the client's offer, start the pipeline and return our answer."""

@@ -163,6 +163,9 @@ class StreamSession(LiveSession):
         self.playout.push(self.pcm.flush())  # the resampler's last few ms belong to this utterance
         return self.playout.end_segment()
 
+    def clear(self) -> float:
+        return self.clear_buffer()
+
     def clear_buffer(self) -> float:
         self.pcm.reset()
         dropped = self.core.clear_buffer(close_mouth=self.request.on_clear == "close_mouth")

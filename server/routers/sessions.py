@@ -207,6 +207,27 @@ INVALID_VOICE = ErrorDoc(
 )
 
 
+class ClearOut(BaseModel):
+    session_id: str
+    dropped_s: float = Field(description="Seconds of queued speech dropped")
+
+
+@router.post(
+    "/{session_id}/clear",
+    response_model=ClearOut,
+    summary="Interrupt: drop the speech queued for the avatar and close its mouth on the next frame",
+    responses=error_responses(SESSION_NOT_FOUND, 422),
+)
+async def clear(request: Request, session_id: SessionId) -> ClearOut:
+    """On a WebSocket session, what the client pushed or ``say`` queued (as its ``clear_buffer``
+    control does; the client gets its ``cleared`` event); on a browser session, the ``say``
+    speech not yet played (the microphone goes on)."""
+    session = _manager(request).get(session_id)
+    if session is None or session.closed:
+        raise api_error(404, "session_not_found", f"There is no session {session_id}.")
+    return ClearOut(session_id=session_id, dropped_s=round(session.clear(), 3))
+
+
 @router.post(
     "/{session_id}/say",
     status_code=status.HTTP_202_ACCEPTED,

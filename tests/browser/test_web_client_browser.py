@@ -183,7 +183,8 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
             motion_frames = await browser.eval("window.xactor.motionFrames || 0")
             # Presenter mode from the page: the text is queued as speech over the session.
             await browser.eval(
-                "document.getElementById('say-text').value = 'Welcome to the show.';"
+                "document.getElementById('say-text').value = 'Welcome to the show. Today we talk about"
+                " boats, maps and the blue bay where Papa sailed.';"
                 "document.getElementById('say').requestSubmit()"
             )
             queued = 0.0
@@ -191,6 +192,15 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
                 await asyncio.sleep(0.1)
                 polled = (await http.get(f"/sessions/{session_id}")).json()
                 queued = max(queued, polled["audio"]["say_queued_s"])
+            # ...and "Stop speaking" drops what is still to be said.
+            before_stop = polled["audio"]["say_queued_s"]
+            await browser.eval("document.getElementById('say-stop').click()")
+            left = queued
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                left = (await http.get(f"/sessions/{session_id}")).json()["audio"]["say_queued_s"]
+                if left == 0:
+                    break
             watch = await browser.eval("document.getElementById('watch-link').href")
             shot = tmp_path / "diffusion.png"
             await browser.screenshot(shot)
@@ -202,7 +212,12 @@ async def test_web_client_diffusion_session_on_a_procedural_avatar(tmp_path: Pat
     assert stats["errors"]["render"] == 0 and stats["fps"] > 4
     assert stats["motion_source"]["name"] == "generator"
     assert motion_frames > 25
-    assert queued > 0.3 and watch.endswith(f"/viewer.html?session={session_id}")
+    assert (
+        queued > 0.3
+        and before_stop > 1.0
+        and left == 0
+        and watch.endswith(f"/viewer.html?session={session_id}")
+    )
     print(f"diffusion session: fps {stats['fps']}, stages {stats['stages_ms']}")
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -405,6 +405,10 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
         "session_not_found": lambda c: c.http.delete("/sessions/0123456789abcdef"),
         "invalid_request": lambda c: c.http.delete("/sessions/" + "x" * 65),
     },
+    ("POST", "/sessions/{session_id}/clear"): {
+        "session_not_found": lambda c: c.http.post("/sessions/0123456789abcdef/clear"),
+        "invalid_request": lambda c: c.http.post("/sessions/" + "x" * 65 + "/clear"),
+    },
     ("POST", "/sessions/{session_id}/say"): {
         "session_not_found": lambda c: c.http.post("/sessions/0123456789abcdef/say", json={"text": "hi"}),
         "invalid_request": lambda c: c.http.post("/sessions/0123456789abcdef/say", json={"text": ""}),

@@ -147,3 +147,34 @@ async def test_motion_channel_streams_each_frames_motion(live, speech) -> None:
     heights = np.array([f.value for f in client.frames])
     assert jaw.max() > 0.2 and heights.max() > 0.2  # the speech moved both, the same way
     assert abs(len(client.motion) - len(client.frames)) < 10
+
+
+async def test_clear_stops_say_on_a_browser_session(live) -> None:
+    """``POST /sessions/{id}/clear`` on a mic session: the ``say`` speech not yet played goes, the
+    mouth closes (the mic, silent here, goes on driving it)."""
+    from bench.speech import have_espeak
+
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    _, http = live
+    client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+    answer = await client.start(SignalTrack(np.zeros(16000 * 8, np.float32)), options={"codec": "h264"})
+    sid = answer["session_id"]
+    try:
+        await client.wait_frames(5, timeout=5.0)
+        text = "Papa bought a big blue boat, and we sailed it all the way around the bay."
+        assert (await http.post(f"/sessions/{sid}/say", json={"text": text})).status_code == 202
+        await asyncio.sleep(1.2)
+        queued = (await http.get(f"/sessions/{sid}")).json()["audio"]["say_queued_s"]
+        cleared = await http.post(f"/sessions/{sid}/clear")
+        t_cleared = time.monotonic()
+        await asyncio.sleep(1.0)
+        stats = (await http.get(f"/sessions/{sid}")).json()
+    finally:
+        await client.stop()
+    assert cleared.status_code == 200 and queued > 1.0
+    assert abs(cleared.json()["dropped_s"] - queued) < 0.3
+    assert stats["audio"]["say_queued_s"] == 0
+    spoke = [f.value for f in client.frames if f.t < t_cleared]
+    after = [f.value for f in client.frames if f.t > t_cleared + 0.25]  # the frames then in flight
+    assert max(spoke) > 0.2 and len(after) > 10 and max(after) < 0.05, after

@@ -265,6 +265,29 @@ def test_say_speaks_text_into_a_stream_session(client: TestClient) -> None:
     _wait_gone(client)
 
 
+def test_http_clear_interrupts_a_stream_session(client: TestClient) -> None:
+    """``POST /sessions/{id}/clear`` does what the ``clear_buffer`` control does (a controller that
+    is not the audio pusher can interrupt): the client gets ``cleared`` and the segment ends."""
+    if not have_espeak():
+        pytest.skip("espeak-ng is not installed")
+    with client.websocket_connect("/sessions/stream") as ws:
+        ws.send_text(json.dumps({"video": "rgb24", "motion": True}))
+        sid = json.loads(ws.receive_text())["session_id"]
+        text = "Papa bought a big blue boat, and we sailed it all the way around the bay."
+        assert client.post(f"/sessions/{sid}/say", json={"text": text}).status_code == 202
+        _read(ws, 1.0)
+        cleared = client.post(f"/sessions/{sid}/clear")
+        messages = _read_in_order(ws, 0.8)
+    _wait_gone(client)
+    assert cleared.status_code == 200 and cleared.json()["dropped_s"] > 1.0
+    events = [m for kind, m in messages if kind == "event" and m["type"] != "motion"]
+    assert any(e["type"] == "cleared" for e in events)
+    assert any(e["type"] == "segment_end" and e["interrupted"] for e in events)
+    at = next(i for i, (k, m) in enumerate(messages) if k == "event" and m["type"] == "cleared")
+    pictures = [m[2] for k, m in messages[at:] if k == "frame" and m[2] is not None]
+    assert pictures and max(bar_height(p) for p in pictures) < 0.05
+
+
 def test_client_protocol_module_agrees_with_the_server() -> None:
     """integrations/xactor_integrations/protocol.py (the agent side, no server code) reads what
     server/live/wire.py writes."""
