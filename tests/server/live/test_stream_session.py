@@ -114,8 +114,9 @@ def _read_in_order(ws: Any, seconds: float) -> list[tuple[str, Any]]:
 
 
 def _interrupt(client: TestClient, phrase: np.ndarray, on_clear: str) -> tuple[list, list, list[dict]]:
-    """~6 s of speech queued, ``clear_buffer`` after 1.2 s. Returns the frames before the clear,
-    the frames after the ``cleared`` event each with its jawOpen, and the events since the clear."""
+    """~6 s of speech queued, ``clear_buffer`` after 1 s, on a frame with the mouth open. Returns
+    the frames before the clear, the frames after the ``cleared`` event each with its jawOpen, and
+    the events since the clear."""
     long = np.concatenate([phrase] * 4)
     request = {"sample_rate": RATE, "video": "rgb24", "motion": True, "on_clear": on_clear}
     with client.websocket_connect("/sessions/stream") as ws:
@@ -123,7 +124,11 @@ def _interrupt(client: TestClient, phrase: np.ndarray, on_clear: str) -> tuple[l
         ws.receive_text()
         ws.send_bytes(_pcm(long))
         ws.send_text(json.dumps({"type": "end_of_segment"}))
-        before, _ = _read(ws, 1.2)
+        before, _ = _read(ws, 1.0)
+        end = time.monotonic() + 3.0  # then clear while the mouth is open (not in a pause)
+        while time.monotonic() < end and not (before[-1][2] is not None and bar_height(before[-1][2]) > 0.2):
+            more, _ = _read(ws, 0.01)
+            before += more
         ws.send_text(json.dumps({"type": "clear_buffer"}))
         messages = _read_in_order(ws, 1.0)
     _wait_gone(client)
@@ -144,9 +149,11 @@ def test_clear_buffer_interrupts_at_once(client: TestClient, phrase: np.ndarray)
     assert max(bar_height(f[2]) for f in before if f[2] is not None) > 0.2
     long_s = 4 * phrase.size / RATE
     cleared = next(e for e in events if e["type"] == "cleared")
-    assert long_s - 2.0 < cleared["dropped_s"] < long_s - 0.8
     end = next(e for e in events if e["type"] == "segment_end")
-    assert end["interrupted"] and 0.8 < end["position_s"] < 2.0
+    assert end["interrupted"] and end["position_s"] > 0.8 and cleared["dropped_s"] > 0.5
+    # What was shown and what was dropped make the whole: the ~0.1 s released but not shown (the
+    # lookahead) is muted, so it counts in neither.
+    assert 0.0 < long_s - (end["position_s"] + cleared["dropped_s"]) < 0.25
     # Listening on the first frame out after the clear (frames rendered before it are dropped)...
     assert after[0][3] < 0.01, [f[3] for f in after[:6]]
     assert max(bar_height(f[2]) for f in after) < 0.05
