@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +29,12 @@ def _report(
         log.info("wrote %s", json_out)
 
 
+# The options every benchmark that talks to a server takes.
+ServerUrl = Annotated[str | None, typer.Option(help="Server to measure (default: start a local one).")]
+Token = Annotated[
+    str | None, typer.Option(envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one.")
+]
+
 bench_app = typer.Typer(
     help="Benchmarks: latency probe, session churn, overload, motion generator.", no_args_is_help=True
 )
@@ -36,10 +42,8 @@ bench_app = typer.Typer(
 
 @bench_app.command("latency")
 def latency(
-    url: str | None = typer.Option(None, help="Server to probe (default: start a local one)."),
-    token: str | None = typer.Option(
-        None, envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one."
-    ),
+    url: ServerUrl = None,
+    token: Token = None,
     avatar: str = typer.Option("default", help="Avatar id."),
     duration: float = typer.Option(20.0, help="Seconds of audio to send (600 for the growth check)."),
     period: float = typer.Option(3.0, help="Seconds between phrase onsets."),
@@ -82,10 +86,8 @@ def latency(
 
 @bench_app.command("churn")
 def churn(
-    url: str | None = typer.Option(None, help="Server to churn (default: start a local one)."),
-    token: str | None = typer.Option(
-        None, envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one."
-    ),
+    url: ServerUrl = None,
+    token: Token = None,
     sessions: int = typer.Option(300, min=1, help="Sessions to open and close, one after another."),
     half_open: int = typer.Option(0, min=0, help="Extra offers whose client never completes ICE."),
     round_size: int = typer.Option(25, min=1, help="Sessions between two readings of /health."),
@@ -112,10 +114,8 @@ def churn(
 
 @bench_app.command("interrupt")
 def interrupt(
-    url: str | None = typer.Option(None, help="Server to measure (default: start a local one)."),
-    token: str | None = typer.Option(
-        None, envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one."
-    ),
+    url: ServerUrl = None,
+    token: Token = None,
     trials: int = typer.Option(3, min=1, help="Interruptions per motion source and mode."),
     source: list[str] = typer.Option(["heuristic", "generator"], help="Motion sources to measure."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
