@@ -71,6 +71,9 @@ class FrameOut:
 
     frame: RenderedFrame
     audio: np.ndarray  # [N] float32, the stream samples since the previous FrameOut
+    # On the first frame after an interruption: the stream samples [start, end) a sink holding
+    # audio of its own (the WebRTC return audio) must silence; the tape's are silenced already.
+    muted: tuple[int, int] | None = None
 
 
 FrameSink = Callable[[FrameOut], None]
@@ -295,11 +298,14 @@ class SessionCore:
             return
         self.last_speech = frame.speech
         end = timebase.frame_end_sample(frame.index) + 1
+        muted = None
+        if frame.mute_until is not None:
+            muted = (self.shown_until, frame.mute_until)
+            if self.tape is not None:
+                self.tape.mute_until(frame.mute_until)
         self.shown_until = max(self.shown_until, end)
-        if frame.mute_until is not None and self.tape is not None:
-            self.tape.mute_until(frame.mute_until)
         audio = self.tape.take_until(end) if self.tape is not None else np.zeros(0, np.float32)
-        out = FrameOut(frame, audio)
+        out = FrameOut(frame, audio, muted)
         for sink in list(self.frame_sinks):
             sink(out)
         if self.playout is not None:

@@ -138,6 +138,8 @@ class Session(LiveSession):
         return self.core.last_speech
 
     def _deliver(self, out: FrameOut) -> None:
+        if out.muted is not None and self.audio_out is not None:
+            self.audio_out.mute(*out.muted)
         self.video.offer(out.frame)
 
     def say(self, speech: np.ndarray) -> int | None:
@@ -147,9 +149,8 @@ class Session(LiveSession):
         return None
 
     def clear(self) -> float:
-        """Interrupt ``say``: the speech not yet mixed in goes and the mouth closes on the next
-        frame; the mic goes on. What was already mixed in and released (the lookahead, ~60-100 ms)
-        still plays in the return audio, which has no tape to mute."""
+        """Interrupt ``say``: the speech not yet mixed in goes, the mouth closes on the next frame
+        and the return audio of what was released but not shown is muted; the mic goes on."""
         return self.core.clear_buffer()
 
     # ---- life cycle -------------------------------------------------------------------------------
@@ -294,6 +295,8 @@ class Session(LiveSession):
                 "speech": round(self.last_speech, 3),
                 "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
                 "say_queued_s": round(self.feed.overlay_queued / SAMPLE_RATE, 2),  # presenter mode
+                # return audio silenced by interruptions: released, never shown
+                "muted_s": round(self.audio_out.muted_samples / SAMPLE_RATE, 3) if self.audio_out else 0.0,
             },
             "encoder": {
                 "frames": v.encoder.frames,

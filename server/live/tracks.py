@@ -214,6 +214,7 @@ class DelayedAudioTrack(MediaStreamTrack):
         self._sent: deque[tuple[int, float]] = deque(maxlen=256)  # (video frame index, send time)
         self._changed = asyncio.Event()
         self.dropped_samples = 0  # 48 kHz samples dropped because the video did not move on
+        self.muted_samples = 0  # 16 kHz samples silenced by interruptions
 
     def feed(self, chunk: AudioChunk) -> None:
         """Append input audio (event loop); beyond ``max_buffer_s`` the oldest goes."""
@@ -227,6 +228,15 @@ class DelayedAudioTrack(MediaStreamTrack):
             first = -(-self._base // (self._UP * self.CHUNK)) * self.CHUNK  # next whole chunk kept
             self._next = max(self._next, first)
         self._changed.set()
+
+    def mute(self, start: int, end: int) -> None:
+        """Silence the 16 kHz stream samples ``[start, end)`` not yet sent (an interruption: speech
+        released before a clear that no frame showed)."""
+        lo = max(self._UP * max(start, self._next) - self._base, 0)
+        hi = min(self._UP * end - self._base, self._buf.size)
+        if hi > lo:
+            self._buf[lo:hi] = 0.0
+            self.muted_samples += (hi - lo) // self._UP
 
     def video_sent(self, index: int, t: float) -> None:
         """Video frame ``index`` left at ``t`` (monotonic): its audio may follow."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -158,8 +159,23 @@ async def test_clear_stops_say_on_a_browser_session(live) -> None:
         pytest.skip("espeak-ng is not installed")
     _, http = live
     client = LiveClient(http=http, analyse=bar_height, keep_images=False)
-    answer = await client.start(SignalTrack(np.zeros(16000 * 8, np.float32)), options={"codec": "h264"})
+    heard: list[tuple[float, float]] = []  # (arrival, peak) of each returned 20 ms chunk
+
+    async def read_audio(track) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                heard.append((time.monotonic(), float(np.abs(frame.to_ndarray()).max()) / 32767))
+
+    client._read_audio = read_audio  # type: ignore[method-assign]
+    silence = SignalTrack(np.zeros(16000 * 8, np.float32))
+    answer = await client.start(silence, options={"codec": "h264", "return_audio": True})
     sid = answer["session_id"]
+    from server.live.transport import configure_audio_receivers
+
+    assert client.pc is not None and configure_audio_receivers(client.pc, 0) == 1  # no client buffering
     try:
         await client.wait_frames(5, timeout=5.0)
         text = "Papa bought a big blue boat, and we sailed it all the way around the bay."
@@ -178,3 +194,10 @@ async def test_clear_stops_say_on_a_browser_session(live) -> None:
     spoke = [f.value for f in client.frames if f.t < t_cleared]
     after = [f.value for f in client.frames if f.t > t_cleared + 0.25]  # the frames then in flight
     assert max(spoke) > 0.2 and len(after) > 10 and max(after) < 0.05, after
+    # The return audio: the say speech before, silence after. The speech released but shown by no
+    # frame (the lookahead and a tick) was muted before it was sent. (What the client decodes is no
+    # proof of that: Opus concealment rings on over the gaps of a loaded loopback.)
+    assert max(peak for t, peak in heard if t < t_cleared) > 0.1
+    # (~0.1 s; more when the shared test loop stalls the video, up to 0.3 s measured)
+    assert 0.02 < stats["audio"]["muted_s"] < 1.0, stats["audio"]
+    assert max(peak for t, peak in heard if t > t_cleared + 0.3) < 0.01

@@ -81,3 +81,23 @@ async def test_return_audio_is_released_with_its_video_frame() -> None:
     third = await asyncio.wait_for(track.recv(), 1)
     assert third.pts == 2 * 960
     track.stop()
+
+
+@pytest.mark.anyio
+async def test_return_audio_mutes_what_was_not_sent_yet() -> None:
+    """An interruption silences released speech no frame showed; what went out stays as it was."""
+    track = DelayedAudioTrack()
+    track.feed(AudioChunk(np.full(3200, 0.5, np.float32), 0.0, silence=False))  # 5 frames of speech
+    track.video_sent(0, time.monotonic())
+    sent = [await asyncio.wait_for(track.recv(), 1) for _ in range(2)]  # frame 0's two 20 ms chunks
+    track.mute(0, 3 * 640)  # frames 1 and 2 were never shown (the clear came)
+    track.video_sent(3, time.monotonic())
+    later = [await asyncio.wait_for(track.recv(), 1) for _ in range(6)]  # frames 1, 2, 3
+    track.stop()
+
+    def level(frame) -> float:
+        return float(np.abs(frame.to_ndarray()).max()) / 32767
+
+    assert min(level(f) for f in sent[1:]) > 0.4  # frame 0 kept its sound
+    assert max(level(f) for f in later[:4]) == 0.0  # frames 1-2 muted
+    assert min(level(f) for f in later[4:]) > 0.4  # frame 3, after the cut, untouched
