@@ -122,9 +122,11 @@ async def test_a_receiver_that_lost_the_picture_gets_a_keyframe_at_once(data_dir
             await viewer.pc.close()
         finally:
             await client.stop()
+    # At least: a receiver may also ask on its own when a loaded loopback loses a packet. Without
+    # the hook neither count moves (the periodic keyframe is 30 s off).
     for key in ("viewers", "encoder"):
-        assert after[key]["keyframes_requested"] == before[key]["keyframes_requested"] + 1, key
-        assert after[key]["keyframes"] == before[key]["keyframes"] + 1, key
+        assert after[key]["keyframes_requested"] >= before[key]["keyframes_requested"] + 1, key
+        assert after[key]["keyframes"] >= before[key]["keyframes"] + 1, key
 
 
 async def test_whep_refusals(live) -> None:
