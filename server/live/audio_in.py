@@ -222,9 +222,14 @@ class AudioFeed:
                 self.silence_samples += samples.size
             else:
                 if self.first_mic_sample is None:
-                    self.first_mic_sample = self.mic_samples + self.silence_samples
+                    self.first_mic_sample = self.stream_samples
                 self.mic_samples += samples.size
             self._emit(AudioChunk(samples.astype(np.float32, copy=False), now, silence=silence))
+
+    @property
+    def stream_samples(self) -> int:
+        """Samples handed on so far, mic and silence: the stream index of the next one."""
+        return self.mic_samples + self.silence_samples
 
     def close(self) -> None:
         """Let go of the resampler now: FFmpeg's filter graph behind it holds threads, which

@@ -149,20 +149,31 @@ class Playout:
         self._segment_start = self._pushed
         return segment
 
-    def clear(self, unshown: int = 0) -> float:
-        """Drop everything queued now; marked segments not yet played end as interrupted, at the
-        position shown so far (``unshown``: released samples no frame has shown yet; they will be
-        muted). Returns the seconds dropped."""
+    def clear(self, shown_until: int | None = None) -> float:
+        """Drop everything queued now; marked segments not yet played end as interrupted. Returns
+        the seconds dropped.
+
+        ``shown_until`` (the stream index the shown frames reach) when what was released beyond it
+        will be muted: segments then end at the position *shown*, including those whose end was
+        released but not yet shown. None: what was released still plays and counts as played."""
         dropped = self._queue.clear()
         self._pushed = self._played  # what was never played never happened
-        shown = self._played - min(unshown, self._played)
+        shown = self._played
+        if shown_until is not None:
+            shown -= min(max(self._feed.stream_samples - shown_until, 0), self._played)
+            while self.due:  # played out, but their last frames will not be shown
+                end, segment, length = self.due.popleft()
+                cut = max(end - shown_until, 0) / SAMPLE_RATE
+                self._interrupt(SegmentEnd(segment, max(length - cut, 0.0), interrupted=True))
         for segment, start, _ in self._marks:
-            played = max(shown - start, 0) / SAMPLE_RATE
-            if self.on_interrupted is not None:
-                self.on_interrupted(SegmentEnd(segment, played, interrupted=True))
+            self._interrupt(SegmentEnd(segment, max(shown - start, 0) / SAMPLE_RATE, interrupted=True))
         self._marks.clear()
         self._segment_start = self._pushed
         return dropped / SAMPLE_RATE
+
+    def _interrupt(self, end: SegmentEnd) -> None:
+        if self.on_interrupted is not None:
+            self.on_interrupted(end)
 
     def tick(self, now: float) -> None:
         """Release the samples due by ``now`` into the feed: queued speech first, then silence."""
@@ -172,7 +183,7 @@ class Playout:
         if due <= 0:
             return
         speech = self._queue.take(due)
-        stream_start = self._feed.mic_samples + self._feed.silence_samples
+        stream_start = self._feed.stream_samples
         played_before = self._played
         self._played += speech.size
         while self._marks and self._marks[0][2] <= self._played:
@@ -270,21 +281,11 @@ class SessionCore:
         False only the queue goes: the source closes the mouth itself and what was released plays.
         On a mic session the queue is the ``say`` speech not yet mixed in (the mic goes on, and the
         mouth follows it again after the hush). Returns seconds dropped."""
-        released = self.feed.mic_samples + self.feed.silence_samples
-        unshown = max(released - self.shown_until, 0)
         if close_mouth:
-            self.stream.hush.request(released)
+            self.stream.hush.request(self.feed.stream_samples)
         if self.playout is None:  # a mic session: what goes is the ``say`` speech not yet mixed in
             return self.feed.clear_overlay() / SAMPLE_RATE
-        if not close_mouth:
-            return self.playout.clear()
-        # Segments whose end was released but not shown yet are cut off too.
-        due = self.playout.due
-        while due:
-            end, segment, length = due.popleft()
-            cut = max(end - self.shown_until, 0) / SAMPLE_RATE
-            self._segment_ended(SegmentEnd(segment, max(length - cut, 0.0), interrupted=True))
-        return self.playout.clear(unshown)
+        return self.playout.clear(self.shown_until if close_mouth else None)
 
     def _segment_ended(self, end: SegmentEnd) -> None:
         for sink in list(self.segment_sinks):
