@@ -13,6 +13,11 @@ from server.errors import api_error
 _bearer = HTTPBearer(auto_error=False, description="Needed when the server runs with XACTOR_TOKEN set.")
 
 
+def token_matches(expected: str, given: str) -> bool:
+    """Compared in constant time (no timing hint of how much of a guess was right)."""
+    return secrets.compare_digest(given.encode(), expected.encode())
+
+
 def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -23,7 +28,7 @@ def require_token(
     if not expected:
         return
     given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+    if not token_matches(expected, given):
         message = (
             "Wrong bearer token." if given else "Missing bearer token: send 'Authorization: Bearer <token>'."
         )

@@ -164,9 +164,7 @@ class StreamSession(LiveSession):
         return self.playout.end_segment()
 
     def clear(self) -> float:
-        return self.clear_buffer()
-
-    def clear_buffer(self) -> float:
+        """The ``clear_buffer`` control (or ``POST /sessions/{id}/clear``)."""
         self.pcm.reset()
         dropped = self.core.clear_buffer(close_mouth=self.request.on_clear == "close_mouth")
         self._queue({"type": "cleared", "dropped_s": round(dropped, 3)})

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -18,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
+from server.auth import token_matches
 from server.errors import validation_message
 from server.live.manager import CapacityError, SessionManager
 from server.live.options import OptionError
@@ -47,7 +47,7 @@ def _token_ok(ws: WebSocket) -> bool:
     header = ws.headers.get("authorization", "")
     given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     given = given or ws.query_params.get("token", "")
-    return secrets.compare_digest(given.encode(), expected.encode())
+    return token_matches(expected, given)
 
 
 async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
@@ -104,7 +104,7 @@ def _control(session: StreamSession, text: str) -> None:
     except (ValueError, AttributeError):
         kind = None
     if kind == "clear_buffer":
-        session.clear_buffer()
+        session.clear()
     elif kind == "end_of_segment":
         session.end_segment()
     else:
