@@ -51,42 +51,51 @@ class TooManyViewersError(ViewerError):
     """The session has its most viewers."""
 
 
-class PacketTrack(MediaStreamTrack):
-    """Encoded video packets pushed by the broadcast (aiortc only packetises them)."""
+class _PushedTrack(MediaStreamTrack):
+    """A track whose items the broadcast pushes; a bounded queue where the oldest goes when full (a
+    viewer that cannot keep up loses items, not the others' time)."""
 
-    kind = "video"
-
-    def __init__(self) -> None:
+    def __init__(self, maxsize: int) -> None:
         super().__init__()
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=8)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=maxsize)
 
-    def push(self, packet: av.Packet) -> None:
-        if self.readyState != "live":
-            return
-        if self._queue.full():  # a viewer that cannot keep up loses frames, not the others' time
+    def _put(self, item: Any) -> None:
+        if self._queue.full():
             self._queue.get_nowait()
-        self._queue.put_nowait(packet)
+        self._queue.put_nowait(item)
 
     def stop(self) -> None:
         if self.readyState == "live" and not self._queue.full():
             self._queue.put_nowait(None)  # wakes a recv() that waits (a full queue has no waiter)
         super().stop()
 
-    async def recv(self) -> av.Packet:
-        packet = await self._queue.get()
-        if packet is None or self.readyState != "live":
+    async def recv(self) -> Any:
+        item = await self._queue.get()
+        if item is None or self.readyState != "live":
             raise MediaStreamError
-        return packet
+        return item
 
 
-class StreamAudioTrack(MediaStreamTrack):
+class PacketTrack(_PushedTrack):
+    """Encoded video packets pushed by the broadcast (aiortc only packetises them)."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=8)
+
+    def push(self, packet: av.Packet) -> None:
+        if self.readyState == "live":
+            self._put(packet)
+
+
+class StreamAudioTrack(_PushedTrack):
     """The session's 16 kHz stream audio in 20 ms frames, released with the frames that show it."""
 
     kind = "audio"
 
     def __init__(self) -> None:
-        super().__init__()
-        self._queue: asyncio.Queue[av.AudioFrame | None] = asyncio.Queue(maxsize=50)
+        super().__init__(maxsize=50)
         self._carry = np.zeros(0, np.float32)
         self._pts = 0
 
@@ -103,20 +112,7 @@ class StreamAudioTrack(MediaStreamTrack):
             frame.pts = self._pts
             frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
             self._pts += AUDIO_FRAME
-            if self._queue.full():
-                self._queue.get_nowait()
-            self._queue.put_nowait(frame)
-
-    def stop(self) -> None:
-        if self.readyState == "live" and not self._queue.full():
-            self._queue.put_nowait(None)
-        super().stop()
-
-    async def recv(self) -> av.AudioFrame:
-        frame = await self._queue.get()
-        if frame is None or self.readyState != "live":
-            raise MediaStreamError
-        return frame
+            self._put(frame)
 
 
 class Viewer:
