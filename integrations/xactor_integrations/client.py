@@ -23,27 +23,21 @@ class SpeechGate:
     """Which frames' audio an agent framework should play. From an utterance's first sound to its
     end (``segment_end``) every frame's audio goes out, pauses included (dropping them would
     shorten the speech against the picture); while the avatar listens none goes, so the framework
-    sees the bot stop speaking. After a ``cleared`` event, the frames already in flight carry the
-    dropped speech: their audio is held back up to the first silent frame."""
+    sees the bot stop speaking. A ``cleared`` event ends the utterance too: the server sends no
+    frame of the dropped speech after it (the session's default ``on_clear``)."""
 
     def __init__(self) -> None:
         self.speaking = False
-        self.draining = False
 
     def audio(self, frame: AvatarFrame) -> bytes:
         """The frame's audio to play, or ``b""``."""
-        sound = bool(np.frombuffer(frame.audio, np.int16).any())
-        if self.draining:
-            self.draining = sound
-            return b""
-        self.speaking = self.speaking or sound
+        self.speaking = self.speaking or bool(np.frombuffer(frame.audio, np.int16).any())
         return frame.audio if self.speaking else b""
 
     def event(self, event: dict[str, Any]) -> None:
         """Follow the session's ``segment_end`` and ``cleared`` events."""
         if event.get("type") in ("segment_end", "cleared"):
             self.speaking = False
-            self.draining = event["type"] == "cleared"
 
 
 class XactorError(RuntimeError):
