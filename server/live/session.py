@@ -278,6 +278,7 @@ class Session(LiveSession):
             "frames_dropped": {
                 "worker_behind": self.stream.frames_skipped,
                 "superseded": v.frames_superseded,
+                "at_clear": self.core.frames_dropped_at_clear,
             },
             "first_frame_ms": None if v.first_frame_s is None else round(v.first_frame_s * 1000, 1),
             "latency_ms": {
