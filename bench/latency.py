@@ -172,6 +172,15 @@ async def local_server(data_dir: Path, env: dict[str, str] | None = None) -> Asy
 # ---- the probe ------------------------------------------------------------------------------------
 
 
+def silent_mask(t: np.ndarray, start: float, onsets: list[float], ends: list[float]) -> np.ndarray:
+    """Frames [T] surely silent, by their times ``t``: from 0.3 s after ``start`` to the first onset,
+    and in each gap from 0.6 s after a phrase ends to the next onset (the jaw has closed by then)."""
+    silent = (t > start + 0.3) & (t < onsets[0])
+    for end, next_on in zip(ends, [*onsets[1:], float("inf")], strict=True):
+        silent |= (t > end + 0.6) & (t < next_on)
+    return silent
+
+
 async def _mouth_box(
     http: httpx.AsyncClient, avatar: str, size: int, headers: dict[str, str]
 ) -> tuple[str, Box]:
@@ -254,20 +263,16 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         t = track.send_time(sample)
         return float("inf") if t is None else t
 
-    # Calibrate on frames surely silent: the lead, and each gap from 0.6 s after a phrase ends.
-    silent = (times > t_send(0) + 0.3) & (times < t_send(timeline.onsets[0]))
-    for end_i, next_on in zip(timeline.ends, [*timeline.onsets[1:], timeline.signal.size], strict=True):
-        silent |= (times > t_send(end_i) + 0.6) & (times < t_send(next_on))
-    detector = OpeningDetector.calibrate(crops[silent])
-    d = detector.distance(crops)
+    onset_times = [t_send(o) for o in timeline.onsets]
+    silent = silent_mask(times, t_send(0), onset_times, [t_send(e) for e in timeline.ends])
+    detector = OpeningDetector.calibrate(crops, silent)
 
     latencies: list[float] = []
     per_onset: list[dict[str, float | None]] = []
-    for i, onset in enumerate(timeline.onsets):
-        t_on = t_send(onset)
-        t_next = t_send(timeline.onsets[i + 1]) if i + 1 < len(timeline.onsets) else float("inf")
+    for i, t_on in enumerate(onset_times):
+        t_next = onset_times[i + 1] if i + 1 < len(onset_times) else float("inf")
         window = np.nonzero((times > t_on) & (times < min(t_on + 1.0, t_next)))[0]
-        hit = detector.first_opening(d[window])
+        hit = detector.first_opening(crops[times <= t_on], crops[window])
         latency = (times[window[hit]] - t_on) * 1000 if hit is not None else None
         per_onset.append(
             {"t_s": round(t_on - track.sent[0], 2), "ms": None if latency is None else round(latency, 1)}
@@ -290,7 +295,8 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         "per_onset": per_onset,
         "detector": {
             "threshold": round(detector.threshold, 2),
-            "silent_mean": round(detector.silent_mean, 2),
+            "noise_median": round(detector.noise_median, 2),
+            "noise_mad": round(detector.noise_mad, 2),
         },
         "server": {
             "latency_ms": final.get("latency_ms"),
@@ -476,16 +482,13 @@ def offline_algorithmic(
     ) * 640 - offset16  # signal samples (16 kHz) a frame waits for
     onsets = [o for o in timeline.onsets if o < x16.size * 3]
     ends = timeline.ends[: len(onsets)]
-    silent = (t_frame > 0.3) & (t_frame < onsets[0] / rate)
-    for end_i, next_on in zip(ends, [*onsets[1:], x16.size * 3], strict=True):
-        silent |= (t_frame > end_i / rate + 0.6) & (t_frame < next_on / rate)
-    detector = OpeningDetector.calibrate(stack[silent])
-    d = detector.distance(stack)
+    silent = silent_mask(t_frame, 0.0, [o / rate for o in onsets], [e / rate for e in ends])
+    detector = OpeningDetector.calibrate(stack, silent)
     out: list[float | None] = []
     for onset in onsets:
         o16 = onset // 3
         window = np.nonzero((avail > o16) & (avail < o16 + 16000))[0]
-        hit = detector.first_opening(d[window])
+        hit = detector.first_opening(stack[avail <= o16], stack[window])
         if hit is None:
             out.append(None)
             continue

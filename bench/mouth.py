@@ -1,11 +1,14 @@
 """Where the mouth is in an avatar's frames, and whether it is open: the latency probe's photon detector.
 
 The box comes from Face Mesh landmarks of the avatar crop (once per run): the lips' bounding box,
-widened, and stretched downwards to hold the jaw's travel. Opening is measured as the change of
-the box's pixels from the closed mouth: ``d_t = mean |crop_t - reference|`` with the reference
-the median crop over frames known to be silent. A frame shows an open mouth when ``d_t`` exceeds
-the silent frames' mean by ``k`` standard deviations (idle head motion and blinks set that
-spread) and an absolute floor.
+widened, and stretched downwards to hold the jaw's travel. Opening is measured against the mouth
+just before each speech onset, not against one reference for the whole run: ``d_t = mean |crop_t -
+crop_before|``, with ``crop_before`` the median of the last frames received before the onset. The
+avatar's idle head motion moves the box's pixels too; a reference taken a few frames earlier
+cancels that drift, where a whole-run reference added it to every onset (and, once, hid three of
+four onsets under a noise threshold the drift had raised). The noise threshold is a robust one
+(median + k MAD) of the same distance between silent frames ``peak_frames`` apart: what idle
+motion and the codec alone change over the detector's window.
 """
 
 from __future__ import annotations
@@ -62,40 +65,49 @@ def find_mouth_box(image: np.ndarray) -> Box:
 
 @dataclass(frozen=True)
 class OpeningDetector:
-    """``d_t`` against the silent reference, and the threshold that calls a mouth open."""
+    """The change from the pre-onset mouth that calls a mouth open (grey levels, mean over the box)."""
 
-    reference: np.ndarray  # [h, w] float32 median silent mouth
     threshold: float
-    silent_mean: float
-    silent_std: float
+    noise_median: float
+    noise_mad: float
+    peak_frames: int = 10  # the first syllable's frames: where the opening's peak is looked for
+    before_frames: int = 3  # frames before the onset whose median is the closed reference
 
     @classmethod
-    def calibrate(cls, silent_crops: np.ndarray, k: float = 5.0, floor: float = 2.0) -> OpeningDetector:
-        """From silent mouth crops [T, h, w] (T >= 10)."""
-        if len(silent_crops) < 10:
-            raise ValueError(f"need at least 10 silent frames to calibrate, got {len(silent_crops)}")
-        reference = np.median(silent_crops, axis=0)
-        d = np.abs(silent_crops - reference).mean(axis=(1, 2))  # [T]
-        mean, std = float(d.mean()), float(d.std())
-        return cls(reference, max(mean + k * std, mean + floor), mean, std)
+    def calibrate(
+        cls, crops: np.ndarray, silent: np.ndarray, k: float = 6.0, floor: float = 2.0, peak_frames: int = 10
+    ) -> OpeningDetector:
+        """From the run's mouth crops [T, h, w] and a mask [T] of frames known to be silent.
 
-    def distance(self, crops: np.ndarray) -> np.ndarray:
-        """d_t for crops [T, h, w] -> [T]."""
-        return np.abs(np.asarray(crops, dtype=np.float32) - self.reference).mean(axis=(1, 2))
-
-    def first_opening(self, d: np.ndarray, peak_frames: int = 10) -> int | None:
-        """Index of the first frame of ``d`` (frames from a speech onset on) where the mouth is half
-        open: past the midpoint between closed and the peak of the first ``peak_frames`` frames (the
-        first syllable). None when that peak does not clear the noise threshold.
-
-        Half-opening, not "first change above noise", so the event does not move with the
-        calibration (live frames pass a codec, offline ones do not): both sides of the probe's
-        decomposition time the same thing.
+        The noise is ``mean |crop_t - crop_{t-peak_frames}|`` over pairs that are both silent (at
+        least 10); the threshold is its median + ``k`` scaled MADs, at least median + ``floor``.
         """
-        if d.size == 0:
+        crops = np.asarray(crops, dtype=np.float32)
+        silent = np.asarray(silent, dtype=bool)
+        lag = peak_frames
+        pairs = np.nonzero(silent[lag:] & silent[:-lag])[0] if len(silent) > lag else np.zeros(0, int)
+        if pairs.size < 10:
+            raise ValueError(f"need at least 10 silent frame pairs to calibrate, got {pairs.size}")
+        noise = np.abs(crops[pairs + lag] - crops[pairs]).mean(axis=(1, 2))  # [P]
+        median = float(np.median(noise))
+        mad = 1.4826 * float(np.median(np.abs(noise - median)))  # a std that a few outliers do not move
+        return cls(max(median + k * mad, median + floor), median, mad, peak_frames=peak_frames)
+
+    def first_opening(self, before: np.ndarray, after: np.ndarray) -> int | None:
+        """Index into ``after`` (crops [T, h, w] from a speech onset on) of the first frame where the
+        mouth is half open; ``before``: crops received before the onset (the last few are used).
+
+        Half open: past the midpoint between the pre-onset mouth and the peak of the first
+        ``peak_frames`` frames (the first syllable); so the event does not move with the noise
+        level (live frames pass a codec, offline ones do not) and both sides of the probe's
+        decomposition time the same thing. None when that peak does not clear the noise
+        threshold, or there is no frame before the onset to compare with.
+        """
+        if len(after) == 0 or len(before) == 0:
             return None
-        peak = float(d[:peak_frames].max())
+        reference = np.median(np.asarray(before[-self.before_frames :], dtype=np.float32), axis=0)  # [h, w]
+        d = np.abs(np.asarray(after, dtype=np.float32) - reference).mean(axis=(1, 2))  # [T]
+        peak = float(d[: self.peak_frames].max())
         if peak < self.threshold:
             return None
-        level = self.silent_mean + 0.5 * (peak - self.silent_mean)
-        return int(np.argmax(d >= level))
+        return int(np.argmax(d >= 0.5 * peak))
