@@ -100,10 +100,12 @@ class VideoEncoder:
         self.frames = 0
         self.bytes = 0
 
-    def request_keyframe(self) -> None:
-        """A receiver lost the picture (RTCP PLI/FIR): make a keyframe soon (within the gap).
-        Called from the event loop while ``encode`` may run on its thread: a flag, read once."""
-        self.keyframes_requested += 1
+    def request_keyframe(self, from_receiver: bool = True) -> None:
+        """A receiver lost the picture (RTCP PLI/FIR; counted) or a new one joins (not counted):
+        make a keyframe soon (within the gap). Called from the event loop while ``encode`` may run
+        on its thread: a flag, read once."""
+        if from_receiver:
+            self.keyframes_requested += 1
         self._key_requested = True
 
     def _open(self, width: int, height: int) -> av.VideoCodecContext:

@@ -15,13 +15,16 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from server.live.core import SessionCore
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
+
+if TYPE_CHECKING:
+    from server.live.tracks import AvatarVideoTrack
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,11 @@ class LiveSession(ABC):
     def clear(self) -> float:
         """Interrupt: drop the speech queued for the avatar (pushed audio, ``say``) and close its
         mouth on the next frame; returns the seconds dropped."""
+
+    def shared_video(self) -> AvatarVideoTrack | None:
+        """The video encode this session already makes for its own client, for its WHEP viewers to
+        share; None where it makes none (the viewers' broadcast then encodes)."""
+        return None
 
     @abstractmethod
     def say(self, speech: np.ndarray) -> int | None:

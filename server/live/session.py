@@ -142,6 +142,10 @@ class Session(LiveSession):
             self.audio_out.mute(*out.muted)
         self.video.offer(out.frame)
 
+    def shared_video(self) -> AvatarVideoTrack | None:
+        """The client's encode, once its codec is negotiated (WHEP viewers then get the same packets)."""
+        return self.video if self.codec is not None else None
+
     def say(self, speech: np.ndarray) -> int | None:
         """Presenter mode: 16 kHz speech mixed over the mic as it passes (plays at real time, in
         the return audio too). No segment number: a mic session has no marked segments."""

@@ -8,7 +8,8 @@ not fill every late slot, because a repeat costs a whole encode and on an oversu
 those encodes would take the CPU the renderer needs (measured: at 4 sessions on 2 cores, repeats
 every 60 ms cut the new frames from 32 to 13 a second in all). It never sends two frames closer
 than half a frame interval (newest wins). It encodes
-itself (see :mod:`server.live.encoding`) on a dedicated executor thread and returns ``av.Packet``.
+itself (see :mod:`server.live.encoding`) on a dedicated executor thread and returns ``av.Packet``;
+each packet also goes to its ``packet_taps`` (the session's WHEP viewers share this encode).
 
 :class:`DelayedAudioTrack` returns the session's 16 kHz input stream — exactly the samples the motion
 source saw, silence fill included — releasing the audio of video frame ``k`` at the moment frame
@@ -79,6 +80,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.frames_superseded = 0
         self.fps_new = RateMeter()
         self.fps_all = RateMeter()
+        self.packet_taps: list[Callable[[av.Packet], None]] = []  # each sent packet, on the loop
 
     # ---- producer side (event loop, from the render worker) ---------------------------------------
     def offer(self, frame: RenderedFrame) -> None:
@@ -148,6 +150,8 @@ class AvatarVideoTrack(MediaStreamTrack):
                 continue
             self._last_pts = pts
             self._account(frame, repeated, reach, encode_s)
+            for tap in self.packet_taps:
+                tap(packet)
             return packet
 
     def _account(self, frame: RenderedFrame, repeated: bool, reach: float, encode_s: float) -> None:

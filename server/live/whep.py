@@ -1,12 +1,18 @@
 """WHEP viewers of a live session: any number of receive-only peers watching its avatar.
 
 A :class:`Broadcast` hangs on the session's :class:`~server.live.core.SessionCore` as a frame sink.
-While at least one viewer watches, it encodes every frame **once** (its own
-:class:`~server.live.encoding.VideoEncoder` on its own thread, at the settings' codec) and hands
-the packet to every viewer's :class:`PacketTrack`; the frame's audio (the core's tape: the stream
-audio up to that frame) goes to every viewer's :class:`StreamAudioTrack` in 20 ms frames, sent
-as the picture is, so the two stay together. A new viewer gets a keyframe on the next frame.
-With no viewer it costs nothing.
+While at least one viewer watches, every frame is encoded **once** and the packet goes to every
+viewer's :class:`PacketTrack`; the frame's audio (the core's tape: the stream audio up to that
+frame) goes to every viewer's :class:`StreamAudioTrack` in 20 ms frames, sent as the picture is,
+so the two stay together. With no viewer it costs nothing. Which encode:
+
+* a browser session's own (``shared``: its :class:`~server.live.tracks.AvatarVideoTrack`, in the
+  codec its client negotiated): viewers get the packets the client gets, so a watched presenter
+  costs one encode, not two. A new viewer's keyframe is a keyframe request to that encoder (the
+  next frame, or within 0.5 s of the last keyframe: the requests' rate limit);
+* otherwise (a WebSocket session has no video encode) the broadcast's own
+  :class:`~server.live.encoding.VideoEncoder` on its own thread, at the session's codec; a new
+  viewer gets a keyframe on the next frame.
 
 A viewer is one aiortc peer connection (recvonly for the viewer): it ends on ``DELETE`` of its
 resource, when its connection fails or closes, or with the session.
@@ -37,6 +43,7 @@ from server.live.encoding import (
     negotiated_video_codec,
 )
 from server.live.encoding import video_codec_preferences as codec_preferences
+from server.live.tracks import AvatarVideoTrack
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +143,7 @@ class Viewer:
 
 
 class Broadcast:
-    """A session's viewers and the one encoder they share (see module docstring)."""
+    """A session's viewers and the one encode they share (see module docstring)."""
 
     def __init__(
         self,
@@ -145,6 +152,7 @@ class Broadcast:
         codec: CodecName,
         bitrate: int,
         *,
+        shared: AvatarVideoTrack | None = None,
         ice_servers: list[Any] | None = None,
         keyframe_interval_s: float = 2.0,
         h264_preset: str = "veryfast",
@@ -152,14 +160,18 @@ class Broadcast:
     ) -> None:
         self.session_id = session_id
         self.core = core
-        self.codec: CodecName = codec
-        self._encoder = VideoEncoder(
-            codec, bitrate, keyframe_interval_s=keyframe_interval_s, h264_preset=h264_preset
-        )
+        self._shared = shared
+        self.codec: CodecName = shared.encoder.codec_name if shared is not None else codec
+        self._own_encoder: VideoEncoder | None = None
+        if shared is None:
+            self._own_encoder = VideoEncoder(
+                codec, bitrate, keyframe_interval_s=keyframe_interval_s, h264_preset=h264_preset
+            )
         self._ice_servers = ice_servers or []
         self._max = max_viewers
         self.viewers: dict[str, Viewer] = {}
-        self._executor: ThreadPoolExecutor | None = None
+        self._attached = False
+        self._executor: ThreadPoolExecutor | None = None  # the own encoder's thread
         self._keyframe = True
         self._busy = False  # one encode in flight; a frame arriving meanwhile is skipped
         self._start: float | None = None
@@ -184,7 +196,7 @@ class Broadcast:
             video.setCodecPreferences(
                 [c for c in codec_preferences(self.codec) if c.mimeType.lower() != "video/rtx"][:1]
             )
-            honour_keyframe_requests(video.sender, self._encoder.request_keyframe)
+            honour_keyframe_requests(video.sender, self._request_keyframe)
             pc.addTransceiver(viewer.audio, direction="sendonly")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await pc.createAnswer()
@@ -202,6 +214,8 @@ class Broadcast:
                 await self.remove_viewer(viewer.id)
 
         self.viewers[viewer.id] = viewer
+        if self._shared is not None:
+            self._shared.encoder.request_keyframe(from_receiver=False)
         self._keyframe = True
         self._attach()
         log.info("session %s: viewer %s joined (%d watching)", self.session_id, viewer.id, len(self.viewers))
@@ -221,24 +235,46 @@ class Broadcast:
         await asyncio.gather(*(self.remove_viewer(v) for v in list(self.viewers)), return_exceptions=True)
         if self._on_frame in self.core.frame_sinks:
             self.core.frame_sinks.remove(self._on_frame)
+        if self._shared is not None and self._on_packet in self._shared.packet_taps:
+            self._shared.packet_taps.remove(self._on_packet)
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, True)
             self._executor = None
-        self._encoder.close()
+        if self._own_encoder is not None:
+            self._own_encoder.close()
+
+    @property
+    def _encoder(self) -> VideoEncoder:
+        """The encoder the viewers' packets come from (the shared one is looked up each time: the
+        session may replace it when its client negotiates another codec)."""
+        if self._shared is not None:
+            return self._shared.encoder
+        assert self._own_encoder is not None
+        return self._own_encoder
+
+    def _request_keyframe(self) -> None:
+        self._encoder.request_keyframe()
 
     # ---- frames -----------------------------------------------------------------------------------
     def _attach(self) -> None:
         """Start receiving the session's frames and audio (on the first viewer)."""
-        if self._executor is None:
+        if self._attached:
+            return
+        self._attached = True
+        self.core.enable_tape()
+        self.core.frame_sinks.append(self._on_frame)
+        if self._shared is not None:
+            self._shared.packet_taps.append(self._on_packet)
+        else:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"whep-{self.session_id}")
-            self.core.enable_tape()
-            self.core.frame_sinks.append(self._on_frame)
 
     def _on_frame(self, out: FrameOut) -> None:
-        if not self.viewers or self._executor is None:
+        if not self.viewers:
             return
         for viewer in self.viewers.values():
             viewer.audio.push(out.audio)
+        if self._executor is None:
+            return  # shared: the picture comes encoded from the session's own track (_on_packet)
         if self._busy:
             self.frames_skipped += 1
             return
@@ -261,7 +297,11 @@ class Broadcast:
                 log.error("session %s: viewer encode failed", self.session_id, exc_info=future.exception())
             return
         packet = future.result()
-        if packet is None:
+        if packet is not None:
+            self._on_packet(packet)
+
+    def _on_packet(self, packet: av.Packet) -> None:
+        if not self.viewers:
             return
         self.frames_encoded += 1
         for viewer in self.viewers.values():
@@ -271,6 +311,7 @@ class Broadcast:
         return {
             "viewers": len(self.viewers),
             "codec": self.codec,
+            "encode": "shared with the session's client" if self._shared is not None else "own",
             "frames_encoded": self.frames_encoded,
             "frames_skipped": self.frames_skipped,
             "keyframes": self._encoder.keyframes,

@@ -99,6 +99,7 @@ async def watch(request: Request, session_id: SessionId) -> Response:
             core,
             session.options.codec,
             session.options.bitrate,
+            shared=session.shared_video(),
             ice_servers=s.rtc_ice_servers(),
             keyframe_interval_s=s.keyframe_interval_s,
             h264_preset=s.h264_preset,

@@ -275,6 +275,7 @@ async def test_whep_viewer_page_plays_a_websocket_session(tmp_path: Path) -> Non
             reader.cancel()
     assert size == [256, 256] and tracks == ["audio", "video"]
     assert stats["viewers"]["viewers"] == 1 and stats["viewers"]["frames_encoded"] >= decoded > 25
+    assert stats["viewers"]["encode"] == "own"  # a WebSocket session has no encode of its own to share
     out_dir = Path(os.environ.get("XACTOR_ARTIFACTS", tmp_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, out_dir / "whep_viewer.png")

@@ -4,6 +4,7 @@ DELETE, and go when the session goes; bad requests get clear 4xx answers."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 
 import av
@@ -73,11 +74,15 @@ async def test_viewers_watch_a_session_from_one_encode(live, speech) -> None:
         assert viewers[0].location.startswith(f"/sessions/{sid}/whep/")
         await asyncio.sleep(speech.seconds - 2.0)
         stats = (await http.get(f"/sessions/{sid}")).json()
+        encode_threads = [t.name for t in threading.enumerate() if sid in t.name and "whep" in t.name]
         r = await http.delete(viewers[0].location)
         assert r.status_code == 200
         assert (await http.delete(viewers[0].location)).status_code == 404
         await asyncio.wait_for(viewers[0].ended.wait(), 5)
         assert stats["viewers"]["viewers"] == 2 and stats["viewers"]["codec"] == "h264"
+        # A browser session's viewers get its client's packets: no second encoder, no thread for one.
+        assert stats["viewers"]["encode"] == "shared with the session's client" and not encode_threads
+        assert stats["viewers"]["frames_encoded"] <= stats["encoder"]["frames"]
     finally:
         await client.stop()
     await asyncio.wait_for(viewers[1].ended.wait(), 5)  # the session ended: so did its viewers
