@@ -95,18 +95,22 @@ class VideoEncoder:
         # loss (or a receiver asking on every broken frame) make one keyframe, not a storm.
         self.min_key_gap = max(1, round(MIN_KEYFRAME_GAP_S * fps))
         self._key_requested = False
+        self._key_forced = False
         self.keyframes_requested = 0  # PLI/FIR received
         self.keyframes = 0  # keyframes sent, for any reason
         self.frames = 0
         self.bytes = 0
 
-    def request_keyframe(self, from_receiver: bool = True) -> None:
-        """A receiver lost the picture (RTCP PLI/FIR; counted) or a new one joins (not counted):
-        make a keyframe soon (within the gap). Called from the event loop while ``encode`` may run
-        on its thread: a flag, read once."""
-        if from_receiver:
-            self.keyframes_requested += 1
+    def request_keyframe(self) -> None:
+        """A receiver lost the picture (RTCP PLI/FIR): make a keyframe soon (within the gap).
+        Called from the event loop while ``encode`` may run on its thread: a flag, read once."""
+        self.keyframes_requested += 1
         self._key_requested = True
+
+    def keyframe_for_new_receiver(self) -> None:
+        """A receiver joins a running stream: a keyframe on the next frame, not held by the gap
+        (joins are few: a viewer's HTTP request each, bounded by the viewer limit)."""
+        self._key_forced = True
 
     def _open(self, width: int, height: int) -> av.VideoCodecContext:
         if self.codec_name == "h264":
@@ -169,8 +173,8 @@ class VideoEncoder:
         frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
-        if self._key_requested and self._since_key >= self.min_key_gap:
-            self._key_requested = False
+        if self._key_forced or (self._key_requested and self._since_key >= self.min_key_gap):
+            self._key_forced = self._key_requested = False
             keyframe = True
         if keyframe or self._since_key >= self.keyint:
             frame.pict_type = av.video.frame.PictureType.I

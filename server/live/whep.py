@@ -8,8 +8,7 @@ so the two stay together. With no viewer it costs nothing. Which encode:
 
 * a browser session's own (``shared``: its :class:`~server.live.tracks.AvatarVideoTrack`, in the
   codec its client negotiated): viewers get the packets the client gets, so a watched presenter
-  costs one encode, not two. A new viewer's keyframe is a keyframe request to that encoder (the
-  next frame, or within 0.5 s of the last keyframe: the requests' rate limit);
+  costs one encode, not two. A new viewer makes that encoder's next frame a keyframe;
 * otherwise (a WebSocket session has no video encode) the broadcast's own
   :class:`~server.live.encoding.VideoEncoder` on its own thread, at the session's codec; a new
   viewer gets a keyframe on the next frame.
@@ -215,7 +214,7 @@ class Broadcast:
 
         self.viewers[viewer.id] = viewer
         if self._shared is not None:
-            self._shared.encoder.request_keyframe(from_receiver=False)
+            self._shared.encoder.keyframe_for_new_receiver()
         self._keyframe = True
         self._attach()
         log.info("session %s: viewer %s joined (%d watching)", self.session_id, viewer.id, len(self.viewers))

@@ -54,6 +54,22 @@ def test_requested_keyframes_come_soon_but_not_in_a_storm(codec: str) -> None:
     assert enc.keyframes == 3 and enc.keyframes_requested == 5
 
 
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+def test_a_new_receiver_gets_a_keyframe_on_the_next_frame(codec: str) -> None:
+    """A WHEP viewer joining a browser session's encode: no wait for the PLI gap, and not counted
+    as a lost picture."""
+    enc = VideoEncoder(codec, 300_000, keyframe_interval_s=30.0)  # type: ignore[arg-type]
+    keys = []
+    for i in range(8):
+        if i in (2, 3):  # two viewers join, one frame apart: well inside the PLI gap
+            enc.keyframe_for_new_receiver()
+        packet = enc.encode(_moving(i), pts=i * 3600)
+        assert packet is not None
+        keys.append(packet.is_keyframe)
+    assert [i for i, k in enumerate(keys) if k] == [0, 2, 3]
+    assert enc.keyframes_requested == 0
+
+
 def test_encoder_bitrate_setting_is_honoured() -> None:
     sizes = {}
     for bitrate in (150_000, 1_200_000):
