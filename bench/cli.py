@@ -127,6 +127,27 @@ def interrupt(
     _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
+@bench_app.command("viewers")
+def viewers(
+    url: ServerUrl = None,
+    token: Token = None,
+    counts: str = typer.Option("0,1,2,4", help="Viewer counts to measure, comma-separated."),
+    seconds: float = typer.Option(15.0, min=1.0, help="Seconds measured per count."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+) -> None:
+    """WHEP viewers of one session: server CPU and frame rates per viewer count."""
+    from bench.viewers import ViewersConfig, print_report
+    from bench.viewers import viewers as run
+
+    _quiet_webrtc_logs()
+    try:
+        parsed = tuple(int(c) for c in counts.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--counts wants integers like 0,1,2,4, got {counts!r}") from None
+    cfg = ViewersConfig(url=url, token=token, counts=parsed, seconds=seconds)
+    _report(asyncio.run(run(cfg)), print_report, json_out)
+
+
 @bench_app.command("load")
 def load(
     multiples: str = typer.Option("1,2,4", help="Loads to run, as multiples of the measured capacity."),
