@@ -244,8 +244,8 @@ class Broadcast:
 
     @property
     def _encoder(self) -> VideoEncoder:
-        """The encoder the viewers' packets come from (the shared one is looked up each time: the
-        session may replace it when its client negotiates another codec)."""
+        """The encoder the viewers' packets come from (the shared one belongs to the session's track
+        and is looked up there, not kept)."""
         if self._shared is not None:
             return self._shared.encoder
         assert self._own_encoder is not None

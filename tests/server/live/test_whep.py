@@ -97,6 +97,29 @@ async def test_viewers_watch_a_session_from_one_encode(live, speech) -> None:
     assert app.state.sessions.get(sid) is None
 
 
+async def test_viewers_of_a_vp8_session_get_its_vp8_packets(live, speech) -> None:
+    """Viewers get the codec of the session's client (VP8 here), from its own encode."""
+    _, http = live
+    client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+    answer = await client.start(SignalTrack(speech.signal), options={"codec": "vp8"})
+    sid = answer["session_id"]
+    assert answer["codec"] == "vp8"
+    try:
+        await client.wait_frames(5, timeout=5.0)
+        viewer = await _watch(http, sid)
+        for _ in range(100):  # a keyframe on its first frame: it decodes at once
+            if len(viewer.heights) > 10:
+                break
+            await asyncio.sleep(0.05)
+        stats = (await http.get(f"/sessions/{sid}")).json()
+        await viewer.pc.close()
+    finally:
+        await client.stop()
+    assert len(viewer.heights) > 10
+    assert stats["viewers"]["codec"] == "vp8"
+    assert stats["viewers"]["encode"] == "shared with the session's client"
+
+
 async def _lose_the_picture(pc: RTCPeerConnection) -> None:
     """What a browser sends when it cannot decode: an RTCP PLI for the video it receives."""
     receiver = next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
