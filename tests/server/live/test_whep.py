@@ -120,6 +120,37 @@ async def test_viewers_of_a_vp8_session_get_its_vp8_packets(live, speech) -> Non
     assert stats["viewers"]["encode"] == "shared with the session's client"
 
 
+async def test_each_joining_viewer_starts_on_a_keyframe(data_dir, speech, monkeypatch) -> None:
+    """Two viewers joining a browser session one after the other (inside the PLI rate limit's 0.5
+    s), with the periodic keyframe 30 s off: the first packet each one is given is a keyframe."""
+    from server.live import whep
+
+    first: dict[int, bool] = {}  # viewer track -> is its first packet a keyframe
+    push = whep.PacketTrack.push
+
+    def recording_push(track: whep.PacketTrack, packet: av.Packet) -> None:
+        first.setdefault(id(track), packet.is_keyframe)
+        push(track, packet)
+
+    monkeypatch.setattr(whep.PacketTrack, "push", recording_push)
+    app = make_app(data_dir, keyframe_interval_s=30.0)
+    async with serving(app) as http:
+        client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+        answer = await client.start(SignalTrack(speech.signal), options={"codec": "h264"})
+        try:
+            await client.wait_frames(30, timeout=10.0)  # long past the session's own first keyframe
+            viewers = [await _watch(http, answer["session_id"]) for _ in range(2)]
+            for _ in range(100):
+                if len(first) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            for v in viewers:
+                await v.pc.close()
+        finally:
+            await client.stop()
+    assert list(first.values()) == [True, True], first
+
+
 async def _lose_the_picture(pc: RTCPeerConnection) -> None:
     """What a browser sends when it cannot decode: an RTCP PLI for the video it receives."""
     receiver = next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
