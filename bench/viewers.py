@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,13 @@ class ViewersConfig:
 
 @dataclass
 class _Viewer:
-    pc: RTCPeerConnection
+    pc: RTCPeerConnection | None = None
     location: str = ""
     video_frames: int = 0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def on_track(self, track: MediaStreamTrack) -> None:
+        self.tasks.append(asyncio.ensure_future(self.read(track)))
 
     async def read(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
@@ -62,26 +66,44 @@ class _Viewer:
         if self.location:
             with contextlib.suppress(httpx.HTTPError):
                 await http.delete(self.location, headers=headers)
-        await self.pc.close()
+        if self.pc is not None:
+            await self.pc.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def _join(http: httpx.AsyncClient, session_id: str, headers: dict[str, str]) -> _Viewer:
-    viewer = _Viewer(RTCPeerConnection(RTCConfiguration(iceServers=[])))
-    viewer.pc.addTransceiver("video", direction="recvonly")
-    viewer.pc.addTransceiver("audio", direction="recvonly")
-    viewer.pc.on("track", lambda t: viewer.tasks.append(asyncio.ensure_future(viewer.read(t))))
-    await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
+async def whep_watch(
+    http: httpx.AsyncClient,
+    session_id: str,
+    headers: dict[str, str],
+    on_track: Callable[[MediaStreamTrack], None],
+) -> tuple[RTCPeerConnection, httpx.Response]:
+    """A receive-only WHEP viewer (video and audio): its offer POSTed to the session; the answer
+    applied when it came (201). ``on_track`` gets each track as it arrives. The response is
+    returned as it is, for the caller to judge."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("video", direction="recvonly")
+    pc.addTransceiver("audio", direction="recvonly")
+    pc.on("track", on_track)
+    await pc.setLocalDescription(await pc.createOffer())
     r = await http.post(
         f"/sessions/{session_id}/whep",
-        content=viewer.pc.localDescription.sdp,
+        content=pc.localDescription.sdp,
         headers={**headers, "Content-Type": "application/sdp"},
     )
-    r.raise_for_status()
+    if r.status_code == 201:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
+    return pc, r
+
+
+async def _join(http: httpx.AsyncClient, session_id: str, headers: dict[str, str]) -> _Viewer:
+    viewer = _Viewer()
+    viewer.pc, r = await whep_watch(http, session_id, headers, viewer.on_track)
+    if r.status_code != 201:
+        await viewer.close(http, headers)
+        raise RuntimeError(f"WHEP answered {r.status_code}: {r.text}")
     viewer.location = r.headers["location"]
-    await viewer.pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
     return viewer
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from bench.live_client import LiveClient, SignalTrack
+from bench.viewers import whep_watch
 from tests.server.live.conftest import bar_height, make_app, serving
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.anyio
 
 @dataclass
 class WhepViewer:
-    pc: RTCPeerConnection
+    pc: Any = None  # RTCPeerConnection, set by _watch
     location: str = ""
     heights: list[float] = field(default_factory=list)
     audio_samples: int = 0
@@ -44,21 +46,16 @@ class WhepViewer:
 
 
 async def _watch(http, session_id: str) -> WhepViewer:
-    viewer = WhepViewer(RTCPeerConnection(RTCConfiguration(iceServers=[])))
-    viewer.pc.addTransceiver("video", direction="recvonly")
-    viewer.pc.addTransceiver("audio", direction="recvonly")
-    viewer.pc.on("track", lambda t: viewer.tasks.append(asyncio.ensure_future(viewer.read(t))))
-    await viewer.pc.setLocalDescription(await viewer.pc.createOffer())
-    r = await http.post(
-        f"/sessions/{session_id}/whep",
-        content=viewer.pc.localDescription.sdp,
-        headers={"Content-Type": "application/sdp"},
-    )
+    viewer = WhepViewer()
+
+    def on_track(track: MediaStreamTrack) -> None:
+        viewer.tasks.append(asyncio.ensure_future(viewer.read(track)))
+
+    viewer.pc, r = await whep_watch(http, session_id, {}, on_track)
     assert r.status_code == 201, r.text
     assert r.headers["content-type"].startswith("application/sdp")
     assert r.headers["access-control-expose-headers"] == "Location"
     viewer.location = r.headers["location"]
-    await viewer.pc.setRemoteDescription(RTCSessionDescription(sdp=r.text, type="answer"))
     return viewer
 
 
