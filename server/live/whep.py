@@ -24,6 +24,7 @@ import fractions
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -83,16 +84,39 @@ class _PushedTrack(MediaStreamTrack):
 
 
 class PacketTrack(_PushedTrack):
-    """Encoded video packets pushed by the broadcast (aiortc only packetises them)."""
+    """Encoded video packets pushed by the broadcast (aiortc only packetises them).
+
+    It starts on a keyframe: a packet encoded before the viewer was ready (in flight at the time)
+    cannot be decoded without its predecessors, so what comes before the first keyframe is not
+    sent. A viewer too slow for its queue loses the queue, not just its oldest packet (what
+    follows a gap is undecodable until a keyframe): it waits for the next keyframe again and asks
+    for one (``on_gap``).
+    """
 
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, on_gap: Callable[[], None] | None = None) -> None:
         super().__init__(maxsize=8)
+        self._on_gap = on_gap
+        self.started = False
+        self.skipped_before_keyframe = 0
+        self.gaps = 0
 
     def push(self, packet: av.Packet) -> None:
-        if self.readyState == "live":
-            self._put(packet)
+        if self.readyState != "live":
+            return
+        if self._queue.full():
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.started = False
+            self.gaps += 1
+            if self._on_gap is not None:
+                self._on_gap()
+        if not self.started and not packet.is_keyframe:
+            self.skipped_before_keyframe += 1
+            return
+        self.started = True
+        self._put(packet)
 
 
 class StreamAudioTrack(_PushedTrack):
@@ -122,14 +146,16 @@ class StreamAudioTrack(_PushedTrack):
 
 
 class Viewer:
-    """One WHEP viewer: its peer connection and tracks."""
+    """One WHEP viewer: its peer connection and tracks. It is fed only once connected: before
+    that nothing reads its tracks, and a backlog would reach it late (audio behind the picture)."""
 
-    def __init__(self, ice_servers: list[Any]) -> None:
+    def __init__(self, ice_servers: list[Any], on_gap: Callable[[], None] | None = None) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
-        self.video = PacketTrack()
+        self.video = PacketTrack(on_gap)
         self.audio = StreamAudioTrack()
         self.created = time.time()
+        self.connected = False
 
     async def close(self) -> None:
         self.video.stop()
@@ -171,7 +197,7 @@ class Broadcast:
         self.viewers: dict[str, Viewer] = {}
         self._attached = False
         self._executor: ThreadPoolExecutor | None = None  # the own encoder's thread
-        self._keyframe = True
+        self._keyframe = True  # own encoder: the next frame is a keyframe (a viewer connected)
         self._busy = False  # one encode in flight; a frame arriving meanwhile is skipped
         self._start: float | None = None
         self._last_pts = -1
@@ -186,7 +212,7 @@ class Broadcast:
             raise ViewerError("the session is closing")
         if len(self.viewers) >= self._max:
             raise TooManyViewersError(f"this session already has {self._max} viewers")
-        viewer = Viewer(self._ice_servers)
+        viewer = Viewer(self._ice_servers, on_gap=self._request_keyframe)
         pc = viewer.pc
         try:
             # Our transceivers first (as the WebRTC session does): the offer's m-lines take them,
@@ -209,13 +235,13 @@ class Broadcast:
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
+            if pc.connectionState == "connected" and not viewer.connected:
+                viewer.connected = True
+                self._keyframe_for_new_viewer()
+            elif pc.connectionState in ("failed", "closed"):
                 await self.remove_viewer(viewer.id)
 
         self.viewers[viewer.id] = viewer
-        if self._shared is not None:
-            self._shared.encoder.keyframe_for_new_receiver()
-        self._keyframe = True
         self._attach()
         log.info("session %s: viewer %s joined (%d watching)", self.session_id, viewer.id, len(self.viewers))
         return viewer, pc.localDescription.sdp
@@ -254,6 +280,15 @@ class Broadcast:
     def _request_keyframe(self) -> None:
         self._encoder.request_keyframe()
 
+    def _keyframe_for_new_viewer(self) -> None:
+        if self._shared is not None:
+            self._shared.encoder.keyframe_for_new_receiver()
+        else:
+            self._keyframe = True
+
+    def _watching(self) -> list[Viewer]:
+        return [v for v in self.viewers.values() if v.connected]
+
     # ---- frames -----------------------------------------------------------------------------------
     def _attach(self) -> None:
         """Start receiving the session's frames and audio (on the first viewer)."""
@@ -268,9 +303,10 @@ class Broadcast:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"whep-{self.session_id}")
 
     def _on_frame(self, out: FrameOut) -> None:
-        if not self.viewers:
+        watching = self._watching()
+        if not watching:
             return
-        for viewer in self.viewers.values():
+        for viewer in watching:
             viewer.audio.push(out.audio)
         if self._executor is None:
             return  # shared: the picture comes encoded from the session's own track (_on_packet)
@@ -300,19 +336,22 @@ class Broadcast:
             self._on_packet(packet)
 
     def _on_packet(self, packet: av.Packet) -> None:
-        if not self.viewers:
+        watching = self._watching()
+        if not watching:
             return
         self.frames_encoded += 1
-        for viewer in self.viewers.values():
+        for viewer in watching:
             viewer.video.push(packet)
 
     def stats(self) -> dict[str, Any]:
         return {
             "viewers": len(self.viewers),
+            "connected": len(self._watching()),
             "codec": self.codec,
             "encode": "shared with the session's client" if self._shared is not None else "own",
             "frames_encoded": self.frames_encoded,
             "frames_skipped": self.frames_skipped,
+            "queue_gaps": sum(v.video.gaps for v in self.viewers.values()),  # slow viewers' lost queues
             "keyframes": self._encoder.keyframes,
             "keyframes_requested": self._encoder.keyframes_requested,
         }

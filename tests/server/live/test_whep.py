@@ -119,17 +119,21 @@ async def test_viewers_of_a_vp8_session_get_its_vp8_packets(live, speech) -> Non
 
 async def test_each_joining_viewer_starts_on_a_keyframe(data_dir, speech, monkeypatch) -> None:
     """Two viewers joining a browser session one after the other (inside the PLI rate limit's 0.5
-    s), with the periodic keyframe 30 s off: the first packet each one is given is a keyframe."""
+    s), with the periodic keyframe 30 s off: the first packet each one is sent is a keyframe, and
+    it comes on the next frame or the one after (one may have been encoding as the viewer joined)."""
     from server.live import whep
 
-    first: dict[int, bool] = {}  # viewer track -> is its first packet a keyframe
-    push = whep.PacketTrack.push
+    first: dict[int, bool] = {}  # viewer track -> is the first packet it sends a keyframe
+    skipped: dict[int, int] = {}
+    recv = whep.PacketTrack.recv
 
-    def recording_push(track: whep.PacketTrack, packet: av.Packet) -> None:
+    async def recording_recv(track: whep.PacketTrack) -> av.Packet:
+        packet = await recv(track)
         first.setdefault(id(track), packet.is_keyframe)
-        push(track, packet)
+        skipped.setdefault(id(track), track.skipped_before_keyframe)
+        return packet
 
-    monkeypatch.setattr(whep.PacketTrack, "push", recording_push)
+    monkeypatch.setattr(whep.PacketTrack, "recv", recording_recv)
     app = make_app(data_dir, keyframe_interval_s=30.0)
     async with serving(app) as http:
         client = LiveClient(http=http, analyse=bar_height, keep_images=False)
@@ -137,7 +141,7 @@ async def test_each_joining_viewer_starts_on_a_keyframe(data_dir, speech, monkey
         try:
             await client.wait_frames(30, timeout=10.0)  # long past the session's own first keyframe
             viewers = [await _watch(http, answer["session_id"]) for _ in range(2)]
-            for _ in range(100):
+            for _ in range(500):  # the viewers' connections come up first (ICE, DTLS)
                 if len(first) == 2:
                     break
                 await asyncio.sleep(0.02)
@@ -146,6 +150,66 @@ async def test_each_joining_viewer_starts_on_a_keyframe(data_dir, speech, monkey
         finally:
             await client.stop()
     assert list(first.values()) == [True, True], first
+    assert all(n <= 1 for n in skipped.values()), skipped  # the join made the next frame a keyframe
+
+
+async def test_a_viewer_is_fed_only_once_connected(live, speech) -> None:
+    """A viewer whose connection never comes up (it never applies the answer) is sent nothing:
+    no backlog of picture or sound waits for it, and no encode runs for it."""
+    app, http = live
+    client = LiveClient(http=http, analyse=bar_height, keep_images=False)
+    answer = await client.start(SignalTrack(speech.signal), options={"codec": "h264"})
+    sid = answer["session_id"]
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        await client.wait_frames(5, timeout=5.0)
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        r = await http.post(
+            f"/sessions/{sid}/whep",
+            content=pc.localDescription.sdp,
+            headers={"Content-Type": "application/sdp"},
+        )
+        assert r.status_code == 201
+        frames_before = len(client.frames)
+        await client.wait_frames(frames_before + 15, timeout=5.0)  # the session streams on meanwhile
+        broadcast = app.state.sessions.get(sid).core.broadcast
+        (viewer,) = broadcast.viewers.values()
+        queued = (viewer.video._queue.qsize(), viewer.audio._queue.qsize())
+        stats = (await http.get(f"/sessions/{sid}")).json()["viewers"]
+    finally:
+        await pc.close()
+        await client.stop()
+    assert queued == (0, 0) and not viewer.video.started
+    assert stats["viewers"] == 1 and stats["connected"] == 0 and stats["frames_encoded"] == 0
+
+
+def test_a_slow_viewer_loses_its_queue_and_restarts_on_a_keyframe() -> None:
+    """Video after a gap cannot be decoded until a keyframe: a full queue is dropped whole, the
+    track waits for the next keyframe and asks for one."""
+    from server.live.encoding import VideoEncoder
+    from server.live.whep import PacketTrack
+
+    enc = VideoEncoder("h264", 300_000, keyframe_interval_s=30.0)
+    image = np.zeros((64, 64, 3), np.uint8)
+    packets = []
+    for i in range(12):
+        image[:, i * 4 : i * 4 + 4] = 255  # something changes: every frame has content
+        packets.append(enc.encode(image, pts=i * 3600, keyframe=i == 10))
+    asks: list[int] = []
+    track = PacketTrack(on_gap=lambda: asks.append(1))
+    track.push(packets[1])  # a P-frame first: not sent
+    assert track.skipped_before_keyframe == 1 and track._queue.empty()
+    track.push(packets[0])  # the keyframe starts it
+    for p in packets[2:9]:
+        track.push(p)  # 8 queued: full (nobody reads)
+    assert track._queue.full() and not asks
+    track.push(packets[9])  # overflow: the queue goes, a keyframe is asked for, the P-frame is not sent
+    assert track._queue.empty() and asks == [1] and track.gaps == 1 and not track.started
+    track.push(packets[10])  # the keyframe restarts it
+    track.push(packets[11])
+    assert track._queue.qsize() == 2 and track._queue.get_nowait().is_keyframe
 
 
 async def _lose_the_picture(pc: RTCPeerConnection) -> None:
