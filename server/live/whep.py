@@ -8,10 +8,12 @@ so the two stay together. With no viewer it costs nothing. Which encode:
 
 * a browser session's own (``shared``: its :class:`~server.live.tracks.AvatarVideoTrack`, in the
   codec its client negotiated): viewers get the packets the client gets, so a watched presenter
-  costs one encode, not two. A new viewer makes that encoder's next frame a keyframe;
+  costs one encode, not two;
 * otherwise (a WebSocket session has no video encode) the broadcast's own
-  :class:`~server.live.encoding.VideoEncoder` on its own thread, at the session's codec; a new
-  viewer gets a keyframe on the next frame.
+  :class:`~server.live.encoding.VideoEncoder` on its own thread, at the session's codec.
+
+A viewer is fed from the moment its connection is up, and the next frame is then a keyframe
+(either encoder; not held by the PLI rate limit).
 
 A viewer is one aiortc peer connection (recvonly for the viewer): it ends on ``DELETE`` of its
 resource, when its connection fails or closes, or with the session.
