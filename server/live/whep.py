@@ -199,7 +199,6 @@ class Broadcast:
         self.viewers: dict[str, Viewer] = {}
         self._attached = False
         self._executor: ThreadPoolExecutor | None = None  # the own encoder's thread
-        self._keyframe = True  # own encoder: the next frame is a keyframe (a viewer connected)
         self._busy = False  # one encode in flight; a frame arriving meanwhile is skipped
         self._start: float | None = None
         self._last_pts = -1
@@ -239,7 +238,7 @@ class Broadcast:
         async def on_state() -> None:
             if pc.connectionState == "connected" and not viewer.connected:
                 viewer.connected = True
-                self._keyframe_for_new_viewer()
+                self._encoder.keyframe_for_new_receiver()
             elif pc.connectionState in ("failed", "closed"):
                 await self.remove_viewer(viewer.id)
 
@@ -282,12 +281,6 @@ class Broadcast:
     def _request_keyframe(self) -> None:
         self._encoder.request_keyframe()
 
-    def _keyframe_for_new_viewer(self) -> None:
-        if self._shared is not None:
-            self._shared.encoder.keyframe_for_new_receiver()
-        else:
-            self._keyframe = True
-
     def _watching(self) -> list[Viewer]:
         return [v for v in self.viewers.values() if v.connected]
 
@@ -320,10 +313,9 @@ class Broadcast:
             self._start = now
         pts = max(round((now - self._start) * VIDEO_CLOCK), self._last_pts + 1)
         self._last_pts = pts
-        keyframe, self._keyframe = self._keyframe, False
         self._busy = True
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._encoder.encode, out.frame.image, pts, keyframe
+            self._executor, self._encoder.encode, out.frame.image, pts
         )
         future.add_done_callback(self._encoded)
 
