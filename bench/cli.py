@@ -29,7 +29,9 @@ def _report(
         log.info("wrote %s", json_out)
 
 
-# The options every benchmark that talks to a server takes.
+# Options the benchmarks share: every one writes its result as JSON on request; those that talk
+# to a server take its URL and token.
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the full result here.")]
 ServerUrl = Annotated[str | None, typer.Option(help="Server to measure (default: start a local one).")]
 Token = Annotated[
     str | None, typer.Option(envvar="XACTOR_TOKEN", help="Bearer token, if the server needs one.")
@@ -57,7 +59,7 @@ def latency(
         True, help="Client releases video frames on the RTP marker bit like a browser (else aiortc's wait)."
     ),
     data_dir: Path | None = typer.Option(None, help="Data dir of a spawned server (default: a temp dir)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """Mouth-to-photon latency of a live session, beside the server's stage timings."""
     from bench.latency import ProbeConfig, print_report, probe
@@ -93,7 +95,7 @@ def churn(
     round_size: int = typer.Option(25, min=1, help="Sessions between two readings of /health."),
     frames: int = typer.Option(5, min=1, help="Video frames each session waits for."),
     avatar: str = typer.Option("default", help="Avatar id."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """Open and close many sessions; report server memory, threads, descriptors per session."""
     from bench.churn import ChurnConfig, print_report
@@ -118,7 +120,7 @@ def interrupt(
     token: Token = None,
     trials: int = typer.Option(3, min=1, help="Interruptions per motion source and mode."),
     source: list[str] = typer.Option(["heuristic", "generator"], help="Motion sources to measure."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """clear_buffer on a WebSocket session: frames until the mouth is closed, speech still heard."""
     from bench.interrupt import InterruptConfig, print_report, run
@@ -133,7 +135,7 @@ def viewers(
     token: Token = None,
     counts: str = typer.Option("0,1,2,4", help="Viewer counts to measure, comma-separated."),
     seconds: float = typer.Option(15.0, min=1.0, help="Seconds measured per count."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """WHEP viewers of one session: server CPU and frame rates per viewer count."""
     from bench.viewers import ViewersConfig, print_report
@@ -152,7 +154,7 @@ def viewers(
 def load(
     multiples: str = typer.Option("1,2,4", help="Loads to run, as multiples of the measured capacity."),
     duration: float = typer.Option(15.0, min=1.0, help="Seconds each load runs."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """Sessions at 1×, 2×, 4× the measured capacity: fps, drops and audio-to-frame latency of each."""
     from bench.load import LoadConfig, print_report
@@ -171,7 +173,7 @@ def motion(
     sessions: int = typer.Option(8, min=1, help="Independent sessions stepped one after another per frame."),
     session_frames: int = typer.Option(12, min=1, help="Timed frames of the multi-session loop."),
     source_frames: int = typer.Option(30, min=1, help="Timed frames of the whole motion source."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """One streaming step of the motion generator (teacher, student): 1 and N sessions, and the source."""
     from bench.motion import MotionBenchConfig, print_report
@@ -200,7 +202,7 @@ def engines(
     repeats: int = typer.Option(30, min=3, help="Timed calls per row."),
     sessions: str = typer.Option("1,2,4,8,16", help="Sessions in the measured render-worker turn."),
     ticks: int = typer.Option(25, min=2, help="Timed worker turns per session count."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """Each stage by backend and batch size (motion step, render) and the sessions a process holds."""
     from bench.engines import EnginesBenchConfig, print_report
@@ -230,7 +232,7 @@ def diffusion(
         0.0, help="Also run a live session on a procedural avatar for this many seconds."
     ),
     motion_source: str = typer.Option("generator", help="The live session's motion source."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the full result here."),
+    json_out: JsonOut = None,
 ) -> None:
     """The diffusion renderer's ms per frame by steps, batch and size, beside the warp renderer;
     with ``--live S``, a live session through it (fps and stage timings) beside one through warp."""
