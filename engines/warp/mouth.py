@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from engines import face_regions as fr
+from engines.warp import lipline
 
 Array = np.ndarray
 
@@ -81,6 +82,7 @@ class MouthConstants:
     jaw_maps: Array  # [2, V, U] jaw-fixed (read shifted by the jaw): lower-teeth, tongue opacity
     side_shade: Array  # [V, U] darkening toward the mouth corners
     teeth_shade: Array  # [V, U] the same, with thin dark gaps between the teeth
+    seal: Array  # [2, 3, V, U] reference lip heights, span and margin per layer (lipline.seal_maps)
     cavity: Array  # [3]
     teeth: Array  # [3]
     tongue: Array  # [3]
@@ -150,11 +152,15 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
     side_shade = 1.0 - 0.6 * np.clip(np.abs(u), 0, 1) ** 2
     lip_points = 0.5 * (lm[list(fr.LIPS_OUTER_LOWER[2:-2])] + lm[list(fr.LIPS_INNER_LOWER[2:-2])])
     lip_rgb = np.median(_sample_crop(crop, lip_points[None]).reshape(3, -1), axis=1)
+    frame = np.stack([centre, axis, normal]).astype(np.float32)
+    seal = lipline.seal_maps(
+        _reference_heights(frame, 0.5 * width, np.stack([u, v], -1)[::2, ::2], lm, u.shape), u, 0.5 * width, size
+    )
     return MouthConstants(
         nodes=nodes.astype(np.float32),
         coarse_nodes=nodes[::2, ::2].astype(np.float32),
         coarse_uv=np.stack([u, v], -1)[::2, ::2].astype(np.float32),
-        frame=np.stack([centre, axis, normal]).astype(np.float32),
+        frame=frame,
         half_width=np.array(0.5 * width, np.float32),
         to_roi=to_roi.astype(np.float32),
         ref_sdf=ref_sdf.astype(np.float32),
@@ -164,6 +170,7 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
         jaw_maps=np.stack([teeth_low, tongue]).astype(np.float32),
         side_shade=side_shade.astype(np.float32),
         teeth_shade=(side_shade * _tooth_gaps(u, width, spacing)).astype(np.float32),
+        seal=seal,
         cavity=(CAVITY_RGB * scale).astype(np.float32),
         teeth=np.clip(teeth_rgb, 0, 1).astype(np.float32),
         tongue=(0.7 * lip_rgb).astype(np.float32),
@@ -171,6 +178,22 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
         depth_scale=0.12 * width,
         softness=soft,
     )
+
+
+def _reference_heights(
+    frame: Array, half_width: float, coarse_uv: Array, lm: Array, shape: tuple[int, ...]
+) -> Array:
+    """The reference's lip heights [2, V, U], computed exactly as a frame's are (float32, coarse
+    nodes, upsampled), so at zero motion both agree to rounding and the seal moves nothing."""
+    c = {
+        "frame": torch.as_tensor(frame),
+        "half_width": torch.tensor(half_width, dtype=torch.float32),
+        "coarse_uv": torch.as_tensor(coarse_uv, dtype=torch.float32),
+    }
+    polygon = torch.as_tensor(lm[list(INNER_LIP_POLYGON)], dtype=torch.float32)[None]  # [1, 20, 2]
+    heights = _coarse_heights(c, *_split_contours(polygon))  # [1, 2, V', U']
+    full = F.interpolate(heights, size=shape, mode="bilinear", align_corners=True)
+    return full[0].numpy()
 
 
 def _tooth_gaps(u: Array, width: float, spacing: float) -> Array:
@@ -214,27 +237,28 @@ def _below_midline(
     ``upper``/``lower`` [B, K, 2]: the inner-lip contours in the ROI frame, corner to corner.
     Past the corners the line continues level (there both warp layers agree anyway).
     """
-    centre, axis, normal = c["frame"][0], c["frame"][1], c["frame"][2]
-    mid = 0.5 * (upper + lower) - centre  # [B, K, 2]
-    mu = (mid @ axis) / c["half_width"]  # [B, K]
-    mv = mid @ normal
     uv = c["coarse_uv"]  # [V, U, 2]
     n_v, n_u = uv.shape[0], uv.shape[1]
-    u = uv[..., 0].reshape(1, -1, 1)  # [1, N, 1]
-    u0, u1 = mu[:, None, :-1], mu[:, None, 1:]  # [B, 1, K-1]
-    v0, v1 = mv[:, None, :-1], mv[:, None, 1:]
-    span = u1 - u0
-    span = torch.where(span.abs() < 1e-6, torch.full_like(span, 1e-6), span)
-    t = (u - u0) / span  # [B, N, K-1]
-    inside = ((t >= 0.0) & (t < 1.0)).to(t.dtype)
-    hits = inside.sum(-1)  # [B, N] (more than one only if the line doubles back)
-    line = (inside * (v0 + t * (v1 - v0))).sum(-1) / torch.clamp(hits, min=1.0)
-    left = (u[..., 0] < mu[:, :1]).to(t.dtype)
-    missed = (hits < 0.5).to(t.dtype)
-    ends = left * mv[:, :1] + (1.0 - left) * mv[:, -1:]  # level continuation past either corner
-    line = line + missed * ends
-    below = torch.clamp(0.5 + (uv[..., 1].reshape(1, -1) - line) / soft, 0.0, 1.0)
+    flat = uv.reshape(-1, 2)  # [N, 2]
+    line = lipline.contour_v(c["frame"], c["half_width"], flat, 0.5 * (upper + lower))  # [B, N]
+    below = torch.clamp(0.5 + (flat[:, 1][None] - line) / soft, 0.0, 1.0)
     return below.reshape(-1, 1, n_v, n_u)
+
+
+def _split_contours(polygon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inner-lip polygons [B, 20, 2] (:data:`INNER_LIP_POLYGON` order) → upper and lower
+    contours [B, 11, 2], each corner to corner."""
+    k = len(fr.LIPS_INNER_UPPER)
+    upper = polygon[:, :k]
+    lower = torch.cat([polygon[:, :1], polygon[:, k:].flip(1), polygon[:, k - 1 : k]], 1)
+    return upper, lower
+
+
+def _coarse_heights(c: dict[str, torch.Tensor], upper: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
+    """Lip heights [B, 2, V', U'] on the coarse nodes (:func:`lipline.lip_heights`)."""
+    uv = c["coarse_uv"]  # [V', U', 2]
+    heights = lipline.lip_heights(c["frame"], c["half_width"], uv.reshape(-1, 2), upper, lower)  # [B, 2, N]
+    return heights.reshape(-1, 2, uv.shape[0], uv.shape[1])
 
 
 def mouth_layer(
@@ -244,8 +268,9 @@ def mouth_layer(
     depth_scale: float,
     softness: float,
 ) -> torch.Tensor:
-    """The mouth interior on the ROI [B, 5, V, U]: premultiplied RGB, opacity, and which side of
-    the target mouth line each node is on (selects the lower warp layer).
+    """The mouth interior on the ROI [B, 7, V, U]: premultiplied RGB, opacity, which side of the
+    target mouth line each node is on (selects the lower warp layer), and the node's heights into
+    the target's upper and lower lip (px; :mod:`engines.warp.lipline`, seals the warp's lips).
 
     ``polygon`` [B, 20, 2]: target inner lips carried back into the reference (skull) frame
     (:data:`INNER_LIP_POLYGON` order); ``jaw_shift`` [B, 2]: the lower lip's displacement in that
@@ -257,12 +282,17 @@ def mouth_layer(
     batch = polygon.shape[0]
     # Geometry on every other node (the SDF and the mouth line are smooth), then upsampled.
     sdf = polygon_sdf(coarse.reshape(1, -1, 2), polygon).reshape(batch, 1, coarse.shape[0], coarse.shape[1])
-    k = len(fr.LIPS_INNER_UPPER)
-    upper = polygon[:, :k]  # corner → corner
-    lower = torch.cat([polygon[:, :1], polygon[:, k:].flip(1), polygon[:, k - 1 : k]], 1)
+    upper, lower = _split_contours(polygon)
     below = _below_midline(c, upper, lower, softness)
-    geometry = F.interpolate(torch.cat([sdf, below], 1), size=(n_v, n_u), mode="bilinear", align_corners=True)
-    sdf, below = geometry[:, 0:1], geometry[:, 1:2]
+    heights = _coarse_heights(c, upper, lower)  # [B, 2, V', U']
+    geometry = torch.cat([sdf, below, heights], 1)
+    geometry = F.interpolate(geometry, size=(n_v, n_u), mode="bilinear", align_corners=True)
+    below, heights = geometry[:, 1:2], geometry[:, 2:4]
+    # Open only where the node is below the upper lip *and* above the lower one: lips that pass
+    # through each other make a self-crossing polygon whose loops count as inside (lipline.py).
+    # Inside a proper opening the vertical heights are never nearer zero than the SDF, so the
+    # opening's edge is unchanged there.
+    sdf = torch.maximum(geometry[:, 0:1], torch.amax(heights, 1, keepdim=True))
     depth = torch.clamp(-sdf / depth_scale, 0.0, 1.0)
 
     # Jaw-fixed maps, read where the node was before the jaw moved.
@@ -294,4 +324,4 @@ def mouth_layer(
     alpha = torch.clamp((-sdf - inset) / softness, 0.0, 1.0)
     reuse = torch.clamp((-c["ref_sdf"][None, None] - inset) / (0.5 * softness) + 1.0, 0.0, 1.0)
     colour = colour + reuse * (c["own"][None] - colour)
-    return torch.cat([colour * alpha, alpha, below], 1)
+    return torch.cat([colour * alpha, alpha, below, heights], 1)

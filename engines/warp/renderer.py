@@ -8,7 +8,9 @@ Per frame (all batched, all exportable to ONNX with ``GridSample``):
 2. the skull's similarity ``S`` from rigid landmarks moves the anchors around the face;
 3. control displacements → two forward node fields (upper and lower layer of the mouth cut) by
    one matrix product; Newton-inverted on the node grid and upsampled to a backward map per layer;
-   the upper layer wins where its pre-image lies above the mouth line;
+   the lip layers' sources are kept out of the reference's mouth opening (``lipline``: lips that
+   meet seal instead of showing the photo's teeth between them); the upper layer wins where its
+   pre-image lies above the mouth line;
 4. the eye module corrects the backward map in the reference frame (lids, iris) and paints sclera;
 5. ``grid_sample`` of the reference crop; the mouth interior (skull-fixed ROI) is composited
    inside the target inner-lip contour.
@@ -30,7 +32,7 @@ from engines import face_regions as fr
 from engines import motion_space as ms
 from engines.face_model import FaceModel, Placement
 from engines.render.base import Renderer, RendererSpec, register_renderer
-from engines.warp import eyelid, flow, head, mouth
+from engines.warp import eyelid, flow, head, lipline, mouth
 from engines.warp.cache import DEFAULT_NODES, AvatarCache
 from engines.warp.retarget import own_mouth_motion
 
@@ -175,15 +177,21 @@ class WarpRenderer(nn.Module):
         to_roi = head.compose_affine(m["to_roi"][None], to_ref)  # target px → ROI coordinates
         painted = F.grid_sample(
             painted, self._affine_grid(to_roi), mode="bilinear", padding_mode="zeros", align_corners=True
-        )  # [B, 5, S, S]: premultiplied RGB, alpha, below the mouth line
-        x_main = up[:, 0] + painted[:, 4:5] * (up[:, 1] - up[:, 0])  # [B, 2, S, S]
+        )  # [B, 7, S, S]: premultiplied RGB, alpha, below the mouth line, heights into the lips
+        # The lip layers never read the photo's mouth opening (its teeth): lips that meet seal.
+        up = lipline.seal_sources(m["seal"], m["to_roi"], m["frame"][2], up, painted[:, 5:7])
 
         # Eyes: lids and irises redrawn in the reference crop; then one read of that crop.
         eyes = self._group("eye", self._eye_keys)
         patches = eyelid.eye_patches(eyes, self.crop, lids, self.ref)  # [B, E, 3, H, W]
         source = eyelid.paste_patches(self.crop, patches, self.eye_y0, self.eye_x0)  # [B, 3, S, S]
-        grid = flow.pixel_coords(x_main.permute(0, 2, 3, 1), s)
-        frame = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        # Both layers in one read (stacked along the rows), blended by colour: blending their
+        # *source points* across the mouth line would read the photo halfway between the lips.
+        both = up.permute(0, 1, 3, 4, 2).reshape(batch, 2 * s, s, 2)  # [B, 2S (layer, y), S, xy]
+        layers = F.grid_sample(
+            source, flow.pixel_coords(both, s), mode="bilinear", padding_mode="border", align_corners=False
+        )  # [B, 3, 2S, S]
+        frame = layers[:, :, :s] + painted[:, 4:5] * (layers[:, :, s:] - layers[:, :, :s])
 
         frame = frame * (1.0 - painted[:, 3:4]) + painted[:, 0:3]  # the mouth interior goes over
         return torch.clamp(frame, 0.0, 1.0)

@@ -203,7 +203,10 @@ def test_traced_render_matches_the_eager_module(astronaut_renderer: AvatarRender
     motion[1, ms.INDEX["mouthSmileLeft"]] = 1.0
     eager = AvatarRenderer(astronaut_renderer.module, trace=False)
     assert np.array_equal(astronaut_renderer.render(motion), eager.render(motion))
-    assert np.array_equal(astronaut_renderer.render(motion[0]), eager.render(motion)[0])
+    # A batch of one against a batch of three: BLAS may sum in another order (a few 1e-6), which
+    # can move a pixel across a rounding step.
+    single = astronaut_renderer.render(motion[0]).astype(int)
+    assert np.abs(single - eager.render(motion)[0]).max() <= 1
 
 
 def test_absolute_neutral_closes_the_lips_of_both_portraits(any_renderer: AvatarRenderer) -> None:
