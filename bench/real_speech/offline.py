@@ -1,0 +1,115 @@
+"""Frames made offline the way ``xactor animate`` makes them: the clip through a motion source
+(:func:`engines.offline.speech_motion.motion_from_audio`, pushed and pulled as live, the tail
+released with silence), then every frame through the avatar's renderer (``cli.common``'s
+avatar and renderer by name, the command's own helpers).
+
+Portraits: ``default`` (the astronaut, photographed with parted lips), ``grace-hopper``
+(matplotlib's sample, closed lips) and ``procedural`` (a held-out procedural identity).
+Motion sources: ``heuristic``, and ``student`` / ``teacher`` of a weights folder, each run as the
+``generator`` source on a folder holding only that checkpoint (so exactly what the server runs).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engines.motion_gen.weights import STUDENT, TEACHER
+
+PORTRAITS = ("default", "grace-hopper", "procedural")
+SOURCES = ("heuristic", "student", "teacher")
+SIZE = 256
+BATCH = 16
+
+
+def grace_hopper_jpeg() -> bytes:
+    """matplotlib's Grace Hopper sample (US Navy photo, public domain) as shipped."""
+    import matplotlib
+
+    return (Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").read_bytes()
+
+
+def portrait_id(name: str, data_dir: Path) -> str:
+    """The avatar id of portrait ``name`` in the store under ``data_dir`` (prepared on first use)."""
+    from cli.common import avatar_store
+    from engines.procedural.avatar import TEST_SEED_BASE
+
+    store = avatar_store(data_dir)
+    if name == "default":
+        return store.get("default").id
+    if name == "grace-hopper":
+        return store.add(grace_hopper_jpeg(), name="grace-hopper", largest=True).id
+    if name == "procedural":
+        return store.add_procedural(TEST_SEED_BASE)[0].id
+    raise ValueError(f"unknown portrait {name!r}; known: {', '.join(PORTRAITS)}")
+
+
+def single_checkpoint(weights_dir: Path, name: str, into: Path) -> Path:
+    """A folder holding only checkpoint ``name`` of ``weights_dir`` (links), for the generator
+    source, which runs the student whenever one is present."""
+    for suffix in (".safetensors", ".json"):
+        src = weights_dir / f"{name}{suffix}"
+        if not src.is_file():
+            raise FileNotFoundError(f"{src} is missing")
+        (into / src.name).symlink_to(src.resolve())
+    return into
+
+
+@dataclass
+class SourceFactory:
+    """Builds a fresh motion source by label; ``weights_dir`` holds student and teacher."""
+
+    weights_dir: Path
+    lookahead: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="xactor-eval-real-")
+        self.folders: dict[str, Path] = {}
+        for label, name in (("student", STUDENT), ("teacher", TEACHER)):
+            if (self.weights_dir / f"{name}.safetensors").is_file():
+                folder = Path(self._tmp.name) / label
+                folder.mkdir()
+                self.folders[label] = single_checkpoint(self.weights_dir, name, folder)
+
+    def __call__(self, label: str):  # type: ignore[no-untyped-def]
+        from engines.motion_source import MotionSourceOptions, create_motion_source
+
+        if label == "heuristic":
+            return create_motion_source("heuristic", MotionSourceOptions(self.lookahead, seed=self.seed))
+        if label not in self.folders:
+            raise ValueError(f"no {label} weights in {self.weights_dir}")
+        options = MotionSourceOptions(self.lookahead, weights_dir=self.folders[label], seed=self.seed)
+        source = create_motion_source("generator", options)
+        if "fallback" in source.describe():
+            raise RuntimeError(f"{label}: {source.describe()['fallback']}")
+        return source
+
+
+class PortraitRenderer:
+    """The warp renderer of one portrait at :data:`SIZE`, and its still crop."""
+
+    def __init__(self, portrait: str, data_dir: Path) -> None:
+        from cli.common import build_renderer, open_bundle
+
+        self.avatar_id = portrait_id(portrait, data_dir)
+        bundle = open_bundle(self.avatar_id, data_dir)
+        self.renderer = build_renderer("warp", bundle, SIZE, "auto", data_dir)
+        self.still = self.renderer.render(np.zeros((1, 40), np.float32))[0]  # [S, S, 3]
+
+    def frames(self, motion: np.ndarray) -> Iterator[np.ndarray]:
+        """Rendered frames [S, S, 3] uint8 of ``motion`` [T, 40], in order."""
+        for i in range(0, len(motion), BATCH):
+            yield from self.renderer.render(motion[i : i + BATCH])
+
+
+def clip_motion(source, samples: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Motion [T, 40] of 16 kHz ``samples`` through ``source`` (as ``xactor animate``)."""
+    from engines.offline.speech_motion import motion_from_audio
+
+    motion, _ = motion_from_audio(source, samples)
+    return motion

@@ -1,0 +1,48 @@
+"""The mouth's opening measured from rendered pixels: MediaPipe Face Mesh on each frame, the
+inner-lip gap at the mouth's centre divided by the inner mouth's width.
+
+The gap is :func:`engines.warp.retarget.lip_gap` (three facing inner-lip landmark pairs around the
+centre, measured across the mouth line), the width the distance between the inner corners; the
+ratio does not change with the portrait's size or the head's distance. The face is found once,
+on the avatar's still crop, and every frame is meshed inside that box (the head moves little).
+
+**Visibly closed** is an opening of at most :data:`CLOSED` (6 % of the mouth's width). Face Mesh
+does not report exactly 0 for sealed lips: on the closed-lipped Grace Hopper sample at rest it
+gives about 2-4 %, and a seam of teeth between lips that do not meet gives 7 % and more (the
+numbers are in bench/RESULTS.md, checked by eye on saved frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engines import face_regions as fr
+from engines.warp.retarget import lip_gap
+
+CLOSED = 0.06
+
+
+def opening(landmarks: np.ndarray) -> float:
+    """Inner-lip gap / inner mouth width of Face Mesh landmarks [478, >=2] (pixels)."""
+    pts = landmarks[:, :2]
+    width = float(np.linalg.norm(pts[fr.LIPS_INNER_UPPER[-1]] - pts[fr.LIPS_INNER_UPPER[0]]))
+    return float(lip_gap(landmarks)) / width if width > 0 else float("nan")
+
+
+class MouthMeter:
+    """Openings of frames of one avatar (see module docstring)."""
+
+    def __init__(self, still: np.ndarray) -> None:
+        from engines.avatar.detect import detect_faces
+
+        faces = detect_faces(still)
+        if not faces:
+            raise ValueError("no face found in the avatar's still frame")
+        self.face = max(faces, key=lambda f: f.side)
+
+    def __call__(self, frame: np.ndarray) -> float:
+        """The opening of one RGB frame [S, S, 3] uint8 (NaN when Face Mesh finds no face)."""
+        from engines.avatar.detect import mesh_face
+
+        landmarks = mesh_face(frame, self.face)
+        return float("nan") if landmarks is None else opening(landmarks)

@@ -1,0 +1,86 @@
+"""The real-speech report as Markdown: sources side by side (the heuristic baseline beside the
+learned ones), one table per portrait and way of making frames, one in motion space."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
+    return f"{value:.{digits}f}"
+
+
+def _rows(scores: dict[str, dict[str, Any]], opening_name: str) -> list[list[str]]:
+    def row(name: str, fn: Any) -> list[str]:
+        return [name, *(fn(s) for s in scores.values())]
+
+    return [
+        row(
+            "/p b m/ visibly closed ↑",
+            lambda s: f"{s['bilabials_closed']}/{s['bilabials']} ({_num(100 * s['closed_share'], 0)} %)",
+        ),
+        row("open/closed contrast ↑", lambda s: _num(s["contrast"])),
+        row("ρ with phone openness, lag 0 ↑", lambda s: _num(s["rho"])),
+        row("best lag (ms) / ρ there", lambda s: f"{_num(s['lag_ms'], 0)} / {_num(s['rho_at_lag'])}"),
+        row(f"{opening_name} on open vowels", lambda s: _num(s["open_vowel_opening"], 3)),
+        row("frames measured", lambda s: f"{s['measured_frames']}/{s['frames']}"),
+    ]
+
+
+def _table(
+    title: str, scores: dict[str, dict[str, Any]], opening_name: str, extra: list[list[str]] = ()
+) -> str:  # type: ignore[assignment]
+    header = ["metric", *scores]
+    lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in [*_rows(scores, opening_name), *extra]:
+        lines.append("| " + " | ".join(r) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    dev = report["devset"]
+    parts = [
+        f"Dev set: {len(dev['clips'])} clips, {dev['seconds']} s, {len(dev['speakers'])} speakers, "
+        f"{dev['bilabials']} /p b m/. Weights: `{report['weights_dir']}`. Visibly closed: pixel "
+        f"opening ≤ {report['pixel_closed_threshold']} of the mouth width within the phone ±1 frame; "
+        f"motion space ≤ {_num(report['motion_closed_threshold'], 3)}.\n",
+    ]
+    for mode in ("offline", "live"):
+        if mode not in report:
+            continue
+        for portrait, scores in report[mode]["pixels"].items():
+            if not scores:
+                continue
+            extra = []
+            if mode == "live":
+                fps = report[mode]["client_fps"].get(portrait, {})
+                extra.append(["frames a second received", *(_num(fps.get(label), 1) for label in scores)])
+            parts.append(_table(f"{mode}, pixels, {portrait}", scores, "inner-lip opening / width", extra))
+    offline = report["offline"]
+    space = offline["motion_space"]
+    if space:
+        jaw = [
+            "jawOpen on open vowels (corpus target)",
+            *(
+                f"{_num(s['jaw_open_vowels'], 3)} ({_num(s['jaw_target_open_vowels'], 3)})"
+                for s in space.values()
+            ),
+        ]
+        acc = offline.get("phone_recognizer") or {}
+        rec = [
+            "phone recognizer: frames / speech / /p b m/",
+            *(
+                "–"
+                if not acc.get(label)
+                else f"{_num(100 * acc[label]['all'], 0)} / {_num(100 * acc[label]['speech'], 0)} / "
+                f"{_num(100 * acc[label]['bilabial'], 0)} %"
+                for label in space
+            ),
+        ]
+        parts.append(_table("offline, motion space (face model, no pose)", space, "lip opening", [jaw, rec]))
+    return "\n".join(parts)
