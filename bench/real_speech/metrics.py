@@ -5,10 +5,10 @@ frame; each returns a plain float (NaN where it has nothing to look at), so each
 constructed signals.
 
 * **Visible closure of /p b m/** — a bilabial counts as closed when the opening falls to at
-  most ``threshold`` on any frame from the one nearest its start minus one frame to the one
-  nearest its end plus one (the phone ±40 ms): a closure shorter than a frame, or one frame early
-  or late, still shows on some frame of a 25 fps video; later than that, a viewer sees the lips
-  miss the sound.
+  most ``threshold`` on any frame whose centre lies inside the phone (the frame nearest its
+  middle when it is shorter than a frame), or one frame before or after (the phone ±40 ms): a
+  closure one frame early or late still shows on a 25 fps video where the sound is; later than
+  that, a viewer sees the lips miss it.
 * **Open/closed contrast** — mean opening on open-vowel frames / mean opening on bilabial frames.
 * **Correlation with phone openness** — Pearson ρ of the opening and the smoothed per-phone jaw
   target over the transcribed frames, at lag 0 and at the best lag.
@@ -20,6 +20,7 @@ constructed signals.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,8 +40,10 @@ def closures(
     closed = 0
     total = 0
     for start, end in spans:
-        lo = max(round(start * FPS - 0.5) - slack, 0)
-        hi = min(round(end * FPS - 0.5) + slack, len(opening) - 1)
+        lo, hi = math.ceil(start * FPS - 0.5), math.floor(end * FPS - 0.5)  # frames centred inside
+        if hi < lo:  # shorter than a frame: the frame nearest its middle
+            lo = hi = round(0.5 * (start + end) * FPS - 0.5)
+        lo, hi = max(lo - slack, 0), min(hi + slack, len(opening) - 1)
         if hi < lo:
             continue
         window = opening[lo : hi + 1]
