@@ -69,22 +69,26 @@ def lip_heights(
     return torch.stack([up, low], 1)
 
 
-def seal_maps(heights: Array, u: Array, half_width: float, size: int) -> Array:
-    """Per-layer reference maps [2 (upper, lower), 3, V, U] on the mouth ROI's nodes: the lip
-    height, where the rule applies, and the margin.
+def seal_maps(heights: Array, u: Array, half_width: float) -> Array:
+    """Per-layer reference maps [2 (upper, lower), 2, V, U] on the mouth ROI's nodes: the lip
+    height, and where the rule applies.
 
     ``heights`` [2, V, U] from :func:`lip_heights` on the reference lips, ``u`` [V, U] the nodes'
     position along the mouth (half-widths). The rule applies between the corners (beyond them the
     lips are joined skin) and on this layer's side of the *other* lip's inner edge: what lies
     inside the other lip, or beyond it (the chin, for the upper layer), is skin and lip, not the
-    opening, and is left alone (one-pixel ramps). The margin fades toward the corners, where the
-    opening narrows to nothing, so the push is continuous across them.
+    opening, and is left alone (one-pixel ramps).
     """
     span = np.clip((1.0 - np.abs(u)) * half_width + 0.5, 0.0, 1.0)
+    maps = [np.stack([heights[k], span * np.clip(0.5 - heights[1 - k], 0.0, 1.0)]) for k in range(2)]
+    return np.stack(maps).astype(np.float32)  # [2, 2, V, U]
+
+
+def seal_margin(u: Array, size: int) -> Array:
+    """[V, U] px: how far inside the reference lip a target pixel at the lip edge reads. It fades
+    toward the corners, where the opening narrows to nothing, so the push is continuous there."""
     t = np.clip((1.0 - np.abs(u)) / CORNER_FADE, 0.0, 1.0)
-    margin = SEAL_MARGIN_PX * size / 256.0 * t * t * (3.0 - 2.0 * t)
-    maps = [np.stack([heights[k], span * np.clip(0.5 - heights[1 - k], 0.0, 1.0), margin]) for k in range(2)]
-    return np.stack(maps).astype(np.float32)  # [2, 3, V, U]
+    return (SEAL_MARGIN_PX * size / 256.0 * t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 def seal_sources(
@@ -92,24 +96,24 @@ def seal_sources(
     to_roi: torch.Tensor,
     normal: torch.Tensor,
     sources: torch.Tensor,
-    target_heights: torch.Tensor,
+    allowed: torch.Tensor,
 ) -> torch.Tensor:
     """Pushes the warp layers' source points out of the reference opening.
 
-    ``maps`` [2, 3, V, U] (:func:`seal_maps`), ``to_roi`` [2, 3] reference px → ROI sampling
+    ``maps`` [2, 2, V, U] (:func:`seal_maps`), ``to_roi`` [2, 3] reference px → ROI sampling
     coordinates, ``normal`` [2] the mouth's downward normal; ``sources`` [B, 2 (layer), 2 (xy),
-    S, S] reference px per target pixel; ``target_heights`` [B, 2, S, S] each pixel's height into
-    the target's upper and lower lip (reference px). Returns the sources, same shape.
+    S, S] reference px per target pixel; ``allowed`` [B, 2, S, S] the least height into the
+    reference's upper and lower lip each pixel's source may have: its own height into the
+    target's lip, at most the margin (:func:`seal_margin`). Returns the sources, same shape.
     """
     batch, size = sources.shape[0], sources.shape[-1]
     x, y = sources[:, :, 0], sources[:, :, 1]  # [B, 2, S, S]
     gx = to_roi[0, 0] * x + to_roi[0, 1] * y + to_roi[0, 2]
     gy = to_roi[1, 0] * x + to_roi[1, 1] * y + to_roi[1, 2]
     grid = torch.stack([gx, gy], -1).reshape(batch * 2, size, size, 2)
-    planes = maps[None].expand(batch, -1, -1, -1, -1).reshape(batch * 2, maps.shape[1], maps.shape[2], maps.shape[3])
+    planes = maps[None].expand(batch, -1, -1, -1, -1).reshape(batch * 2, 2, maps.shape[2], maps.shape[3])
     at = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    at = at.reshape(batch, 2, 3, size, size)  # [B, layer, (height, span, margin), S, S]
-    allowed = torch.minimum(target_heights, at[:, :, 2])
+    at = at.reshape(batch, 2, 2, size, size)  # [B, layer, (height, weight), S, S]
     push = at[:, :, 1] * torch.relu(allowed - at[:, :, 0] - _TOLERANCE)  # [B, 2, S, S]
     way = torch.stack([-normal, normal])  # [2 (layer), 2 (xy)]: the upper lip is up
     return sources + push[:, :, None] * way[None, :, :, None, None]

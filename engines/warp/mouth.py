@@ -82,7 +82,8 @@ class MouthConstants:
     jaw_maps: Array  # [2, V, U] jaw-fixed (read shifted by the jaw): lower-teeth, tongue opacity
     side_shade: Array  # [V, U] darkening toward the mouth corners
     teeth_shade: Array  # [V, U] the same, with thin dark gaps between the teeth
-    seal: Array  # [2, 3, V, U] reference lip heights, span and margin per layer (lipline.seal_maps)
+    seal: Array  # [2, 2, V, U] reference lip heights and where they apply, per layer (lipline.seal_maps)
+    seal_margin: Array  # [V, U] px (lipline.seal_margin)
     cavity: Array  # [3]
     teeth: Array  # [3]
     tongue: Array  # [3]
@@ -154,7 +155,7 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
     lip_rgb = np.median(_sample_crop(crop, lip_points[None]).reshape(3, -1), axis=1)
     frame = np.stack([centre, axis, normal]).astype(np.float32)
     seal = lipline.seal_maps(
-        _reference_heights(frame, 0.5 * width, np.stack([u, v], -1)[::2, ::2], lm, u.shape), u, 0.5 * width, size
+        _reference_heights(frame, 0.5 * width, np.stack([u, v], -1)[::2, ::2], lm, u.shape), u, 0.5 * width
     )
     return MouthConstants(
         nodes=nodes.astype(np.float32),
@@ -171,6 +172,7 @@ def mouth_constants(crop: Array, landmarks: Array, size: int) -> MouthConstants:
         side_shade=side_shade.astype(np.float32),
         teeth_shade=(side_shade * _tooth_gaps(u, width, spacing)).astype(np.float32),
         seal=seal,
+        seal_margin=lipline.seal_margin(u, size),
         cavity=(CAVITY_RGB * scale).astype(np.float32),
         teeth=np.clip(teeth_rgb, 0, 1).astype(np.float32),
         tongue=(0.7 * lip_rgb).astype(np.float32),
@@ -269,8 +271,9 @@ def mouth_layer(
     softness: float,
 ) -> torch.Tensor:
     """The mouth interior on the ROI [B, 7, V, U]: premultiplied RGB, opacity, which side of the
-    target mouth line each node is on (selects the lower warp layer), and the node's heights into
-    the target's upper and lower lip (px; :mod:`engines.warp.lipline`, seals the warp's lips).
+    target mouth line each node is on (selects the lower warp layer), and the least height into
+    the reference's upper and lower lip a warp layer may read there (the node's height into the
+    target's lips, at most the seal margin; px; :mod:`engines.warp.lipline`).
 
     ``polygon`` [B, 20, 2]: target inner lips carried back into the reference (skull) frame
     (:data:`INNER_LIP_POLYGON` order); ``jaw_shift`` [B, 2]: the lower lip's displacement in that
@@ -324,4 +327,5 @@ def mouth_layer(
     alpha = torch.clamp((-sdf - inset) / softness, 0.0, 1.0)
     reuse = torch.clamp((-c["ref_sdf"][None, None] - inset) / (0.5 * softness) + 1.0, 0.0, 1.0)
     colour = colour + reuse * (c["own"][None] - colour)
-    return torch.cat([colour * alpha, alpha, below, heights], 1)
+    allowed = torch.minimum(heights, c["seal_margin"][None, None])
+    return torch.cat([colour * alpha, alpha, below, allowed], 1)

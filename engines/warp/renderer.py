@@ -177,7 +177,7 @@ class WarpRenderer(nn.Module):
         to_roi = head.compose_affine(m["to_roi"][None], to_ref)  # target px → ROI coordinates
         painted = F.grid_sample(
             painted, self._affine_grid(to_roi), mode="bilinear", padding_mode="zeros", align_corners=True
-        )  # [B, 7, S, S]: premultiplied RGB, alpha, below the mouth line, heights into the lips
+        )  # [B, 7, S, S]: premultiplied RGB, alpha, below the mouth line, least lip heights
         # The lip layers never read the photo's mouth opening (its teeth): lips that meet seal.
         up = lipline.seal_sources(m["seal"], m["to_roi"], m["frame"][2], up, painted[:, 5:7])
 
