@@ -35,7 +35,9 @@ CORNER_FADE = 0.2  # mouth half-widths over which the margin fades out toward ea
 _TOLERANCE = 1e-3  # px: equal heights (zero motion) never push
 
 
-def contour_v(frame: torch.Tensor, half_width: torch.Tensor, uv: torch.Tensor, contour: torch.Tensor) -> torch.Tensor:
+def contour_v(
+    frame: torch.Tensor, half_width: torch.Tensor, uv: torch.Tensor, contour: torch.Tensor
+) -> torch.Tensor:
     """v (px down the face) of ``contour`` [B, K, 2] (corner to corner, reference px) at each
     node's u; ``uv`` [N, 2] node coordinates in the mouth frame ``frame`` [3, 2] (centre, axis,
     normal) → [B, N]. Piecewise linear in u, level beyond either end."""

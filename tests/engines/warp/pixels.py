@@ -14,6 +14,7 @@ from engines import face_regions as fr
 
 OUTER_LIPS = fr.LIPS_OUTER_UPPER + fr.LIPS_OUTER_LOWER[-2:0:-1]  # closed polygon, no repeated corners
 
+
 def mesh_gaps(frame: np.ndarray) -> np.ndarray:
     """Inner-lip gaps [9] of the facing pairs between the corners, as fractions of the inner mouth
     width, from MediaPipe Face Mesh run on ``frame`` [S, S, 3] uint8 RGB."""
@@ -53,7 +54,7 @@ def lips_region(target: np.ndarray, size: int) -> np.ndarray:
     """Bool [S, S]: inside the target outer-lip contour (both lips, and any opening)."""
     contour = np.round(target[list(OUTER_LIPS), :2] * 8).astype(np.int32)  # 3 fractional bits
     mask = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(mask, [contour], 1, lineType=cv2.LINE_8, shift=3)
+    cv2.fillPoly(mask, [contour], (1,), lineType=cv2.LINE_8, shift=3)
     return mask > 0
 
 
