@@ -240,3 +240,21 @@ def eval_real(
         )
         report = evaluate(cfg, progress=lambda text: err.print(text, highlight=False))
     typer.echo(markdown(report))
+
+
+@eval_app.command("real-merge")
+def eval_real_merge(
+    reports: Annotated[list[Path], typer.Argument(help="Folders of xactor eval real runs (report.json).")],
+    out: Annotated[Path, typer.Option(help="Write the merged report.json and report.md here.")],
+) -> None:
+    """Merge runs of the same dev set split by source (--sources per process) into one table."""
+    from bench.real_speech.report import markdown, merge
+
+    try:
+        merged = merge([json.loads((r / "report.json").read_text()) for r in reports])
+    except (OSError, ValueError, KeyError) as exc:
+        raise fail(f"cannot merge: {exc}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(merged, indent=1))
+    (out / "report.md").write_text(markdown(merged))
+    typer.echo(markdown(merged))

@@ -138,6 +138,16 @@ def build_clip(clip: Clip, package: Path, out: Path, pad: float) -> dict[str, ob
     return record
 
 
+def write_listing(out: Path, records: list[dict[str, object]]) -> None:
+    """``devset.json``: the clips of a built dev set, and the reminder never to train on them."""
+    listing = {
+        "built": datetime.now(UTC).isoformat(timespec="seconds"),
+        "never_train_on_these": True,
+        "clips": [r["id"] for r in records],
+    }
+    (out / "devset.json").write_text(json.dumps(listing, indent=1))
+
+
 def build_devset(
     out: Path, manifest: Manifest | None = None, only: list[str] | None = None
 ) -> list[dict[str, object]]:
@@ -153,10 +163,5 @@ def build_devset(
         if clip.source.id not in packages:
             packages[clip.source.id] = fetch_package(clip.source, cache)
         records.append(build_clip(clip, packages[clip.source.id], out, manifest.padding_s))
-    listing = {
-        "built": datetime.now(UTC).isoformat(timespec="seconds"),
-        "never_train_on_these": True,
-        "clips": [r["id"] for r in records],
-    }
-    (out / "devset.json").write_text(json.dumps(listing, indent=1))
+    write_listing(out, records)
     return records

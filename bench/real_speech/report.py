@@ -3,6 +3,8 @@ learned ones), one table per portrait and way of making frames, one in motion sp
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 from typing import Any
 
@@ -84,3 +86,26 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         parts.append(_table("offline, motion space (face model, no pose)", space, "lip opening", [jaw, rec]))
     return "\n".join(parts)
+
+
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from runs of the same dev set split by source (``--sources`` per process, so a
+    small machine runs them side by side): their sources side by side."""
+    if not reports:
+        raise ValueError("nothing to merge")
+    if len({json.dumps(r["devset"], sort_keys=True) for r in reports}) > 1:
+        raise ValueError("the reports are of different dev sets or clips")
+    out = copy.deepcopy(reports[0])
+    for other in reports[1:]:
+        out["sources"] += [s for s in other["sources"] if s not in out["sources"]]
+        for mode in ("offline", "live"):
+            if mode not in other:
+                continue
+            mine = out.setdefault(mode, {"pixels": {}})
+            for key, value in other[mode].items():
+                if key == "pixels":
+                    for portrait, scores in value.items():
+                        mine["pixels"].setdefault(portrait, {}).update(scores)
+                elif isinstance(value, dict):
+                    mine.setdefault(key, {}).update(value)
+    return out
