@@ -179,7 +179,7 @@ def eval_real_devset(
         records = build_devset(out, only=clip)
     except (DevsetError, AlignError) as exc:
         raise fail(str(exc)) from None
-    seconds = sum(float(r["seconds"]) for r in records)  # type: ignore[arg-type]
+    seconds = sum(float(r["seconds"]) for r in records)
     speakers = {r["speaker"] for r in records}
     typer.echo(f"wrote {len(records)} clips ({seconds:.1f} s, {len(speakers)} speakers) to {out}")
 

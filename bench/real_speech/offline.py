@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.motion_gen.weights import STUDENT, TEACHER
+from engines.motion_source.base import MotionSource
 
 PORTRAITS = ("default", "grace-hopper", "procedural")
 SOURCES = ("heuristic", "student", "teacher")
@@ -76,7 +77,7 @@ class SourceFactory:
                 folder.mkdir()
                 self.folders[label] = single_checkpoint(self.weights_dir, name, folder)
 
-    def __call__(self, label: str):  # type: ignore[no-untyped-def]
+    def __call__(self, label: str) -> MotionSource:
         from engines.motion_source import MotionSourceOptions, create_motion_source
 
         if label == "heuristic":
@@ -107,7 +108,7 @@ class PortraitRenderer:
             yield from self.renderer.render(motion[i : i + BATCH])
 
 
-def clip_motion(source, samples: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+def clip_motion(source: MotionSource, samples: np.ndarray) -> np.ndarray:
     """Motion [T, 40] of 16 kHz ``samples`` through ``source`` (as ``xactor animate``)."""
     from engines.offline.speech_motion import motion_from_audio
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -35,8 +36,8 @@ def _rows(scores: dict[str, dict[str, Any]], opening_name: str) -> list[list[str
 
 
 def _table(
-    title: str, scores: dict[str, dict[str, Any]], opening_name: str, extra: list[list[str]] = ()
-) -> str:  # type: ignore[assignment]
+    title: str, scores: dict[str, dict[str, Any]], opening_name: str, extra: Sequence[list[str]] = ()
+) -> str:
     header = ["metric", *scores]
     lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in [*_rows(scores, opening_name), *extra]:
