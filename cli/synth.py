@@ -30,7 +30,10 @@ def build(
     clip_min: Annotated[float, typer.Option(help="Shortest clip, seconds.")] = 60.0,
     clip_max: Annotated[float, typer.Option(help="Longest clip, seconds.")] = 300.0,
     engines: Annotated[
-        str, typer.Option(help="Comma-separated: espeak-ng,flite,festival.")
+        str,
+        typer.Option(
+            help="Comma-separated: espeak-ng,flite,festival (default), piper (neural; training only)."
+        ),
     ] = "espeak-ng,flite,festival",
 ) -> None:
     """Build a corpus of ``--hours`` into ``--out`` (run again with the same options to resume)."""

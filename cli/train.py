@@ -20,9 +20,18 @@ train_app = typer.Typer(help="Train the learned stages (resumable).", no_args_is
 distill_app = typer.Typer(help="Distill a teacher into a few-step student (resumable).", no_args_is_help=True)
 
 
+def check_corpora(folders: list[Path]) -> None:
+    """Fail with one line unless every folder is a corpus."""
+    for folder in folders:
+        if not (folder / "manifest.json").is_file():
+            raise fail(f"{folder}: not a corpus (no manifest.json); build one with xactor synth")
+
+
 @train_app.command("motion")
 def train_motion(
-    data: Annotated[Path, typer.Option(help="Corpus folder (xactor synth).")],
+    data: Annotated[
+        list[Path], typer.Option(help="Corpus folder (xactor synth); repeat to train on several.")
+    ],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint, log, exported weights.")],
     steps: Annotated[int | None, typer.Option(min=1, help="Total optimiser steps.")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Windows per step and rank.")] = None,
@@ -51,12 +60,15 @@ def train_motion(
     phones: Annotated[
         bool, typer.Option("--phones/--no-phones", help="The phonetic front end in the audio window.")
     ] = True,
+    stream_norm: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Per-stream log-mel normalisation: seconds of speech averaged (0: off)."),
+    ] = None,
 ) -> None:
     """Train the motion generator (diffusion forcing) into ``--out``; rerun to resume."""
     from training.motion.train import TrainConfig, config_with, train
 
-    if not (data / "manifest.json").is_file():
-        raise fail(f"{data}: not a corpus (no manifest.json); build one with xactor synth")
+    check_corpora(data)
     cfg = config_with(
         TrainConfig(),
         steps=steps,
@@ -71,6 +83,7 @@ def train_motion(
         model_lookahead=lookahead,
         model_chunk=chunk,
         model_phones=None if phones else 0,
+        model_stream_norm_seconds=stream_norm,
     )
     from dataclasses import replace
 
@@ -79,8 +92,8 @@ def train_motion(
         cfg, objective=replace(cfg.objective, **{k: v for k, v in objective.items() if v is not None})
     )
     cfg = config_with(cfg, lr=lr, warmup=warmup)
-    if init_from is not None and not init_from.is_file():
-        raise fail(f"{init_from}: no such checkpoint")
+    if init_from is not None and not (init_from.is_file() or (init_from / "motion_teacher.json").is_file()):
+        raise fail(f"{init_from}: neither a checkpoint.pt nor a folder with motion_teacher weights")
     record = train(data, out, cfg, init_from=init_from)
     typer.echo(f"done: {record}")
 
@@ -88,7 +101,9 @@ def train_motion(
 @distill_app.command("motion")
 def distill_motion(
     teacher: Annotated[Path, typer.Option(help="Folder with motion_teacher.safetensors/.json.")],
-    data: Annotated[Path, typer.Option(help="Corpus folder (xactor synth).")],
+    data: Annotated[
+        list[Path], typer.Option(help="Corpus folder (xactor synth); repeat to distill on several.")
+    ],
     out: Annotated[Path, typer.Option(help="Output folder: motion_student.* and the checkpoint.")],
     steps: Annotated[int | None, typer.Option(min=1, help="Distillation steps.")] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Windows per step.")] = None,
@@ -123,11 +138,40 @@ def distill_motion(
         "rollout_bilabial_weight": rollout_bilabial_weight,
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
+    check_corpora(data)
     try:
         record = distill(teacher, data, out, cfg)
     except WeightsError as e:
         raise fail(str(e)) from None
     typer.echo(f"done: {record}")
+
+
+@train_app.command("calibrate")
+def train_calibrate(
+    weights: Annotated[Path, typer.Option(help="Folder with the generator weights to calibrate.")],
+    data: Annotated[list[Path], typer.Option(help="Corpus folder (xactor synth); repeat for several.")],
+    name: Annotated[
+        str, typer.Option(help="Which weights: motion_student or motion_teacher.")
+    ] = "motion_student",
+    clips: Annotated[int, typer.Option(min=1, help="Training clips streamed.")] = 16,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Seconds streamed per clip.")] = 60.0,
+    augmented: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of clips call-augmented.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Which clips and augmentations.")] = 0,
+) -> None:
+    """Fit the articulation calibration (quantile maps onto the corpus's true lips) into the weights."""
+    from engines.motion_gen.weights import WeightsError
+    from training.motion.calibrate import calibrate
+
+    check_corpora(data)
+    try:
+        cal = calibrate(weights, name, data, clips=clips, seconds=seconds, augmented=augmented, seed=seed)
+    except WeightsError as e:
+        raise fail(str(e)) from None
+    jaw = cal.channels.index("jawOpen")
+    typer.echo(
+        f"{weights / name}.json: calibrated {len(cal.channels)} channels; jawOpen p90 "
+        f"{cal.source[jaw, 18]:.3f} -> {cal.target[jaw, 18]:.3f}"
+    )
 
 
 @train_app.command("render")

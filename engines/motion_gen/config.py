@@ -39,6 +39,9 @@ class MotionGenConfig:
     # motion model "this is an /m/" instead of leaving it to find closures in raw log-mel.
     phones: int = 0
     phone_hidden: int = 256
+    # Per-stream normalisation of the log-mel (engines.motion_gen.features.StreamShift): the time
+    # constant in seconds of the running speech mean each stream is moved by (0 = none).
+    stream_norm_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:

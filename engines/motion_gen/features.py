@@ -6,9 +6,14 @@ is standardised with the training corpus's mean and std, the four rows are flatt
 speech weight appended: one vector of ``4 × 80 + 1`` values per frame. Audio before the stream
 starts (the window's history at frame 0) is digital silence: the log floor in every bin, speech 0.
 
-Gain: the bins are not normalised per utterance (a streaming model cannot see the future), so
-level invariance comes from the corpus augmentation's gain, clipping and AGC stages; the speech
-weight marks speech whatever its level.
+Speaker and channel (:class:`StreamShift`, weights trained with ``stream_norm_seconds > 0``): a
+stream cannot be normalised per utterance (it has no future), but it can be normalised by its past.
+Each stream keeps a causal running mean of its own log-mel over speech (VAD-weighted, a few
+seconds long) and every row is moved by (corpus speech mean − that mean) before the corpus
+standardisation: a microphone's EQ, the level and a speaker's spectral tilt are constant offsets
+per bin in log-mel, and cancel. It starts at the corpus mean (no shift), exactly as in training,
+where it runs over each clip from its first frame. Older weights (0) get the corpus
+standardisation only; their level invariance came from the augmentation's gain and AGC alone.
 
 Motion: each of the 40 channels standardised with the corpus's mean and std; the model works in
 that space and :meth:`Normalizer.motion_out` maps back and clamps to the motion space.
@@ -23,6 +28,7 @@ import torch
 
 from engines import motion_space as ms
 from engines.audio.features import LOG_FLOOR, N_MELS
+from engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Normalizer:
     mel_std: np.ndarray  # [80]
     motion_mean: np.ndarray  # [40]
     motion_std: np.ndarray  # [40]
+    mel_speech_mean: np.ndarray | None = None  # [80] over speech rows: :class:`StreamShift`'s target
 
     def audio(self, log_mel: np.ndarray, speech: np.ndarray) -> np.ndarray:
         """[n, 4, 80] log-mel rows and [n] speech weights -> [n, 321] float32 model input."""
@@ -54,19 +61,75 @@ class Normalizer:
         return ms.clamp_np((z * self.motion_std + self.motion_mean).astype(np.float32))
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {f"norm.{k}": torch.from_numpy(np.asarray(v, np.float32)) for k, v in self.__dict__.items()}
+        return {
+            f"norm.{k}": torch.from_numpy(np.asarray(v, np.float32))
+            for k, v in self.__dict__.items()
+            if v is not None
+        }
 
     @staticmethod
     def from_tensors(tensors: dict[str, torch.Tensor]) -> Normalizer:
-        return Normalizer(**{k: tensors[f"norm.{k}"].numpy() for k in Normalizer.__dataclass_fields__})
+        return Normalizer(
+            **{
+                k: tensors[f"norm.{k}"].numpy()
+                for k in Normalizer.__dataclass_fields__
+                if f"norm.{k}" in tensors
+            }
+        )
 
     @staticmethod
-    def fit(log_mel: np.ndarray, motion: np.ndarray) -> Normalizer:
+    def fit(log_mel: np.ndarray, motion: np.ndarray, speech_rows: np.ndarray | None = None) -> Normalizer:
         """Statistics of [N, 80] log-mel rows and [M, 40] motion frames (std floored: constant
-        channels stay finite)."""
+        channels stay finite); ``speech_rows`` [N] bool marks the rows of speech (their mean is
+        the stream shift's target)."""
+        speech_mean = None
+        if speech_rows is not None and speech_rows.any():
+            speech_mean = log_mel[speech_rows].mean(0).astype(np.float32)
         return Normalizer(
             mel_mean=log_mel.mean(0).astype(np.float32),
             mel_std=np.maximum(log_mel.std(0), 1e-2).astype(np.float32),
             motion_mean=motion.mean(0).astype(np.float32),
             motion_std=np.maximum(motion.std(0), 1e-2).astype(np.float32),
+            mel_speech_mean=speech_mean,
         )
+
+
+MAX_SHIFT = 5.0  # nats (~43 dB) per bin: beyond this the input is not speech the model knows
+
+
+class StreamShift:
+    """A stream's causal speech mean per mel bin, moved onto the corpus's (module docstring).
+
+    One per stream, reset at its start. ``apply`` must see every frame once, in order; the frame's
+    own rows are shifted by the mean *before* them, then update it (weighted by the frame's speech
+    weight), so offline over a whole clip and live in any chunking give the same numbers.
+    """
+
+    def __init__(self, target: np.ndarray, seconds: float) -> None:
+        if seconds <= 0:
+            raise ValueError(f"stream normalisation needs a positive time constant, got {seconds}")
+        self.target = np.asarray(target, np.float32)
+        rows = seconds / FRAME_SECONDS * ROWS_PER_FRAME
+        self.rate = float(1.0 - (1.0 - 1.0 / rows) ** ROWS_PER_FRAME)  # per frame of 4 rows
+        self.reset()
+
+    def reset(self) -> None:
+        self.mean = self.target.astype(np.float64)
+
+    def apply(self, log_mel: np.ndarray, speech: np.ndarray) -> np.ndarray:
+        """[n, 4, 80] log-mel rows and [n] speech weights -> the shifted rows [n, 4, 80]."""
+        out = np.empty_like(log_mel, dtype=np.float32)
+        for k in range(log_mel.shape[0]):
+            shift = np.clip(self.target - self.mean, -MAX_SHIFT, MAX_SHIFT)  # [80]
+            out[k] = log_mel[k] + shift
+            self.mean += float(speech[k]) * self.rate * (log_mel[k].mean(0) - self.mean)
+        return out
+
+
+def stream_shift(norm: Normalizer, seconds: float) -> StreamShift | None:
+    """The shift a model trained with ``stream_norm_seconds = seconds`` needs (None: none)."""
+    if seconds <= 0:
+        return None
+    if norm.mel_speech_mean is None:
+        raise ValueError("weights trained with stream normalisation lack the corpus speech mean")
+    return StreamShift(norm.mel_speech_mean, seconds)

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from engines.motion_gen.calibration import Calibration
 from engines.motion_gen.config import MotionGenConfig
 from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser
@@ -47,10 +49,17 @@ class GeneratorWeights:
     normalizer: Normalizer
     sampler: SamplerSettings
     record: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None  # articulation quantile maps (engines.motion_gen.calibration)
 
     @property
     def config(self) -> MotionGenConfig:
         return self.model.cfg
+
+    def absolute(self, z: np.ndarray) -> np.ndarray:
+        """[..., 40] normalised model output -> absolute motion, the articulation calibrated
+        where the weights carry a calibration."""
+        motion = self.normalizer.motion_out(z)
+        return motion if self.calibration is None else self.calibration.apply(motion)
 
 
 def save_weights(
@@ -60,6 +69,7 @@ def save_weights(
     normalizer: Normalizer,
     sampler: SamplerSettings,
     record: dict[str, Any] | None = None,
+    calibration: Calibration | None = None,
 ) -> Path:
     """Write ``folder/name.safetensors`` and ``folder/name.json`` (tensors first, JSON last)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,6 +83,8 @@ def save_weights(
         "sampler": sampler.__dict__,
         "record": record or {},
     }
+    if calibration is not None:
+        meta["calibration"] = calibration.to_json()
     (folder / f"{name}.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
     return folder / f"{name}.safetensors"
 
@@ -87,6 +99,7 @@ def load_weights(folder: Path, name: str) -> GeneratorWeights:
         meta = json.loads(meta_path.read_text())
         cfg = MotionGenConfig.from_dict(meta["config"])
         sampler = SamplerSettings(**meta.get("sampler", {}))
+        calibration = Calibration.from_json(meta["calibration"]) if "calibration" in meta else None
     except (ValueError, KeyError, TypeError) as e:
         raise WeightsError(f"{meta_path}: unreadable config ({e})") from e
     try:
@@ -103,4 +116,4 @@ def load_weights(folder: Path, name: str) -> GeneratorWeights:
     if not all(torch.isfinite(v).all() for v in tensors.values()):
         raise WeightsError(f"{tensors_path}: contains NaN or infinite values")
     model.eval().requires_grad_(False)
-    return GeneratorWeights(model, normalizer, sampler, meta.get("record", {}))
+    return GeneratorWeights(model, normalizer, sampler, meta.get("record", {}), calibration)

@@ -39,6 +39,7 @@ import numpy as np
 
 from engines.audio.frontend import AudioFrontEnd
 from engines.motion_gen.engine_stream import EngineStreamer
+from engines.motion_gen.features import stream_shift
 from engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, fastest_backend, step_engine
 from engines.motion_gen.sampler import Denoiser, StreamingGenerator
 from engines.motion_gen.weights import (
@@ -129,6 +130,7 @@ class GeneratorMotionSource(MotionSource):
         self._label = weights_label
         self._emotion = (emotion, float(emotion_intensity))
         self._normalizer = weights.normalizer
+        self._shift = stream_shift(weights.normalizer, cfg.stream_norm_seconds)  # per stream, or None
         s = weights.sampler
         self._engine = engine
         self._backend = "torch" if engine is None else engine.engine.backend
@@ -168,6 +170,8 @@ class GeneratorMotionSource(MotionSource):
 
     def reset(self) -> None:
         self._frontend.reset()
+        if self._shift is not None:
+            self._shift.reset()
         self._life.reset()
         self._generator.reset()  # audio window, KV cache, position, noise generator (emotion stays)
         self._audio: list[np.ndarray] = []  # [n, 321] audio vectors not yet given to the generator
@@ -178,7 +182,8 @@ class GeneratorMotionSource(MotionSource):
         """Append float32 16 kHz mono samples; NaN/inf are zeroed and values clipped to [-1, 1]."""
         feats = self._frontend.push(samples)
         if len(feats):
-            self._audio.append(self._normalizer.audio(feats.log_mel, feats.speech))  # [n, 321]
+            mel = feats.log_mel if self._shift is None else self._shift.apply(feats.log_mel, feats.speech)
+            self._audio.append(self._normalizer.audio(mel, feats.speech))  # [n, 321]
             self._speech.extend(feats.speech.tolist())
 
     def pop_stage_seconds(self) -> dict[str, float]:
@@ -225,7 +230,7 @@ class GeneratorMotionSource(MotionSource):
             frames.append(
                 MotionFrame(
                     index=k,
-                    motion=with_life_channels(self._normalizer.motion_out(z), self._life.step(k, speech)),
+                    motion=with_life_channels(self._weights.absolute(z), self._life.step(k, speech)),
                     newest_sample=frame_end_sample(last, self._lookahead),
                     speech=float(speech),
                 )

@@ -10,7 +10,9 @@ zero-phase, the codec's lookahead is cut off exactly), and returns values in [-1
 
 Order (:func:`augment`), the order sound meets things on its way to the server:
 
-1. ``formant`` — vocal-tract warp (a speaker property, so before the room);
+1. ``voice``   — another speaker through the WORLD vocoder: F0 level and range, vocal-tract length,
+   breathiness (:mod:`training.corpus.voice_warp`; about 0.1 CPU s per second, so p = 0.4);
+   ``formant`` — vocal-tract warp (a speaker property, so before the room);
    ``speed``    — resampling warp (off by default, see below);
 2. ``reverb``   — the room;
 3. ``noise``    — acoustic noise in the room (pink, brown, babble, keyboard clicks): it reaches the
@@ -94,6 +96,7 @@ import soxr
 from scipy import signal
 
 from engines.timebase import SAMPLE_RATE
+from training.corpus.voice_warp import world_warp
 
 Params = dict[str, Any]
 Seed = int | Sequence[int]
@@ -598,6 +601,31 @@ class AutoGain(Effect):
 
 
 @dataclass(frozen=True)
+class VoiceWarp(Effect):
+    """The augmentation stage (``voice`` in :mod:`training.corpus.augment`): a random speaker move.
+
+    Ranges: F0 ×0.7–1.6 (log-uniform), F0 range ×0.6–1.6, tract ×0.88–1.15 drawn to go with the
+    F0 move (a higher voice mostly a shorter tract) plus its own jitter, breath 0–0.8."""
+
+    name: ClassVar[str] = "voice"
+    f0_ratio: tuple[float, float] = (0.7, 1.6)
+    f0_range: tuple[float, float] = (0.6, 1.6)
+    alpha_jitter: float = 0.04
+    breath: tuple[float, float] = (0.0, 0.8)
+
+    def run(self, audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+        lo, hi = np.log(self.f0_ratio[0]), np.log(self.f0_ratio[1])
+        ratio = float(np.exp(rng.uniform(lo, hi)))
+        spread = float(rng.uniform(*self.f0_range))
+        alpha = float(np.clip(ratio**0.25 * (1.0 + rng.uniform(-1, 1) * self.alpha_jitter), 0.88, 1.15))
+        breath = float(rng.uniform(*self.breath))
+        y = world_warp(audio, SAMPLE_RATE, ratio, spread, alpha, breath)
+        params: Params = {"f0_ratio": round(ratio, 4), "f0_range": round(spread, 4), "alpha": round(alpha, 4),
+                  "breath": round(breath, 3)}  # fmt: skip
+        return y, params
+
+
+@dataclass(frozen=True)
 class VocalTractWarp(Effect):
     """Formant shift by ``alpha`` (±10 %: shorter or longer vocal tract) that keeps pitch and timing.
 
@@ -857,7 +885,7 @@ class OpusCodec(Effect):
 
 
 STAGES: tuple[str, ...] = (
-    "formant", "speed", "reverb", "noise", "eq", "line_noise", "gain", "clip", "agc", "opus",
+    "voice", "formant", "speed", "reverb", "noise", "eq", "line_noise", "gain", "clip", "agc", "opus",
 )  # fmt: skip
 
 
@@ -869,6 +897,8 @@ class AugmentConfig:
     rest stand for clean wide-band paths), many are in a room through a laptop or headset mic,
     some are noisy, few clip."""
 
+    p_voice: float = 0.4  # WORLD: pitch, pitch range, tract length, breath (training.corpus.voice_warp)
+    voice: VoiceWarp = VoiceWarp()
     p_formant: float = 0.3
     formant: VocalTractWarp = VocalTractWarp()
     p_speed: float = 0.0  # changes timing (labels would have to be rescaled)
@@ -904,6 +934,7 @@ class AugmentConfig:
         noise = replace(self.noise, babble_sources=tuple(babble_sources))
         line = replace(self.line_noise, babble_sources=tuple(babble_sources))
         return [
+            ("voice", self.p_voice, self.voice),
             ("formant", self.p_formant, self.formant),
             ("speed", self.p_speed, self.speed),
             ("reverb", self.p_reverb, self.reverb),

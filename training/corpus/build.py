@@ -34,7 +34,8 @@ from training.corpus.voices import Synthesizer, SynthResult, Voice
 
 log = logging.getLogger(__name__)
 
-ENGINES: tuple[str, ...] = ("espeak-ng", "flite", "festival")
+ENGINES: tuple[str, ...] = ("espeak-ng", "flite", "festival")  # the default build
+KNOWN_ENGINES: tuple[str, ...] = (*ENGINES, "piper")  # piper: a neural voice (its own corpus, train only)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,11 @@ def make_synthesizer(engine: str) -> Synthesizer:
         from training.corpus.tts_festival import FestivalSynthesizer
 
         return FestivalSynthesizer()
-    raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+    if engine == "piper":
+        from training.corpus.tts_piper import PiperSynthesizer
+
+        return PiperSynthesizer()
+    raise ValueError(f"unknown engine {engine!r}; known: {', '.join(KNOWN_ENGINES)}")
 
 
 def available_voices(engines: tuple[str, ...]) -> list[Voice]:
@@ -97,21 +102,29 @@ def available_voices(engines: tuple[str, ...]) -> list[Voice]:
 def plan_clips(config: SynthConfig, voices: list[Voice]) -> list[ClipPlan]:
     """Clips until ``hours`` are reached; split by the configured shares, voices by split."""
     by_split = split_voices(voices, config.seed, config.held_out_voices)
+    if not by_split["train"]:
+        raise ValueError(f"no voice for the train split: {len(voices)} voices are too few")
+    shares_by_split = dict(config.split_shares)
     for split in SPLITS:
         if not by_split[split]:
-            raise ValueError(f"no voice for the {split} split: {len(voices)} voices are too few")
+            # One voice family (a single neural voice) cannot be held out from itself: its corpus
+            # is training data only, and voices held out by family come from the other corpora.
+            log.warning("no voice family left for the %s split: its share goes to train", split)
+            shares_by_split["train"] += shares_by_split[split]
+            shares_by_split[split] = 0.0
     rng = np.random.default_rng([config.seed, 1])
     plans: list[ClipPlan] = []
     total = 0.0
     target = config.hours * 3600.0
-    shares = np.array([config.split_shares[s] for s in SPLITS], dtype=np.float64)
+    shares = np.array([shares_by_split[s] for s in SPLITS], dtype=np.float64)
     shares /= shares.sum()
     done = dict.fromkeys(SPLITS, 0.0)
     while total < target:
         # The split furthest below its share goes next: every prefix of the plan is balanced.
         split = SPLITS[
-            int(np.argmin([done[s] / max(shares[i] * target, 1e-9) for i, s in enumerate(SPLITS)]))
-        ]
+            int(np.argmin([done[s] / max(shares[i] * target, 1e-9) if shares[i] > 0 else np.inf
+                           for i, s in enumerate(SPLITS)]))
+        ]  # fmt: skip
         pool = by_split[split]
         voice = pool[int(rng.integers(len(pool)))]
         lo, hi = config.clip_seconds

@@ -38,7 +38,8 @@ def emotional_voice(voice: Voice, prosody: EmotionProsody) -> Voice:
 
     espeak-ng's pitch and range are settings 0..99 (base pitch and its spread): scaled by the
     emotion's pitch ratio and range factor. flite and festival voices carry pitch as a percent
-    offset of the voice's mean F0: the ratio composes with it. Rate is a factor everywhere.
+    offset of the voice's mean F0: the ratio composes with it; piper's pitch range is a factor too
+    (its variants are WORLD warps of one neural voice). Rate is a factor everywhere.
     """
     ratio = 2.0 ** (prosody.pitch_semitones / 12.0)
     rate = voice.rate * prosody.rate
@@ -47,6 +48,9 @@ def emotional_voice(voice: Voice, prosody: EmotionProsody) -> Voice:
         spread = float(np.clip(round(voice.pitch_range * prosody.pitch_range), 0, ESPEAK_PITCH_MAX))
         return replace(voice, pitch=pitch, pitch_range=spread, rate=rate)
     percent = round(((1.0 + voice.pitch / 100.0) * ratio - 1.0) * 100.0, 1)
+    if voice.engine == "piper":  # pitch range is a factor on the WORLD-warped contour
+        spread = round((voice.pitch_range or 1.0) * prosody.pitch_range, 3)
+        return replace(voice, pitch=percent, pitch_range=spread, rate=rate)
     return replace(voice, pitch=percent, rate=rate)
 
 

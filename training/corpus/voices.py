@@ -9,7 +9,7 @@ import numpy as np
 
 from training.corpus.phonemes import PhoneSpan
 
-Engine = Literal["espeak-ng", "flite", "festival"]
+Engine = Literal["espeak-ng", "flite", "festival", "piper"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import logging
 import multiprocessing as mp
 import os
 import queue
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import torch
 
 from engines.audio.features import log_mel
 from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer
+from engines.motion_gen.features import Normalizer, stream_shift
 from engines.timebase import ROWS_PER_FRAME
 from training.corpus.augment import loader_augment
 from training.corpus.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
@@ -65,6 +66,7 @@ class ClipData:
     intensity: np.ndarray
     phones: list
     aug_mel: np.ndarray | None = None
+    shifted: dict[str, np.ndarray] = field(default_factory=dict)  # stream-shifted rows: "clean", "aug"
     phone_ids: np.ndarray | None = None  # [T] int64: PHONE_CLASSES index of the phone at each frame
     phones_known: bool = True  # False: no alignment (``xactor prepare`` on real videos)
 
@@ -77,8 +79,25 @@ class ClipData:
         return int(self.motion.shape[0])
 
 
-def load_split(root: Path, split: str, limit: int | None = None) -> list[ClipData]:
-    """Every clip of ``split`` (at most ``limit``), in shard order."""
+Corpora = Path | Sequence[Path]  # one corpus folder, or several trained on together
+
+
+def corpus_roots(roots: Corpora) -> list[Path]:
+    return [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
+
+
+def load_split(roots: Corpora, split: str, limit: int | None = None, required: bool = True) -> list[ClipData]:
+    """Every clip of ``split`` (at most ``limit`` per corpus) of each corpus, in shard order; a
+    corpus without that split (a single neural voice has no held-out voice) adds nothing."""
+    clips: list[ClipData] = []
+    for root in corpus_roots(roots):
+        clips += _load_one(root, split, limit)
+    if required and not clips:
+        raise ValueError(f"{', '.join(map(str, corpus_roots(roots)))}: no clips in split {split!r}")
+    return clips
+
+
+def _load_one(root: Path, split: str, limit: int | None) -> list[ClipData]:
     clips: list[ClipData] = []
     for index in complete_shards(root):
         meta = read_shard_meta(root, index)
@@ -103,8 +122,6 @@ def load_split(root: Path, split: str, limit: int | None = None) -> list[ClipDat
                 )
                 if limit is not None and len(clips) >= limit:
                     return clips
-    if not clips:
-        raise ValueError(f"{root}: no clips in split {split!r}")
     return clips
 
 
@@ -112,17 +129,19 @@ def fit_normalizer(clips: list[ClipData], max_rows: int = 400_000, seed: int = 0
     """Corpus statistics of log-mel bins and motion channels (a seeded subsample of rows)."""
     rng = np.random.default_rng(seed)
     mel = np.concatenate([c.log_mel for c in clips]).astype(np.float32)  # [N, 80]
+    speech = np.concatenate([np.repeat(c.speech, ROWS_PER_FRAME)[: c.log_mel.shape[0]] for c in clips]) > 0.5
     if mel.shape[0] > max_rows:
-        mel = mel[rng.choice(mel.shape[0], max_rows, replace=False)]
+        keep = rng.choice(mel.shape[0], max_rows, replace=False)
+        mel, speech = mel[keep], speech[keep]
     motion = np.concatenate([c.motion for c in clips])
-    return Normalizer.fit(mel, motion)
+    return Normalizer.fit(mel, motion, speech)
 
 
-def _augment_forever(root: str, split: str, limit: int | None, seed: int, nice: int, out: Any) -> None:
+def _augment_forever(roots: list[str], split: str, limit: int | None, seed: int, nice: int, out: Any) -> None:
     """Child process: re-augment random clips of the split forever, sending (index, log-mel)."""
     os.nice(nice)
     torch.set_num_threads(1)
-    clips = load_split(Path(root), split, limit)
+    clips = load_split([Path(r) for r in roots], split, limit)
     hook = loader_augment()
     rng = np.random.default_rng(seed)
     while True:
@@ -144,14 +163,16 @@ class Augmenter:
     """
 
     def __init__(
-        self, root: Path, split: str, clips: list[ClipData], limit: int | None, seed: int, nice: int = 10
+        self, roots: Corpora, split: str, clips: list[ClipData], limit: int | None, seed: int, nice: int = 10
     ) -> None:
         ctx = mp.get_context("spawn")
         self.clips = clips
         self.done = 0
         self.queue: Any = ctx.Queue(maxsize=2)
         self.proc = ctx.Process(
-            target=_augment_forever, args=(str(root), split, limit, seed, nice, self.queue), daemon=True
+            target=_augment_forever,
+            args=([str(r) for r in corpus_roots(roots)], split, limit, seed, nice, self.queue),
+            daemon=True,
         )
 
     def start(self) -> Augmenter:
@@ -166,6 +187,7 @@ class Augmenter:
             except queue.Empty:
                 return
             self.clips[i].aug_mel = mel
+            self.clips[i].shifted.pop("aug", None)
             self.done += 1
 
     def stop(self) -> None:
@@ -187,12 +209,28 @@ class Batch:
     phones: torch.Tensor
 
 
-def audio_vectors(norm: Normalizer, mel_rows: np.ndarray, speech: np.ndarray) -> np.ndarray:
-    """[T × 4, 80] log-mel rows and [T] speech -> [T, A] model audio vectors."""
+def audio_vectors(
+    norm: Normalizer, mel_rows: np.ndarray, speech: np.ndarray, stream_seconds: float = 0.0
+) -> np.ndarray:
+    """[T × 4, 80] log-mel rows and [T] speech -> [T, A] model audio vectors; ``stream_seconds``
+    > 0: the rows are a whole stream from its start, moved by its running speech mean first."""
     t = speech.shape[0]
-    return norm.audio(
-        mel_rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1), speech
-    )
+    mel = mel_rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1)  # [T, 4, 80]
+    shift = stream_shift(norm, stream_seconds)
+    if shift is not None:
+        mel = shift.apply(mel, speech)
+    return norm.audio(mel, speech)
+
+
+def stream_rows(norm: Normalizer, clip: ClipData, mel_rows: np.ndarray, seconds: float) -> np.ndarray:
+    """A whole clip's rows [T × 4, 80] as a stream started at the clip's first frame would see them
+    after :class:`~engines.motion_gen.features.StreamShift` (live streams start the same way)."""
+    shift = stream_shift(norm, seconds)
+    if shift is None:
+        return mel_rows
+    t = clip.frames
+    mel = mel_rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1)  # [T, 4, 80]
+    return shift.apply(mel, clip.speech[:t]).reshape(t * ROWS_PER_FRAME, -1)
 
 
 def window_audio(
@@ -231,7 +269,12 @@ class BatchSampler:
         self.weights = lengths / lengths.sum()
 
     def window(self, clip: ClipData, start: int, augmented: bool) -> tuple[np.ndarray, ...]:
-        mel = clip.aug_mel if augmented and clip.aug_mel is not None else clip.log_mel
+        which = "aug" if augmented and clip.aug_mel is not None else "clean"
+        mel = clip.aug_mel if which == "aug" else clip.log_mel
+        if self.cfg.stream_norm_seconds > 0:
+            if which not in clip.shifted:
+                clip.shifted[which] = stream_rows(self.norm, clip, mel, self.cfg.stream_norm_seconds)
+            mel = clip.shifted[which]
         w = self.frames
         audio = window_audio(self.cfg, self.norm, clip, start, w, mel)
         motion = self.norm.motion_in(clip.motion[start : start + w])

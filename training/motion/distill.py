@@ -44,7 +44,7 @@ from engines.motion_gen.sampler import step_toward, time_steps
 from engines.motion_gen.step import STATE, MotionStep
 from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
 from training.loop import JsonLog, optimiser_step, progress_bar, save_checkpoint
-from training.motion.data import Augmenter, Batch, BatchSampler, load_split
+from training.motion.data import Augmenter, Batch, BatchSampler, Corpora, load_split
 from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
 
 
 def distill(
-    teacher_dir: Path, data: Path, out: Path, cfg: DistillConfig, progress: bool = True
+    teacher_dir: Path, data: Corpora, out: Path, cfg: DistillConfig, progress: bool = True
 ) -> dict[str, Any]:
     """Distill ``teacher_dir/motion_teacher`` into ``out/motion_student`` (resumes from ``out``)."""
     torch.set_num_threads(cfg.threads)

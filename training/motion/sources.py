@@ -69,7 +69,10 @@ class GeneratorSource:
         """[T, A] model audio vectors of a feed (cached per feed)."""
         key = id(feed)
         if key not in self._vectors:
-            self._vectors[key] = (feed, audio_vectors(self.weights.normalizer, feed.log_mel, feed.speech))
+            vectors = audio_vectors(
+                self.weights.normalizer, feed.log_mel, feed.speech, self.weights.config.stream_norm_seconds
+            )
+            self._vectors[key] = (feed, vectors)
         return self._vectors[key][1]
 
     def run(
@@ -106,7 +109,7 @@ class GeneratorSource:
             self.denoiser, norm.silence(), s.steps, s.shift, vectors, frames, seeds, la, tracks=emotions
         )
         return [
-            with_life_channels(norm.motion_out(z), life_track(life_speech(v, n, la), seed))
+            with_life_channels(self.weights.absolute(z), life_track(life_speech(v, n, la), seed))
             for z, v, n, seed in zip(out, vectors, frames, seeds, strict=True)
         ]
 
@@ -133,7 +136,7 @@ class GeneratorSource:
             self.denoiser, Conditioning(audio_emb, emotion_emb), noise[:, :frames], s.steps, s.shift
         )
         life = life_track(life_speech(self.vectors(feed), frames, la), seed)
-        return with_life_channels(norm.motion_out(z[0].numpy()), life)
+        return with_life_channels(self.weights.absolute(z[0].numpy()), life)
 
 
 class HeuristicSource:

@@ -28,7 +28,7 @@ from engines import motion_space as ms
 from engines.motion_gen.config import MotionGenConfig
 from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
-from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
+from engines.motion_gen.weights import TEACHER, SamplerSettings, load_weights, save_weights
 from training.distributed import setup_distributed
 from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
 from training.motion.data import (
@@ -38,6 +38,7 @@ from training.motion.data import (
     Batch,
     BatchSampler,
     ClipData,
+    Corpora,
     fit_normalizer,
     load_split,
 )
@@ -51,7 +52,9 @@ JAW = [c.name for c in ms.CHANNELS].index("jawOpen")
 class TrainConfig:
     """Everything a run depends on besides the corpus (saved in the checkpoint and the weights)."""
 
-    model: MotionGenConfig = field(default_factory=lambda: MotionGenConfig(phones=len(PHONE_CLASSES)))
+    model: MotionGenConfig = field(
+        default_factory=lambda: MotionGenConfig(phones=len(PHONE_CLASSES), stream_norm_seconds=3.0)
+    )
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     steps: int = 8000
     batch: int = 16  # windows per rank
@@ -135,11 +138,13 @@ def _to(batch: Batch, device: torch.device) -> Batch:
 
 
 def train(
-    data: Path, out: Path, cfg: TrainConfig, progress: bool = True, init_from: Path | None = None
+    data: Corpora, out: Path, cfg: TrainConfig, progress: bool = True, init_from: Path | None = None
 ) -> dict[str, Any]:
-    """Train (or resume) into ``out``; returns the last validation record. ``init_from``: start a
-    new run (fresh optimiser, step 0) from another run's ``checkpoint.pt`` weights — a fine-tune;
-    parts the old model lacked (the phonetic front end) start from scratch."""
+    """Train (or resume) into ``out``; returns the last validation record. ``data``: one corpus
+    or several. ``init_from``: start a new run (fresh optimiser, step 0) from another run's
+    ``checkpoint.pt`` or from exported teacher weights (a folder with ``motion_teacher.*``, e.g.
+    the shipped ones) — a fine-tune; parts the old model lacked (the phonetic front end) start
+    from scratch, and its normaliser is kept (the corpus speech mean added where it lacks one)."""
     rank, world, device = setup_distributed()
     torch.set_num_threads(max(1, cfg.threads // world) if device.type == "cpu" else cfg.threads)
     torch.manual_seed(cfg.seed * 1000 + rank)
@@ -148,6 +153,8 @@ def train(
     train_clips = load_split(data, "train", cfg.limit_clips)
     val_clips = load_split(data, "val", cfg.limit_clips)
     norm = fit_normalizer(train_clips, seed=cfg.seed)
+    if cfg.model.stream_norm_seconds > 0 and norm.mel_speech_mean is None:
+        raise ValueError("stream normalisation needs speech in the training clips (none was found)")
 
     model = MotionDenoiser(cfg.model).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
@@ -163,6 +170,15 @@ def train(
         norm = Normalizer.from_tensors(state["norm"])
         init_record = state.get("init", {})
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
+    elif init_from is not None and init_from.is_dir():
+        loaded = load_weights(init_from, TEACHER)
+        if loaded.config != replace(cfg.model, stream_norm_seconds=loaded.config.stream_norm_seconds):
+            raise ValueError(f"{init_from}: its config {loaded.config} does not fit {cfg.model}")
+        for net in (model, ema):
+            net.load_state_dict(loaded.model.state_dict())
+        norm = with_speech_mean(loaded.normalizer, fit_normalizer(train_clips, seed=cfg.seed))
+        init_record = {"from": str(init_from), **{k: loaded.record.get(k) for k in ("step", "trained_s")}}
+        log.info("fine-tuning from exported weights %s", init_record)
     elif init_from is not None:
         state = torch.load(init_from, map_location=device, weights_only=False)
         for net, key in ((model, "model"), (ema, "ema")):
@@ -170,7 +186,7 @@ def train(
             new_parts = ("audio.phones.", "audio.phone_in.")  # a phonetic front end added in the fine-tune
             if unexpected or any(not k.startswith(new_parts) for k in missing):
                 raise ValueError(f"{init_from} does not fit this model: {missing} {unexpected}")
-        norm = Normalizer.from_tensors(state["norm"])
+        norm = with_speech_mean(Normalizer.from_tensors(state["norm"]), norm)
         init_record = {
             "from": str(init_from),
             "step": int(state["step"]),
@@ -271,6 +287,14 @@ def train(
         if dist.is_initialized():
             dist.destroy_process_group()
     return record
+
+
+def with_speech_mean(kept: Normalizer, fitted: Normalizer) -> Normalizer:
+    """``kept`` (a fine-tune's inherited statistics) with ``fitted``'s corpus speech mean where it
+    has none: the stream shift's target must be the corpus the run trains on."""
+    if kept.mel_speech_mean is not None:
+        return kept
+    return replace(kept, mel_speech_mean=fitted.mel_speech_mean)
 
 
 def _jsonable(cfg: TrainConfig) -> dict[str, Any]:

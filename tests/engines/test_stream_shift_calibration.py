@@ -1,0 +1,96 @@
+"""Per-stream log-mel normalisation and the articulation calibration of the generator's output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engines import motion_space as ms
+from engines.motion_gen.calibration import QUANTILES, Calibration
+from engines.motion_gen.features import MAX_SHIFT, StreamShift
+from engines.motion_gen.weights import SHIPPED_DIR, STUDENT, WeightsError, load_weights
+
+RNG = np.random.default_rng(0)
+
+
+def speechy_mel(frames: int) -> np.ndarray:
+    """[T, 4, 80] log-mel rows with a spectral shape and frame-to-frame variation."""
+    shape = np.linspace(-2.0, -8.0, 80)  # a falling spectrum
+    return (shape + RNG.normal(0.0, 1.0, (frames, 4, 80))).astype(np.float32)
+
+
+def test_shift_is_causal_and_chunking_free() -> None:
+    target = np.full(80, -5.0, np.float32)
+    mel, speech = speechy_mel(300), np.ones(300, np.float32)
+    whole = StreamShift(target, 3.0).apply(mel, speech)
+    chunked_shift = StreamShift(target, 3.0)
+    chunks = [chunked_shift.apply(mel[a : a + 7], speech[a : a + 7]) for a in range(0, 300, 7)]
+    assert np.array_equal(whole, np.concatenate(chunks))
+    # causal: the first frame is moved by the starting mean only (the target: no shift)
+    assert np.array_equal(whole[0], mel[0])
+
+
+def test_a_channel_offset_cancels_once_the_stream_has_spoken() -> None:
+    """A quieter microphone with another EQ is a constant offset per bin in log-mel: after a few
+    seconds of speech both streams give the model the same rows."""
+    target = np.linspace(-2.0, -8.0, 80).astype(np.float32)
+    mel, speech = speechy_mel(500), np.ones(500, np.float32)  # 20 s
+    channel = (-2.5 + np.linspace(0.0, -1.5, 80)).astype(np.float32)  # -2.5 nats and a tilt
+    a = StreamShift(target, 3.0).apply(mel, speech)
+    b = StreamShift(target, 3.0).apply(mel + channel, speech)
+    early = np.abs(a[:5] - b[:5]).mean()
+    late = np.abs(a[-100:] - b[-100:]).mean()
+    assert early > 1.5 and late < 0.1, (early, late)
+
+
+def test_silence_does_not_move_the_mean_and_the_shift_is_bounded() -> None:
+    target = np.zeros(80, np.float32)
+    shift = StreamShift(target, 1.0)
+    shift.apply(np.full((200, 4, 80), -30.0, np.float32), np.zeros(200, np.float32))
+    assert np.array_equal(shift.mean, target)
+    out = shift.apply(np.full((400, 4, 80), -30.0, np.float32), np.ones(400, np.float32))
+    assert float(out[-1].max()) == pytest.approx(-30.0 + MAX_SHIFT)
+
+
+def test_calibration_maps_quantiles_and_keeps_order() -> None:
+    predicted = ms.zeros(4000)
+    truth = ms.zeros(4000)
+    jaw = ms.INDEX["jawOpen"]
+    base = RNG.uniform(0.0, 1.0, 4000)
+    predicted[:, jaw] = 0.1 + 0.2 * base  # squeezed toward the middle
+    truth[:, jaw] = 0.5 * base**1.2  # the full range, closed to open
+    cal = Calibration.fit(predicted, truth, ("jawOpen", "mouthClose"))
+    out = cal.apply(predicted)
+    assert np.percentile(out[:, jaw], 90) == pytest.approx(np.percentile(truth[:, jaw], 90), abs=0.01)
+    assert np.percentile(out[:, jaw], 5) == pytest.approx(np.percentile(truth[:, jaw], 5), abs=0.01)
+    order = np.argsort(predicted[:, jaw])
+    assert np.all(np.diff(out[order, jaw]) >= -1e-6)  # monotone: timing untouched
+    untouched = [i for i in range(ms.MOTION_DIM) if i not in (jaw, ms.INDEX["mouthClose"])]
+    assert np.array_equal(out[:, untouched], predicted[:, untouched])
+    again = Calibration.from_json(json.loads(json.dumps(cal.to_json())))
+    assert np.allclose(again.apply(predicted), out, atol=1e-4)
+
+
+def test_calibration_travels_with_the_weights(tmp_path: Path) -> None:
+    for f in SHIPPED_DIR.glob(f"{STUDENT}.*"):
+        shutil.copy(f, tmp_path / f.name)
+    meta_path = tmp_path / f"{STUDENT}.json"
+    meta = json.loads(meta_path.read_text())
+    levels = len(QUANTILES)
+    meta["calibration"] = {
+        "quantiles": list(QUANTILES),
+        "channels": {"jawOpen": {"source": list(np.linspace(0, 0.5, levels)), "target": [0.0] * levels}},
+    }
+    meta_path.write_text(json.dumps(meta))
+    weights = load_weights(tmp_path, STUDENT)
+    assert weights.calibration is not None
+    z = np.zeros((3, ms.MOTION_DIM), np.float32) + 2.0  # far from the mean: an open jaw
+    assert np.all(weights.absolute(z)[:, ms.INDEX["jawOpen"]] == 0.0)
+    meta["calibration"]["quantiles"] = [0.0, 1.0]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match="unreadable config"):
+        load_weights(tmp_path, STUDENT)

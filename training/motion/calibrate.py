@@ -1,0 +1,90 @@
+"""``xactor train calibrate``: fit the articulation calibration of a set of generator weights.
+
+The weights are streamed exactly as live (:class:`~engines.motion_source.generator.
+GeneratorMotionSource`, the default lookahead, the tail released with silence) over training
+clips — part of them through the call-quality augmentation, since that is what users sound like —
+and the quantiles of their jaw and lip channels on speech frames are matched to the true motion's
+on the same frames (:class:`~engines.motion_gen.calibration.Calibration`). The result is written
+into the weights' JSON; refitting replaces it. Only training clips are used: held-out voices and
+real speech stay unseen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engines import timebase
+from engines.motion_gen.calibration import Calibration
+from engines.motion_gen.weights import load_weights
+from engines.motion_source.generator import GeneratorMotionSource
+from engines.offline.speech_motion import motion_from_audio
+from training.corpus.augment import loader_augment
+from training.motion.data import Corpora, load_split
+
+log = logging.getLogger(__name__)
+
+# The channels that open and close the mouth; the small sideways ones keep the model's values.
+CHANNELS: tuple[str, ...] = (
+    "jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthPressLeft", "mouthPressRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthRollLower", "mouthRollUpper",
+)  # fmt: skip
+
+
+def streamed_pairs(
+    weights_dir: Path, name: str, data: Corpora, clips: int, seconds: float, augmented: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """([N, 40] the uncalibrated weights' streamed motion, [N, 40] truth) on speech frames."""
+    weights = replace(load_weights(weights_dir, name), calibration=None)
+    pool = load_split(data, "train")
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(pool), size=min(clips, len(pool)), replace=False)
+    hook = loader_augment()
+    predicted, truth = [], []
+    for j, i in enumerate(sorted(chosen)):
+        clip = pool[int(i)]
+        frames = min(clip.frames, round(seconds * timebase.FPS))
+        audio = clip.audio[: frames * timebase.SAMPLES_PER_FRAME].astype(np.float32)
+        if clip.audio.dtype == np.int16:
+            audio /= 32768.0
+        if j < round(augmented * len(chosen)):
+            audio = hook(audio, int(rng.integers(2**31)))
+        source = GeneratorMotionSource(weights, seed=int(rng.integers(2**31)))
+        motion, _ = motion_from_audio(source, audio)
+        speech = clip.speech[:frames] > 0.5
+        predicted.append(motion[:frames][speech])
+        truth.append(clip.motion[:frames][speech])
+        log.info("calibration clip %s: %d speech frames", clip.id, int(speech.sum()))
+    return np.concatenate(predicted), np.concatenate(truth)
+
+
+def calibrate(
+    weights_dir: Path,
+    name: str,
+    data: Corpora,
+    clips: int = 16,
+    seconds: float = 60.0,
+    augmented: float = 0.5,
+    seed: int = 0,
+) -> Calibration:
+    """Fit and write the calibration of ``weights_dir/name``; returns it."""
+    predicted, truth = streamed_pairs(weights_dir, name, data, clips, seconds, augmented, seed)
+    calibration = Calibration.fit(predicted, truth, CHANNELS)
+    meta_path = weights_dir / f"{name}.json"
+    meta = json.loads(meta_path.read_text())
+    meta["calibration"] = calibration.to_json()
+    meta.setdefault("record", {})["calibration"] = {
+        "recipe": "xactor train calibrate",
+        "clips": int(clips),
+        "seconds": float(seconds),
+        "augmented": float(augmented),
+        "seed": int(seed),
+        "speech_frames": int(predicted.shape[0]),
+    }
+    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return calibration
