@@ -64,8 +64,8 @@ def markdown(report: dict[str, Any]) -> str:
                 fps = report[mode]["client_fps"].get(portrait, {})
                 extra.append(["frames a second received", *(_num(fps.get(label), 1) for label in scores)])
             parts.append(_table(f"{mode}, pixels, {portrait}", scores, "inner-lip opening / width", extra))
-    offline = report["offline"]
-    space = offline["motion_space"]
+    offline = report.get("offline") or {}
+    space = offline.get("motion_space")
     if space:
         jaw = [
             "jawOpen on open vowels (corpus target)",

@@ -31,6 +31,7 @@ class RealEvalConfig:
     portraits: tuple[str, ...] = PORTRAITS
     sources: tuple[str, ...] = SOURCES
     clips: list[str] | None = None
+    offline: bool = True
     live: bool = False
     live_portraits: tuple[str, ...] = ("default", "grace-hopper")
     seed: int = 0
@@ -172,7 +173,8 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
         "motion_closed_threshold": motion_space.closed_threshold(),
         **cfg.extra,
     }
-    report["offline"] = offline(cfg, clips, progress)
+    if cfg.offline:
+        report["offline"] = offline(cfg, clips, progress)
     if cfg.live:
         from bench.real_speech.live import live
 
