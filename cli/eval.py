@@ -260,3 +260,23 @@ def eval_real_merge(
     (out / "report.json").write_text(json.dumps(merged, indent=1))
     (out / "report.md").write_text(markdown(merged))
     typer.echo(markdown(merged))
+
+
+@eval_app.command("real-rescore")
+def eval_real_rescore(
+    run: Annotated[Path, typer.Argument(help="Folder of an offline xactor eval real run.")],
+    devset: Annotated[Path, typer.Argument(help="Its dev set folder.")],
+    out: Annotated[Path, typer.Option(help="Write the rescored report.json and report.md here.")],
+) -> None:
+    """Recompute a run's scores from its saved series with the current thresholds (no rendering)."""
+    from bench.real_speech.report import markdown
+    from bench.real_speech.run import rescore
+
+    try:
+        report = rescore(run, devset)
+    except (OSError, KeyError, ValueError) as exc:
+        raise fail(f"cannot rescore {run}: {exc}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    (out / "report.md").write_text(markdown(report))
+    typer.echo(markdown(report))

@@ -184,3 +184,24 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
         (cfg.out / "report.json").write_text(json.dumps(report, indent=1, default=float))
         (cfg.out / "report.md").write_text(markdown(report))
     return report
+
+
+def rescore(run: Path, devset: Path) -> dict[str, Any]:
+    """A finished run's report with every pixel and motion-space score recomputed from its saved
+    series (``series.npz``) and the current thresholds; the openings themselves are not re-measured."""
+    report = json.loads((run / "report.json").read_text())
+    series = np.load(run / "series.npz")
+    clips = load_clips(devset, report["devset"]["clips"])
+    offline = report["offline"]
+    for label in report["sources"]:
+        motions = [series[f"motion/{label}/{c.id}"] for c in clips]
+        offline["motion_space"][label] = {
+            **score(clips, [motion_space.opening(m) for m in motions], motion_space.closed_threshold()),
+            **jaw_amplitude(clips, [motion_space.jaw(m) for m in motions]),
+        }
+        for portrait in report["portraits"]:
+            openings = [series[f"pixels/{portrait}/{label}/{c.id}"] for c in clips]
+            offline["pixels"][portrait][label] = score(clips, openings, pixels.CLOSED)
+    report["pixel_closed_threshold"] = pixels.CLOSED
+    report["motion_closed_threshold"] = motion_space.closed_threshold()
+    return report
