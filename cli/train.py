@@ -119,6 +119,10 @@ def distill_motion(
     rollout_bilabial_weight: Annotated[
         float | None, typer.Option(min=0.0, help="In the rollout loss, the weight of /P B M/ frames.")
     ] = None,
+    init_student: Annotated[
+        Path | None,
+        typer.Option(help="Start from an earlier student (a folder with motion_student weights)."),
+    ] = None,
 ) -> None:
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
@@ -136,6 +140,7 @@ def distill_motion(
         "augment": False if no_augment else None,
         "rollout_weight": rollout_weight,
         "rollout_bilabial_weight": rollout_bilabial_weight,
+        "init_student": None if init_student is None else str(init_student),
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     check_corpora(data)

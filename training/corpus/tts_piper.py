@@ -17,8 +17,8 @@ Phonemes. Piper reads espeak-ng IPA, one symbol per code point, each followed by
 The text is phonemised clause by clause by Debian's ``espeak-ng --ipa`` (the same IPA Piper's own
 phonemiser produces; clause punctuation is put back so the model phrases as it was trained), then
 code points are grouped into ARPAbet phones (:func:`ipa_phones`): digraphs first (``aɪ``, ``tʃ``),
-length marks joined to their vowel, stress marks (and their frames) to the next vowel; a pad's frames go to the
-symbol after it (measured against the audio), punctuation becomes a pause.
+length marks joined to their vowel, stress marks (and their frames) to the next vowel; a
+pad's frames go to the symbol after it (measured against the audio), punctuation is a pause.
 
 Speaker range. One neural voice is one speaker; :class:`Voice` variants add the model's own
 variation (``length_scale`` = rate, ``noise_scale``, ``noise_w``) and, through the WORLD vocoder
@@ -124,7 +124,8 @@ def segments_from_durations(
 ) -> list[EngineSegment]:
     """Phones with end times: each phone lasts its symbols' durations (pads included in
     ``symbol_seconds``); word gaps and length marks give theirs to the phone before (or to the
-    leading pause), stress marks to the phone after. ``lead_seconds``: the BOS symbol's frames, a pause at the start."""
+    leading pause), stress marks to the phone after. ``lead_seconds``: the BOS symbol's frames,
+    a pause at the start."""
     segments = [EngineSegment("pau", lead_seconds, 0, -1)]
     t = lead_seconds
     for phone in phones:

@@ -33,7 +33,7 @@ import copy
 import itertools
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,14 @@ import torch
 from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
 from engines.motion_gen.sampler import step_toward, time_steps
 from engines.motion_gen.step import STATE, MotionStep
-from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
+from engines.motion_gen.weights import (
+    STUDENT,
+    TEACHER,
+    SamplerSettings,
+    WeightsError,
+    load_weights,
+    save_weights,
+)
 from training.loop import JsonLog, optimiser_step, progress_bar, save_checkpoint
 from training.motion.data import Augmenter, Batch, BatchSampler, Corpora, load_split
 from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
@@ -66,6 +73,7 @@ class DistillConfig:
     limit_clips: int | None = None
     rollout_weight: float = 0.0  # weight of the rollout lip loss (0: plain distillation)
     rollout_bilabial_weight: float = 1.0  # in the rollout loss, frames of /P B M/ count this much
+    init_student: str | None = None  # a folder with motion_student weights to start from (else the teacher)
 
 
 def _halves(frames: int, model: MotionDenoiser) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -163,6 +171,13 @@ def distill(
     loaded = load_weights(teacher_dir, TEACHER)
     teacher, norm = loaded.model, loaded.normalizer
     student = copy.deepcopy(teacher).train().requires_grad_(True)
+    if cfg.init_student is not None:  # an earlier student of the same shape: it already knows one step
+        earlier = load_weights(Path(cfg.init_student), STUDENT).model
+        if replace(earlier.cfg, stream_norm_seconds=0.0) != replace(teacher.cfg, stream_norm_seconds=0.0):
+            raise WeightsError(
+                f"{cfg.init_student}: the student's shape {earlier.cfg} differs from the teacher's"
+            )
+        student.load_state_dict(earlier.state_dict())
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
     ckpt_path = out / "distill_checkpoint.pt"
     step, trained_s = 0, 0.0
