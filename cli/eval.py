@@ -3,6 +3,14 @@
 xactor eval motion --data corpus/ --weights engines/data/motion --out runs/eval [--augment]
     [--clips N] [--seconds S] [--teacher-seconds 30] [--drift-minutes 30] [--drift-teacher] [--seed 0]
     [--no-emotion-given]
+
+``xactor eval real``: real people's speech (bench/real_speech) on several portraits, offline and live.
+
+xactor eval real-devset --out devset/
+xactor eval real devset/ --out runs/real [--sources heuristic,student,teacher] [--portraits ...]
+    [--weights-dir DIR] [--clip ID] [--live] [--no-offline]
+xactor eval real-merge runs/a runs/b --out runs/real
+xactor eval real-rescore runs/real devset/ --out runs/real2
 """
 
 from __future__ import annotations
