@@ -123,6 +123,10 @@ def distill_motion(
         Path | None,
         typer.Option(help="Start from an earlier student (a folder with motion_student weights)."),
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="CPU threads (1 on a busy machine: the rollout is many small steps)."),
+    ] = None,
 ) -> None:
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
@@ -141,6 +145,7 @@ def distill_motion(
         "rollout_weight": rollout_weight,
         "rollout_bilabial_weight": rollout_bilabial_weight,
         "init_student": None if init_student is None else str(init_student),
+        "threads": threads,
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     check_corpora(data)

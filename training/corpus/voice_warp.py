@@ -18,6 +18,8 @@ WORLD (``pyworld``: DIO + StoneMask for F0, CheapTrick envelope, D4C aperiodicit
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 FRAME_MS = 5.0
@@ -32,7 +34,9 @@ def world_warp(
     breath: float = 0.0,
 ) -> np.ndarray:
     """``audio`` [N] float at ``rate`` Hz → the warped voice, float32 [N], same timing, peak ≤ 0.99."""
-    import pyworld
+    with warnings.catch_warnings():  # pyworld 0.3.5 imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        import pyworld
 
     x = np.ascontiguousarray(np.asarray(audio, np.float64).reshape(-1))
     if x.size < rate // 20 or not np.any(x):
