@@ -1,7 +1,7 @@
 """Frames made offline the way ``xactor animate`` makes them: the clip through a motion source
 (:func:`engines.offline.speech_motion.motion_from_audio`, pushed and pulled as live, the tail
-released with silence), then every frame through the avatar's renderer (``cli.common``'s
-avatar and renderer by name, the command's own helpers).
+released with silence), then every frame through the avatar's renderer (the server's avatar
+store and the renderer registry, as the command takes them).
 
 Portraits: ``default`` (the astronaut, photographed with parted lips), ``grace-hopper``
 (matplotlib's sample, closed lips) and ``procedural`` (a held-out procedural identity).
@@ -15,11 +15,16 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engines.motion_gen.weights import STUDENT, TEACHER
 from engines.motion_source.base import MotionSource
+
+if TYPE_CHECKING:
+    from engines.avatar.store import AvatarStore
+    from server.settings import Settings
 
 PORTRAITS = ("default", "grace-hopper", "procedural")
 SOURCES = ("heuristic", "student", "teacher")
@@ -34,12 +39,24 @@ def grace_hopper_jpeg() -> bytes:
     return (Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").read_bytes()
 
 
+def _settings(data_dir: Path) -> Settings:
+    """The server's settings with its data under ``data_dir`` (bench sits below cli: no cli import)."""
+    from server.settings import get_settings
+
+    return get_settings().model_copy(update={"data_dir": data_dir.expanduser()})
+
+
+def _store(data_dir: Path) -> AvatarStore:
+    from server.stores import open_avatar_store
+
+    return open_avatar_store(_settings(data_dir))
+
+
 def portrait_id(name: str, data_dir: Path) -> str:
     """The avatar id of portrait ``name`` in the store under ``data_dir`` (prepared on first use)."""
-    from cli.common import avatar_store
     from engines.procedural.avatar import TEST_SEED_BASE
 
-    store = avatar_store(data_dir)
+    store = _store(data_dir)
     if name == "default":
         return store.get("default").id
     if name == "grace-hopper":
@@ -95,11 +112,12 @@ class PortraitRenderer:
     """The warp renderer of one portrait at :data:`SIZE`, and its still crop."""
 
     def __init__(self, portrait: str, data_dir: Path) -> None:
-        from cli.common import build_renderer, open_bundle
+        from engines.render import RendererOptions, create_renderer
 
         self.avatar_id = portrait_id(portrait, data_dir)
-        bundle = open_bundle(self.avatar_id, data_dir)
-        self.renderer = build_renderer("warp", bundle, SIZE, "auto", data_dir)
+        bundle = _store(data_dir).get(self.avatar_id)
+        options = RendererOptions(size=SIZE, backend="auto", weights_dir=_settings(data_dir).weights_dir)
+        self.renderer = create_renderer("warp", bundle, options)
         self.still = self.renderer.render(np.zeros((1, 40), np.float32))[0]  # [S, S, 3]
 
     def frames(self, motion: np.ndarray) -> Iterator[np.ndarray]:
