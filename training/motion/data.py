@@ -269,8 +269,9 @@ class BatchSampler:
         self.weights = lengths / lengths.sum()
 
     def window(self, clip: ClipData, start: int, augmented: bool) -> tuple[np.ndarray, ...]:
-        which = "aug" if augmented and clip.aug_mel is not None else "clean"
-        mel = clip.aug_mel if which == "aug" else clip.log_mel
+        which, mel = (
+            ("aug", clip.aug_mel) if augmented and clip.aug_mel is not None else ("clean", clip.log_mel)
+        )
         if self.cfg.stream_norm_seconds > 0:
             if which not in clip.shifted:
                 clip.shifted[which] = stream_rows(self.norm, clip, mel, self.cfg.stream_norm_seconds)
