@@ -270,3 +270,48 @@ def test_the_rollout_is_the_live_stream(tiny_corpus: Path) -> None:
     live.audio.extend(batch.audio[0, : h - 1])  # the window's own audio history, not silence
     frames = live.push(batch.audio[0, h - 1 : h - 1 + 24 + 2].numpy())
     np.testing.assert_allclose(np.stack(frames), rolled[0].numpy(), atol=1e-5)
+
+
+def test_real_voice_recipe_two_corpora_weights_init_and_calibration(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """The stages that made the shipped weights, tiny: a fine-tune from *exported* weights with
+    stream normalisation on two corpora, a student from an earlier student, then calibration."""
+    runner = CliRunner()
+    base = tmp_path / "base"
+    common = [*TINY, "--threads", "1"]
+    args = ["train", "motion", "--data", str(tiny_corpus), "--out", str(base), *common, "--stream-norm", "0"]
+    assert runner.invoke(app, [*args, "--steps", "1"]).exit_code == 0
+    assert load_weights(base, TEACHER).config.stream_norm_seconds == 0.0
+    tuned = tmp_path / "tuned"
+    result = runner.invoke(
+        app,
+        ["train", "motion", "--data", str(tiny_corpus), "--data", str(tiny_corpus), "--out", str(tuned),
+         *common, "--steps", "1", "--init-from", str(base), "--stream-norm", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    teacher = load_weights(tuned, TEACHER)
+    assert teacher.config.stream_norm_seconds == 3.0 and teacher.normalizer.mel_speech_mean is not None
+    assert teacher.record["init"]["from"] == str(base)
+
+    def distill(out: Path, *extra: str) -> None:
+        result = runner.invoke(
+            app,
+            ["distill", "motion", "--teacher", str(tuned), "--data", str(tiny_corpus), "--out", str(out),
+             "--steps", "1", "--batch", "2", "--frames", "16", "--teacher-steps", "2", "--no-augment",
+             "--threads", "1", *extra],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    student, again = tmp_path / "student", tmp_path / "again"
+    distill(student)
+    distill(again, "--init-student", str(student))
+    assert load_weights(again, STUDENT).record["distill"]["init_student"] == str(student)
+
+    result = runner.invoke(
+        app, ["train", "calibrate", "--weights", str(again), "--data", str(tiny_corpus), "--clips", "1",
+              "--seconds", "4"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    calibrated = load_weights(again, STUDENT)
+    assert calibrated.calibration is not None and "jawOpen" in calibrated.calibration.channels
