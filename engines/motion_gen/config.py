@@ -7,7 +7,7 @@ a weights folder never depends on the code's defaults of the day.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from engines import motion_space as ms
@@ -50,6 +50,11 @@ class MotionGenConfig:
             raise ValueError(f"lookahead {self.lookahead} outside 0..max_lookahead={self.max_lookahead}")
         if self.chunk < 1 or self.context < self.chunk:
             raise ValueError(f"bad lookahead/chunk/context: {self.lookahead}/{self.chunk}/{self.context}")
+
+    def same_network(self, other: MotionGenConfig) -> bool:
+        """Whether weights of one load into the other: equal but for how the audio is normalised
+        before it (a fine-tune may switch stream normalisation on)."""
+        return replace(self, stream_norm_seconds=0.0) == replace(other, stream_norm_seconds=0.0)
 
     @property
     def audio_dim(self) -> int:

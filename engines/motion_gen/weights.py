@@ -69,7 +69,6 @@ def save_weights(
     normalizer: Normalizer,
     sampler: SamplerSettings,
     record: dict[str, Any] | None = None,
-    calibration: Calibration | None = None,
 ) -> Path:
     """Write ``folder/name.safetensors`` and ``folder/name.json`` (tensors first, JSON last)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,10 +82,19 @@ def save_weights(
         "sampler": sampler.__dict__,
         "record": record or {},
     }
-    if calibration is not None:
-        meta["calibration"] = calibration.to_json()
     (folder / f"{name}.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
     return folder / f"{name}.safetensors"
+
+
+def save_calibration(folder: Path, name: str, calibration: Calibration, record: dict[str, Any]) -> Path:
+    """Put ``calibration`` into ``folder/name.json`` (replacing any), how it was fitted into its
+    record's ``calibration``; the tensors are not touched."""
+    meta_path = folder / f"{name}.json"
+    meta = json.loads(meta_path.read_text())
+    meta["calibration"] = calibration.to_json()
+    meta.setdefault("record", {})["calibration"] = record
+    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return meta_path
 
 
 def load_weights(folder: Path, name: str) -> GeneratorWeights:

@@ -11,7 +11,6 @@ real speech stay unseen.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from engines import timebase
 from engines.motion_gen.calibration import Calibration
-from engines.motion_gen.weights import load_weights
+from engines.motion_gen.weights import load_weights, save_calibration
 from engines.motion_source.generator import GeneratorMotionSource
 from engines.offline.speech_motion import motion_from_audio
 from training.corpus.augment import loader_augment
@@ -75,10 +74,7 @@ def calibrate(
     """Fit and write the calibration of ``weights_dir/name``; returns it."""
     predicted, truth = streamed_pairs(weights_dir, name, data, clips, seconds, augmented, seed)
     calibration = Calibration.fit(predicted, truth, CHANNELS)
-    meta_path = weights_dir / f"{name}.json"
-    meta = json.loads(meta_path.read_text())
-    meta["calibration"] = calibration.to_json()
-    meta.setdefault("record", {})["calibration"] = {
+    fitted = {
         "recipe": "xactor train calibrate",
         "clips": int(clips),
         "seconds": float(seconds),
@@ -86,5 +82,5 @@ def calibrate(
         "seed": int(seed),
         "speech_frames": int(predicted.shape[0]),
     }
-    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    save_calibration(weights_dir, name, calibration, fitted)
     return calibration

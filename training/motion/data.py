@@ -86,13 +86,13 @@ def corpus_roots(roots: Corpora) -> list[Path]:
     return [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
 
 
-def load_split(roots: Corpora, split: str, limit: int | None = None, required: bool = True) -> list[ClipData]:
+def load_split(roots: Corpora, split: str, limit: int | None = None) -> list[ClipData]:
     """Every clip of ``split`` (at most ``limit`` per corpus) of each corpus, in shard order; a
     corpus without that split (a single neural voice has no held-out voice) adds nothing."""
     clips: list[ClipData] = []
     for root in corpus_roots(roots):
         clips += _load_one(root, split, limit)
-    if required and not clips:
+    if not clips:
         raise ValueError(f"{', '.join(map(str, corpus_roots(roots)))}: no clips in split {split!r}")
     return clips
 
@@ -215,22 +215,20 @@ def audio_vectors(
     """[T × 4, 80] log-mel rows and [T] speech -> [T, A] model audio vectors; ``stream_seconds``
     > 0: the rows are a whole stream from its start, moved by its running speech mean first."""
     t = speech.shape[0]
-    mel = mel_rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1)  # [T, 4, 80]
-    shift = stream_shift(norm, stream_seconds)
-    if shift is not None:
-        mel = shift.apply(mel, speech)
-    return norm.audio(mel, speech)
+    rows = shifted_rows(norm, mel_rows, speech, stream_seconds)
+    return norm.audio(rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1), speech)
 
 
-def stream_rows(norm: Normalizer, clip: ClipData, mel_rows: np.ndarray, seconds: float) -> np.ndarray:
-    """A whole clip's rows [T × 4, 80] as a stream started at the clip's first frame would see them
-    after :class:`~engines.motion_gen.features.StreamShift` (live streams start the same way)."""
+def shifted_rows(norm: Normalizer, mel_rows: np.ndarray, speech: np.ndarray, seconds: float) -> np.ndarray:
+    """A stream's rows [T × 4, 80] (``speech`` [T]) as :class:`~engines.motion_gen.features.
+    StreamShift` moves them when the stream starts at its first frame, as live streams do (the
+    rows unchanged where ``seconds`` is 0)."""
     shift = stream_shift(norm, seconds)
     if shift is None:
         return mel_rows
-    t = clip.frames
+    t = speech.shape[0]
     mel = mel_rows[: t * ROWS_PER_FRAME].astype(np.float32).reshape(t, ROWS_PER_FRAME, -1)  # [T, 4, 80]
-    return shift.apply(mel, clip.speech[:t]).reshape(t * ROWS_PER_FRAME, -1)
+    return shift.apply(mel, speech).reshape(t * ROWS_PER_FRAME, -1)
 
 
 def window_audio(
@@ -274,7 +272,8 @@ class BatchSampler:
         )
         if self.cfg.stream_norm_seconds > 0:
             if which not in clip.shifted:
-                clip.shifted[which] = stream_rows(self.norm, clip, mel, self.cfg.stream_norm_seconds)
+                speech = clip.speech[: clip.frames]
+                clip.shifted[which] = shifted_rows(self.norm, mel, speech, self.cfg.stream_norm_seconds)
             mel = clip.shifted[which]
         w = self.frames
         audio = window_audio(self.cfg, self.norm, clip, start, w, mel)

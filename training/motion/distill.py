@@ -33,7 +33,7 @@ import copy
 import itertools
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +173,7 @@ def distill(
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     if cfg.init_student is not None:  # an earlier student of the same shape: it already knows one step
         earlier = load_weights(Path(cfg.init_student), STUDENT).model
-        if replace(earlier.cfg, stream_norm_seconds=0.0) != replace(teacher.cfg, stream_norm_seconds=0.0):
+        if not earlier.cfg.same_network(teacher.cfg):
             raise WeightsError(
                 f"{cfg.init_student}: the student's shape {earlier.cfg} differs from the teacher's"
             )

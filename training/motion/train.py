@@ -172,11 +172,11 @@ def train(
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
     elif init_from is not None and init_from.is_dir():
         loaded = load_weights(init_from, TEACHER)
-        if loaded.config != replace(cfg.model, stream_norm_seconds=loaded.config.stream_norm_seconds):
+        if not loaded.config.same_network(cfg.model):
             raise ValueError(f"{init_from}: its config {loaded.config} does not fit {cfg.model}")
         for net in (model, ema):
             net.load_state_dict(loaded.model.state_dict())
-        norm = with_speech_mean(loaded.normalizer, fit_normalizer(train_clips, seed=cfg.seed))
+        norm = with_speech_mean(loaded.normalizer, norm)
         init_record = {"from": str(init_from), **{k: loaded.record.get(k) for k in ("step", "trained_s")}}
         log.info("fine-tuning from exported weights %s", init_record)
     elif init_from is not None:
