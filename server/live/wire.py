@@ -16,16 +16,20 @@ Server → client
   * text events: ``segment_end`` (segment, position_s, interrupted), ``cleared`` (dropped_s),
     ``motion`` (with ``"motion": true``: :func:`engines.offline.motion_file.motion_record`),
     ``warning``, ``error`` (then the socket closes).
+
+Every JSON text message a client sends goes through :func:`read_json` (size and nesting caps);
+the request's unknown fields are refused.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.live.options import SessionOptions
 
@@ -33,9 +37,61 @@ MAGIC = b"XAV1"
 HEADER = struct.Struct("<4sIIHHI")  # magic, frame index, audio samples, width, height, video kind
 VIDEO_KINDS: dict[str, int] = {"none": 0, "rgb24": 1, "jpeg": 2}
 
+MAX_REQUEST_CHARS = 64 * 1024  # the first message (a request is well under 1 KiB)
+MAX_CONTROL_CHARS = 4 * 1024  # a control message (``{"type": "clear_buffer"}``)
+MAX_JSON_DEPTH = 16  # arrays and objects nested; a request needs 2
+
+
+class WireError(ValueError):
+    """A text message that is not acceptable JSON: ``bad_request`` (too long, too deep) or
+    ``invalid_request`` (not JSON at all), the codes the session's refusals use."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def read_json(text: str, max_chars: int) -> Any:
+    """Parse a client's JSON text message, refusing what could hurt the server: more than
+    ``max_chars`` characters, or more than :data:`MAX_JSON_DEPTH` levels of nesting (Python's
+    parser recurses, so ``[[[[...`` 100,000 deep would otherwise raise ``RecursionError``)."""
+    if len(text) > max_chars:
+        raise WireError(f"message too long ({len(text)} characters; at most {max_chars})")
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(text) > MAX_JSON_DEPTH:
+        raise WireError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"not JSON: {exc}"[:160], "invalid_request") from None
+
+
+def _depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings (a linear scan, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
 
 class StreamRequest(BaseModel):
-    """The first message of a WebSocket session."""
+    """The first message of a WebSocket session. Unknown fields are refused: a typo such as
+    ``"avatar"`` for ``"avatar_id"`` would otherwise animate the default avatar without a word."""
+
+    model_config = ConfigDict(extra="forbid")
 
     avatar_id: str = Field("default", max_length=64, description="Avatar to animate")
     options: SessionOptions = Field(default_factory=SessionOptions)

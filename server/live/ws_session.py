@@ -7,6 +7,9 @@ client plays both in sync without a clock of its own. The wire format is :mod:`s
 
 The session ends when the socket closes (the client vanished), on ``DELETE /sessions/{id}``, on
 server shutdown, or when the client stops reading (its send queue fills): nothing outlives it.
+When the server ends it, the session is torn down and its slot freed *before* the socket is
+hung up, and the hang-up is bounded (:data:`HANGUP_TIMEOUT_S`): a peer that stopped reading
+cannot keep a slot.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[bytes | dict[str, Any]], Awaitable[None]]
 Hangup = Callable[[str], Awaitable[None]]
+
+HANGUP_TIMEOUT_S = 2.0  # the most a server-side end waits for the socket after the slot is free
 
 
 class PcmInput:
@@ -137,11 +142,19 @@ class StreamSession(LiveSession):
 
     async def _teardown(self, reason: str) -> None:
         await self.core.close()
-        if self._hangup is not None:  # ended by the server: the socket goes too
-            try:
-                await self._hangup(reason)
-            except Exception:  # already closed by the client
-                log.debug("stream session %s: socket already closed", self.id)
+
+    async def _close(self, reason: str) -> None:
+        """The session first (pipeline, tasks, the manager's slot), then the socket: hanging up
+        waits on the peer, which must never delay freeing the slot."""
+        await super()._close(reason)
+        if self._hangup is None:
+            return
+        try:  # ended by the server: the socket goes too
+            await asyncio.wait_for(self._hangup(reason), HANGUP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("stream session %s: hanging up took over %g s; gave up", self.id, HANGUP_TIMEOUT_S)
+        except Exception:  # already closed by the client
+            log.debug("stream session %s: socket already closed", self.id)
 
     # ---- input (the socket's reader calls these) ----------------------------------------------------
     def push_pcm(self, data: bytes) -> None:

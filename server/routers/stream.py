@@ -1,8 +1,11 @@
 """``WS /sessions/stream``: a live session over one WebSocket (wire format: server/live/wire.py).
 
-Refusals come as one ``{"type": "error", "code": ..., "message": ...}`` message, then the socket
-closes (1008 policy: bad request or token; 1013 try again later: no free slot). Nothing is left
-behind: a refused request never holds a slot, and a session ends with its socket.
+A wrong or missing token is refused before the upgrade, with the HTTP 401 every other route
+answers. Other refusals come as one ``{"type": "error", "code": ..., "message": ...}`` message,
+then the socket closes (1008 policy: bad request; 1013 try again later: no free slot). Nothing is
+left behind: a refused request never holds a slot, and a session ends with its socket. A session
+the server ends frees its slot first and then says goodbye with a short deadline: a peer that
+stopped reading cannot hold the slot (or the socket) hostage.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
 
 from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
 from server.auth import token_matches
 from server.errors import validation_message
 from server.live.manager import CapacityError, SessionManager
 from server.live.options import OptionError
-from server.live.wire import StreamRequest
+from server.live.wire import MAX_CONTROL_CHARS, MAX_REQUEST_CHARS, StreamRequest, WireError, read_json
 from server.live.ws_session import StreamSession
 
 log = logging.getLogger(__name__)
@@ -29,7 +33,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["sessions"])
 
 FIRST_MESSAGE_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 1.0  # for the close frame of a session the server ends; then the connection is cut
 POLICY, TRY_LATER = 1008, 1013
+UNAUTHORIZED = "Missing or wrong token: send 'Authorization: Bearer <token>' or ?token=<token>."
 
 
 class Refused(Exception):
@@ -50,6 +56,39 @@ def _token_ok(ws: WebSocket) -> bool:
     return token_matches(expected, given)
 
 
+async def _deny(ws: WebSocket) -> None:
+    """401 on the upgrade itself, in the API's error shape (the WebSocket denial response of ASGI);
+    a server without that extension gets the older close 1008 instead."""
+    body = {"detail": {"code": "unauthorized", "message": UNAUTHORIZED}}
+    try:
+        await ws.send_denial_response(JSONResponse(body, 401, {"WWW-Authenticate": "Bearer"}))
+    except RuntimeError:  # no "websocket.http.response" extension
+        await ws.close(POLICY, "unauthorized")
+
+
+def _abort(ws: WebSocket) -> bool:
+    """Cut the connection now, unsent bytes and all. ASGI has no such message; uvicorn hands the
+    app its protocol's bound ``receive``, whose ``transport`` can. False where that is not so."""
+    owner = getattr(ws._receive, "__self__", None)
+    transport = getattr(owner, "transport", None)
+    abort = getattr(transport, "abort", None)
+    if abort is None:
+        return False
+    abort()
+    return True
+
+
+async def _hangup(ws: WebSocket, reason: str) -> None:
+    """The close frame, if the peer takes it within :data:`CLOSE_TIMEOUT_S`; else cut the connection
+    (a client that stopped reading has a full buffer, and the frame would wait behind it for ever)."""
+    try:
+        await asyncio.wait_for(ws.close(1000, reason[:120]), CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        cut = _abort(ws)
+        outcome = "connection cut" if cut else "left to the server's keepalive"
+        log.info("stream socket: no room for the close frame within %g s; %s", CLOSE_TIMEOUT_S, outcome)
+
+
 async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
     """Read the first message and start the session, or raise :class:`Refused`."""
     try:
@@ -59,8 +98,10 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
     except KeyError:  # a binary first message: Starlette finds no "text"
         raise Refused("bad_request", "the first message must be the session request as JSON text") from None
     try:
-        request = StreamRequest.model_validate_json(first)
+        request = StreamRequest.model_validate(read_json(first, MAX_REQUEST_CHARS))
         options = request.options.resolve(ws.app.state.settings)
+    except WireError as exc:
+        raise Refused(exc.code, f"session request: {exc}") from None
     except ValidationError as exc:
         raise Refused("invalid_request", validation_message(exc.errors())) from None
     except ValueError as exc:
@@ -89,7 +130,7 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
             await ws.send_text(json.dumps(message))
 
     async def hangup(reason: str) -> None:
-        await ws.close(1000, reason[:120])
+        await _hangup(ws, reason)
 
     try:
         return await manager.open_stream(bundle, options, request, send, hangup)
@@ -98,11 +139,13 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
 
 
 def _control(session: StreamSession, text: str) -> None:
-    """A text message after the first: a control, or a warning back."""
+    """A text message after the first: a control, or a warning back (never the end of the session)."""
     try:
-        kind = json.loads(text).get("type")
-    except (ValueError, AttributeError):
-        kind = None
+        message = read_json(text, MAX_CONTROL_CHARS)
+    except WireError as exc:
+        session.warn(f"control message ignored: {exc}")
+        return
+    kind = message.get("type") if isinstance(message, dict) else None
     if kind == "clear_buffer":
         session.clear()
     elif kind == "end_of_segment":
@@ -115,7 +158,7 @@ def _control(session: StreamSession, text: str) -> None:
 async def stream_session(ws: WebSocket) -> None:
     manager: SessionManager = ws.app.state.sessions
     if not _token_ok(ws):
-        await ws.close(POLICY, "unauthorized: send 'Authorization: Bearer <token>' or ?token=")
+        await _deny(ws)
         return
     await ws.accept()
     try:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from bench.speech import have_espeak, tts
@@ -231,9 +232,9 @@ def test_a_vanished_client_ends_its_session(client: TestClient, phrase: np.ndarr
 
 def test_token_is_required_when_set(tmp_path: Path) -> None:
     with TestClient(make_app(tmp_path / "data", token="s3cret")) as c:
-        with pytest.raises(WebSocketDisconnect) as closed, c.websocket_connect("/sessions/stream") as ws:
-            ws.receive_text()
-        assert closed.value.code == 1008
+        with pytest.raises(WebSocketDenialResponse) as denied, c.websocket_connect("/sessions/stream"):
+            pass
+        assert denied.value.status_code == 401  # the upgrade is refused, as every route refuses
         with c.websocket_connect("/sessions/stream?token=s3cret") as ws:
             ws.send_text("{}")
             assert json.loads(ws.receive_text())["type"] == "session"
