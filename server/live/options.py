@@ -13,6 +13,10 @@ from server.settings import Settings
 
 T = TypeVar("T")
 
+Resolution = Literal[256, 512]
+"""Frame sides a session may ask for: the crop sizes every avatar is prepared at
+(``engines.avatar.bundle.SIZES``; tests/server/test_openapi_contract.py keeps the two equal)."""
+
 
 class OptionError(ValueError):
     """Options that validate on their own but not together with the avatar or the stages (422)."""
@@ -29,7 +33,9 @@ class SessionOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lookahead: int | None = Field(None, ge=0, le=8, description="Future audio frames (40 ms) per frame.")
-    resolution: int | None = Field(None, ge=64, le=1024, description="Square frame side in pixels.")
+    resolution: Resolution | None = Field(
+        None, description="Square frame side in pixels: a size the avatars are prepared at."
+    )
     return_audio: bool | None = Field(None, description="Send the input audio back, aligned to the video.")
     bitrate: int | None = Field(None, ge=50_000, le=20_000_000, description="Video bitrate, bits/s.")
     codec: Literal["h264", "vp8"] | None = Field(None, description="Preferred video codec.")

@@ -35,6 +35,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
 from engines.motion_source.base import MotionSource
 from engines.offline.motion_file import motion_record
@@ -51,18 +52,15 @@ from server.live.encoding import (
 from server.live.lifecycle import LiveSession
 from server.live.metrics import LiveMetrics
 from server.live.options import ResolvedOptions
+from server.live.sdp import UNANSWERABLE, OfferError, check_answer
 from server.live.timing import Rolling
 from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
-from server.live.transport import configure_audio_receivers
+from server.live.transport import configure_audio_receivers, connect_deadline
 from server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
 
 MOTION_CHANNEL = "motion"  # the data channel label a client opens to receive motion frames
-
-
-class OfferError(ValueError):
-    """The client's offer cannot be used (malformed SDP, no audio to receive, no video to send)."""
 
 
 class Session(LiveSession):
@@ -197,8 +195,10 @@ class Session(LiveSession):
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except Exception as exc:  # aiortc raises ValueError/KeyError/... for SDP it cannot answer
-            raise OfferError(f"cannot answer the offer: {type(exc).__name__}: {exc}") from exc
+            log.info("session %s: aiortc cannot answer the offer: %s: %s", self.id, type(exc).__name__, exc)
+            raise OfferError(UNANSWERABLE) from None
         local = pc.localDescription
+        check_answer(SessionDescription.parse(offer.sdp), local.sdp)
         self.codec = negotiated_video_codec(local.sdp)
         if self.codec is None:
             raise OfferError("the offer accepts neither H.264 nor VP8 video")
@@ -227,10 +227,12 @@ class Session(LiveSession):
 
     async def _connect_deadline(self) -> None:
         """Close the session if its peer connection is not up ``connect_timeout_s`` after the answer."""
-        await asyncio.sleep(self._connect_timeout_s)
-        if self.connected_at is None:
+
+        def expire() -> None:
             self.metrics.sessions_rejected.labels("connect_timeout").inc()
             self._spawn_close(f"peer connection not up {self._connect_timeout_s:g} s after the answer")
+
+        await connect_deadline(self._connect_timeout_s, lambda: self.connected_at is not None, expire)
 
     async def _watchdog(self) -> None:
         """Close a session whose client has sent no audio for ``idle_timeout_s`` (vanished)."""

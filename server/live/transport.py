@@ -126,3 +126,19 @@ def install_connect_race_filter(loop: asyncio.AbstractEventLoop) -> ExceptionHan
 
     loop.set_exception_handler(handler)
     return previous
+
+
+# ---- half-open peers -------------------------------------------------------------------------------
+
+
+async def connect_deadline(
+    timeout_s: float, connected: Callable[[], bool], expire: Callable[[], object]
+) -> bool:
+    """Wait ``timeout_s``; if the peer is not ``connected()`` by then, call ``expire()`` and return
+    True. Every peer kind (sessions, WHEP viewers) runs this after its answer: an offer whose ICE or
+    DTLS never completes would otherwise hold its slot, its sockets and its tracks for ever."""
+    await asyncio.sleep(timeout_s)
+    if connected():
+        return False
+    expire()
+    return True

@@ -34,6 +34,7 @@ import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import MediaDescription, SessionDescription
 
 from server.live.audio_in import SAMPLE_RATE
 from server.live.core import FrameOut, SessionCore
@@ -45,11 +46,18 @@ from server.live.encoding import (
     negotiated_video_codec,
 )
 from server.live.encoding import video_codec_preferences as codec_preferences
+from server.live.sdp import UNANSWERABLE, OfferError, check_answer, listed_codecs
 from server.live.tracks import AvatarVideoTrack
+from server.live.transport import connect_deadline
 
 log = logging.getLogger(__name__)
 
 AUDIO_FRAME = SAMPLE_RATE // 50  # 20 ms
+_CODEC_NAMES: dict[str, str] = {"h264": "H.264", "vp8": "VP8"}
+
+
+def _video_codecs(m: MediaDescription) -> set[str]:
+    return set(listed_codecs(m))
 
 
 class ViewerError(ValueError):
@@ -158,14 +166,19 @@ class Viewer:
         self.audio = StreamAudioTrack()
         self.created = time.time()
         self.connected = False
+        self.deadline: asyncio.Task[bool] | None = None  # the connect deadline, once answered
 
     async def close(self) -> None:
+        if self.deadline is not None and self.deadline is not asyncio.current_task():
+            self.deadline.cancel()
         self.video.stop()
         self.audio.stop()
         try:
             await self.pc.close()
-        except Exception:
-            log.exception("viewer %s: closing the peer connection failed", self.id)
+        except Exception as exc:
+            log.warning(
+                "viewer %s: closing the peer connection failed: %s: %s", self.id, type(exc).__name__, exc
+            )
         self.pc.remove_all_listeners()
 
 
@@ -184,6 +197,7 @@ class Broadcast:
         keyframe_interval_s: float = 2.0,
         h264_preset: str = "veryfast",
         max_viewers: int = 16,
+        connect_timeout_s: float = 5.0,
     ) -> None:
         self.session_id = session_id
         self.core = core
@@ -196,6 +210,9 @@ class Broadcast:
             )
         self._ice_servers = ice_servers or []
         self._max = max_viewers
+        self._connect_timeout_s = connect_timeout_s
+        self.viewers_expired = 0  # never connected within the deadline
+        self._removals: set[asyncio.Task[bool]] = set()
         self.viewers: dict[str, Viewer] = {}
         self._attached = False
         self._executor: ThreadPoolExecutor | None = None  # the own encoder's thread
@@ -208,11 +225,19 @@ class Broadcast:
 
     # ---- viewers ----------------------------------------------------------------------------------
     async def add_viewer(self, offer_sdp: str) -> tuple[Viewer, str]:
-        """Answer a viewer's offer; raises :class:`ViewerError` for an offer we cannot serve."""
+        """Answer a viewer's offer (already through :func:`~server.live.sdp.check_offer` as a
+        viewer); raises :class:`ViewerError` for an offer we cannot serve. A viewer not connected
+        ``connect_timeout_s`` after the answer is removed (its slot freed)."""
         if self._closed:
             raise ViewerError("the session is closing")
         if len(self.viewers) >= self._max:
             raise TooManyViewersError(f"this session already has {self._max} viewers")
+        offer = SessionDescription.parse(offer_sdp)
+        if not any(self.codec in _video_codecs(m) for m in offer.media if m.kind == "video"):
+            raise ViewerError(
+                f"the viewer cannot receive {_CODEC_NAMES[self.codec]} video, the codec this session "
+                f"sends: offer {_CODEC_NAMES[self.codec]}"
+            )
         viewer = Viewer(self._ice_servers, on_gap=self._request_keyframe)
         pc = viewer.pc
         try:
@@ -227,9 +252,16 @@ class Broadcast:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-        except Exception as exc:
+            check_answer(offer, pc.localDescription.sdp)
+        except OfferError as exc:
             await viewer.close()
-            raise ViewerError(f"cannot answer the viewer's offer: {type(exc).__name__}: {exc}") from exc
+            raise ViewerError(str(exc)) from None
+        except Exception as exc:  # aiortc failing on an offer that passed the checks: its detail is ours
+            await viewer.close()
+            log.info(
+                "viewer of session %s: aiortc cannot answer: %s: %s", self.session_id, type(exc).__name__, exc
+            )
+            raise ViewerError(UNANSWERABLE) from None
         if negotiated_video_codec(pc.localDescription.sdp) != self.codec:
             await viewer.close()
             raise ViewerError(f"the viewer cannot receive {self.codec} video, the codec this server sends")
@@ -243,9 +275,29 @@ class Broadcast:
                 await self.remove_viewer(viewer.id)
 
         self.viewers[viewer.id] = viewer
+        viewer.deadline = asyncio.create_task(
+            connect_deadline(self._connect_timeout_s, lambda: viewer.connected, lambda: self._expire(viewer)),
+            name=f"whep-deadline-{viewer.id}",
+        )
         self._attach()
         log.info("session %s: viewer %s joined (%d watching)", self.session_id, viewer.id, len(self.viewers))
         return viewer, pc.localDescription.sdp
+
+    def _expire(self, viewer: Viewer) -> None:
+        """The viewer's connection is not up by its deadline: remove it (from its deadline task)."""
+        if viewer.id not in self.viewers:
+            return
+        self.viewers_expired += 1
+        log.info(
+            "session %s: viewer %s not connected %g s after the answer; removed",
+            self.session_id,
+            viewer.id,
+            self._connect_timeout_s,
+        )
+        # The deadline task awaits nothing more: the removal runs as its own task, kept till done.
+        task = asyncio.get_running_loop().create_task(self.remove_viewer(viewer.id))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     async def remove_viewer(self, viewer_id: str) -> bool:
         viewer = self.viewers.pop(viewer_id, None)
@@ -345,6 +397,7 @@ class Broadcast:
             "encode": "shared with the session's client" if self._shared is not None else "own",
             "frames_encoded": self.frames_encoded,
             "frames_skipped": self.frames_skipped,
+            "expired": self.viewers_expired,  # never connected within the connect deadline
             "queue_gaps": sum(v.video.gaps for v in self.viewers.values()),  # slow viewers' lost queues
             "keyframes": self._encoder.keyframes,
             "keyframes_requested": self._encoder.keyframes_requested,

@@ -12,14 +12,14 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
-from engines.avatar.bundle import AvatarBundle, FaceBoxMeta, HeadPose
+from engines.avatar.bundle import SIZES, AvatarBundle, FaceBoxMeta, HeadPose
 from engines.avatar.errors import (
     AvatarError,
     AvatarNotFoundError,
@@ -33,7 +33,7 @@ from engines.avatar.errors import (
     UploadTooLargeError,
 )
 from engines.avatar.preview import png_bytes, preview_png
-from engines.avatar.store import AvatarStore, name_from_filename
+from engines.avatar.store import DEFAULT_ALIAS, ID_PATTERN, AvatarStore, name_from_filename
 from server.errors import ErrorDoc, api_error, error_responses
 from server.settings import Settings
 
@@ -43,6 +43,22 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/avatars", tags=["avatars"], responses=error_responses(401))
 
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers on top of the file itself
+
+AVATAR_ID_PATTERN = rf"^(?:{ID_PATTERN.pattern.strip('^$')}|{DEFAULT_ALIAS})$"
+"""What an avatar id may be (engines/avatar/store.py): 16 lowercase hex digits, or 'default'."""
+MAX_AVATAR_ID_CHARS = 16
+
+# Documented, not validated by FastAPI: the store's check answers 422 invalid_avatar_id (the code
+# clients know) for an id outside the pattern, where FastAPI would answer invalid_request.
+AvatarId = Annotated[
+    str,
+    Path(
+        description="16 lowercase hex digits, or 'default'",
+        json_schema_extra={"pattern": AVATAR_ID_PATTERN, "maxLength": MAX_AVATAR_ID_CHARS},
+    ),
+]
+# Same for the crop size: a size the avatar lacks is 422 invalid_size, with the sizes it has.
+CropSize = Annotated[int, Query(description="Crop size", json_schema_extra={"enum": list(SIZES)})]
 
 
 class AvatarOut(BaseModel):
@@ -284,7 +300,7 @@ async def _get_at_size(store: AvatarStore, avatar_id: str, size: int) -> AvatarB
 @router.get(
     "/{avatar_id}", response_model=AvatarOut, responses=error_responses(*_BY_ID), summary="One avatar"
 )
-async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
+async def get_avatar(avatar_id: AvatarId, store: StoreDep) -> AvatarOut:
     """``avatar_id`` is a 16-hex-digit id, or ``default``."""
     return AvatarOut.from_bundle(await _get(store, avatar_id))
 
@@ -295,9 +311,7 @@ async def get_avatar(avatar_id: str, store: StoreDep) -> AvatarOut:
     responses={200: {"content": {"image/png": {}}}, **error_responses(*_BY_ID, INVALID_SIZE, 422)},
     summary="The crop with the face mesh drawn on it",
 )
-async def avatar_preview(
-    avatar_id: str, store: StoreDep, size: Annotated[int, Query(description="Crop size")] = 512
-) -> Response:
+async def avatar_preview(avatar_id: AvatarId, store: StoreDep, size: CropSize = 512) -> Response:
     bundle = await _get_at_size(store, avatar_id, size)
     png = await run_in_threadpool(preview_png, bundle, size)
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
@@ -309,9 +323,7 @@ async def avatar_preview(
     responses={200: {"content": {"image/png": {}}}, **error_responses(*_BY_ID, INVALID_SIZE, 422)},
     summary="The aligned crop itself (e.g. as a thumbnail)",
 )
-async def avatar_crop(
-    avatar_id: str, store: StoreDep, size: Annotated[int, Query(description="Crop size")] = 256
-) -> Response:
+async def avatar_crop(avatar_id: AvatarId, store: StoreDep, size: CropSize = 256) -> Response:
     bundle = await _get_at_size(store, avatar_id, size)
     png = await run_in_threadpool(lambda: png_bytes(bundle.crop(size)))
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
@@ -323,7 +335,7 @@ async def avatar_crop(
     responses=error_responses(AVATAR_NOT_FOUND, INVALID_AVATAR_ID),
     summary="Delete an avatar",
 )
-async def delete_avatar(request: Request, avatar_id: str, store: StoreDep) -> Response:
+async def delete_avatar(request: Request, avatar_id: AvatarId, store: StoreDep) -> Response:
     try:
         deleted = await run_in_threadpool(store.delete, avatar_id)
     except AvatarError as exc:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from aiortc import RTCSessionDescription
 from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
 from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
@@ -23,7 +23,12 @@ from server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
 from server.live.manager import CapacityError, SessionManager
 from server.live.options import OptionError, ResolvedOptions, SessionOptions
 from server.live.sdp import OfferError, check_offer
-from server.routers.avatars import AVATAR_NOT_FOUND, INCOMPATIBLE_BUNDLE
+from server.routers.avatars import (
+    AVATAR_ID_PATTERN,
+    AVATAR_NOT_FOUND,
+    INCOMPATIBLE_BUNDLE,
+    MAX_AVATAR_ID_CHARS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,9 @@ BAD_OFFER = ErrorDoc(
     400,
     "bad_offer",
     "The offer cannot be answered: malformed SDP, control characters, no audio sent, no video received, "
-    "no DTLS fingerprint, a missing or repeated mid or one outside the BUNDLE group, neither H.264 nor VP8",
+    "no DTLS fingerprint, a missing or repeated mid or one outside the BUNDLE group, a section with port 0, "
+    "a section with no codec we support (video: neither H.264 nor VP8), an extmap id outside 1-14 "
+    "(1-255 with a=extmap-allow-mixed)",
     "the offer sends no audio: add the microphone track",
 )
 TOO_MANY_SESSIONS = ErrorDoc(
@@ -62,12 +69,18 @@ SessionId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="Id
 
 
 class OfferIn(BaseModel):
-    """A browser's offer: it must send audio (the mic) and receive video."""
+    """A browser's offer: it must send audio (the mic) and receive video. Unknown fields are
+    refused (422 naming them): a misspelt option must not pass unnoticed."""
+
+    model_config = ConfigDict(extra="forbid")
 
     sdp: str = Field(max_length=MAX_SDP_CHARS, description="SDP of the offer")
     type: Literal["offer"] = "offer"
     avatar_id: str = Field(
-        "default", max_length=64, description="Avatar to animate ('default' for the bundled one)"
+        "default",
+        max_length=MAX_AVATAR_ID_CHARS,
+        pattern=AVATAR_ID_PATTERN,
+        description="Avatar to animate: an id from GET /avatars, or 'default' for the bundled one",
     )
     options: SessionOptions = Field(default_factory=SessionOptions)
 
@@ -175,14 +188,17 @@ async def delete_session(request: Request, session_id: SessionId) -> Response:
 
 
 VOICE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})*(\+[a-z0-9]+)?$"  # no paths, no options
+MAX_VOICE_CHARS = 64
 
 
 class SayIn(BaseModel):
     """Text for the session's avatar to speak with the server's TTS (espeak-ng)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="What to say")
     voice: str = Field(
-        "en-us", pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*(\+[a-z0-9]+)?$", description="espeak-ng voice"
+        "en-us", max_length=MAX_VOICE_CHARS, pattern=VOICE_PATTERN, description="espeak-ng voice"
     )
     words_per_minute: int = Field(160, ge=80, le=450)
 

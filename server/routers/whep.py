@@ -4,6 +4,10 @@
 the SDP answer and a ``Location`` for the viewer; ``DELETE`` on that location ends it; ``OPTIONS``
 answers CORS preflights (browsers and OBS pages on other origins). No trickle ICE: the answer
 carries every candidate. Any number of viewers share one encode (server/live/whep.py).
+
+A viewer's offer gets the checks of ``POST /sessions`` (server/live/sdp.py, role ``viewer``: it
+receives video, and audio if it likes, and sends nothing); a viewer whose connection is not up
+``connect_timeout_s`` after the answer is closed and its slot freed, as a session would be.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from aiortc.sdp import SessionDescription
 from fastapi import APIRouter, Path, Request, Response, status
 
 from server.auth import TokenRequired
 from server.errors import ErrorDoc, api_error, error_responses
 from server.live.manager import SessionManager
+from server.live.sdp import OfferError, check_offer
 from server.live.whep import Broadcast, TooManyViewersError, ViewerError
 from server.routers.sessions import MAX_SDP_CHARS, MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
 
@@ -36,7 +40,11 @@ SessionId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="Th
 ViewerId = Annotated[str, Path(max_length=MAX_SESSION_ID_CHARS, description="From the POST's Location")]
 
 BAD_VIEWER_OFFER = ErrorDoc(
-    400, "bad_offer", "The viewer's offer is malformed or cannot receive the server's codec", "..."
+    400,
+    "bad_offer",
+    "The viewer's offer fails the checks of POST /sessions (SDP, ICE, DTLS, mids, BUNDLE, ports, codecs, "
+    "extmap ids), sends media (a viewer only receives) or cannot receive the session's codec",
+    "media section 1 (video) is sendonly: a viewer only receives; make its transceivers recvonly",
 )
 NOT_SDP = ErrorDoc(
     415, "unsupported_media_type", "The body must be application/sdp", "send Content-Type: ..."
@@ -82,11 +90,12 @@ async def watch(request: Request, session_id: SessionId) -> Response:
         raise api_error(400, "bad_offer", f"the offer is over {MAX_SDP_CHARS} bytes")
     try:
         offer = body.decode("utf-8")
-        parsed = SessionDescription.parse(offer)
-    except Exception as exc:  # not UTF-8, not SDP
-        raise api_error(400, "bad_offer", f"the offer is not SDP: {type(exc).__name__}: {exc}") from None
-    if not any(m.kind == "video" for m in parsed.media):
-        raise api_error(400, "bad_offer", "the offer receives no video")
+    except UnicodeDecodeError:
+        raise api_error(400, "bad_offer", "the offer is not UTF-8 text") from None
+    try:
+        check_offer(offer, role="viewer")  # the same checks as POST /sessions, for a receiver
+    except OfferError as exc:
+        raise api_error(400, "bad_offer", str(exc)) from None
     manager = _manager(request)
     session = manager.get(session_id)
     if session is None or session.closed:
@@ -104,6 +113,7 @@ async def watch(request: Request, session_id: SessionId) -> Response:
             keyframe_interval_s=s.keyframe_interval_s,
             h264_preset=s.h264_preset,
             max_viewers=s.max_viewers,
+            connect_timeout_s=s.connect_timeout_s,
         )
     try:
         viewer, answer = await core.broadcast.add_viewer(offer)

@@ -218,7 +218,8 @@ async def test_unprepared_resolution_is_refused_and_releases_the_slot(
     manager: SessionManager, bundle: AvatarBundle
 ) -> None:
     assert 128 not in bundle.sizes
-    options = SessionOptions(resolution=128).resolve(manager.settings)
+    # The API refuses 128 in its schema; the manager still checks what the bundle has.
+    options = SessionOptions().resolve(manager.settings).model_copy(update={"resolution": 128})
     client = Client()
     try:
         offer = await client.offer()
