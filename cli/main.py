@@ -65,6 +65,7 @@ def serve(
     from pydantic import ValidationError
 
     from server.app import create_app
+    from server.log_redaction import uvicorn_log_config
     from server.settings import Settings, get_settings
 
     chosen: dict[str, Any] = {
@@ -85,6 +86,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        log_config=uvicorn_log_config(),  # request lines carry ?token=: masked (server/log_redaction.py)
     )
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from engines.avatar.store import AvatarStore
+from server import log_redaction
 from server.auth import TokenRequired
 from server.errors import install_error_handlers
 from server.live.manager import SessionManager
@@ -87,6 +88,7 @@ OPENAPI_TAGS = [
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; state (settings, stores) hangs off ``app.state``, never module globals."""
     settings = settings or get_settings()
+    log_redaction.install(settings.token)  # before anything can log a request line with ?token=
     app = FastAPI(
         title="xactor",
         version="0.1.0",
