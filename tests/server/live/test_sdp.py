@@ -14,9 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.sdp import SessionDescription
 
 from bench.live_client import SignalTrack
-from server.live.sdp import MAX_MID_CHARS, OfferError, check_offer
+from server.live.sdp import MAX_MID_CHARS, OfferError, check_answer, check_offer
 from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio
@@ -280,3 +281,212 @@ async def test_the_api_answers_the_valid_variants(data_dir) -> None:
             assert r.status_code == 201, (name, r.text)
             assert (await http.delete(f"/sessions/{r.json()['session_id']}")).status_code == 204
         assert len(app.state.sessions) == 0
+
+
+# --- hand-written offers: the answer holds only what the offer listed ------------------------------
+
+_FP = _CHROMIUM_FINGERPRINT
+
+
+def hand_offer(
+    *,
+    session: str = "",
+    audio_dir: str = "sendonly",
+    audio: str = "",
+    video_port: int = 9,
+    video_pts: str = "96",
+    video_dir: str = "recvonly",
+    video: str = "a=rtpmap:96 VP8/90000",
+) -> str:
+    """A minimal offer written by hand (what a non-browser client might send): Opus out, VP8 in
+    by default; each keyword replaces or adds lines."""
+    lines = [
+        "v=0",
+        "o=- 1 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0 1",
+        session,
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "c=IN IP4 0.0.0.0",
+        "a=ice-ufrag:hand",
+        "a=ice-pwd:handwrittenhandwritten00",
+        f"a=fingerprint:sha-256 {_FP}",
+        "a=setup:actpass",
+        "a=mid:0",
+        f"a={audio_dir}",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        audio,
+        f"m=video {video_port} UDP/TLS/RTP/SAVPF {video_pts}",
+        "c=IN IP4 0.0.0.0",
+        "a=ice-ufrag:hand",
+        "a=ice-pwd:handwrittenhandwritten00",
+        f"a=fingerprint:sha-256 {_FP}",
+        "a=setup:actpass",
+        "a=mid:1",
+        f"a={video_dir}",
+        "a=rtcp-mux",
+        video,
+    ]
+    return "\r\n".join(line for line in lines if line) + "\r\n"
+
+
+# (name, hand-written offer, part of the message)
+HAND_BAD: list[tuple[str, str, str]] = [
+    ("video payload type without rtpmap", hand_offer(video=""), "no codec we support"),
+    (
+        "rtpmap for a payload type the m= line does not list",
+        hand_offer(video_pts="96", video="a=rtpmap:97 VP8/90000"),
+        "no codec we support",
+    ),
+    ("only rtx for video", hand_offer(video_pts="97", video="a=rtpmap:97 rtx/90000"), "no codec we support"),
+    ("only a codec we lack", hand_offer(video="a=rtpmap:96 AV1/90000"), "no codec we support"),
+    (
+        "audio without a codec we have",
+        hand_offer().replace("opus/48000/2", "speex/8000"),
+        "no codec we support",
+    ),
+    ("rejected video section (port 0)", hand_offer(video_port=0), "port 0"),
+    ("extmap id 99999", hand_offer(video="a=rtpmap:96 VP8/90000\r\na=extmap:99999 urn:x"), "out of range"),
+    ("extmap id 0", hand_offer(audio="a=extmap:0 urn:ietf:params:rtp-hdrext:sdes:mid"), "out of range"),
+    (
+        "extmap id 15 without two-byte headers",
+        hand_offer(audio="a=extmap:15 urn:ietf:params:rtp-hdrext:sdes:mid"),
+        "out of range",
+    ),
+    (
+        "extmap id 256 even with two-byte headers",
+        hand_offer(session="a=extmap-allow-mixed", audio="a=extmap:256 urn:ietf:params:rtp-hdrext:sdes:mid"),
+        "out of range",
+    ),
+    (
+        "one extmap id for two extensions",
+        hand_offer(audio="a=extmap:1 urn:a\r\na=extmap:1 urn:b"),
+        "names two extensions",
+    ),
+]
+
+HAND_GOOD: list[tuple[str, str]] = [
+    ("VP8 only", hand_offer()),
+    (
+        "extmap id 200 with a=extmap-allow-mixed",
+        hand_offer(
+            session="a=extmap-allow-mixed",
+            audio="a=extmap:200 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+            "a=extmap:4 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        ),
+    ),
+    ("extmap with a direction", hand_offer(audio="a=extmap:3/sendonly urn:ietf:params:rtp-hdrext:sdes:mid")),
+]
+
+
+@pytest.mark.parametrize(("sdp", "expected"), [b[1:] for b in HAND_BAD], ids=[b[0] for b in HAND_BAD])
+def test_hand_written_offers_beyond_what_we_can_answer_are_refused(sdp: str, expected: str) -> None:
+    for role in ("session", "viewer"):
+        offer = sdp.replace("a=sendonly", "a=recvonly") if role == "viewer" else sdp
+        with pytest.raises(OfferError, match=expected):
+            check_offer(offer, role=role)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sdp", [g[1] for g in HAND_GOOD], ids=[g[0] for g in HAND_GOOD])
+def test_hand_written_valid_offers_pass(sdp: str) -> None:
+    check_offer(sdp)
+    check_offer(sdp.replace("a=sendonly", "a=recvonly"), role="viewer")
+
+
+_INTERNALS = re.compile(r"Error|Exception|StopIteration|NoneType|Traceback|_set_mid|attribute")
+
+
+async def test_refusals_never_show_internals(offer: str) -> None:
+    """The messages name the SDP's lines and rules, never Python's exceptions (the parser fails
+    with AssertionError, KeyError or StopIteration on the lines below)."""
+    unparseable = [
+        offer.replace("a=setup:actpass", "a=setup:sideways", 1),
+        re.sub(r"m=video \d+", "m=video nine", offer, count=1),
+        offer.replace("a=rtcp-mux", "a=fmtp:77 x=1", 1),  # fmtp of a payload type with no rtpmap
+        offer.replace("a=mid:0", "a=extmap:1", 1),
+    ]
+    messages = []
+    for sdp in unparseable + [mutate(offer) for _, mutate, _ in BAD] + [s for _, s, _ in HAND_BAD]:
+        with pytest.raises(OfferError) as refused:
+            check_offer(sdp)
+        messages.append(str(refused.value))
+    leaks = [m for m in messages if _INTERNALS.search(m)]
+    assert leaks == []
+    assert "line" in messages[0] and "a=setup:sideways" in messages[0], messages[0]
+
+
+def _viewer(sdp: str) -> str:
+    return sdp.replace("a=sendrecv", "a=recvonly").replace("a=sendonly", "a=recvonly")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [b[1:] for b in BAD if b[0] != "no audio sent to us"],
+    ids=[b[0] for b in BAD if b[0] != "no audio sent to us"],
+)
+async def test_viewer_offers_get_the_same_checks(
+    offer: str, mutate: Callable[[str], str], expected: str
+) -> None:
+    """One policy: every refusal of a session's offer is a refusal of a viewer's too."""
+    viewer = _viewer(offer)
+    check_offer(viewer, role="viewer")
+    with pytest.raises(OfferError, match=re.escape(expected)):
+        check_offer(mutate(viewer), role="viewer")
+
+
+def test_a_viewer_sends_nothing() -> None:
+    viewer = _viewer(CHROMIUM_OFFER)
+    check_offer(viewer, role="viewer")
+    with pytest.raises(OfferError, match="sendonly: a viewer only receives"):
+        check_offer(viewer.replace("a=recvonly", "a=sendonly"), role="viewer")  # both sections
+    video_sends = viewer[: viewer.index("m=video")] + viewer[viewer.index("m=video") :].replace(
+        "a=recvonly", "a=sendonly"
+    )
+    with pytest.raises(OfferError, match=r"media section 2 \(video\) is sendonly"):
+        check_offer(video_sends, role="viewer")
+    with pytest.raises(OfferError, match="receives no video"):
+        check_offer(viewer.replace("m=video", "m=text"), role="viewer")
+    check_offer(CHROMIUM_OFFER, role="session")
+    with pytest.raises(OfferError, match="sends no audio"):
+        check_offer(viewer, role="session")  # a viewer's offer cannot start a session
+
+
+def test_an_answer_beyond_the_offer_is_caught() -> None:
+    """The guard behind the checks: a payload type, an extmap id or a live port the offer did
+    not give is refused (here the answer is written by hand to have them)."""
+    offer = SessionDescription.parse(hand_offer())
+    check_answer(offer, hand_offer(audio_dir="recvonly", video_dir="sendonly"))
+    for answer, expected in (
+        (
+            hand_offer(video_pts="96 100", video="a=rtpmap:96 VP8/90000\r\na=rtpmap:100 H264/90000"),
+            "no codec",
+        ),
+        (hand_offer(audio="a=extmap:5 urn:x"), "extmap id"),
+    ):
+        with pytest.raises(OfferError, match=expected):
+            check_answer(offer, answer)
+    rejected = SessionDescription.parse(hand_offer(video_port=0))
+    with pytest.raises(OfferError, match="port 0"):
+        check_answer(rejected, hand_offer())
+
+
+async def test_the_api_answers_hand_written_offers_with_only_what_they_list(data_dir) -> None:
+    """POST /sessions: each bad one is a 400 with its message; each good one is answered with
+    payload types and extmap ids from the offer only."""
+    app = make_app(data_dir, max_sessions=2)
+    async with serving(app) as http:
+        for name, sdp, expected in HAND_BAD:
+            r = await http.post("/sessions", json={"sdp": sdp})
+            assert r.status_code == 400 and expected in r.json()["detail"]["message"], (name, r.text)
+        for name, sdp in HAND_GOOD:
+            r = await http.post("/sessions", json={"sdp": sdp})
+            assert r.status_code == 201, (name, r.text)
+            offer, answer = SessionDescription.parse(sdp), SessionDescription.parse(r.json()["sdp"])
+            for o, a in zip(offer.media, answer.media, strict=True):
+                assert {c.payloadType for c in a.rtp.codecs} <= set(o.fmt), (name, a.kind)
+                assert {e.id for e in a.rtp.headerExtensions} <= {e.id for e in o.rtp.headerExtensions}
+            assert r.json()["codec"] == "vp8"
+            assert (await http.delete(f"/sessions/{r.json()['session_id']}")).status_code == 204
+        assert len(app.state.sessions) == 0 and app.state.sessions._pending == 0
