@@ -1,7 +1,7 @@
 """``/sessions/{id}/outputs``: push a live session to RTMP ingests (livestream platforms, OBS, ffmpeg).
 
-Each output runs on its own thread, reconnects with back-off and never slows the session
-(server/live/rtmp.py). Outputs end with ``DELETE``, or with their session.
+Each output pushes from a process of its own, held to handshake and write deadlines; it reconnects
+with back-off and never slows the session (server/live/rtmp.py). Outputs end with ``DELETE``, or with their session.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from server.auth import TokenRequired
 from server.errors import ErrorDoc, api_error, error_responses
@@ -31,6 +31,8 @@ TOO_MANY_OUTPUTS = ErrorDoc(
 
 
 class OutputIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
     rtmp: str = Field(
         max_length=2048,
         pattern=r"^rtmps?://[^\s]+$",

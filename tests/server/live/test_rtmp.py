@@ -121,6 +121,14 @@ def test_an_output_retries_until_the_ingest_is_up(tmp_path: Path) -> None:
     assert not [t.name for t in threading.enumerate() if t.name.startswith(f"rtmp-{sid}")]
 
 
+def test_unknown_output_fields_are_refused(client: TestClient) -> None:
+    with client.websocket_connect("/sessions/stream") as ws:
+        sid = _session(ws)
+        r = client.post(f"/sessions/{sid}/outputs", json={"rtmp": "rtmp://h/a/k", "rmtp_key": "x"})
+        assert r.status_code == 422 and "rmtp_key" in r.text, r.text
+        assert client.get(f"/sessions/{sid}/outputs").json() == []
+
+
 @pytest.mark.parametrize("url", ["http://example.com/x", "rtmp://", "file:///etc/passwd", "rtmp://a b"])
 def test_bad_output_urls_are_refused(client: TestClient, url: str) -> None:
     with client.websocket_connect("/sessions/stream") as ws:
