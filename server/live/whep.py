@@ -16,7 +16,9 @@ A viewer is fed from the moment its connection is up, and the next frame is then
 (either encoder; not held by the PLI rate limit).
 
 A viewer is one aiortc peer connection (recvonly for the viewer): it ends on ``DELETE`` of its
-resource, when its connection fails or closes, or with the session.
+resource, when its connection fails or closes, when it is not connected ``connect_timeout_s`` after
+the answer (the deadline sessions have: a half-open offer must not hold a viewer slot), or with the
+session.
 """
 
 from __future__ import annotations
