@@ -19,6 +19,7 @@ from server.live.transport import install_connect_race_filter
 from server.routers import avatars, client_config, health, metrics, outputs, sessions, stream, whep
 from server.settings import Settings, get_settings
 from server.stores import open_avatar_store, open_renderer_pool
+from server.watchdog import LoopWatchdog, TurnTimer
 from server.web import mount_web_client
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,12 @@ def _prepare_procedural(store: AvatarStore, count: int) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     manager: SessionManager = app.state.sessions
+    settings: Settings = app.state.settings
     # Kept after shutdown: a closed connection's task may be collected (and reported) later.
     install_connect_race_filter(asyncio.get_running_loop())
+    watchdog = app.state.watchdog = LoopWatchdog(app.state.live_metrics, settings.loop_stall_ms / 1000)
+    watchdog.start()
+    manager.worker.on_turn = TurnTimer(app.state.live_metrics, settings.worker_stall_ms / 1000)
     manager.worker.start()
     measuring = asyncio.create_task(_measure_capacity(app), name="measure-capacity")
     app.state.background.add(measuring)
@@ -67,6 +72,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
         await asyncio.gather(*app.state.background, return_exceptions=True)
         await manager.close_all()
+        await watchdog.stop()
 
 
 OPENAPI_TAGS = [

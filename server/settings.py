@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, gt=0, description="Decompression-bomb guard.")
     min_face_px: int = Field(64, ge=16, description="Smallest face (box side, pixels) accepted.")
     log_level: str = "info"
+    loop_stall_ms: float = Field(
+        100.0,
+        gt=0,
+        description="Event-loop lag counted (xactor_loop_stalls_total) and logged, with the loop's stack, "
+        "as a stall: a blocked loop delays every session's audio, frames and signalling.",
+    )
+    worker_stall_ms: float = Field(
+        250.0,
+        gt=0,
+        description="A render-worker turn this long is a stall (xactor_worker_stalls_total, logged): "
+        "every session skips frames meanwhile.",
+    )
 
     # Stages (engines/): picked by name from their registries; sessions may override them.
     motion_source: str = Field(

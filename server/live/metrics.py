@@ -13,6 +13,8 @@ STAGES = ("resample", "vad", "features", "motion", "render", "encode")
 # Stage times: 0.1 ms .. 1 s. Latencies: 5 ms .. 2 s (the goal is p95 <= 160 ms).
 _STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 1.0)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.3, 0.5, 1.0, 2.0)
+# Event-loop lag and worker turns: 1 ms .. 5 s (a turn should take about a frame, 40 ms).
+_STALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
 class LiveMetrics:
@@ -77,4 +79,28 @@ class LiveMetrics:
         self.sessions_active = Gauge("xactor_sessions_active", "Live sessions now open.", registry=r)
         self.capacity_sessions = Gauge(
             "xactor_capacity_sessions", "Sessions admitted at once (measured or set).", registry=r
+        )
+        # Health of the process's two schedulers (server/watchdog.py).
+        self.loop_lag_seconds = Histogram(
+            "xactor_loop_lag_seconds",
+            "How late the event loop wakes a 50 ms timer (time the loop could not run anything else).",
+            buckets=_STALL_BUCKETS,
+            registry=r,
+        )
+        self.loop_lag_max_seconds = Gauge(
+            "xactor_loop_lag_max_seconds", "Largest event-loop lag in the last minute or so.", registry=r
+        )
+        self.loop_stalls = Counter(
+            "xactor_loop_stalls", "Event-loop lags over the threshold (settings.loop_stall_ms).", registry=r
+        )
+        self.worker_turn_seconds = Histogram(
+            "xactor_worker_turn_seconds",
+            "Render-worker turns with sessions (ingest every stream, render the due frames).",
+            buckets=_STALL_BUCKETS,
+            registry=r,
+        )
+        self.worker_stalls = Counter(
+            "xactor_worker_stalls",
+            "Render-worker turns over the threshold (settings.worker_stall_ms).",
+            registry=r,
         )

@@ -241,6 +241,8 @@ class RenderWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.turns = 0
+        # Told each turn's seconds (turns with streams only), on the worker's thread: the watchdog's.
+        self.on_turn: Callable[[float], None] | None = None
 
     def start(self) -> None:
         if self._thread is None:
@@ -296,6 +298,7 @@ class RenderWorker:
 
     def turn(self) -> int:
         """One ingest + render turn over every stream; returns frames rendered (tests call it)."""
+        t0 = time.perf_counter()
         self._close_retired()
         with self._lock:
             streams = list(self._streams.values())
@@ -316,6 +319,8 @@ class RenderWorker:
             elif live:
                 rendered += self._render_batch(live)
         self.turns += 1
+        if streams and self.on_turn is not None:
+            self.on_turn(time.perf_counter() - t0)
         return rendered
 
     def _render_batch(self, streams: list[FrameStream]) -> int:
