@@ -84,7 +84,8 @@ OPENAPI_TAGS = [
         "PCM16 mono as binary messages and the controls `end_of_segment` and `clear_buffer`; the server "
         "answers `session`, then one binary message per frame (20-byte header `<4sIIHHI`, the frame's "
         "16 kHz PCM16 audio, the picture) and JSON events (`segment_end`, `cleared`, `motion`, "
-        "`warning`, `error`). Refusals close with 1008 (bad request or token) or 1013 (no free slot).",
+        "`warning`, `error`). A missing or wrong token gets HTTP 401 on the upgrade; other refusals "
+        "close with 1008 (bad request) or 1013 (no free slot).",
     },
     {"name": "whep", "description": "WHEP playback of a session (RFC 9725 conventions, for egress)."},
     {"name": "outputs", "description": "RTMP pushes of a session to livestream ingests."},
