@@ -5,7 +5,7 @@ because the same espeak-ng ``en-us+m3`` at two pitches is one speaker to a model
 only one of them would leak. Families are shuffled with the seed inside each (engine, sex)
 stratum, and every stratum with at least three families gives one to test first, then val, so
 held-out speakers cover engines and both sexes. Texts come from the text generator's disjoint
-pools (training/corpus/text.py), one pool per split.
+pools (training/corpus/text/), one pool per split.
 """
 
 from __future__ import annotations
