@@ -114,6 +114,53 @@ def churn(
     _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
+@bench_app.command("soak")
+def soak(
+    url: ServerUrl = None,
+    token: Token = None,
+    duration: float = typer.Option(3600.0, min=1.0, help="Seconds to run (default one hour)."),
+    seed: int = typer.Option(0, help="Seed of every random choice (what comes and goes, and when)."),
+    faults: str = typer.Option(
+        "all",
+        help="Faults to inject: all, none, or a comma-separated subset of "
+        "silent_rtmp, dead_rtmp, vanish, slow_reader, bad_offer.",
+    ),
+    concurrency: int = typer.Option(2, min=1, max=16, help="Sessions open at once (session slots)."),
+    session_min: float = typer.Option(2.0, min=0.5, help="Shortest session, seconds."),
+    session_max: float = typer.Option(6.0, min=0.5, help="Longest session, seconds."),
+    sample: float | None = typer.Option(None, help="Seconds between samples (default duration/120, 5-30 s)."),
+    warmup_sessions: int = typer.Option(50, min=0, help="Sessions left out of the memory fit."),
+    avatar: str = typer.Option("default", help="Avatar id."),
+    out: Annotated[Path | None, typer.Option("--out", "--json", help="Write the full result here.")] = None,
+) -> None:
+    """Sessions, WHEP viewers and RTMP outputs coming and going at random, with faults injected;
+    server memory, threads, descriptors and /health latency over time, and a verdict."""
+    from bench.soak import SoakConfig, parse_faults, print_report
+    from bench.soak import soak as run
+
+    _quiet_webrtc_logs()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        kinds = parse_faults(faults)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from None
+    if session_max < session_min:
+        raise typer.BadParameter("--session-max is under --session-min", param_hint="--session-max")
+    cfg = SoakConfig(
+        url=url,
+        token=token,
+        duration_s=duration,
+        seed=seed,
+        faults=kinds,
+        concurrency=concurrency,
+        session_s=(session_min, session_max),
+        sample_s=sample,
+        warmup_sessions=warmup_sessions,
+        avatar=avatar,
+    )
+    _report(asyncio.run(run(cfg)), print_report, out)
+
+
 @bench_app.command("interrupt")
 def interrupt(
     url: ServerUrl = None,

@@ -202,6 +202,9 @@ class LiveClient:
                 frame = await track.recv()
                 t = time.monotonic()
                 assert isinstance(frame, av.VideoFrame)
+                if not self.keep_images and self.analyse is None:  # nothing looks: skip the conversion
+                    self.frames.append(ReceivedFrame(t, None))
+                    continue
                 image = frame.to_ndarray(format="rgb24")
                 value = self.analyse(image) if self.analyse is not None else None
                 self.frames.append(ReceivedFrame(t, image if self.keep_images else None, value))
