@@ -45,8 +45,8 @@ def build(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from training.corpus.build import SynthConfig, available_voices, pending_shards, plan_clips, run_build
-    from training.corpus.clip import build_shard
+    from training.corpus.synth.clip import build_shard
+    from training.corpus.synth.run import SynthConfig, available_voices, pending_shards, plan_clips, run_build
 
     config = SynthConfig(
         hours=hours,
@@ -86,7 +86,7 @@ def stats(corpus: Annotated[Path, typer.Argument(help="Corpus folder.")]) -> Non
     from rich.console import Console
     from rich.table import Table
 
-    from training.corpus.stats import corpus_stats
+    from training.corpus.store.stats import corpus_stats
 
     try:
         s = corpus_stats(corpus)
@@ -121,7 +121,7 @@ def preview(
     from cli.common import avatar_store, settings
     from engines.avatar.errors import AvatarError
     from engines.render import RendererOptions, create_renderer
-    from training.corpus.preview import preview_clip
+    from training.corpus.store.preview import preview_clip
 
     try:
         bundle = avatar_store(data_dir).get(avatar)

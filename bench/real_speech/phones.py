@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from engines.timebase import FPS
-from training.corpus.visemes import VISEMES
+from training.corpus.motion.visemes import VISEMES
 from training.motion.metrics import SILENCE, frame_phones
 
 BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})

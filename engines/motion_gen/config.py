@@ -31,7 +31,7 @@ class MotionGenConfig:
     lookahead: int = 1  # default L: future frames of audio frame t uses (latency floor L × 40 ms)
     chunk: int = 1  # C: tokens per attention block (full attention inside, causal across)
     context: int = 256  # tokens of history a token attends to (256 = 10.24 s)
-    n_emotions: int = 5  # training.corpus.format.EMOTIONS; index n_emotions = "none" (inferred)
+    n_emotions: int = 5  # training.corpus.store.format.EMOTIONS; index n_emotions = "none" (inferred)
     rope_base: float = 10000.0
     # The phonetic front end: a per-frame phone recognizer over each audio slot whose posteriors
     # join the slot (0 = none). Trained on the corpus's phone alignments only (the motion loss does

@@ -27,7 +27,7 @@ from engines import timebase
 from engines.registry import Registry
 
 # The emotions a source can be asked to act, in the order of the generator's label indices. The
-# same tuple as the corpus's (training.corpus.format.EMOTIONS; a test keeps them equal): serving
+# same tuple as the corpus's (training.corpus.store.format.EMOTIONS; a test keeps them equal): serving
 # never imports training/.
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "surprised")
 

@@ -51,7 +51,7 @@ def test_prepare_a_video_into_both_stages(tmp_path: Path) -> None:
     summary = json.loads((out / "prepare.json").read_text())["videos"]["talk"]
     assert summary["split"] == "train" and summary["frames"] == 50 and summary["tracked"] > 0.9
 
-    from training.corpus.format import iter_clips, read_manifest
+    from training.corpus.store.format import iter_clips, read_manifest
 
     assert read_manifest(out / "motion")["totals"]["train"]["clips"] == 1
     meta, arrays = next(iter_clips(out / "motion", "train"))

@@ -11,7 +11,7 @@ zero-phase, the codec's lookahead is cut off exactly), and returns values in [-1
 Order (:func:`augment`), the order sound meets things on its way to the server:
 
 1. ``voice``   — another speaker through the WORLD vocoder: F0 level and range, vocal-tract length,
-   breathiness (:mod:`training.corpus.voice_warp`; about 0.1 CPU s per second, so p = 0.4);
+   breathiness (:mod:`training.corpus.tts.voice_warp`; about 0.1 CPU s per second, so p = 0.4);
    ``formant`` — vocal-tract warp (a speaker property, so before the room);
    ``speed``    — resampling warp (off by default, see below);
 2. ``reverb``   — the room;
@@ -43,7 +43,7 @@ Speaking rate and pitch already vary per corpus voice at synthesis (``Voice.rate
 where they are free of artefacts and the labels come out right; the vocal-tract warp keeps pitch
 and timing and only moves the formants.
 
-Stored or on the fly — on the fly, in the training data loader (:mod:`training.corpus.loader`
+Stored or on the fly — on the fly, in the training data loader (:mod:`training.corpus.store.loader`
 already calls an ``(audio, seed) -> audio`` hook; :func:`loader_augment` makes one). Measured on
 the 2-core dev machine (``python -m training.corpus.augment --bench speech.wav``, CPU seconds per
 second of audio, 40 s of espeak-ng speech): the default chain costs 0.037 (every stage on: 0.041),
@@ -96,7 +96,7 @@ import soxr
 from scipy import signal
 
 from engines.timebase import SAMPLE_RATE
-from training.corpus.voice_warp import world_warp
+from training.corpus.tts.voice_warp import world_warp
 
 Params = dict[str, Any]
 Seed = int | Sequence[int]
@@ -897,7 +897,7 @@ class AugmentConfig:
     rest stand for clean wide-band paths), many are in a room through a laptop or headset mic,
     some are noisy, few clip."""
 
-    p_voice: float = 0.4  # WORLD: pitch, pitch range, tract length, breath (training.corpus.voice_warp)
+    p_voice: float = 0.4  # WORLD: pitch, pitch range, tract length, breath (training.corpus.tts.voice_warp)
     voice: VoiceWarp = VoiceWarp()
     p_formant: float = 0.3
     formant: VocalTractWarp = VocalTractWarp()
@@ -987,7 +987,7 @@ def augment(
 def loader_augment(
     config: AugmentConfig | None = None, babble_sources: Sequence[np.ndarray] = ()
 ) -> LoaderAugment:
-    """The ``(audio, seed) -> audio`` hook :func:`training.corpus.loader.iter_windows` takes."""
+    """The ``(audio, seed) -> audio`` hook :func:`training.corpus.store.loader.iter_windows` takes."""
     cfg = config or AugmentConfig()
     if cfg.p_speed > 0:
         raise ValueError("the loader keeps the clean labels: speed warps (p_speed > 0) would misalign them")

@@ -31,8 +31,8 @@ from engines.motion_gen.config import MotionGenConfig
 from engines.motion_gen.features import Normalizer, stream_shift
 from engines.timebase import ROWS_PER_FRAME
 from training.corpus.augment import loader_augment
-from training.corpus.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
 from training.corpus.phonemes import ARPABET, SILENCE
+from training.corpus.store.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
 from training.motion.metrics import frame_phones
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from engines.timebase import FPS
-from training.corpus.format import EMOTIONS, complete_shards, read_shard_meta, shard_paths
+from training.corpus.store.format import EMOTIONS, complete_shards, read_shard_meta, shard_paths
 
 WINDOW = 2 * FPS  # 50 frames
 HOP = FPS  # windows every second

@@ -7,7 +7,7 @@ resampled to 16 kHz mono; the face is tracked with MediaPipe (detected once, the
 the previous frame's landmarks, detected again when lost); lost frames take their neighbours'
 motion. Then:
 
-* **stage 1** (``DIR/motion/``, the motion corpus format of ``training/corpus/format.py``): one clip
+* **stage 1** (``DIR/motion/``, the motion corpus format of ``training/corpus/store/format.py``): one clip
   per video — audio, the front end's log-mel and speech weight, and the motion fitted by the face
   model against the template neutral (absolute expression, pose relative to the first frame).
   Real videos carry no phoneme alignment and no mood labels: ``phones`` is empty and the clip's
@@ -129,7 +129,7 @@ def _fill_lost(values: np.ndarray, found: np.ndarray) -> np.ndarray:
 def motion_clip(name: str, split: str, video: Tracked) -> Any:
     """The stage-1 corpus clip of a tracked video."""
     from engines.audio.frontend import analyse
-    from training.corpus.format import Clip
+    from training.corpus.store.format import Clip
 
     found = video.found
     motion = np.zeros((len(found), ms.MOTION_DIM), np.float32)
@@ -204,7 +204,7 @@ def assign_splits(names: list[str]) -> dict[str, str]:
 def prepare(videos: Path, out: Path, size: int = 256, split: str | None = None) -> dict[str, Any]:
     """Every video under ``videos`` into ``out/motion`` and ``out/render``; a summary is returned
     (and written as ``out/prepare.json``). Videos already prepared are skipped (resume)."""
-    from training.corpus.format import write_manifest, write_shard
+    from training.corpus.store.format import write_manifest, write_shard
 
     paths = sorted(p for p in videos.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not paths:

@@ -66,7 +66,7 @@ def random_motion(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def corpus_motion(corpus: Path, split: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """[n, 40] frames drawn at random from the motion corpus's ``split`` (absolute motion)."""
-    from training.corpus.format import iter_clips
+    from training.corpus.store.format import iter_clips
 
     pools = [arrays["motion"].astype(np.float32) for _, arrays in iter_clips(corpus, split)]
     if not pools:

@@ -72,7 +72,7 @@ def evaluate_flicker(
     live renderer's do."""
     from engines.procedural.identity import sample_identity
     from engines.procedural.render import ProceduralFace, reference_and_warp
-    from training.corpus.format import iter_clips
+    from training.corpus.store.format import iter_clips
     from training.render.data import SPLIT_SEED_BASE
 
     clip = next(iter_clips(corpus, "test"))[1]["motion"].astype(np.float32)

@@ -62,7 +62,7 @@ def _stack(frames: list[MotionFrame]) -> np.ndarray:
 
 
 def test_registered_and_emotions_match_the_corpus(weights_dir: Path) -> None:
-    from training.corpus.format import EMOTIONS as CORPUS_EMOTIONS
+    from training.corpus.store.format import EMOTIONS as CORPUS_EMOTIONS
 
     assert EMOTIONS == CORPUS_EMOTIONS
     assert {"generator", "heuristic"} <= set(MOTION_SOURCES.names())

@@ -16,7 +16,7 @@ from engines import motion_space as ms
 from engines.procedural.avatar import TEST_SEED_BASE
 from engines.procedural.identity import sample_identity
 from engines.procedural.render import ProceduralFace
-from training.corpus.visemes import VISEMES
+from training.corpus.motion.visemes import VISEMES
 
 MET = 0.015  # opening (fraction of the mouth's width) of lips that meet: photos read -0.001..0.01
 

@@ -24,7 +24,7 @@ from engines import motion_space as ms
 from engines.warp import AvatarRenderer
 from tests.engines.warp import pixels
 
-# Closed lips as the corpus writes them (training/corpus/visemes.py): /p/ and /m/ are the jaw
+# Closed lips as the corpus writes them (training/corpus/motion/visemes.py): /p/ and /m/ are the jaw
 # nearly shut with mouthClose equal to it and the lips pressed; mouthClose == jawOpen seals the
 # lips over an open jaw too.
 CLOSED: dict[str, dict[str, float]] = {

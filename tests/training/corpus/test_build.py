@@ -1,4 +1,4 @@
-"""training/corpus/build.py, clip.py and ``xactor synth``: a small corpus end to end.
+"""training/corpus/synth/run.py, clip.py and ``xactor synth``: a small corpus end to end.
 
 Determinism (same seed, same bytes), resumability, splits disjoint by voice and by text, labels
 and phonemes on every clip, closed lips on bilabials, and the stats / preview commands.
@@ -17,10 +17,10 @@ from cli.main import app
 from engines import motion_space as ms
 from engines import timebase
 from tests.training.conftest import ENGINES, TINY
-from training.corpus.build import available_voices, plan_clips, run_build
-from training.corpus.clip import build_shard
-from training.corpus.format import complete_shards, iter_clips, phone_spans, read_manifest, shard_paths
-from training.corpus.splits import family
+from training.corpus.store.format import complete_shards, iter_clips, phone_spans, read_manifest, shard_paths
+from training.corpus.synth.clip import build_shard
+from training.corpus.synth.run import available_voices, plan_clips, run_build
+from training.corpus.synth.splits import family
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""training/corpus/format.py, splits.py and loader.py: shards, manifest, resumability, splits, windows."""
+"""store/format.py, store/loader.py and synth/splits.py: shards, manifest, resume, splits, windows."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from engines import timebase
 from engines.audio.features import log_mel
-from training.corpus.format import (
+from training.corpus.phonemes import PhoneSpan
+from training.corpus.store.format import (
     Clip,
     complete_shards,
     iter_clips,
@@ -20,10 +21,9 @@ from training.corpus.format import (
     write_manifest,
     write_shard,
 )
-from training.corpus.loader import iter_windows
-from training.corpus.phonemes import PhoneSpan
-from training.corpus.splits import SPLITS, family, split_voices
-from training.corpus.voices import Voice
+from training.corpus.store.loader import iter_windows
+from training.corpus.synth.splits import SPLITS, family, split_voices
+from training.corpus.tts.voices import Voice
 
 
 def _clip(i: int, split: str = "train", frames: int = 60) -> Clip:

@@ -1,7 +1,7 @@
 """Lips from phonemes: closures survive blending, vowels open and round, anticipation, rest.
 
 Phone spans are built by hand (no TTS); loudness is given per frame, or measured by the audio
-front end on a synthetic voice. Thresholds (see training/corpus/visemes.py for why the closure
+front end on a synthetic voice. Thresholds (see training/corpus/motion/visemes.py for why the closure
 is "mouthClose equals jawOpen", not "mouthClose >= 0.6"):
 
 * bilabial centre frames: jawOpen <= 0.1, sealed (mouthClose >= jawOpen), mouthPress >= 0.5;
@@ -20,7 +20,7 @@ import pytest
 from engines import motion_space as ms
 from engines.audio.frontend import analyse
 from engines.timebase import FRAME_SECONDS, SAMPLE_RATE
-from training.corpus.lips import (
+from training.corpus.motion.lips import (
     LipConfig,
     frame_level_db,
     frame_loudness,
@@ -30,8 +30,8 @@ from training.corpus.lips import (
     rest_windows,
     speech_mask,
 )
+from training.corpus.motion.visemes import BILABIALS, LIP_CHANNELS, LIP_INDEX, OPEN, ROUNDED, SPREAD, VISEMES
 from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.visemes import BILABIALS, LIP_CHANNELS, LIP_INDEX, OPEN, ROUNDED, SPREAD, VISEMES
 
 VOWEL_S = 0.12
 DIPHTHONG_S = 0.18  # espeak-ng's diphthongs run 150-250 ms

@@ -14,7 +14,8 @@ from engines.audio.features import Prosody
 from engines.audio.frontend import FrameFeatures, analyse
 from engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
 from tests.training.corpus.test_lips import col, press, spans, synthetic_voice
-from training.corpus.emotion import (
+from training.corpus.motion.compose import MotionConfig, clip_motion, muted_frames
+from training.corpus.motion.emotion import (
     EMOTIONS,
     OFFSETS,
     TTS_PROSODY,
@@ -24,11 +25,10 @@ from training.corpus.emotion import (
     track_from_segments,
     tts_prosody,
 )
-from training.corpus.lips import frame_of, frame_times
-from training.corpus.motion import MotionConfig, clip_motion, muted_frames
+from training.corpus.motion.lips import frame_of, frame_times
+from training.corpus.motion.prosody import prosody_motion
+from training.corpus.motion.visemes import BILABIALS, LIP_INDEX
 from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.prosody_motion import prosody_motion
-from training.corpus.visemes import BILABIALS, LIP_INDEX
 
 SENTENCE = "B AA1 B B AO1 T AH0 M AE1 P AH0 V M EY1 N | HH IY1 W AA1 Z AH0 T HH OW1 M"
 

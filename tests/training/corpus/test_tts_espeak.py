@@ -9,9 +9,9 @@ import pytest
 
 from engines.audio.features import prosody
 from engines.timebase import SAMPLE_RATE
-from training.corpus import tts_espeak as te
 from training.corpus.phonemes import ARPABET, SILENCE, VOWELS, check_spans
-from training.corpus.voices import SynthResult, Voice
+from training.corpus.tts import espeak as te
+from training.corpus.tts.voices import SynthResult, Voice
 
 _SYNTH = te.EspeakSynthesizer()
 _AVAILABLE = _SYNTH.available()

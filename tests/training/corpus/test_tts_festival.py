@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 
 from training.corpus.phonemes import ARPABET, SILENCE
-from training.corpus.tts_festival import FestivalSynthesizer, scheme_string
-from training.corpus.voices import SynthResult, Voice
+from training.corpus.tts.festival import FestivalSynthesizer, scheme_string
+from training.corpus.tts.voices import SynthResult, Voice
 
 from .test_tts_flite import (
     BOB,

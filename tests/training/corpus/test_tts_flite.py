@@ -18,7 +18,7 @@ import pytest
 from engines.audio.features import prosody
 from engines.timebase import SAMPLE_RATE
 from training.corpus.phonemes import ARPABET, SILENCE, VOWELS, PhoneSpan, check_spans
-from training.corpus.tts_flite import (
+from training.corpus.tts.flite import (
     EngineSegment,
     FliteSynthesizer,
     ascii_text,
@@ -26,7 +26,7 @@ from training.corpus.tts_flite import (
     cmu_to_arpabet,
     voice_id,
 )
-from training.corpus.voices import SynthResult, Voice
+from training.corpus.tts.voices import SynthResult, Voice
 
 # Harvard sentences (IEEE 1969) plus a few that bring the rare phonemes (ZH, OY, UH) and text
 # normalisation (numbers, money, abbreviations, punctuation) into the sample.
@@ -282,7 +282,7 @@ def test_deterministic() -> None:
 def test_deterministic_across_processes() -> None:
     """A corpus rebuilt in another process gets the same bytes (libc rand() is reseeded)."""
     code = (
-        "import hashlib; from training.corpus.tts_flite import FliteSynthesizer as F; s = F(); "
+        "import hashlib; from training.corpus.tts.flite import FliteSynthesizer as F; s = F(); "
         "v = next(v for v in s.voices() if v.id == 'flite-awb-p0-r1.0'); "
         f"print(hashlib.sha256(s.synth({BOB!r}, v).audio.tobytes()).hexdigest())"
     )

@@ -14,10 +14,10 @@ from tests.training.corpus.test_tts_flite import (
     closure_minimum_outside,
     median_f0,
 )
-from training.corpus.build import SynthConfig, plan_clips
 from training.corpus.phonemes import SILENCE
-from training.corpus.tts_flite import EngineSegment
-from training.corpus.tts_piper import (
+from training.corpus.synth.run import SynthConfig, plan_clips
+from training.corpus.tts.flite import EngineSegment
+from training.corpus.tts.piper import (
     JOIN_NEXT,
     PiperSynthesizer,
     corpus_voices,

@@ -9,7 +9,7 @@ from tests.training.corpus.test_tts_flite import median_f0
 from training.corpus.augment import AugmentConfig, augment
 
 pytest.importorskip("pyworld", reason="the WORLD vocoder (pyworld) is a corpus extra")
-from training.corpus.voice_warp import world_warp
+from training.corpus.tts.voice_warp import world_warp
 
 RATE = 16000
 

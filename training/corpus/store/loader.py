@@ -19,7 +19,7 @@ import numpy as np
 
 from engines import timebase
 from engines.audio.features import log_mel
-from training.corpus.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
+from training.corpus.store.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
 
 Augment = Callable[[np.ndarray, int], np.ndarray]  # (audio [N], seed) -> audio [N]
 

@@ -32,7 +32,7 @@ import numpy as np
 from engines import motion_space as ms
 from engines.audio.frontend import FrameFeatures
 from engines.timebase import FRAME_SECONDS
-from training.corpus.lips import frame_level_db, frame_loudness, frame_times, speech_mask
+from training.corpus.motion.lips import frame_level_db, frame_loudness, frame_times, speech_mask
 from training.corpus.phonemes import VOWELS, PhoneSpan
 
 

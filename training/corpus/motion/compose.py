@@ -2,10 +2,10 @@
 
 :func:`clip_motion` is the one place the parts meet, each with one job:
 
-* lips and jaw from the phonemes (:mod:`training.corpus.lips`), the jaw scaled by loudness and by
+* lips and jaw from the phonemes (:mod:`training.corpus.motion.lips`), the jaw scaled by loudness and by
   the emotion's jaw gain;
-* nods, turns and brow raises on accented syllables (:mod:`training.corpus.prosody_motion`);
-* the emotion's slow expression offsets (:mod:`training.corpus.emotion`);
+* nods, turns and brow raises on accented syllables (:mod:`training.corpus.motion.prosody`);
+* the emotion's slow expression offsets (:mod:`training.corpus.motion.emotion`);
 * life — blinks, idle head, gaze, breathing, and the basic nod on the prosodic emphasis —
   from :func:`engines.motion_source.life.life_track`, the same code the live heuristic runs, so
   the corpus and the fallback share their non-speech statistics.
@@ -32,8 +32,8 @@ from engines import motion_space as ms
 from engines.audio.frontend import FrameFeatures
 from engines.motion_source.life import LifeConfig, life_track
 from engines.timebase import FRAME_SECONDS
-from training.corpus.emotion import EmotionTrack, constant_emotion
-from training.corpus.lips import (
+from training.corpus.motion.emotion import EmotionTrack, constant_emotion
+from training.corpus.motion.lips import (
     LipConfig,
     enforce_contacts,
     fill_silence,
@@ -43,8 +43,8 @@ from training.corpus.lips import (
     lip_track,
     speech_mask,
 )
+from training.corpus.motion.prosody import ProsodyConfig, prosody_motion
 from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.prosody_motion import ProsodyConfig, prosody_motion
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import numpy as np
 
 from engines import timebase
 from engines.audio.frontend import analyse
-from training.corpus.build import ClipPlan, SynthConfig, make_synthesizer, speak_clip
-from training.corpus.emotion import EMOTION_INDEX, EmotionProsody, emotion_schedule, tts_prosody
-from training.corpus.format import Clip, write_shard
-from training.corpus.motion import clip_motion
+from training.corpus.motion.compose import clip_motion
+from training.corpus.motion.emotion import EMOTION_INDEX, EmotionProsody, emotion_schedule, tts_prosody
+from training.corpus.store.format import Clip, write_shard
+from training.corpus.synth.run import ClipPlan, SynthConfig, make_synthesizer, speak_clip
 from training.corpus.text import iter_texts
-from training.corpus.voices import Synthesizer, SynthResult, Voice
+from training.corpus.tts.voices import Synthesizer, SynthResult, Voice
 
 _SYNTHS: dict[str, Synthesizer] = {}
 

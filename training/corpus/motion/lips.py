@@ -1,7 +1,7 @@
 """Lip and jaw motion from timed phonemes: Cohen–Massaro dominance blending at 25 fps.
 
 Every phoneme (:class:`~training.corpus.phonemes.PhoneSpan`) contributes its viseme target
-(:mod:`training.corpus.visemes`) with a dominance function that is flat over the middle
+(:mod:`training.corpus.motion.visemes`) with a dominance function that is flat over the middle
 ``plateau`` of its span and decays exponentially before (``tau_before``: anticipation, the lips
 move toward a phoneme before it sounds) and after it (``tau_after``: carry-over). Per lip channel
 ``c`` and time ``t``::
@@ -27,7 +27,7 @@ Three rules on top of the blend, because blending alone cannot promise them:
 * Lip contact (P B M F V; adjacent bilabials merged into one closure, :func:`merge_closures`):
   in the frame containing each one's centre and every frame whose centre lies in the middle
   :attr:`LipConfig.contact_core` of its span, the jaw is at most the viseme's; for P B M the lips
-  are sealed (``mouthClose == jawOpen``: see :mod:`training.corpus.visemes` for why that, not
+  are sealed (``mouthClose == jawOpen``: see :mod:`training.corpus.motion.visemes` for why that, not
   ``mouthClose ≈ 1``, is a closed mouth in this motion space) and pressed, for F V the lower lip
   is rolled in and the upper lip lifted as far as the viseme says. A stop closes for most of its
   span, and between two strong open vowels the blend alone leaves the lips apart.
@@ -54,8 +54,7 @@ import numpy as np
 from engines import motion_space as ms
 from engines.audio.frontend import FrameFeatures
 from engines.timebase import FRAME_SECONDS
-from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.visemes import (
+from training.corpus.motion.visemes import (
     BILABIALS,
     CH,
     GLIDE_FRACTION,
@@ -66,6 +65,7 @@ from training.corpus.visemes import (
     Viseme,
     viseme_for,
 )
+from training.corpus.phonemes import SILENCE, PhoneSpan
 
 _JAW_COLUMNS = np.array([CH["jawOpen"], CH["mouthLowerDownLeft"], CH["mouthLowerDownRight"]])
 

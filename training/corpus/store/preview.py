@@ -10,7 +10,7 @@ import soxr
 from engines import timebase
 from engines.offline.video import AUDIO_RATE, render_video
 from engines.render.base import Renderer
-from training.corpus.format import load_clip_arrays, read_manifest
+from training.corpus.store.format import load_clip_arrays, read_manifest
 
 
 def find_clip(root: Path, clip_id: str) -> int:

@@ -1,7 +1,7 @@
 """Viseme targets per ARPAbet phoneme in the motion space, with Cohen–Massaro dominance parameters.
 
 A viseme is what the jaw and lips aim for while a phoneme sounds, written on the 16 lip channels
-of :mod:`engines.motion_space` (:data:`LIP_CHANNELS`). :mod:`training.corpus.lips` blends the
+of :mod:`engines.motion_space` (:data:`LIP_CHANNELS`). :mod:`training.corpus.motion.lips` blends the
 targets of neighbouring phonemes by their *dominance*: how strongly a segment imposes its shape
 on its neighbours (a bilabial must close the lips whatever vowel follows; an /h/ takes the shape
 of the vowel after it). Dominance here is per channel group (Cohen & Massaro 1993 give each

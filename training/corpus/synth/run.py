@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from engines import timebase
-from training.corpus.format import complete_shards, config_dict, write_manifest
 from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.splits import SPLITS, split_voices
-from training.corpus.voices import Synthesizer, SynthResult, Voice
+from training.corpus.store.format import complete_shards, config_dict, write_manifest
+from training.corpus.synth.splits import SPLITS, split_voices
+from training.corpus.tts.voices import Synthesizer, SynthResult, Voice
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +69,19 @@ class ClipPlan:
 def make_synthesizer(engine: str) -> Synthesizer:
     """The synthesiser of ``engine`` (imported here: each engine loads native libraries)."""
     if engine == "espeak-ng":
-        from training.corpus.tts_espeak import EspeakSynthesizer
+        from training.corpus.tts.espeak import EspeakSynthesizer
 
         return EspeakSynthesizer()
     if engine == "flite":
-        from training.corpus.tts_flite import FliteSynthesizer
+        from training.corpus.tts.flite import FliteSynthesizer
 
         return FliteSynthesizer()
     if engine == "festival":
-        from training.corpus.tts_festival import FestivalSynthesizer
+        from training.corpus.tts.festival import FestivalSynthesizer
 
         return FestivalSynthesizer()
     if engine == "piper":
-        from training.corpus.tts_piper import PiperSynthesizer
+        from training.corpus.tts.piper import PiperSynthesizer
 
         return PiperSynthesizer()
     raise ValueError(f"unknown engine {engine!r}; known: {', '.join(KNOWN_ENGINES)}")

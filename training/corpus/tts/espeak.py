@@ -71,7 +71,7 @@ import numpy as np
 from engines.audio.resample import resample_array
 from engines.timebase import SAMPLE_RATE
 from training.corpus.phonemes import SILENCE, VOWELS, PhoneSpan
-from training.corpus.voices import Engine, SynthResult, Voice
+from training.corpus.tts.voices import Engine, SynthResult, Voice
 
 logger = logging.getLogger(__name__)
 
@@ -709,7 +709,7 @@ def corpus_voices() -> list[Voice]:
 
 
 class EspeakSynthesizer:
-    """:class:`~training.corpus.voices.Synthesizer` for espeak-ng through its C library.
+    """:class:`~training.corpus.tts.voices.Synthesizer` for espeak-ng through its C library.
 
     One synthesis at a time per process (a process-wide lock; see the module docstring): run
     one instance per worker process for parallel corpus generation.

@@ -49,7 +49,7 @@ import soxr
 
 from engines.timebase import SAMPLE_RATE
 from training.corpus.phonemes import ARPABET, SILENCE, VOWELS, PhoneSpan
-from training.corpus.voices import SynthResult, Voice
+from training.corpus.tts.voices import SynthResult, Voice
 
 # --- CMU / radio phones (flite's cmu_us set and festival's radio set) → ARPAbet ----------------
 
