@@ -7,7 +7,9 @@ A server that takes calls all day must give back everything a call took. This be
 ``half_open`` it also sends offers whose client never answers ICE. Between rounds it waits for the
 server to report no session and reads ``/health``'s process block: resident memory, OS threads,
 descriptors and asyncio tasks. It reports their growth per session (least-squares slope over the
-rounds after the first ``warmup_rounds``, which pay for one-time allocations) and the connect
+rounds from ``warmup_sessions`` sessions on: the first 25-50 sessions pay for one-time allocations,
+the shared renderer, malloc arenas of new threads, first-use caches, and RSS climbs 60-90 MB over
+them, so a fit that starts inside them reads several times the steady figure) and the connect
 times: offer → answer and answer → first video frame.
 """
 
@@ -39,7 +41,8 @@ class ChurnConfig:
     frames: int = 5  # video frames each session waits for before it ends
     half_open: int = 0  # extra offers whose client never completes ICE
     round_size: int = 25  # sessions between two /health readings
-    warmup_rounds: int = 1  # rounds left out of the growth fit (one-time allocations)
+    warmup_rounds: int = 1  # rounds left out of the growth fit (one-time allocations) ...
+    warmup_sessions: int = 50  # ... and rounds before this many sessions (when 2+ rounds remain)
     avatar: str = "default"
     data_dir: Path | None = None
 
@@ -143,8 +146,12 @@ async def run_churn(cfg: ChurnConfig, url: str) -> dict[str, Any]:
             health = await _settle(http, headers, timeout=60.0)
             rounds.append({"sessions": done, "half_open": half_open_done, **health["process"]})
         final = await _health(http, headers)
-    # The first rounds pay one-time costs (malloc arenas of new threads, caches filled on first use).
+    # The first rounds pay one-time costs (malloc arenas of new threads, caches filled on first use):
+    # RSS climbs over the first 25-50 sessions whatever the round size, so the fit starts at
+    # ``warmup_sessions`` when that leaves two rounds or more.
     steady = [r for r in rounds[cfg.warmup_rounds :] if "half_open" not in r]
+    if len([r for r in steady if r["sessions"] >= cfg.warmup_sessions]) >= 2:
+        steady = [r for r in steady if r["sessions"] >= cfg.warmup_sessions]
     xs = [float(r["sessions"]) for r in steady]
     growth = {
         key: _slope(xs, [float(r[key]) for r in steady])
@@ -158,6 +165,7 @@ async def run_churn(cfg: ChurnConfig, url: str) -> dict[str, Any]:
         "answer_to_first_frame_ms": _ms(first_s),
         "offer_to_first_frame_ms": _ms([a + f for a, f in zip(answer_s, first_s, strict=False)]),
         "growth_per_session": {k: None if v is None else round(v, 4) for k, v in growth.items()},
+        "growth_fit_from_sessions": steady[0]["sessions"] if steady else None,
         "rounds": rounds,
         "server": {"capacity": final.get("capacity"), "renderer_cache": final.get("renderer_cache")},
     }
@@ -192,7 +200,10 @@ def print_report(result: dict[str, Any]) -> None:
             *(str(r.get(c)) for c in ("rss_mb", "os_threads", "python_threads", "fds", "asyncio_tasks")),
         )
     console.print(table)
-    console.print(f"growth per session (rounds after the first): {result['growth_per_session']}")
+    console.print(
+        f"growth per session (least squares over the rounds from {result['growth_fit_from_sessions']} "
+        f"sessions on): {result['growth_per_session']}"
+    )
     for key in ("offer_to_answer_ms", "answer_to_first_frame_ms", "offer_to_first_frame_ms"):
         console.print(f"{key}: {result[key]}")
     console.print(f"failures: {result['failures']}")

@@ -94,6 +94,9 @@ def churn(
     half_open: int = typer.Option(0, min=0, help="Extra offers whose client never completes ICE."),
     round_size: int = typer.Option(25, min=1, help="Sessions between two readings of /health."),
     frames: int = typer.Option(5, min=1, help="Video frames each session waits for."),
+    warmup_sessions: int = typer.Option(
+        50, min=0, help="Rounds before this many sessions stay out of the growth fit (one-time costs)."
+    ),
     avatar: str = typer.Option("default", help="Avatar id."),
     json_out: JsonOut = None,
 ) -> None:
@@ -109,6 +112,7 @@ def churn(
         half_open=half_open,
         round_size=round_size,
         frames=frames,
+        warmup_sessions=warmup_sessions,
         avatar=avatar,
     )
     _report(asyncio.run(run(cfg)), print_report, json_out)
