@@ -21,3 +21,13 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     else:
         device = torch.device("cpu")
     return rank, world, device
+
+
+def data_parallel(model: torch.nn.Module, world: int, device: torch.device) -> torch.nn.Module:
+    """``model`` wrapped for DDP when there are several processes (its forward syncs gradients),
+    else ``model`` itself."""
+    if world <= 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )

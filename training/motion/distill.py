@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import logging
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +48,9 @@ from engines.motion_gen.weights import (
     load_weights,
     save_weights,
 )
-from training.loop import JsonLog, optimiser_step, progress_bar, save_checkpoint
+from training.loop import Stateful, TrainingLoop, optimiser_step
 from training.motion.data import Augmenter, Batch, BatchSampler, Corpora, load_split
 from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -179,14 +175,17 @@ def distill(
             )
         student.load_state_dict(earlier.state_dict())
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
-    ckpt_path = out / "distill_checkpoint.pt"
-    step, trained_s = 0, 0.0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
-        student.load_state_dict(state["student"])
-        opt.load_state_dict(state["opt"])
-        step, trained_s = int(state["step"]), float(state["trained_s"])
-        log.info("resumed distillation at step %d", step)
+    loop = TrainingLoop(
+        out,
+        "distill motion",
+        cfg.steps,
+        checkpoint="distill_checkpoint.pt",
+        log_name="distill_log.jsonl",
+        progress=progress,
+    )
+    parts: dict[str, Stateful] = {"student": student, "opt": opt}
+    loop.resume(parts)
+    step = loop.step
     clips = load_split(data, "train", cfg.limit_clips)
     sampler = BatchSampler(
         teacher.cfg, norm, clips, cfg.frames, seed=cfg.seed + 7 * step, p_augment=0.75 if cfg.augment else 0.0
@@ -200,56 +199,36 @@ def distill(
     lips = mouth_mask() * weights  # the rollout loss: mouth and jaw only
     lips = lips / lips.mean()
     gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
-    record: dict[str, Any] = {}
-    log_file = JsonLog(out / "distill_log.jsonl")
-    bar = progress_bar("distill motion", progress)
+
+    def distill_step(step: int) -> torch.Tensor:
+        if augmenter:
+            augmenter.collect()
+        batch = sampler.batch(cfg.batch)
+        eps = torch.randn(batch.motion.shape, generator=gen)
+        target = teacher_targets(teacher, batch, eps, cfg)
+        pred = student_prediction(student, batch, eps)
+        loss = (((pred - target) ** 2) * weights).mean()
+        if cfg.rollout_weight > 0:
+            own = student_rollout(student, batch, gen)
+            pred_own = student_prediction(student, batch, torch.randn(eps.shape, generator=gen), own)
+            frame_w = torch.where(torch.isin(batch.phones, BILABIAL_IDS), cfg.rollout_bilabial_weight, 1.0)
+            err = ((pred_own - batch.motion) ** 2) * lips * frame_w[..., None]  # [B, T, 40]
+            loss = loss + cfg.rollout_weight * err.mean()
+        optimiser_step(opt, loss, student)
+        return loss
+
+    def export_and_checkpoint() -> dict[str, Any]:
+        record = {"step": loop.step, "trained_s": round(loop.trained_s, 1), "loss": round(loop.loss, 5)}
+        frozen = copy.deepcopy(student).eval()
+        info = {"recipe": "xactor distill motion", "distill": asdict(cfg), "teacher": loaded.record}
+        save_weights(
+            out, STUDENT, frozen, norm, SamplerSettings(steps=1, guidance=1.0, shift=1.0), {**info, **record}
+        )
+        loop.save(parts)
+        return record
+
     try:
-        with bar, log_file:
-            task = bar.add_task("distill", total=cfg.steps, completed=step, info="")
-            while step < cfg.steps:
-                t0 = time.perf_counter()
-                if augmenter:
-                    augmenter.collect()
-                batch = sampler.batch(cfg.batch)
-                eps = torch.randn(batch.motion.shape, generator=gen)
-                target = teacher_targets(teacher, batch, eps, cfg)
-                pred = student_prediction(student, batch, eps)
-                loss = (((pred - target) ** 2) * weights).mean()
-                if cfg.rollout_weight > 0:
-                    own = student_rollout(student, batch, gen)
-                    pred_own = student_prediction(student, batch, torch.randn(eps.shape, generator=gen), own)
-                    frame_w = torch.where(
-                        torch.isin(batch.phones, BILABIAL_IDS), cfg.rollout_bilabial_weight, 1.0
-                    )
-                    err = ((pred_own - batch.motion) ** 2) * lips * frame_w[..., None]  # [B, T, 40]
-                    loss = loss + cfg.rollout_weight * err.mean()
-                optimiser_step(opt, loss, student)
-                step += 1
-                trained_s += time.perf_counter() - t0
-                bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
-                if step % 10 == 0 or step == cfg.steps:
-                    log_file.write(
-                        {"step": step, "loss": round(loss.item(), 5), "trained_s": round(trained_s, 1)}
-                    )
-                if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                    record = {"step": step, "trained_s": round(trained_s, 1), "loss": round(loss.item(), 5)}
-                    frozen = copy.deepcopy(student).eval()
-                    save_weights(
-                        out,
-                        STUDENT,
-                        frozen,
-                        norm,
-                        SamplerSettings(steps=1, guidance=1.0, shift=1.0),
-                        {
-                            "recipe": "xactor distill motion",
-                            "distill": asdict(cfg),
-                            "teacher": loaded.record,
-                            **record,
-                        },
-                    )
-                    state = {"student": student.state_dict(), "opt": opt.state_dict()}
-                    save_checkpoint(ckpt_path, {**state, "step": step, "trained_s": trained_s})
+        return loop.run(distill_step, log_every=10, every=[(cfg.ckpt_every, export_and_checkpoint)])
     finally:
         if augmenter:
             augmenter.stop()
-    return record

@@ -15,7 +15,6 @@ import copy
 import json
 import logging
 import math
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from engines.motion_gen.config import MotionGenConfig
 from engines.motion_gen.features import Normalizer
 from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
 from engines.motion_gen.weights import TEACHER, SamplerSettings, load_weights, save_weights
-from training.distributed import setup_distributed
-from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
+from training.distributed import data_parallel, setup_distributed
+from training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
 from training.motion.data import (
     PHONE_CLASSES,
     UNKNOWN_PHONE,
@@ -149,7 +148,6 @@ def train(
     torch.set_num_threads(max(1, cfg.threads // world) if device.type == "cpu" else cfg.threads)
     torch.manual_seed(cfg.seed * 1000 + rank)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
     train_clips = load_split(data, "train", cfg.limit_clips)
     val_clips = load_split(data, "val", cfg.limit_clips)
     norm = fit_normalizer(train_clips, seed=cfg.seed)
@@ -159,45 +157,17 @@ def train(
     model = MotionDenoiser(cfg.model).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, trained_s = 0, 0.0
+    loop = TrainingLoop(out, "train motion", cfg.steps, rank0=rank == 0, progress=progress)
+    parts: dict[str, Stateful] = {"model": model, "ema": ema, "opt": opt}
     init_record: dict[str, Any] = {}  # the run a fine-tune started from
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step, trained_s = int(state["step"]), float(state["trained_s"])
+    state = loop.resume(parts, map_location=device)
+    if state is not None:
         norm = Normalizer.from_tensors(state["norm"])
         init_record = state.get("init", {})
-        log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
-    elif init_from is not None and init_from.is_dir():
-        loaded = load_weights(init_from, TEACHER)
-        if not loaded.config.same_network(cfg.model):
-            raise ValueError(f"{init_from}: its config {loaded.config} does not fit {cfg.model}")
-        for net in (model, ema):
-            net.load_state_dict(loaded.model.state_dict())
-        norm = with_speech_mean(loaded.normalizer, norm)
-        init_record = {"from": str(init_from), **{k: loaded.record.get(k) for k in ("step", "trained_s")}}
-        log.info("fine-tuning from exported weights %s", init_record)
     elif init_from is not None:
-        state = torch.load(init_from, map_location=device, weights_only=False)
-        for net, key in ((model, "model"), (ema, "ema")):
-            missing, unexpected = net.load_state_dict(state[key], strict=False)
-            new_parts = ("audio.phones.", "audio.phone_in.")  # a phonetic front end added in the fine-tune
-            if unexpected or any(not k.startswith(new_parts) for k in missing):
-                raise ValueError(f"{init_from} does not fit this model: {missing} {unexpected}")
-        norm = with_speech_mean(Normalizer.from_tensors(state["norm"]), norm)
-        init_record = {
-            "from": str(init_from),
-            "step": int(state["step"]),
-            "trained_s": float(state["trained_s"]),
-        }
-        log.info("fine-tuning from %s", init_record)
-    wrapped: torch.nn.Module = model
-    if world > 1:
-        wrapped = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+        norm, init_record = _init_from(init_from, model, ema, norm, device)
+    wrapped = data_parallel(model, world, device)
+    step = loop.step
 
     sampler = BatchSampler(
         cfg.model,
@@ -216,77 +186,75 @@ def train(
         else None
     )
     weights = channel_weights().to(device)
-    record: dict[str, Any] = {}
-    bar = progress_bar("train motion", progress and rank == 0)
-    log_file = JsonLog(out / "train_log.jsonl", rank == 0)
+
+    def train_step(step: int) -> torch.Tensor:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        if augmenter:
+            augmenter.collect()
+        batch = _to(sampler.batch(cfg.batch), device)
+        loss = diffusion_forcing_loss(wrapped, model, batch, cfg.objective, weights)
+        optimiser_step(opt, loss, model)
+        ema_update(ema, model, cfg.ema)
+        return loss
+
+    def entry() -> dict[str, Any]:
+        return {
+            "step": loop.step,
+            "loss": round(loop.loss, 5),
+            "lr": lr_at(loop.step, cfg),
+            "trained_s": round(loop.trained_s, 1),
+            "augmented": augmenter.done if augmenter else 0,
+        }
+
+    def validate_and_export() -> dict[str, Any]:
+        ema_cpu = copy.deepcopy(ema).cpu()
+        record = {
+            "step": loop.step,
+            "trained_s": round(loop.trained_s, 1),
+            "val": validate(ema_cpu, [_to(b, torch.device("cpu")) for b in val_data]),
+        }
+        loop.write(record)
+        info = {"recipe": "xactor train motion", "train": _jsonable(cfg), "world": world, "init": init_record}
+        save_weights(out, TEACHER, ema_cpu, norm, cfg.sampler, {**info, **record})
+        return record
+
+    def checkpoint() -> None:
+        loop.save(parts, norm=norm.tensors(), config=_jsonable(cfg), init=init_record)
+
+    jobs = [(cfg.val_every, validate_and_export), (cfg.ckpt_every, checkpoint)] if rank == 0 else []
     try:
-        with bar, log_file:
-            task = bar.add_task("train", total=cfg.steps, completed=step, info="")
-            while step < cfg.steps:
-                t0 = time.perf_counter()
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(step, cfg)
-                if augmenter:
-                    augmenter.collect()
-                batch = _to(sampler.batch(cfg.batch), device)
-                loss = diffusion_forcing_loss(wrapped, model, batch, cfg.objective, weights)
-                optimiser_step(opt, loss, model)
-                ema_update(ema, model, cfg.ema)
-                step += 1
-                trained_s += time.perf_counter() - t0
-                bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
-                if step % 25 == 0 or step == cfg.steps:
-                    log_file.write(
-                        {
-                            "step": step,
-                            "loss": round(loss.item(), 5),
-                            "lr": lr_at(step, cfg),
-                            "trained_s": round(trained_s, 1),
-                            "augmented": augmenter.done if augmenter else 0,
-                        }
-                    )
-                if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
-                    ema_cpu = copy.deepcopy(ema).cpu()
-                    record = {
-                        "step": step,
-                        "trained_s": round(trained_s, 1),
-                        "val": validate(ema_cpu, [_to(b, torch.device("cpu")) for b in val_data]),
-                    }
-                    log_file.write(record)
-                    save_weights(
-                        out,
-                        TEACHER,
-                        ema_cpu,
-                        norm,
-                        cfg.sampler,
-                        {
-                            "recipe": "xactor train motion",
-                            "train": _jsonable(cfg),
-                            "world": world,
-                            "init": init_record,
-                            **record,
-                        },
-                    )
-                if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    save_checkpoint(
-                        ckpt_path,
-                        {
-                            "model": model.state_dict(),
-                            "ema": ema.state_dict(),
-                            "opt": opt.state_dict(),
-                            "step": step,
-                            "trained_s": trained_s,
-                            "norm": norm.tensors(),
-                            "config": _jsonable(cfg),
-                            "init": init_record,
-                        },
-                    )
+        return loop.run(train_step, log_every=25, entry=entry, every=jobs)
     finally:
         if augmenter:
             augmenter.stop()
         if dist.is_initialized():
             dist.destroy_process_group()
-    return record
+
+
+def _init_from(
+    init_from: Path, model: MotionDenoiser, ema: MotionDenoiser, norm: Normalizer, device: torch.device
+) -> tuple[Normalizer, dict[str, Any]]:
+    """Load a fine-tune's start into ``model`` and ``ema``: exported teacher weights (a folder) or
+    another run's checkpoint; returns the normaliser to use and the record of where it came from."""
+    if init_from.is_dir():
+        loaded = load_weights(init_from, TEACHER)
+        if not loaded.config.same_network(model.cfg):
+            raise ValueError(f"{init_from}: its config {loaded.config} does not fit {model.cfg}")
+        for net in (model, ema):
+            net.load_state_dict(loaded.model.state_dict())
+        init_record = {"from": str(init_from), **{k: loaded.record.get(k) for k in ("step", "trained_s")}}
+        log.info("fine-tuning from exported weights %s", init_record)
+        return with_speech_mean(loaded.normalizer, norm), init_record
+    state = torch.load(init_from, map_location=device, weights_only=False)
+    for net, key in ((model, "model"), (ema, "ema")):
+        missing, unexpected = net.load_state_dict(state[key], strict=False)
+        new_parts = ("audio.phones.", "audio.phone_in.")  # a phonetic front end added in the fine-tune
+        if unexpected or any(not k.startswith(new_parts) for k in missing):
+            raise ValueError(f"{init_from} does not fit this model: {missing} {unexpected}")
+    init_record = {"from": str(init_from), "step": int(state["step"]), "trained_s": float(state["trained_s"])}
+    log.info("fine-tuning from %s", init_record)
+    return with_speech_mean(Normalizer.from_tensors(state["norm"]), norm), init_record
 
 
 def with_speech_mean(kept: Normalizer, fitted: Normalizer) -> Normalizer:

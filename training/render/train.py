@@ -11,9 +11,7 @@ inside the mouth box (where the prior is furthest from the truth).
 from __future__ import annotations
 
 import copy
-import logging
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +22,11 @@ import torch.distributed as dist
 
 from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
 from engines.diffusion.weights import TEACHER, save_render_weights
-from training.distributed import setup_distributed
-from training.loop import JsonLog, ema_update, optimiser_step, progress_bar, save_checkpoint
+from training.distributed import data_parallel, setup_distributed
+from training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
 from training.render.batches import RenderBatch, make_batch
 from training.render.data import load_split, read_manifest
 from training.render.metrics import psnr
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,68 +102,56 @@ def train(data: Path, out: Path, cfg: RenderTrainConfig, progress: bool = True) 
         torch.set_num_threads(max(1, cfg.threads // world))
     torch.manual_seed(cfg.seed * 1000 + rank)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
     train_data = load_split(data, "train", cfg.limit_shards)
     val_data = load_split(data, "val", cfg.limit_shards)
     size = int(read_manifest(data)["config"]["size"])  # the frame size the weights are for
     model = RenderDenoiser(cfg.model).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, trained_s = 0, 0.0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step, trained_s = int(state["step"]), float(state["trained_s"])
-        log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, trained_s)
-    wrapped: torch.nn.Module = model
-    if world > 1:
-        wrapped = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    rng = np.random.default_rng([cfg.seed, rank, step])
+    loop = TrainingLoop(out, "train render", cfg.steps, rank0=rank == 0, progress=progress)
+    parts: dict[str, Stateful] = {"model": model, "ema": ema, "opt": opt}
+    loop.resume(parts, map_location=device)
+    wrapped = data_parallel(model, world, device)
+    rng = np.random.default_rng([cfg.seed, rank, loop.step])
     val_rng = np.random.default_rng(1234)
     val_index = val_rng.choice(len(val_data), min(cfg.val_samples, len(val_data)), replace=False)
     val_batches = [make_batch(val_data, val_index[i : i + 16]) for i in range(0, len(val_index), 16)]
-    record: dict[str, Any] = {}
-    bar = progress_bar("train render", progress and rank == 0)
-    log_file = JsonLog(out / "train_log.jsonl", rank == 0)
+
+    def train_step(step: int) -> torch.Tensor:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        batch = make_batch(train_data, rng.integers(0, len(train_data), cfg.batch)).to(device)
+        loss = flow_loss(wrapped, model, batch, cfg)
+        optimiser_step(opt, loss, model)
+        ema_update(ema, model, cfg.ema)
+        return loss
+
+    def entry() -> dict[str, Any]:
+        return {
+            "step": loop.step,
+            "loss": round(loop.loss, 5),
+            "lr": lr_at(loop.step, cfg),
+            "trained_s": round(loop.trained_s, 1),
+        }
+
+    def validate_and_export() -> dict[str, Any]:
+        ema_cpu = copy.deepcopy(ema).cpu().eval()
+        val = validate(ema_cpu, val_batches, cfg.sample_steps)
+        record = {"step": loop.step, "trained_s": round(loop.trained_s, 1), "val": val}
+        loop.write(record)
+        info = {"recipe": "xactor train render", "train": _jsonable(cfg), "world": world}
+        save_render_weights(out, TEACHER, ema_cpu, cfg.sample_steps, {**info, "size": size, **record})
+        return record
+
+    def checkpoint() -> None:
+        loop.save(parts, config=_jsonable(cfg))
+
+    jobs = [(cfg.val_every, validate_and_export), (cfg.ckpt_every, checkpoint)] if rank == 0 else []
     try:
-        with bar, log_file:
-            task = bar.add_task("train", total=cfg.steps, completed=step, info="")
-            while step < cfg.steps:
-                t0 = time.perf_counter()
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(step, cfg)
-                batch = make_batch(train_data, rng.integers(0, len(train_data), cfg.batch)).to(device)
-                loss = flow_loss(wrapped, model, batch, cfg)
-                optimiser_step(opt, loss, model)
-                ema_update(ema, model, cfg.ema)
-                step += 1
-                trained_s += time.perf_counter() - t0
-                bar.update(task, completed=step, info=f"loss {loss.item():.4f}")
-                if step % 25 == 0 or step == cfg.steps:
-                    entry = {"step": step, "loss": round(loss.item(), 5), "lr": lr_at(step, cfg)}
-                    log_file.write({**entry, "trained_s": round(trained_s, 1)})
-                if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
-                    ema_cpu = copy.deepcopy(ema).cpu().eval()
-                    val = validate(ema_cpu, val_batches, cfg.sample_steps)
-                    record = {"step": step, "trained_s": round(trained_s, 1), "val": val}
-                    log_file.write(record)
-                    info = {"recipe": "xactor train render", "train": _jsonable(cfg), "world": world}
-                    save_render_weights(
-                        out, TEACHER, ema_cpu, cfg.sample_steps, {**info, "size": size, **record}
-                    )
-                if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
-                    state = {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict()}
-                    save_checkpoint(
-                        ckpt_path, {**state, "step": step, "trained_s": trained_s, "config": _jsonable(cfg)}
-                    )
+        return loop.run(train_step, log_every=25, entry=entry, every=jobs)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return record
 
 
 def _jsonable(cfg: RenderTrainConfig) -> dict[str, Any]:
