@@ -605,6 +605,7 @@ async def run_soak(cfg: SoakConfig, url: str) -> dict[str, Any]:
 
         async def sample(phase: str) -> dict[str, Any]:
             row: dict[str, Any] = {"t_s": round(time.monotonic() - t_start, 1), "phase": phase}
+            row["wall"] = round(time.time(), 3)
             row["sessions_opened"] = soak.opened
             try:
                 health = (await asyncio.wait_for(http.get("/health", headers=soak.headers), 30)).json()
@@ -692,10 +693,24 @@ def summarise(
         for k, v in (s.get("loop_metrics") or {}).items():
             if not k.endswith("_created") and "_bucket" not in k:
                 metric_series.setdefault(k, []).append(v)
-    # The server's own view, where it exports one: stall counters must not move, and the largest
-    # loop lag it saw must stay under the stall bound.
-    server_stalls = sum(v[-1] - v[0] for k, v in metric_series.items() if k.endswith("stalls_total"))
-    lag_max = [max(v) for k, v in metric_series.items() if "loop_lag_max" in k]
+    # The server's own view, where it exports one (the watchdog's xactor_loop_* series), over the
+    # same steady window: its loop-stall counter must not move, and the largest loop lag it saw must
+    # stay under the stall bound. Worker stalls (a slow render turn) are reported, not judged here.
+    before = [s for s in samples if s["wall"] < warm_wall and s.get("loop_metrics")]
+    window = [s for s in samples if s["wall"] >= warm_wall and s.get("loop_metrics")]
+    window = before[-1:] + window
+
+    def delta(suffix: str) -> float | None:
+        keys = {k for s in window for k in s["loop_metrics"] if k.endswith(suffix)}
+        if not keys or len(window) < 2:
+            return None
+        return sum(
+            window[-1]["loop_metrics"].get(k, 0.0) - window[0]["loop_metrics"].get(k, 0.0) for k in keys
+        )
+
+    server_stalls = delta("loop_stalls_total")
+    worker_stalls = delta("worker_stalls_total")
+    lag_max = [v for s in window[1:] for k, v in s["loop_metrics"].items() if "loop_lag_max" in k]
     server_lag_max_ms = round(max(lag_max) * 1000.0, 1) if lag_max else None
     mb = growth.get("rss_mb")
     opened = soak.opened
@@ -709,13 +724,14 @@ def summarise(
         "health_p99_ok": None if steady_health is None else steady_health["p99"] <= GOAL_HEALTH_P99_MS,
         "health_max_ms": None if steady_health is None else steady_health["max"],
         "health_failed": probe.failed,
-        "server_stalls": server_stalls if metric_series else None,
+        "server_stalls": server_stalls,
+        "server_worker_stalls": worker_stalls,
         "server_loop_lag_max_ms": server_lag_max_ms,
         "no_stall_ok": None
         if steady_health is None
         else steady_health["max"] <= GOAL_STALL_MS
         and probe.failed == 0
-        and server_stalls == 0
+        and not server_stalls
         and (server_lag_max_ms is None or server_lag_max_ms <= GOAL_STALL_MS),
     }
     return {
@@ -760,7 +776,24 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
         data_dir = cfg.data_dir or Path(tmp)
         env = {"XACTOR_CONNECT_TIMEOUT_S": "3", "XACTOR_MAX_SESSIONS": str(cfg.max_sessions)}
         async with local_server(data_dir, env=env) as url:
-            return await run_soak(cfg, url)
+            result = await run_soak(cfg, url)
+        result["server_log_stalls"] = stall_reports(data_dir / "probe-server.log")
+        return result
+
+
+def stall_reports(log_path: Path, keep: int = 20, lines_each: int = 25) -> list[str]:
+    """The server log's stall reports (the watchdog logs the blocked loop's stack), first ``keep``."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    out = []
+    for i, line in enumerate(lines):
+        if ("stall" in line or "blocked" in line) and ("WARNING" in line or "ERROR" in line):
+            out.append("\n".join(lines[i : i + lines_each]))
+            if len(out) >= keep:
+                break
+    return out
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -817,6 +850,9 @@ def print_report(result: dict[str, Any]) -> None:
         console.print(f"server loop metrics: {result['loop_metrics']}")
     console.print(f"growth per session ({result['growth_fit']['from']}): {result['growth_per_session']}")
     console.print(f"process: {result['process']}")
+    if result.get("server_log_stalls"):
+        n = len(result["server_log_stalls"])
+        console.print(f"server log: {n} stall report(s); the first:\n{result['server_log_stalls'][0]}")
 
     def mark(ok: bool | None) -> str:
         return (
@@ -827,7 +863,7 @@ def print_report(result: dict[str, Any]) -> None:
         f"verdict: memory {v['memory_mb_per_session']} MB/session (≤ {GOAL_MB_PER_SESSION}) "
         f"{mark(v['memory_ok'])}; "
         f"/health p99 {v['health_p99_ms']} ms (≤ {GOAL_HEALTH_P99_MS:g}) {mark(v['health_p99_ok'])}; "
-        f"max {v['health_max_ms']} ms, {v['health_failed']} failed, server stalls {v['server_stalls']}, "
+        f"max {v['health_max_ms']} ms, {v['health_failed']} failed, server loop stalls {v['server_stalls']}, "
         f"server loop lag max {v['server_loop_lag_max_ms']} ms (no stall over {GOAL_STALL_MS:g} ms) "
         f"{mark(v['no_stall_ok'])}"
     )
