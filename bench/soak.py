@@ -781,8 +781,9 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
         return result
 
 
-def stall_reports(log_path: Path, keep: int = 20, lines_each: int = 25) -> list[str]:
-    """The server log's stall reports (the watchdog logs the blocked loop's stack), first ``keep``."""
+def stall_reports(log_path: Path, keep: int = 20, frames: int = 14) -> list[str]:
+    """The server log's stall reports, first ``keep``: each warning with the innermost ``frames``
+    lines of the stack the watchdog logged under it (where the blocked loop was)."""
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
@@ -790,7 +791,12 @@ def stall_reports(log_path: Path, keep: int = 20, lines_each: int = 25) -> list[
     out = []
     for i, line in enumerate(lines):
         if ("stall" in line or "blocked" in line) and ("WARNING" in line or "ERROR" in line):
-            out.append("\n".join(lines[i : i + lines_each]))
+            stack = []
+            for more in lines[i + 1 :]:
+                if not more.startswith(" "):
+                    break
+                stack.append(more)
+            out.append("\n".join([line, *stack[-frames:]]))
             if len(out) >= keep:
                 break
     return out
