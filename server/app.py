@@ -13,6 +13,7 @@ from engines.avatar.store import AvatarStore
 from server import log_redaction
 from server.auth import TokenRequired
 from server.errors import install_error_handlers
+from server.gc_pauses import GcPauses, freeze_startup_objects
 from server.live.manager import SessionManager
 from server.live.metrics import LiveMetrics
 from server.live.transport import install_connect_race_filter
@@ -36,6 +37,8 @@ async def _measure_capacity(app: FastAPI) -> None:
         log.exception("measuring the session capacity failed; admitting %d", manager.limit)
         manager.set_capacity(None)
     await asyncio.to_thread(_prepare_procedural, store, app.state.settings.procedural_avatars)
+    if app.state.settings.gc_freeze:
+        freeze_startup_objects()  # models and caches are loaded: later full collections skip them
 
 
 def _prepare_procedural(store: AvatarStore, count: int) -> None:
@@ -60,6 +63,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     install_connect_race_filter(asyncio.get_running_loop())
     watchdog = app.state.watchdog = LoopWatchdog(app.state.live_metrics, settings.loop_stall_ms / 1000)
     watchdog.start()
+    gc_pauses = GcPauses(app.state.live_metrics, settings.loop_stall_ms / 1000)
+    gc_pauses.start()
     manager.worker.on_turn = TurnTimer(app.state.live_metrics, settings.worker_stall_ms / 1000)
     manager.worker.start()
     measuring = asyncio.create_task(_measure_capacity(app), name="measure-capacity")
@@ -73,6 +78,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*app.state.background, return_exceptions=True)
         await manager.close_all()
         await watchdog.stop()
+        gc_pauses.stop()
 
 
 OPENAPI_TAGS = [

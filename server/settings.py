@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         description="A render-worker turn this long is a stall (xactor_worker_stalls_total, logged): "
         "every session skips frames meanwhile.",
     )
+    gc_freeze: bool = Field(
+        True,
+        description="Once start-up has loaded the models, exempt the objects alive then from Python's "
+        "garbage collections (gc.freeze): a full collection otherwise walks them all and stops every "
+        "session for hundreds of milliseconds.",
+    )
 
     # Stages (engines/): picked by name from their registries; sessions may override them.
     motion_source: str = Field(

@@ -59,6 +59,13 @@ class LiveMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.gc_pause_seconds = Histogram(
+            "xactor_gc_pause_seconds",
+            "Python garbage collections, each a pause of every thread (by generation).",
+            ["generation"],
+            buckets=_STALL_BUCKETS,
+            registry=r,
+        )
         self.frames = Counter("xactor_frames_sent", "Video frames sent (new content).", registry=r)
         self.frames_repeated = Counter(
             "xactor_frames_repeated", "Frames re-sent because the renderer was late.", registry=r

@@ -64,6 +64,9 @@ def make_app(data_dir: Path, **overrides: object):
     does not depend on the shipped weights (test_generator_session covers the default)."""
     overrides.setdefault("renderer", BAR.name)
     overrides.setdefault("motion_source", "heuristic")
+    # gc.freeze() is process-wide: in a test process it would make every earlier test's live objects
+    # permanent. Servers freeze (the default); tests/server/test_gc_pauses.py tests it.
+    overrides.setdefault("gc_freeze", False)
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
     return create_app(settings)
 
