@@ -1,4 +1,4 @@
-"""The README's copy-paste examples run against a real server."""
+"""The copy-paste examples of the README and docs/api.md (`examples/`) run against a real server."""
 
 from __future__ import annotations
 

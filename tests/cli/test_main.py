@@ -1,4 +1,4 @@
-"""The front door: every command the README documents exists, ``--help`` is cheap, and the
+"""The front door: every command the README and docs/ document exists, ``--help`` is cheap, and the
 packages keep their layering (engines ← server, export, training ← bench ← cli)."""
 
 from __future__ import annotations
@@ -19,11 +19,26 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
+def _code(markdown: str) -> str:
+    """The code of a Markdown text: fenced blocks and inline code spans (prose that says "xactor
+    turns ..." is not a command)."""
+    fenced, prose, in_fence = [], [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        else:
+            (fenced if in_fence else prose).append(line)
+    return "\n".join([*fenced, *re.findall(r"`([^`]+)`", "\n".join(prose))])
+
+
 def documented_commands() -> set[tuple[str, ...]]:
-    """Command paths (``("avatar", "add")``) of every ``xactor ...`` example in the README."""
+    """Command paths (``("avatar", "add")``) of every ``xactor ...`` example in the README and
+    the topic documents under ``docs/`` (where most examples live)."""
     root = typer.main.get_command(app)  # typer's own (vendored) click group
     found = set()
-    for match in re.finditer(r"\bxactor((?: [a-z][a-z-]*)+)", (ROOT / "README.md").read_text()):
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(_code(p.read_text()) for p in docs)
+    for match in re.finditer(r"\bxactor((?: [a-z][a-z-]*)+)", text):
         path: list[str] = []
         command: object = root
         for word in match.group(1).split():
@@ -39,6 +54,7 @@ def documented_commands() -> set[tuple[str, ...]]:
 def test_readme_commands_are_all_registered_and_answer_help() -> None:
     commands = documented_commands()
     assert {c[0] for c in commands} >= {"serve", "avatar", "render", "export", "bench"}
+    assert {("bench", "soak"), ("eval", "real"), ("train", "calibrate"), ("synth", "faces")} <= commands
     for command in sorted(commands):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, f"xactor {' '.join(command)}: {result.output}"

@@ -157,7 +157,7 @@ def _random_motion(frames: int, seed: int = 0) -> np.ndarray:
 
 
 def test_round_trip_motion_landmarks_motion() -> None:
-    """The figures quoted in the README come from this test's measurements."""
+    """The round-trip figures in docs/motion.md ("The face model") come from this test's measurements."""
     placement = Placement(
         euler_to_matrix(torch.tensor(0.1), torch.tensor(-0.05), torch.tensor(0.03)).numpy(),
         110.0,
