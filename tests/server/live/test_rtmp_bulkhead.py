@@ -28,7 +28,10 @@ import pytest
 from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[3]
-HEALTH_BOUND_S = 0.100
+# /health while the output faces the silent ingest: 95 % of answers within 100 ms, none over 0.5 s
+# (before the bulkhead: no answer for over a minute). Not every one under 100 ms: on a loaded CI
+# machine a scheduler hiccup of the test's own processes is not the server stalling.
+HEALTH_P95_S, HEALTH_MAX_S = 0.100, 0.500
 
 
 class SilentIngest:
@@ -148,8 +151,9 @@ def test_a_silent_ingest_costs_only_its_output(tmp_path: Path, silent_ingest: Si
             stop.set()
             reader.join(5)
     assert silent_ingest.held, "the output never reached the listener"
-    slowest, median = max(health) * 1000, float(np.median(health)) * 1000
-    assert max(health) < HEALTH_BOUND_S, f"/health took {slowest:.0f} ms (median {median:.1f})"
+    p95, slowest = float(np.percentile(health, 95)), max(health)
+    shown = f"/health p95 {p95 * 1000:.0f} ms, slowest {slowest * 1000:.0f} ms"
+    assert p95 < HEALTH_P95_S and slowest < HEALTH_MAX_S, shown
     fps = (len(window) - 1) / (window[-1] - window[0])
     assert fps > 22, f"the session fell to {fps:.1f} fps"
     assert output["stalls"] >= 1 and not output["connected"], output
