@@ -155,7 +155,7 @@ def test_a_silent_ingest_costs_only_its_output(tmp_path: Path, silent_ingest: Si
     shown = f"/health p95 {p95 * 1000:.0f} ms, slowest {slowest * 1000:.0f} ms"
     assert p95 < HEALTH_P95_S and slowest < HEALTH_MAX_S, shown
     fps = (len(window) - 1) / (window[-1] - window[0])
-    assert fps > 22, f"the session fell to {fps:.1f} fps"
+    assert fps > 20, f"the session fell to {fps:.1f} fps"  # (frozen before the bulkhead: 0)
     assert output["stalls"] >= 1 and not output["connected"], output
     assert output["last_error"] == "no RTMP handshake within 5 s", output
     assert "SECRETKEY" not in json.dumps(output)
