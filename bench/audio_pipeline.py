@@ -25,10 +25,10 @@ import soxr
 from rich.console import Console
 from rich.table import Table
 
-from engines.audio.features import StreamingAnalysis
-from engines.audio.resample import AudioResampler16k, load_wav_16k
-from engines.audio.vad import CHUNK, SileroVAD
-from engines.motion_source.heuristic import HeuristicMotionSource
+from xactor.engines.audio.features import StreamingAnalysis
+from xactor.engines.audio.resample import AudioResampler16k, load_wav_16k
+from xactor.engines.audio.vad import CHUNK, SileroVAD
+from xactor.engines.motion_source.heuristic import HeuristicMotionSource
 
 logger = logging.getLogger(__name__)
 

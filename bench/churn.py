@@ -27,8 +27,8 @@ import httpx
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from bench.latency import percentiles
-from bench.live_client import RATE, LiveClient, SignalTrack
+from xactor.bench.latency import percentiles
+from xactor.bench.live_client import RATE, LiveClient, SignalTrack
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ async def churn(cfg: ChurnConfig) -> dict[str, Any]:
     """Run against ``cfg.url``, or against a local server started for the run."""
     if cfg.url is not None:
         return await run_churn(cfg, cfg.url)
-    from bench.latency import local_server
+    from xactor.bench.latency import local_server
 
     with tempfile.TemporaryDirectory(prefix="xactor-churn-") as tmp:
         data_dir = cfg.data_dir or Path(tmp)

@@ -62,7 +62,7 @@ def latency(
     json_out: JsonOut = None,
 ) -> None:
     """Mouth-to-photon latency of a live session, beside the server's stage timings."""
-    from bench.latency import ProbeConfig, print_report, probe
+    from xactor.bench.latency import ProbeConfig, print_report, probe
 
     _quiet_webrtc_logs()
     if data_dir is not None:  # the spawned server's log goes there before the server makes it
@@ -101,8 +101,8 @@ def churn(
     json_out: JsonOut = None,
 ) -> None:
     """Open and close many sessions; report server memory, threads, descriptors per session."""
-    from bench.churn import ChurnConfig, print_report
-    from bench.churn import churn as run
+    from xactor.bench.churn import ChurnConfig, print_report
+    from xactor.bench.churn import churn as run
 
     _quiet_webrtc_logs()
     cfg = ChurnConfig(
@@ -139,8 +139,8 @@ def soak(
 ) -> None:
     """Sessions, WHEP viewers and RTMP outputs coming and going at random, with faults injected;
     server memory, threads, descriptors and /health latency over time, and a verdict."""
-    from bench.soak import SoakConfig, parse_faults, print_report
-    from bench.soak import soak as run
+    from xactor.bench.soak import SoakConfig, parse_faults, print_report
+    from xactor.bench.soak import soak as run
 
     _quiet_webrtc_logs()
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -174,7 +174,7 @@ def interrupt(
     json_out: JsonOut = None,
 ) -> None:
     """clear_buffer on a WebSocket session: frames until the mouth is closed, speech still heard."""
-    from bench.interrupt import InterruptConfig, print_report, run
+    from xactor.bench.interrupt import InterruptConfig, print_report, run
 
     cfg = InterruptConfig(url=url, token=token, trials=trials, sources=tuple(source))
     _report(asyncio.run(run(cfg)), print_report, json_out)
@@ -189,8 +189,8 @@ def viewers(
     json_out: JsonOut = None,
 ) -> None:
     """WHEP viewers of one session: server CPU and frame rates per viewer count."""
-    from bench.viewers import ViewersConfig, print_report
-    from bench.viewers import viewers as run
+    from xactor.bench.viewers import ViewersConfig, print_report
+    from xactor.bench.viewers import viewers as run
 
     _quiet_webrtc_logs()
     try:
@@ -208,8 +208,8 @@ def load(
     json_out: JsonOut = None,
 ) -> None:
     """Sessions at 1×, 2×, 4× the measured capacity: fps, drops and audio-to-frame latency of each."""
-    from bench.load import LoadConfig, print_report
-    from bench.load import load as run
+    from xactor.bench.load import LoadConfig, print_report
+    from xactor.bench.load import load as run
 
     _quiet_webrtc_logs()
     cfg = LoadConfig(multiples=tuple(float(m) for m in multiples.split(",")), duration_s=duration)
@@ -227,8 +227,8 @@ def motion(
     json_out: JsonOut = None,
 ) -> None:
     """One streaming step of the motion generator (teacher, student): 1 and N sessions, and the source."""
-    from bench.motion import MotionBenchConfig, print_report
-    from bench.motion import run as run_motion
+    from xactor.bench.motion import MotionBenchConfig, print_report
+    from xactor.bench.motion import run as run_motion
 
     cfg = MotionBenchConfig(
         weights_dir=weights_dir,
@@ -256,8 +256,8 @@ def engines(
     json_out: JsonOut = None,
 ) -> None:
     """Each stage by backend and batch size (motion step, render) and the sessions a process holds."""
-    from bench.engines import EnginesBenchConfig, print_report
-    from bench.engines import run as run_engines
+    from xactor.bench.engines import EnginesBenchConfig, print_report
+    from xactor.bench.engines import run as run_engines
 
     cfg = EnginesBenchConfig(
         weights_dir=weights_dir,
@@ -287,8 +287,8 @@ def diffusion(
 ) -> None:
     """The diffusion renderer's ms per frame by steps, batch and size, beside the warp renderer;
     with ``--live S``, a live session through it (fps and stage timings) beside one through warp."""
-    from bench.diffusion import DiffusionBenchConfig, markdown
-    from bench.diffusion import run as run_diffusion
+    from xactor.bench.diffusion import DiffusionBenchConfig, markdown
+    from xactor.bench.diffusion import run as run_diffusion
 
     cfg = DiffusionBenchConfig(
         weights_dir=weights_dir,
@@ -299,7 +299,7 @@ def diffusion(
     )
     result = run_diffusion(cfg)
     if live > 0:
-        from bench.diffusion import live_session
+        from xactor.bench.diffusion import live_session
 
         _quiet_webrtc_logs()
         result["live"] = [

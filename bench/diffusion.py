@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.render import machine, time_calls
-from engines.avatar.store import AvatarStore
-from engines.diffusion.model import RenderDenoiser
-from engines.diffusion.renderer import DiffusionRenderer, shared_denoiser, weights_folder
-from engines.diffusion.weights import STUDENT, load_render_weights
-from engines.offline.demo import demo_motion
-from engines.procedural.avatar import TEST_SEED_BASE
-from engines.render.base import RendererOptions, create_renderer
+from xactor.bench.render import machine, time_calls
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.diffusion.model import RenderDenoiser
+from xactor.engines.diffusion.renderer import DiffusionRenderer, shared_denoiser, weights_folder
+from xactor.engines.diffusion.weights import STUDENT, load_render_weights
+from xactor.engines.offline.demo import demo_motion
+from xactor.engines.procedural.avatar import TEST_SEED_BASE
+from xactor.engines.render.base import RendererOptions, create_renderer
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,9 @@ async def live_session(
 
     import httpx
 
-    from bench.latency import local_server
-    from bench.live_client import LiveClient, SignalTrack
-    from bench.speech import speech_with_onsets
+    from xactor.bench.latency import local_server
+    from xactor.bench.live_client import LiveClient, SignalTrack
+    from xactor.bench.speech import speech_with_onsets
 
     env = {"XACTOR_MOTION_SOURCE": motion_source, "XACTOR_PROCEDURAL_AVATARS": "1"}
     if weights_dir is not None:

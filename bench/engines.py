@@ -5,7 +5,7 @@
   the server ran before the step graph), ``torch`` (the step graph, batched) and ``onnxruntime``
   (the exported step, batched, 1 thread). Median / p95 ms per call and per session.
 * **render** — the warp renderer per frame (batch 1): torch (its traced module) and ONNX Runtime
-  on the exported graph, at 256 and 512 px (:func:`bench.render.run`; the median per call).
+  on the exported graph, at 256 and 512 px (:func:`xactor.bench.render.run`; the median per call).
 * **tick** — what one 40 ms turn of the render worker costs for B sessions on the fastest motion
   backend: the batched motion step plus B renders (the worker renders each session's frame), and
   so the sessions one process holds at 25 fps on this machine (encoding not included: it runs on
@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.render import machine
-from engines.inference import Engine, OrtEngine, TorchEngine
-from engines.motion_gen.onnx_step import export_step, step_module
-from engines.motion_gen.runtime import steady_feeds
-from engines.motion_gen.sampler import Denoiser, StreamingGenerator
-from engines.motion_gen.step import INPUTS, OUTPUTS
-from engines.motion_gen.weights import SHIPPED_DIR, STUDENT, load_weights
+from xactor.bench.render import machine
+from xactor.engines.inference import Engine, OrtEngine, TorchEngine
+from xactor.engines.motion_gen.onnx_step import export_step, step_module
+from xactor.engines.motion_gen.runtime import steady_feeds
+from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
+from xactor.engines.motion_gen.step import INPUTS, OUTPUTS
+from xactor.engines.motion_gen.weights import SHIPPED_DIR, STUDENT, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ def _clone(gen: StreamingGenerator) -> StreamingGenerator:
 
 def render_rows(cfg: EnginesBenchConfig) -> list[dict[str, Any]]:
     """The warp renderer per frame (batch 1), torch (its traced module) and ONNX Runtime, per size
-    (:func:`bench.render.run`, median ms per call)."""
-    from bench.render import run as run_render
+    (:func:`xactor.bench.render.run`, median ms per call)."""
+    from xactor.bench.render import run as run_render
 
     rows = []
     for r in run_render(repeats=cfg.repeats, sizes=cfg.render_sizes, batches=(1,)):
@@ -153,12 +153,12 @@ def worker_rows(cfg: EnginesBenchConfig, onnx_dir: Path) -> list[dict[str, Any]]
     Encoding is not included (it runs on the sessions' own threads)."""
     import asyncio
 
-    from engines.avatar.store import AvatarStore
-    from engines.motion_source.base import MotionSourceOptions, create_motion_source
-    from engines.render import RendererOptions, create_renderer
-    from engines.timebase import SAMPLES_PER_FRAME
-    from server.live.audio_in import AudioChunk, AudioInbox
-    from server.live.worker import FrameStream, RenderWorker
+    from xactor.engines.avatar.store import AvatarStore
+    from xactor.engines.motion_source.base import MotionSourceOptions, create_motion_source
+    from xactor.engines.render import RendererOptions, create_renderer
+    from xactor.engines.timebase import SAMPLES_PER_FRAME
+    from xactor.server.live.audio_in import AudioChunk, AudioInbox
+    from xactor.server.live.worker import FrameStream, RenderWorker
 
     bundle = AvatarStore(onnx_dir / "avatars").ensure_default()
     renderer = create_renderer("warp", bundle, RendererOptions(size=256))

@@ -14,8 +14,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from engines import motion_space as ms
-from engines.face_model import NEUTRAL_FACE, FaceModel, Placement, euler_to_matrix, fit_motion
+from xactor.engines import motion_space as ms
+from xactor.engines.face_model import NEUTRAL_FACE, FaceModel, Placement, euler_to_matrix, fit_motion
 
 
 def random_motion(frames: int, seed: int = 0, active: int = 4) -> np.ndarray:

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.latency import local_server
-from bench.speech import tts
+from xactor.bench.latency import local_server
+from xactor.bench.speech import tts
 
 CLOSED_JAW = 0.05
 TEXT = (
@@ -63,7 +63,7 @@ async def _trial(
 ) -> Trial:
     import websockets
 
-    from server.live.wire import decode_frame
+    from xactor.server.live.wire import decode_frame
 
     request = {
         "sample_rate": 16000,

@@ -38,9 +38,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.live_client import LiveClient, SignalTrack
-from bench.mouth import Box, OpeningDetector, find_mouth_box
-from bench.speech import SpeechTimeline, speech_with_onsets
+from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.bench.mouth import Box, OpeningDetector, find_mouth_box
+from xactor.bench.speech import SpeechTimeline, speech_with_onsets
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ async def measure_audio_transport(prefetch: int | None, seconds: float = 4.0) ->
     """
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    from server.live.transport import configure_audio_receivers
+    from xactor.server.live.transport import configure_audio_receivers
 
     rate = 48000
     period = int(0.5 * rate)
@@ -461,9 +461,9 @@ def offline_algorithmic(
     """
     import soxr
 
-    from engines.avatar.store import AvatarStore
-    from engines.motion_source.base import MotionSourceOptions, create_motion_source
-    from engines.warp.renderer import AvatarRenderer
+    from xactor.engines.avatar.store import AvatarStore
+    from xactor.engines.motion_source.base import MotionSourceOptions, create_motion_source
+    from xactor.engines.warp.renderer import AvatarRenderer
 
     rate = timeline.rate
     x16 = soxr.resample(timeline.signal[: int(max_s * rate)], rate, 16000).astype(np.float32)

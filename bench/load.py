@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.churn import _speech_like
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.churn import _speech_like
+from xactor.bench.live_client import LiveClient, SignalTrack
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ async def run_level(http: httpx.AsyncClient, sessions: int, duration_s: float) -
 
 
 async def load(cfg: LoadConfig) -> dict[str, Any]:
-    from bench.latency import local_server
+    from xactor.bench.latency import local_server
 
     with tempfile.TemporaryDirectory(prefix="xactor-load-") as tmp:
         env = {"XACTOR_MAX_SESSIONS": str(cfg.max_admitted)}

@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.render import machine
-from engines import timebase
-from engines.motion_gen.sampler import Denoiser, StreamingGenerator, time_steps
-from engines.motion_gen.weights import SHIPPED_DIR, STUDENT, TEACHER, GeneratorWeights, load_weights
-from engines.motion_source.generator import GeneratorMotionSource
+from xactor.bench.render import machine
+from xactor.engines import timebase
+from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator, time_steps
+from xactor.engines.motion_gen.weights import SHIPPED_DIR, STUDENT, TEACHER, GeneratorWeights, load_weights
+from xactor.engines.motion_source.generator import GeneratorMotionSource
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines import face_regions as fr
+from xactor.engines import face_regions as fr
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def mouth_box(landmarks: np.ndarray, size: int) -> Box:
 
 def find_mouth_box(image: np.ndarray) -> Box:
     """Detect and mesh the face in ``image`` (RGB uint8, square) and return :func:`mouth_box`."""
-    from engines.avatar.detect import detect_faces, mesh_face
+    from xactor.engines.avatar.detect import detect_faces, mesh_face
 
     faces = detect_faces(image)
     if not faces:

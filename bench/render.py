@@ -22,9 +22,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from engines.avatar.store import AvatarStore
-from engines.offline.demo import demo_motion
-from engines.warp import AvatarRenderer
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.offline.demo import demo_motion
+from xactor.engines.warp import AvatarRenderer
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def run(
 ) -> list[dict]:
     import onnxruntime as ort
 
-    from export.onnx_warp import export_warp
+    from xactor.export.onnx_warp import export_warp
 
     motion = demo_motion(8.0)  # 200 frames of varied motion
     rows = []

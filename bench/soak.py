@@ -41,8 +41,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.churn import _slope, _speech_like
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.churn import _slope, _speech_like
+from xactor.bench.live_client import LiveClient, SignalTrack
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ class Soak:
             await asyncio.wait_for(client.stop(delete=False), 15)
 
     async def viewer(self, sid: str, after: float, stay: float) -> None:
-        from bench.viewers import whep_watch
+        from xactor.bench.viewers import whep_watch
 
         await asyncio.sleep(after)
         tasks: list[asyncio.Task[None]] = []
@@ -770,7 +770,7 @@ async def soak(cfg: SoakConfig) -> dict[str, Any]:
     """Run against ``cfg.url``, or against a local server started for the run."""
     if cfg.url is not None:
         return await run_soak(cfg, cfg.url)
-    from bench.latency import local_server
+    from xactor.bench.latency import local_server
 
     with tempfile.TemporaryDirectory(prefix="xactor-soak-") as tmp:
         data_dir = cfg.data_dir or Path(tmp)

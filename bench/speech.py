@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from engines.audio.tts import have_tts, speak
+from xactor.engines.audio.tts import have_tts, speak
 
 PHRASES = (
     "Hello there, how are you today?",

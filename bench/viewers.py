@@ -27,9 +27,9 @@ import httpx
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from bench.latency import local_server, server_cpu_seconds
-from bench.live_client import LiveClient, SignalTrack
-from bench.speech import speech_with_onsets
+from xactor.bench.latency import local_server, server_cpu_seconds
+from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.bench.speech import speech_with_onsets
 
 
 @dataclass

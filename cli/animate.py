@@ -4,7 +4,7 @@
                    [--motion-source generator|heuristic] [--lookahead 1] [--seed 0]
 
 The speech runs through the chosen motion source exactly as it would live (pushed and pulled,
-then ``L`` frames of silence release the tail: :mod:`engines.offline.speech_motion`), so the file
+then ``L`` frames of silence release the tail: :mod:`xactor.engines.offline.speech_motion`), so the file
 shows what a live session would have shown; the renderer draws every frame and the speech is
 muxed in. ``generator`` without usable weights falls back to ``heuristic`` (said on the console).
 Heavy imports (torch, PyAV, MediaPipe) happen inside the command.
@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, err, fail, open_renderer, settings
+from xactor.cli.common import DataDir, err, fail, open_renderer, settings
 
 
 def animate(
@@ -59,12 +59,12 @@ def animate(
     """Animate an avatar from a speech file: an H.264 MP4 with the speech."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from engines import timebase
-    from engines.avatar.align import paste_back
-    from engines.motion_source import MotionSourceOptions, create_motion_source
-    from engines.offline.motion_file import write_motion_jsonl
-    from engines.offline.speech_motion import frame_count, motion_from_audio
-    from engines.offline.video import read_audio, render_video
+    from xactor.engines import timebase
+    from xactor.engines.avatar.align import paste_back
+    from xactor.engines.motion_source import MotionSourceOptions, create_motion_source
+    from xactor.engines.offline.motion_file import write_motion_jsonl
+    from xactor.engines.offline.speech_motion import frame_count, motion_from_audio
+    from xactor.engines.offline.video import read_audio, render_video
 
     if not audio.is_file():
         raise fail(f"{audio}: no such file")

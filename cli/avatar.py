@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import DataDir, avatar_store, err, fail
+from xactor.cli.common import DataDir, avatar_store, err, fail
 
 avatar_app = typer.Typer(help="Prepare avatars from portraits and inspect them.", no_args_is_help=True)
 out = Console()
@@ -29,8 +29,8 @@ def add(
     data_dir: DataDir = None,
 ) -> None:
     """Prepare an avatar from a portrait and print its id."""
-    from engines.avatar.errors import AvatarError
-    from engines.avatar.store import name_from_filename
+    from xactor.engines.avatar.errors import AvatarError
+    from xactor.engines.avatar.store import name_from_filename
 
     try:
         data = path.read_bytes()
@@ -85,8 +85,8 @@ def show(
     data_dir: DataDir = None,
 ) -> None:
     """Print an avatar's metadata; with --out, write a PNG preview of its face mesh."""
-    from engines.avatar.errors import AvatarError
-    from engines.avatar.preview import preview_png
+    from xactor.engines.avatar.errors import AvatarError
+    from xactor.engines.avatar.preview import preview_png
 
     try:
         bundle = avatar_store(data_dir).get(avatar_id)
@@ -109,7 +109,7 @@ def delete(
     data_dir: DataDir = None,
 ) -> None:
     """Delete an avatar's bundle."""
-    from engines.avatar.errors import AvatarError
+    from xactor.engines.avatar.errors import AvatarError
 
     try:
         avatar_store(data_dir).delete(avatar_id)

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from engines.avatar.bundle import AvatarBundle
-    from engines.avatar.store import AvatarStore
-    from engines.render.base import Renderer
-    from server.settings import Settings
+    from xactor.engines.avatar.bundle import AvatarBundle
+    from xactor.engines.avatar.store import AvatarStore
+    from xactor.engines.render.base import Renderer
+    from xactor.server.settings import Settings
 
 err = Console(stderr=True)
 
@@ -25,7 +25,7 @@ DataDir = Annotated[
 
 def settings(data_dir: Path | None = None) -> Settings:
     """The process settings, with ``data_dir`` replaced when the command was given ``--data-dir``."""
-    from server.settings import get_settings
+    from xactor.server.settings import get_settings
 
     current = get_settings()
     if data_dir is None:
@@ -35,7 +35,7 @@ def settings(data_dir: Path | None = None) -> Settings:
 
 def avatar_store(data_dir: Path | None = None) -> AvatarStore:
     """The avatar store the server would open (same upload guards), under ``--data-dir`` if given."""
-    from server.stores import open_avatar_store
+    from xactor.server.stores import open_avatar_store
 
     return open_avatar_store(settings(data_dir))
 
@@ -53,7 +53,7 @@ def build_renderer(
     name: str, bundle: AvatarBundle, size: int, backend: str, data_dir: Path | None = None
 ) -> Renderer:
     """Renderer ``name`` for ``bundle`` through the registry (the same path the server takes)."""
-    from engines.render import RendererOptions, create_renderer
+    from xactor.engines.render import RendererOptions, create_renderer
 
     options = RendererOptions(size=size, backend=backend, weights_dir=settings(data_dir).weights_dir)
     return create_renderer(name, bundle, options)
@@ -63,8 +63,8 @@ def open_renderer(
     avatar: str, renderer_name: str, size: int, backend: str, data_dir: Path | None = None
 ) -> tuple[AvatarBundle, Renderer]:
     """The avatar and a renderer for it, or a one-line error exit (unknown avatar, size or stage)."""
-    from engines.avatar.errors import AvatarError
-    from engines.registry import UnknownNameError
+    from xactor.engines.avatar.errors import AvatarError
+    from xactor.engines.registry import UnknownNameError
 
     try:
         bundle = open_bundle(avatar, data_dir)

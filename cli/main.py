@@ -1,4 +1,4 @@
-"""The ``xactor`` command line (the console script ``xactor = "cli.main:app"``).
+"""The ``xactor`` command line (the console script ``xactor = "xactor.cli.main:app"``).
 
 Every command the README documents is registered here: ``serve``, ``avatar ...``, ``render``,
 ``export ...``, ``build-engine``, ``prepare``, ``bench ...`` and ``synth ...``. The command
@@ -13,15 +13,15 @@ from typing import Any
 
 import typer
 
-from bench.cli import bench_app
-from cli.animate import animate
-from cli.avatar import avatar_app
-from cli.eval import eval_app
-from cli.export import build_engine, export_app
-from cli.prepare import prepare
-from cli.render import render
-from cli.synth import synth_app
-from cli.train import distill_app, train_app
+from xactor.bench.cli import bench_app
+from xactor.cli.animate import animate
+from xactor.cli.avatar import avatar_app
+from xactor.cli.eval import eval_app
+from xactor.cli.export import build_engine, export_app
+from xactor.cli.prepare import prepare
+from xactor.cli.render import render
+from xactor.cli.synth import synth_app
+from xactor.cli.train import distill_app, train_app
 
 app = typer.Typer(help="xactor: a real-time streaming avatar server.", no_args_is_help=True)
 app.add_typer(avatar_app, name="avatar")
@@ -64,9 +64,9 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from server.app import create_app
-    from server.log_redaction import uvicorn_log_config
-    from server.settings import Settings, get_settings
+    from xactor.server.app import create_app
+    from xactor.server.log_redaction import uvicorn_log_config
+    from xactor.server.settings import Settings, get_settings
 
     chosen: dict[str, Any] = {
         "motion_source": motion_source,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
+from xactor.cli.common import fail
 
 
 def prepare(
@@ -23,7 +23,7 @@ def prepare(
     """Track the face in every video (MediaPipe), fit its motion with the face model, and write the
     motion corpus (train the generator on it) and render pairs (train the diffusion renderer);
     rerun to continue."""
-    from training.prepare.video import prepare as run
+    from xactor.training.prepare.video import prepare as run
 
     if size not in (128, 256):
         raise fail("--size must be 128 or 256")

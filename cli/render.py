@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, fail, open_renderer
+from xactor.cli.common import DataDir, fail, open_renderer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def render(
     bundle, renderer = open_renderer(avatar, renderer_name, size, backend, data_dir)
 
     if contact_sheet is not None:
-        from engines.offline.contact_sheet import contact_sheet as make_sheet
+        from xactor.engines.offline.contact_sheet import contact_sheet as make_sheet
 
         contact_sheet.parent.mkdir(parents=True, exist_ok=True)
         make_sheet(renderer, tile=tile).save(contact_sheet)
@@ -64,10 +64,10 @@ def render(
     if out is None:
         return
 
-    from engines.avatar.align import paste_back
-    from engines.offline.demo import demo_motion
-    from engines.offline.motion_file import load_motion
-    from engines.offline.video import read_audio, render_video
+    from xactor.engines.avatar.align import paste_back
+    from xactor.engines.offline.demo import demo_motion
+    from xactor.engines.offline.motion_file import load_motion
+    from xactor.engines.offline.video import read_audio, render_video
 
     try:
         frames = demo_motion(seconds, fps) if motion is None else load_motion(motion)

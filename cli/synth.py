@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DataDir, fail
+from xactor.cli.common import DataDir, fail
 
 synth_app = typer.Typer(
     help="Synthetic audio-motion corpus: build (resumable), stats, preview.", invoke_without_command=True
@@ -45,8 +45,8 @@ def build(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from training.corpus.synth.clip import build_shard
-    from training.corpus.synth.run import SynthConfig, available_voices, pending_shards, plan_clips, run_build
+    from xactor.training.corpus.synth.clip import build_shard
+    from xactor.training.corpus.synth.run import SynthConfig, available_voices, pending_shards, plan_clips, run_build
 
     config = SynthConfig(
         hours=hours,
@@ -86,7 +86,7 @@ def stats(corpus: Annotated[Path, typer.Argument(help="Corpus folder.")]) -> Non
     from rich.console import Console
     from rich.table import Table
 
-    from training.corpus.store.stats import corpus_stats
+    from xactor.training.corpus.store.stats import corpus_stats
 
     try:
         s = corpus_stats(corpus)
@@ -118,10 +118,10 @@ def preview(
     data_dir: DataDir = None,
 ) -> None:
     """Render a clip's motion on an avatar with its audio, to watch the lips against the speech."""
-    from cli.common import avatar_store, settings
-    from engines.avatar.errors import AvatarError
-    from engines.render import RendererOptions, create_renderer
-    from training.corpus.store.preview import preview_clip
+    from xactor.cli.common import avatar_store, settings
+    from xactor.engines.avatar.errors import AvatarError
+    from xactor.engines.render import RendererOptions, create_renderer
+    from xactor.training.corpus.store.preview import preview_clip
 
     try:
         bundle = avatar_store(data_dir).get(avatar)
@@ -145,7 +145,7 @@ def faces(
     per identity, columns rest, open, smile turned, pucker, blink with gaze, surprise tilted."""
     from PIL import Image
 
-    from engines.procedural.sheet import SHEET_MOTIONS, contact_sheet
+    from xactor.engines.procedural.sheet import SHEET_MOTIONS, contact_sheet
 
     if size not in (128, 256, 512):
         raise fail("--size must be 128, 256 or 512")
@@ -172,7 +172,7 @@ def render_data(
 ) -> None:
     """Pairs for the diffusion renderer: procedural identities, the warp renderer's frame for a
     motion (the prior) and the exact frame (the target), split by identity."""
-    from training.render.data import RenderDataConfig, build
+    from xactor.training.render.data import RenderDataConfig, build
 
     if size not in (128, 256):
         raise fail("--size must be 128 or 256")

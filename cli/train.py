@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import fail
+from xactor.cli.common import fail
 
 train_app = typer.Typer(help="Train the learned stages (resumable).", no_args_is_help=True)
 distill_app = typer.Typer(help="Distill a teacher into a few-step student (resumable).", no_args_is_help=True)
@@ -66,7 +66,7 @@ def train_motion(
     ] = None,
 ) -> None:
     """Train the motion generator (diffusion forcing) into ``--out``; rerun to resume."""
-    from training.motion.train import TrainConfig, config_with, train
+    from xactor.training.motion.train import TrainConfig, config_with, train
 
     check_corpora(data)
     cfg = config_with(
@@ -131,8 +131,8 @@ def distill_motion(
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
 
-    from engines.motion_gen.weights import WeightsError
-    from training.motion.distill import DistillConfig, distill
+    from xactor.engines.motion_gen.weights import WeightsError
+    from xactor.training.motion.distill import DistillConfig, distill
 
     chosen: dict[str, Any] = {
         "steps": steps,
@@ -169,8 +169,8 @@ def train_calibrate(
     seed: Annotated[int, typer.Option(help="Which clips and augmentations.")] = 0,
 ) -> None:
     """Fit the articulation calibration (quantile maps onto the corpus's true lips) into the weights."""
-    from engines.motion_gen.weights import WeightsError
-    from training.motion.calibrate import calibrate
+    from xactor.engines.motion_gen.weights import WeightsError
+    from xactor.training.motion.calibrate import calibrate
 
     check_corpora(data)
     try:
@@ -203,8 +203,8 @@ def train_render(
     prior) into ``--out``; rerun to resume."""
     from dataclasses import replace
 
-    from training.render.data import read_manifest
-    from training.render.train import RenderTrainConfig, train
+    from xactor.training.render.data import read_manifest
+    from xactor.training.render.train import RenderTrainConfig, train
 
     try:
         read_manifest(data)
@@ -240,9 +240,9 @@ def distill_render(
     """Distill the renderer's teacher into a 1–2-step student; rerun to resume."""
     from dataclasses import replace
 
-    from engines.diffusion.weights import RenderWeightsError
-    from training.render.data import read_manifest
-    from training.render.distill import RenderDistillConfig, distill
+    from xactor.engines.diffusion.weights import RenderWeightsError
+    from xactor.training.render.data import read_manifest
+    from xactor.training.render.distill import RenderDistillConfig, distill
 
     try:
         read_manifest(data)

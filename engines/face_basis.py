@@ -17,8 +17,8 @@ from functools import partial
 
 import numpy as np
 
-from engines import face_regions as fr
-from engines import motion_space as ms
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
 
 Array = np.ndarray
 SIDES = {"Left": 1.0, "Right": -1.0}  # sign of x on the subject's side

@@ -5,7 +5,7 @@ Forward (``FaceModel``): a batched torch function, exportable to ONNX,
     landmarks = s_ref · e^{logScale} · R(yaw, pitch, roll) · R_ref · (neutral + Σ_k c_k B_k)
                 + t_ref + s_ref · [tx, ty, 0]
 
-where ``B`` is the procedural blendshape basis of :mod:`engines.face_basis` built from the
+where ``B`` is the procedural blendshape basis of :mod:`xactor.engines.face_basis` built from the
 subject's own neutral, and (R_ref, s_ref, t_ref) is the avatar's :class:`Placement` (the pose of
 its reference portrait), so zero motion reproduces the reference landmarks exactly.
 
@@ -26,9 +26,9 @@ import torch
 from scipy.optimize import lsq_linear
 from torch import nn
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.face_basis import build_basis
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.face_basis import build_basis
 
 DATA = Path(__file__).resolve().parent / "data" / "neutral_face.npz"
 

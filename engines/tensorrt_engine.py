@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engines.inference import PRECISIONS, check_feeds
+from xactor.engines.inference import PRECISIONS, check_feeds
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import soxr
 async def speak(wav: Path, out: Path, url: str, token: str | None, avatar: str) -> dict:
     import websockets
 
-    from engines.audio.resample import load_wav_16k
-    from engines.offline.video import Mp4Writer
-    from server.live.wire import decode_frame
+    from xactor.engines.audio.resample import load_wav_16k
+    from xactor.engines.offline.video import Mp4Writer
+    from xactor.server.live.wire import decode_frame
 
     speech = load_wav_16k(wav)  # any format FFmpeg reads, as 16 kHz mono
     pcm = (np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes()

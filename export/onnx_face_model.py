@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from engines import motion_space as ms
-from engines.face_model import FaceModel
-from engines.onnx_io import export_and_check
+from xactor.engines import motion_space as ms
+from xactor.engines.face_model import FaceModel
+from xactor.engines.onnx_io import export_and_check
 
 
 def export_face_model(model: FaceModel, path: Path, batch: int = 4) -> float:

@@ -1,6 +1,6 @@
 """``xactor export motion``: the generator's streaming step as ONNX, checked for TensorRT.
 
-The graph itself is :mod:`engines.motion_gen.onnx_step`'s (the runtime exports the same file on
+The graph itself is :mod:`xactor.engines.motion_gen.onnx_step`'s (the runtime exports the same file on
 first use); here it is also checked against the operators TensorRT 10 parses.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engines.motion_gen.onnx_step import export_step
-from engines.motion_gen.weights import GeneratorWeights
-from engines.onnx_io import graph_ops
-from export.onnx_warp import TENSORRT_OPS
+from xactor.engines.motion_gen.onnx_step import export_step
+from xactor.engines.motion_gen.weights import GeneratorWeights
+from xactor.engines.onnx_io import graph_ops
+from xactor.export.onnx_warp import TENSORRT_OPS
 
 # The step's extra operators beyond the renderer's, all in TensorRT 10's ONNX parser matrix.
 MOTION_TENSORRT_OPS = TENSORRT_OPS | frozenset(

@@ -1,14 +1,14 @@
-"""``xactor export render``: the diffusion renderer's graphs (:mod:`engines.diffusion.onnx_graphs`),
+"""``xactor export render``: the diffusion renderer's graphs (:mod:`xactor.engines.diffusion.onnx_graphs`),
 also checked against the operators TensorRT 10 parses."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engines.diffusion.model import RenderDenoiser
-from engines.diffusion.onnx_graphs import export_render as export_graphs
-from engines.onnx_io import graph_ops
-from export.onnx_warp import TENSORRT_OPS
+from xactor.engines.diffusion.model import RenderDenoiser
+from xactor.engines.diffusion.onnx_graphs import export_render as export_graphs
+from xactor.engines.onnx_io import graph_ops
+from xactor.export.onnx_warp import TENSORRT_OPS
 
 RENDER_TENSORRT_OPS = TENSORRT_OPS | frozenset(
     ("Conv", "ConvTranspose", "DepthToSpace", "InstanceNormalization", "Sigmoid", "Split", "Range", "Softmax")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from engines import motion_space as ms
-from engines.onnx_io import export_and_check, graph_ops
-from engines.warp.renderer import WarpRenderer
+from xactor.engines import motion_space as ms
+from xactor.engines.onnx_io import export_and_check, graph_ops
+from xactor.engines.warp.renderer import WarpRenderer
 
 INPUT_NAMES = ["motion"]
 OUTPUT_NAMES = ["frames"]

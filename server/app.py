@@ -9,19 +9,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from engines.avatar.store import AvatarStore
-from server import log_redaction
-from server.auth import TokenRequired
-from server.errors import install_error_handlers
-from server.gc_pauses import GcPauses, freeze_startup_objects
-from server.live.manager import SessionManager
-from server.live.metrics import LiveMetrics
-from server.live.transport import install_connect_race_filter
-from server.routers import avatars, client_config, health, metrics, outputs, sessions, stream, whep
-from server.settings import Settings, get_settings
-from server.stores import open_avatar_store, open_renderer_pool
-from server.watchdog import LoopWatchdog, TurnTimer
-from server.web import mount_web_client
+from xactor.engines.avatar.store import AvatarStore
+from xactor.server import log_redaction
+from xactor.server.auth import TokenRequired
+from xactor.server.errors import install_error_handlers
+from xactor.server.gc_pauses import GcPauses, freeze_startup_objects
+from xactor.server.live.manager import SessionManager
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.transport import install_connect_race_filter
+from xactor.server.routers import avatars, client_config, health, metrics, outputs, sessions, stream, whep
+from xactor.server.settings import Settings, get_settings
+from xactor.server.stores import open_avatar_store, open_renderer_pool
+from xactor.server.watchdog import LoopWatchdog, TurnTimer
+from xactor.server.web import mount_web_client
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ async def _measure_capacity(app: FastAPI) -> None:
 
 def _prepare_procedural(store: AvatarStore, count: int) -> None:
     """The configured number of procedural avatars, from held-out seeds (kept across restarts)."""
-    from engines.procedural.avatar import TEST_SEED_BASE
+    from xactor.engines.procedural.avatar import TEST_SEED_BASE
 
     for k in range(count):
         try:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from server.errors import api_error
+from xactor.server.errors import api_error
 
 _bearer = HTTPBearer(auto_error=False, description="Needed when the server runs with XACTOR_TOKEN set.")
 

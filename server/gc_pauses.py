@@ -21,8 +21,8 @@ import logging
 import time
 from typing import Any
 
-from server.live.metrics import LiveMetrics
-from server.watchdog import RateLimit
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.watchdog import RateLimit
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from aiortc import RTCIceServer
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from engines.motion_source.base import MOTION_SOURCES
-from engines.registry import BACKENDS, check_backend
-from engines.render.base import RENDERERS
+from xactor.engines.motion_source.base import MOTION_SOURCES
+from xactor.engines.registry import BACKENDS, check_backend
+from xactor.engines.render.base import RENDERERS
 
 
 class IceServer(BaseModel):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engines.avatar.store import AvatarStore
-from engines.render.pool import RendererPool
-from server.settings import Settings
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.render.pool import RendererPool
+from xactor.server.settings import Settings
 
 
 def open_avatar_store(settings: Settings) -> AvatarStore:

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 
-from server.live.metrics import LiveMetrics
+from xactor.server.live.metrics import LiveMetrics
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engines.avatar.bundle import AvatarBundle
-from engines.avatar.store import AvatarStore
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.avatar.store import AvatarStore
 from tests import fixtures_images as fx
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer
-from engines.motion_gen.model import MotionDenoiser
-from engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.features import Normalizer
+from xactor.engines.motion_gen.model import MotionDenoiser
+from xactor.engines.motion_gen.weights import TEACHER, SamplerSettings, save_weights
 
 TINY = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16)
 

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from bench.latency import local_server
-from bench.speech import have_espeak, tts, write_wav
+from xactor.bench.latency import local_server
+from xactor.bench.speech import have_espeak, tts, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from engines import face_regions as fr
+from xactor.engines import face_regions as fr
 
 log = logging.getLogger(__name__)
 OUT = Path(__file__).resolve().parents[1] / "engines" / "data" / "neutral_face.npz"
@@ -94,7 +94,7 @@ def _level(neutral: np.ndarray, tracked: list[np.ndarray]) -> np.ndarray:
     The symmetry frame's vertical axis runs forehead → chin, which leans ~9° from the camera's
     vertical in a frontal photo; a pure pitch keeps the face exactly symmetric.
     """
-    from engines.face_model import estimate_placement
+    from xactor.engines.face_model import estimate_placement
 
     pitch = float(
         np.mean([estimate_placement(points.astype(np.float32), neutral).angles()[1] for points in tracked])

@@ -3,7 +3,7 @@
 Forced alignment in pocketsphinx 5 takes two passes over the audio: the first aligns the words
 of the known text (``set_align_text``), the second, seeded with that word alignment
 (``set_alignment``), aligns the phones inside them. Times come in 10 ms frames. Phones are
-ARPAbet without stress, the corpus's inventory (:mod:`training.corpus.phonemes`); silence and
+ARPAbet without stress, the corpus's inventory (:mod:`xactor.training.corpus.phonemes`); silence and
 pocketsphinx's noise fillers are ``sil``.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.timebase import SAMPLE_RATE
+from xactor.engines.timebase import SAMPLE_RATE
 
 FRAME_S = 0.01  # pocketsphinx's frame rate: 100 a second
 SILENCE = "sil"

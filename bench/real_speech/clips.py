@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.real_speech.phones import bilabial_spans, openness_target, phones_per_frame, scored_mask
-from engines.audio.resample import load_wav_16k
-from engines.offline.speech_motion import frame_count
+from xactor.bench.real_speech.phones import bilabial_spans, openness_target, phones_per_frame, scored_mask
+from xactor.engines.audio.resample import load_wav_16k
+from xactor.engines.offline.speech_motion import frame_count
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ClipData:
 
 
 def load_clips(devset: Path, only: list[str] | None = None) -> list[ClipData]:
-    """The clips of a dev set built by :func:`bench.real_speech.devset.build_devset`."""
+    """The clips of a dev set built by :func:`xactor.bench.real_speech.devset.build_devset`."""
     listing = devset / "devset.json"
     if not listing.is_file():
         raise FileNotFoundError(

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.real_speech.align import PhoneSpan, add_words, align, align_segments
-from bench.real_speech.manifest import Clip, Manifest, Source, align_words, load_manifest
-from bench.speech import write_wav
-from engines.audio.resample import load_wav_16k
-from engines.timebase import SAMPLE_RATE
+from xactor.bench.real_speech.align import PhoneSpan, add_words, align, align_segments
+from xactor.bench.real_speech.manifest import Clip, Manifest, Source, align_words, load_manifest
+from xactor.bench.speech import write_wav
+from xactor.engines.audio.resample import load_wav_16k
+from xactor.engines.timebase import SAMPLE_RATE
 
 
 class DevsetError(RuntimeError):

@@ -20,14 +20,14 @@ import cv2
 import numpy as np
 import soxr
 
-from bench.real_speech import pixels
-from bench.real_speech.clips import ClipData
-from bench.real_speech.offline import SIZE, PortraitRenderer, SourceFactory, portrait_id
-from bench.real_speech.score import score
-from engines.timebase import FPS, SAMPLE_RATE
+from xactor.bench.real_speech import pixels
+from xactor.bench.real_speech.clips import ClipData
+from xactor.bench.real_speech.offline import SIZE, PortraitRenderer, SourceFactory, portrait_id
+from xactor.bench.real_speech.score import score
+from xactor.engines.timebase import FPS, SAMPLE_RATE
 
 if TYPE_CHECKING:
-    from bench.real_speech.run import RealEvalConfig
+    from xactor.bench.real_speech.run import RealEvalConfig
 
 RATE = 48_000
 LEAD_S = 1.5  # silence before the first clip (the session settles)
@@ -58,7 +58,7 @@ def on_screen(arrivals: np.ndarray, values: np.ndarray, when: np.ndarray) -> np.
 
 async def session(url: str, avatar_id: str, signal: np.ndarray) -> tuple[Any, list[Any], dict[str, Any]]:
     """Send ``signal`` as one session's microphone; the track (send times), frames and stats."""
-    from bench.live_client import LiveClient, SignalTrack
+    from xactor.bench.live_client import LiveClient, SignalTrack
 
     def keep(image: np.ndarray) -> bytes:
         return cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
@@ -94,7 +94,7 @@ def series(
 
 def live(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], None]) -> dict[str, Any]:
     """Pixel scores of every source on ``cfg.live_portraits`` through a spawned server."""
-    from bench.latency import local_server
+    from xactor.bench.latency import local_server
 
     factory = SourceFactory(cfg.weights_dir, seed=cfg.seed)
     ids = {p: portrait_id(p, cfg.data_dir) for p in cfg.live_portraits}

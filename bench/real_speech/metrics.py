@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.real_speech.phones import BILABIALS, OPEN_VOWELS
-from engines.timebase import FPS
-from training.motion.metrics import pearson
+from xactor.bench.real_speech.phones import BILABIALS, OPEN_VOWELS
+from xactor.engines.timebase import FPS
+from xactor.training.motion.metrics import pearson
 
 FRAME_MS = 1000 / FPS
 

@@ -2,7 +2,7 @@
 same inner-lip gap as the pixel measure, less the neutral face's gap (zero motion is lips
 together), over the neutral face's inner mouth width; and jawOpen.
 
-"Closed" here is ``xactor eval motion``'s definition (:class:`training.motion.evaluate.FaceTracks`:
+"Closed" here is ``xactor eval motion``'s definition (:class:`xactor.training.motion.evaluate.FaceTracks`:
 the neutral face's gap plus 1 % of its mouth width), so the two evaluations agree on what a
 closure is in motion space; the pixel measure has its own threshold (:mod:`pixels`).
 """
@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.warp.retarget import lip_gap
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.warp.retarget import lip_gap
 
 
 @functools.cache
 def _tracks() -> tuple[Any, float, float]:
-    from training.motion.evaluate import FaceTracks
+    from xactor.training.motion.evaluate import FaceTracks
 
     tracks = FaceTracks()
     neutral = tracks.shape(ms.zeros(1))[0]  # [478, 3]

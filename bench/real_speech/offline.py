@@ -1,5 +1,5 @@
 """Frames made offline the way ``xactor animate`` makes them: the clip through a motion source
-(:func:`engines.offline.speech_motion.motion_from_audio`, pushed and pulled as live, the tail
+(:func:`xactor.engines.offline.speech_motion.motion_from_audio`, pushed and pulled as live, the tail
 released with silence), then every frame through the avatar's renderer (the server's avatar
 store and the renderer registry, as the command takes them).
 
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines.motion_gen.weights import STUDENT, TEACHER
-from engines.motion_source.base import MotionSource
+from xactor.engines.motion_gen.weights import STUDENT, TEACHER
+from xactor.engines.motion_source.base import MotionSource
 
 if TYPE_CHECKING:
-    from engines.avatar.store import AvatarStore
-    from server.settings import Settings
+    from xactor.engines.avatar.store import AvatarStore
+    from xactor.server.settings import Settings
 
 PORTRAITS = ("default", "grace-hopper", "procedural")
 SOURCES = ("heuristic", "student", "teacher")
@@ -41,20 +41,20 @@ def grace_hopper_jpeg() -> bytes:
 
 def _settings(data_dir: Path) -> Settings:
     """The server's settings with its data under ``data_dir`` (bench sits below cli: no cli import)."""
-    from server.settings import get_settings
+    from xactor.server.settings import get_settings
 
     return get_settings().model_copy(update={"data_dir": data_dir.expanduser()})
 
 
 def _store(data_dir: Path) -> AvatarStore:
-    from server.stores import open_avatar_store
+    from xactor.server.stores import open_avatar_store
 
     return open_avatar_store(_settings(data_dir))
 
 
 def portrait_id(name: str, data_dir: Path) -> str:
     """The avatar id of portrait ``name`` in the store under ``data_dir`` (prepared on first use)."""
-    from engines.procedural.avatar import TEST_SEED_BASE
+    from xactor.engines.procedural.avatar import TEST_SEED_BASE
 
     store = _store(data_dir)
     if name == "default":
@@ -95,7 +95,7 @@ class SourceFactory:
                 self.folders[label] = single_checkpoint(self.weights_dir, name, folder)
 
     def __call__(self, label: str) -> MotionSource:
-        from engines.motion_source import MotionSourceOptions, create_motion_source
+        from xactor.engines.motion_source import MotionSourceOptions, create_motion_source
 
         if label == "heuristic":
             return create_motion_source("heuristic", MotionSourceOptions(self.lookahead, seed=self.seed))
@@ -112,7 +112,7 @@ class PortraitRenderer:
     """The warp renderer of one portrait at :data:`SIZE`, and its still crop."""
 
     def __init__(self, portrait: str, data_dir: Path) -> None:
-        from engines.render import RendererOptions, create_renderer
+        from xactor.engines.render import RendererOptions, create_renderer
 
         self.avatar_id = portrait_id(portrait, data_dir)
         bundle = _store(data_dir).get(self.avatar_id)
@@ -128,7 +128,7 @@ class PortraitRenderer:
 
 def clip_motion(source: MotionSource, samples: np.ndarray) -> np.ndarray:
     """Motion [T, 40] of 16 kHz ``samples`` through ``source`` (as ``xactor animate``)."""
-    from engines.offline.speech_motion import motion_from_audio
+    from xactor.engines.offline.speech_motion import motion_from_audio
 
     motion, _ = motion_from_audio(source, samples)
     return motion

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from engines.timebase import FPS
-from training.corpus.motion.visemes import VISEMES
-from training.motion.metrics import SILENCE, frame_phones
+from xactor.engines.timebase import FPS
+from xactor.training.corpus.motion.visemes import VISEMES
+from xactor.training.motion.metrics import SILENCE, frame_phones
 
 BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})
 OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})

@@ -1,7 +1,7 @@
 """The mouth's opening measured from rendered pixels: MediaPipe Face Mesh on each frame, the
 inner-lip gap at the mouth's centre divided by the inner mouth's width.
 
-The gap is :func:`engines.warp.retarget.lip_gap` (three facing inner-lip landmark pairs around the
+The gap is :func:`xactor.engines.warp.retarget.lip_gap` (three facing inner-lip landmark pairs around the
 centre, measured across the mouth line), the width the distance between the inner corners; the
 ratio does not change with the portrait's size or the head's distance. The face is found once,
 on the avatar's still crop, and every frame is meshed inside that box (the head moves little).
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines import face_regions as fr
-from engines.warp.retarget import lip_gap
+from xactor.engines import face_regions as fr
+from xactor.engines.warp.retarget import lip_gap
 
 CLOSED = 0.025
 
@@ -34,7 +34,7 @@ class MouthMeter:
     """Openings of frames of one avatar (see module docstring)."""
 
     def __init__(self, still: np.ndarray) -> None:
-        from engines.avatar.detect import detect_faces
+        from xactor.engines.avatar.detect import detect_faces
 
         faces = detect_faces(still)
         if not faces:
@@ -43,7 +43,7 @@ class MouthMeter:
 
     def __call__(self, frame: np.ndarray) -> float:
         """The opening of one RGB frame [S, S, 3] uint8 (NaN when Face Mesh finds no face)."""
-        from engines.avatar.detect import mesh_face
+        from xactor.engines.avatar.detect import mesh_face
 
         landmarks = mesh_face(frame, self.face)
         return float("nan") if landmarks is None else opening(landmarks)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engines.motion_gen.weights import GeneratorWeights
-from engines.motion_source.generator import GeneratorMotionSource
-from training.motion.data import PHONE_CLASSES
+from xactor.engines.motion_gen.weights import GeneratorWeights
+from xactor.engines.motion_source.generator import GeneratorMotionSource
+from xactor.training.motion.data import PHONE_CLASSES
 
 
 def audio_vectors(weights: GeneratorWeights, samples: np.ndarray) -> np.ndarray:

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.real_speech import motion_space, pixels
-from bench.real_speech.clips import ClipData, load_clips
-from bench.real_speech.offline import PORTRAITS, SOURCES, PortraitRenderer, SourceFactory, clip_motion
-from bench.real_speech.score import jaw_amplitude, score
-from engines.timebase import FPS
+from xactor.bench.real_speech import motion_space, pixels
+from xactor.bench.real_speech.clips import ClipData, load_clips
+from xactor.bench.real_speech.offline import PORTRAITS, SOURCES, PortraitRenderer, SourceFactory, clip_motion
+from xactor.bench.real_speech.score import jaw_amplitude, score
+from xactor.engines.timebase import FPS
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,9 @@ def offline(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str]
 def phone_accuracy(factory: SourceFactory, clips: list[ClipData]) -> dict[str, Any]:
     """Frame accuracy of each generator's phone recognizer against the alignment (transcribed
     frames; speech frames only beside it; /p b m/ frames' recall)."""
-    from bench.real_speech.recognizer import accuracy, recognised
-    from engines.motion_gen.weights import STUDENT, TEACHER
-    from engines.motion_source.generator import shared_weights
+    from xactor.bench.real_speech.recognizer import accuracy, recognised
+    from xactor.engines.motion_gen.weights import STUDENT, TEACHER
+    from xactor.engines.motion_source.generator import shared_weights
 
     out: dict[str, Any] = {}
     for label, name in (("student", STUDENT), ("teacher", TEACHER)):
@@ -154,7 +154,7 @@ def phone_accuracy(factory: SourceFactory, clips: list[ClipData]) -> dict[str, A
 
 def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) -> dict[str, Any]:
     """The whole evaluation; writes ``report.json`` and ``report.md`` into ``cfg.out`` when set."""
-    from bench.real_speech.report import markdown
+    from xactor.bench.real_speech.report import markdown
 
     clips = load_clips(cfg.devset, cfg.clips)
     if not clips:
@@ -176,7 +176,7 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
     if cfg.offline:
         report["offline"] = offline(cfg, clips, progress)
     if cfg.live:
-        from bench.real_speech.live import live
+        from xactor.bench.real_speech.live import live
 
         report["live"] = live(cfg, clips, progress)
     if cfg.out is not None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.real_speech import metrics
-from bench.real_speech.clips import ClipData
-from bench.real_speech.phones import jaw_target
+from xactor.bench.real_speech import metrics
+from xactor.bench.real_speech.clips import ClipData
+from xactor.bench.real_speech.phones import jaw_target
 
 
 def score(clips: Sequence[ClipData], openings: Sequence[np.ndarray], threshold: float) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.timebase import HOP as HOP  # 10 ms row step (re-exported for importers)
-from engines.timebase import SAMPLE_RATE as SAMPLE_RATE
+from xactor.engines.timebase import HOP as HOP  # 10 ms row step (re-exported for importers)
+from xactor.engines.timebase import SAMPLE_RATE as SAMPLE_RATE
 
 WIN = 400  # 25 ms
 N_FFT = 512
@@ -124,7 +124,7 @@ def _log_mel_from_power(power: np.ndarray) -> np.ndarray:
 class Prosody:
     """Per-row prosody cues, each [n] float32 (see module docstring for definitions).
 
-    Grouped by video frame (:class:`engines.audio.frontend.FrameFeatures`) each field is
+    Grouped by video frame (:class:`xactor.engines.audio.frontend.FrameFeatures`) each field is
     [frames, 4] instead; :meth:`map` reshapes all fields at once.
     """
 

@@ -2,8 +2,8 @@
 
 Every consumer of audio — the heuristic animator, the learned motion generator, the synthetic
 corpus generator and training — reads its features from here, so they all see the same numbers on
-the same grid (:mod:`engines.timebase`): frame ``k`` owns samples ``[640k, 640k + 640)``, log-mel
-and prosody rows ``4k .. 4k + 3`` (:mod:`engines.audio.features`, right-aligned, causal) and the
+the same grid (:mod:`xactor.engines.timebase`): frame ``k`` owns samples ``[640k, 640k + 640)``, log-mel
+and prosody rows ``4k .. 4k + 3`` (:mod:`xactor.engines.audio.features`, right-aligned, causal) and the
 speech weight of the VAD chunks ending within its audio. A frame is released, once, as soon as
 ``(k + 1) * 640`` samples are in; lookahead is the consumer's business (a consumer wanting ``L``
 frames of lookahead waits for ``L`` more frames).
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.audio.features import N_MELS, Prosody, StreamingAnalysis
-from engines.audio.vad import CHUNK, CHUNK_SECONDS, SileroVAD, SpeechGate
-from engines.timebase import ROWS_PER_FRAME, SAMPLES_PER_FRAME
+from xactor.engines.audio.features import N_MELS, Prosody, StreamingAnalysis
+from xactor.engines.audio.vad import CHUNK, CHUNK_SECONDS, SileroVAD, SpeechGate
+from xactor.engines.timebase import ROWS_PER_FRAME, SAMPLES_PER_FRAME
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import av
 import numpy as np
 import soxr
 
-from engines.timebase import SAMPLE_RATE as SAMPLE_RATE  # re-exported for importers
+from xactor.engines.timebase import SAMPLE_RATE as SAMPLE_RATE  # re-exported for importers
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio.resample import load_wav_16k
+from xactor.engines.audio.resample import load_wav_16k
 
 MAX_TEXT_CHARS = 2000
 

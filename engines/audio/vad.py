@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engines.timebase import SAMPLE_RATE
+from xactor.engines.timebase import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 

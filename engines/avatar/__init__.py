@@ -1,9 +1,9 @@
 """Avatars prepared from portraits: decode, detect, mesh, align, store as versioned bundles."""
 
-from engines.avatar.align import Alignment, paste_back
-from engines.avatar.bundle import BUNDLE_VERSION, SIZES, AvatarBundle, AvatarMeta
-from engines.avatar.errors import AvatarError
-from engines.avatar.store import DEFAULT_ALIAS, AvatarStore
+from xactor.engines.avatar.align import Alignment, paste_back
+from xactor.engines.avatar.bundle import BUNDLE_VERSION, SIZES, AvatarBundle, AvatarMeta
+from xactor.engines.avatar.errors import AvatarError
+from xactor.engines.avatar.store import DEFAULT_ALIAS, AvatarStore
 
 __all__ = [
     "BUNDLE_VERSION",

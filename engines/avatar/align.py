@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engines.face_regions import FACE_OVAL
+from xactor.engines.face_regions import FACE_OVAL
 
 FACE_FRACTION = 0.45  # face width (cheek to cheek) as a fraction of the crop side
 MAX_HEIGHT_FRACTION = 0.62  # forehead-to-chin never more than this, so hair and chin fit

@@ -30,9 +30,9 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.numpy import load_file, save_file
 
-from engines.avatar.align import Alignment
-from engines.avatar.errors import IncompatibleBundleError
-from engines.face_model import Placement
+from xactor.engines.avatar.align import Alignment
+from xactor.engines.avatar.errors import IncompatibleBundleError
+from xactor.engines.face_model import Placement
 
 BUNDLE_VERSION = 1
 SIZES: tuple[int, ...] = (256, 512)

@@ -22,7 +22,7 @@ from PIL import (  # the plugins import registers the formats we accept
     WebPImagePlugin,  # noqa: F401
 )
 
-from engines.avatar.errors import CorruptImageError, ImageTooLargeError, UnsupportedImageError
+from xactor.engines.avatar.errors import CorruptImageError, ImageTooLargeError, UnsupportedImageError
 
 log = logging.getLogger(__name__)
 

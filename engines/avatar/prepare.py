@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.avatar.align import align_face, warp_crop
-from engines.avatar.bundle import SIZES, FaceBoxMeta, HeadPose
-from engines.avatar.detect import FaceBox, detect_faces, mesh_face
-from engines.avatar.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
-from engines.face_model import NEUTRAL_FACE, estimate_placement, fit_expression
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.align import align_face, warp_crop
+from xactor.engines.avatar.bundle import SIZES, FaceBoxMeta, HeadPose
+from xactor.engines.avatar.detect import FaceBox, detect_faces, mesh_face
+from xactor.engines.avatar.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
+from xactor.engines.face_model import NEUTRAL_FACE, estimate_placement, fit_expression
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ EXPRESSION_REPORT_MIN = 0.05  # coefficients listed in meta.json; the full vecto
 
 @dataclass(frozen=True)
 class PreparedFace:
-    """Geometry and crops of the chosen face; arrays ready for :func:`engines.avatar.bundle.write_bundle`."""
+    """Geometry and crops of the chosen face; arrays ready for :func:`xactor.engines.avatar.bundle.write_bundle`."""
 
     face: FaceBox
     faces_detected: int

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from engines.avatar.bundle import AvatarBundle
+from xactor.engines.avatar.bundle import AvatarBundle
 
 _MESH_COLOUR = (225, 225, 225)  # RGB
 _CONTOUR_COLOUR = (60, 220, 90)

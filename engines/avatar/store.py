@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.avatar.bundle import META_FILE, AvatarBundle, AvatarMeta, write_bundle
-from engines.avatar.decode import DEFAULT_MAX_SIDE, DecodedImage, decode_image
-from engines.avatar.errors import AvatarNotFoundError, IncompatibleBundleError, InvalidAvatarIdError
-from engines.avatar.prepare import prepare_face
+from xactor.engines.avatar.bundle import META_FILE, AvatarBundle, AvatarMeta, write_bundle
+from xactor.engines.avatar.decode import DEFAULT_MAX_SIDE, DecodedImage, decode_image
+from xactor.engines.avatar.errors import AvatarNotFoundError, IncompatibleBundleError, InvalidAvatarIdError
+from xactor.engines.avatar.prepare import prepare_face
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class AvatarStore:
     def add_procedural(self, seed: int, name: str | None = None) -> tuple[AvatarBundle, bool]:
         """(bundle, created): the procedural identity of ``seed`` (engines.procedural) as an
         avatar, with its exact geometry; the same seed always gives the same avatar."""
-        from engines.procedural.avatar import SOURCE_SIZE, procedural_portrait
+        from xactor.engines.procedural.avatar import SOURCE_SIZE, procedural_portrait
 
         for stored in self._stored():  # found by its seed: drawing it again costs seconds
             if stored.meta.procedural_seed == seed:

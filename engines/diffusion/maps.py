@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engines import face_regions as fr
+from xactor.engines import face_regions as fr
 
 CONTOURS: tuple[tuple[int, ...], ...] = (
     fr.LIPS_OUTER_UPPER, fr.LIPS_OUTER_LOWER, fr.LIPS_INNER_UPPER, fr.LIPS_INNER_LOWER,

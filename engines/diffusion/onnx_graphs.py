@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engines.diffusion.model import RenderDenoiser
-from engines.onnx_io import export_and_check
+from xactor.engines.diffusion.model import RenderDenoiser
+from xactor.engines.onnx_io import export_and_check
 
 
 class _Reference(nn.Module):

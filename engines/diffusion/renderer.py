@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 import torch
 
-from engines.diffusion import model as model_code
-from engines.diffusion import onnx_graphs
-from engines.diffusion.maps import landmark_map
-from engines.diffusion.model import (
+from xactor.engines.diffusion import model as model_code
+from xactor.engines.diffusion import onnx_graphs
+from xactor.engines.diffusion.maps import landmark_map
+from xactor.engines.diffusion.model import (
     RenderDenoiser,
     euler_flow,
     frames_from,
@@ -38,13 +38,13 @@ from engines.diffusion.model import (
     to_images,
     to_tensor,
 )
-from engines.diffusion.weights import SHIPPED_DIR, STUDENT, RenderWeightsError, load_render_weights
-from engines.inference import OrtEngine
-from engines.onnx_io import cached_export, content_key
-from engines.render.base import Renderer, RendererOptions, RendererSpec, register_renderer
+from xactor.engines.diffusion.weights import SHIPPED_DIR, STUDENT, RenderWeightsError, load_render_weights
+from xactor.engines.inference import OrtEngine
+from xactor.engines.onnx_io import cached_export, content_key
+from xactor.engines.render.base import Renderer, RendererOptions, RendererSpec, register_renderer
 
 if TYPE_CHECKING:
-    from engines.avatar.bundle import AvatarBundle
+    from xactor.engines.avatar.bundle import AvatarBundle
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ class DiffusionRenderer(Renderer):
     """See module docstring. Thread-safe: inference only, no per-session state."""
 
     def __init__(self, seed: int, denoiser: Denoiser, size: int) -> None:
-        from engines.procedural.identity import sample_identity
-        from engines.procedural.render import ProceduralFace, reference_and_warp
+        from xactor.engines.procedural.identity import sample_identity
+        from xactor.engines.procedural.render import ProceduralFace, reference_and_warp
 
         work_size = denoiser.work_size
         face = ProceduralFace(sample_identity(seed), work_size)

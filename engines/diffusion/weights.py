@@ -9,7 +9,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from engines.diffusion.model import RenderDenoiser, RenderModelConfig
+from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "render"
 TEACHER, STUDENT = "render_teacher", "render_student"

@@ -5,14 +5,14 @@ audio leaves a frame uncertain (a fast syllable, an unfamiliar voice), the mean 
 "closed" is half open, so open vowels open too little and closures stop short of sealing — the
 whole distribution is squeezed toward the middle. A monotone map per articulation channel, from
 the model's own output distribution onto the corpus's true one (quantile matching, fitted on
-training speech streamed exactly as live, :mod:`training.motion.calibrate`), stretches it back:
+training speech streamed exactly as live, :mod:`xactor.training.motion.calibrate`), stretches it back:
 the model's 90th percentile of ``jawOpen`` becomes the corpus's 90th percentile, its lowest
 ``jawOpen`` the corpus's (closed) lowest, and the order of frames — what the model knows about
 timing — is untouched.
 
 It is part of the weights (``calibration`` in ``<name>.json``): the map belongs to one set of
 weights and is refitted with them. Only the articulation channels (jaw and lips,
-:data:`engines.motion_space.ARTICULATION`) are mapped; head, brows, blinks and gaze are not.
+:data:`xactor.engines.motion_space.ARTICULATION`) are mapped; head, brows, blinks and gaze are not.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engines import motion_space as ms
+from xactor.engines import motion_space as ms
 
 QUANTILES: tuple[float, ...] = tuple(float(q) for q in np.linspace(0.0, 1.0, 21))
 

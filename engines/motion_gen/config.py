@@ -1,6 +1,6 @@
 """The generator's configuration: a frozen dataclass saved as JSON beside the weights.
 
-The JSON and the safetensors file alone rebuild the model (:mod:`engines.motion_gen.weights`), so
+The JSON and the safetensors file alone rebuild the model (:mod:`xactor.engines.motion_gen.weights`), so
 a weights folder never depends on the code's defaults of the day.
 """
 
@@ -10,9 +10,9 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from engines import motion_space as ms
-from engines.audio.features import N_MELS
-from engines.timebase import ROWS_PER_FRAME
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.features import N_MELS
+from xactor.engines.timebase import ROWS_PER_FRAME
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 :class:`EngineStreamer` has :class:`~engines.motion_gen.sampler.StreamingGenerator`'s interface
 (``push``, ``flush``, ``reset``, ``set_emotion``) and produces the same frames from the same
 audio and seed (tested), but holds its state as the named arrays of
-:mod:`engines.motion_gen.step` and runs each chunk as one call of an
+:mod:`xactor.engines.motion_gen.step` and runs each chunk as one call of an
 :class:`~engines.inference.Engine` — torch, ONNX Runtime or TensorRT.
 """
 
@@ -16,9 +16,9 @@ from collections import deque
 import numpy as np
 import torch
 
-from engines.inference import Engine
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.step import STATE
+from xactor.engines.inference import Engine
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.step import STATE
 
 
 class EngineStreamer:

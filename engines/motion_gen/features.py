@@ -1,7 +1,7 @@
 """What the generator reads and writes, normalised: per-frame audio vectors and motion.
 
 Audio: each 25 fps frame gives the shared front end's four 10 ms log-mel rows (80 bins) and the VAD
-speech weight (:mod:`engines.audio.frontend`, the same numbers live and in training). Each mel bin
+speech weight (:mod:`xactor.engines.audio.frontend`, the same numbers live and in training). Each mel bin
 is standardised with the training corpus's mean and std, the four rows are flattened and the
 speech weight appended: one vector of ``4 × 80 + 1`` values per frame. Audio before the stream
 starts (the window's history at frame 0) is digital silence: the log floor in every bin, speech 0.
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engines import motion_space as ms
-from engines.audio.features import LOG_FLOOR, N_MELS
-from engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.features import LOG_FLOOR, N_MELS
+from xactor.engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ self-attention over its history's tokens, each of which carries its own audio.
 
 Streaming: :meth:`MotionDenoiser.forward` takes the new tokens' absolute positions and an
 optional per-layer KV cache of earlier tokens, and returns the new tokens' keys and values, so the
-sampler can grow and roll the cache (:mod:`engines.motion_gen.sampler`).
+sampler can grow and roll the cache (:mod:`xactor.engines.motion_gen.sampler`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.config import MotionGenConfig
 
 KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [B, H, S, dh] each
 

@@ -2,9 +2,9 @@
 
 One graph per weights file and sampler (steps, guidance: the loop is unrolled), the batch axis
 dynamic (sessions per call), every other axis static — the names and shapes are
-:mod:`engines.motion_gen.step`'s table. Checked against torch at once on fresh random inputs,
+:mod:`xactor.engines.motion_gen.step`'s table. Checked against torch at once on fresh random inputs,
 including rows of different ages in one batch (a fresh session beside partly filled caches).
-Used by the runtime (:mod:`engines.motion_gen.runtime`, on first use) and by ``xactor export``
+Used by the runtime (:mod:`xactor.engines.motion_gen.runtime`, on first use) and by ``xactor export``
 (which also checks the operators against TensorRT's).
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from engines.motion_gen.step import INPUTS, OUTPUTS, MotionStep
-from engines.motion_gen.weights import GeneratorWeights
-from engines.onnx_io import export_and_check
+from xactor.engines.motion_gen.step import INPUTS, OUTPUTS, MotionStep
+from xactor.engines.motion_gen.weights import GeneratorWeights
+from xactor.engines.onnx_io import export_and_check
 
 
 def step_module(weights: GeneratorWeights) -> MotionStep:

@@ -1,10 +1,10 @@
 """The generator's streaming step on a backend, built once per process and weights file.
 
 * ``tensorrt`` — where ``tensorrt`` imports and a GPU is present: an fp16 plan built from the
-  ONNX file below on first use (:mod:`engines.tensorrt_engine`), 1–16 sessions per call;
+  ONNX file below on first use (:mod:`xactor.engines.tensorrt_engine`), 1–16 sessions per call;
 * ``torch`` — :class:`~engines.motion_gen.step.MotionStep` in eager torch; on a CUDA host a copy
   on the GPU in fp16 with one CUDA graph per batch size;
-* ``onnxruntime`` — the same step exported to ONNX (:mod:`engines.motion_gen.onnx_step`) and run by ONNX
+* ``onnxruntime`` — the same step exported to ONNX (:mod:`xactor.engines.motion_gen.onnx_step`) and run by ONNX
   Runtime with one intra-op thread (a step is a few hundred small operators on 1–8 rows: threads
   cost more than they give, and the render worker's other stages want the other core). The ONNX
   file is exported on first use and cached under ``~/.cache/xactor/onnx`` (``XACTOR_CACHE_DIR``),
@@ -28,15 +28,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.inference import Engine, OrtEngine, TorchEngine
-from engines.motion_gen import step as step_code
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.engine_stream import StateSlots
-from engines.motion_gen.onnx_step import export_step, step_module
-from engines.motion_gen.step import INPUTS, OUTPUTS
-from engines.motion_gen.weights import GeneratorWeights
-from engines.onnx_io import cache_dir, cached_export, content_key, manifest
-from engines.tensorrt_engine import BatchProfile, unavailable_reason
+from xactor.engines.inference import Engine, OrtEngine, TorchEngine
+from xactor.engines.motion_gen import step as step_code
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.engine_stream import StateSlots
+from xactor.engines.motion_gen.onnx_step import export_step, step_module
+from xactor.engines.motion_gen.step import INPUTS, OUTPUTS
+from xactor.engines.motion_gen.weights import GeneratorWeights
+from xactor.engines.onnx_io import cache_dir, cached_export, content_key, manifest
+from xactor.engines.tensorrt_engine import BatchProfile, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def fastest_backend(weights: GeneratorWeights, weights_files: tuple[Path, Path],
 def _tensorrt(weights: GeneratorWeights, weights_files: tuple[Path, Path], key: str, branches: int) -> Engine:
     """The step as a TensorRT fp16 plan for 1–16 sessions per call, built from the cached ONNX
     file on first use (plans beside it, named by GPU architecture and TensorRT version)."""
-    from engines.tensorrt_engine import TrtEngine, build_plan
+    from xactor.engines.tensorrt_engine import TrtEngine, build_plan
 
     onnx_file = _exported(weights, key)
     info = manifest(onnx_file, "motion_step", weights_files, 0.0, axes={"batch": 1, "rows": branches})

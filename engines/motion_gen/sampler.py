@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask
+from xactor.engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask
 
 
 def time_steps(steps: int, shift: float = 1.0) -> list[float]:

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines.motion_gen.model import (
+from xactor.engines.motion_gen.model import (
     Block,
     MotionDenoiser,
     apply_rope,
@@ -57,7 +57,7 @@ from engines.motion_gen.model import (
     noise_level_features,
     rope_tables,
 )
-from engines.motion_gen.sampler import step_toward, time_steps
+from xactor.engines.motion_gen.sampler import step_toward, time_steps
 
 STATE = ("cache_k", "cache_v", "cache_valid", "ride_x", "ride_audio", "ride_emotion", "ride_valid")
 INPUTS = ("audio", "lookahead", "emotion", "intensity", "noise", *STATE)

@@ -18,10 +18,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from engines.motion_gen.calibration import Calibration
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer
-from engines.motion_gen.model import MotionDenoiser
+from xactor.engines.motion_gen.calibration import Calibration
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.features import Normalizer
+from xactor.engines.motion_gen.model import MotionDenoiser
 
 TEACHER = "motion_teacher"
 STUDENT = "motion_student"

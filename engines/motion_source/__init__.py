@@ -1,6 +1,6 @@
 """Motion sources: streaming audio in, 25 fps motion frames out (see :mod:`.base`), by name."""
 
-from engines.motion_source.base import (
+from xactor.engines.motion_source.base import (
     EMOTIONS,
     MOTION_SOURCES,
     MotionFrame,

@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engines import timebase
-from engines.registry import Registry
+from xactor.engines import timebase
+from xactor.engines.registry import Registry
 
 # The emotions a source can be asked to act, in the order of the generator's label indices. The
 # same tuple as the corpus's (training.corpus.store.format.EMOTIONS; a test keeps them equal): serving
@@ -150,7 +150,7 @@ class MotionSourceSpec:
 
 
 MOTION_SOURCES: Registry[MotionSourceSpec] = Registry(
-    "motion source", builtin_modules=("engines.motion_source.heuristic", "engines.motion_source.generator")
+    "motion source", builtin_modules=("xactor.engines.motion_source.heuristic", "xactor.engines.motion_source.generator")
 )
 
 
@@ -162,7 +162,7 @@ def register_motion_source(spec: MotionSourceSpec) -> MotionSourceSpec:
 def create_motion_source(name: str, options: MotionSourceOptions) -> MotionSource:
     """Build the motion source registered as ``name`` (raises UnknownNameError for unknown names
     or a backend it lacks)."""
-    from engines.registry import check_backend
+    from xactor.engines.registry import check_backend
 
     spec = MOTION_SOURCES.get(name)
     backend = check_backend(options.backend, spec.backends, f"motion source {name!r}")

@@ -21,7 +21,7 @@ are not fatal: building the source logs one warning and returns the heuristic so
 server without weights still serves a talking face — and says so in ``describe()``.
 
 Backends (``options.backend``): ``onnxruntime`` (the step exported to ONNX once per weights file,
-:mod:`engines.motion_gen.runtime`) or ``torch`` (the reference sampler); ``auto`` is whichever
+:mod:`xactor.engines.motion_gen.runtime`) or ``torch`` (the reference sampler); ``auto`` is whichever
 ran one session's step faster on this machine, measured once per process and weights file (ONNX
 Runtime here, 1.9 vs 3.2 ms). Both give the same frames (tested). torch threads are the
 render worker's (``torch_threads`` setting); the ONNX Runtime session uses one thread.
@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from engines.audio.frontend import AudioFrontEnd
-from engines.motion_gen.engine_stream import EngineStreamer
-from engines.motion_gen.features import stream_shift
-from engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, fastest_backend, step_engine
-from engines.motion_gen.sampler import Denoiser, StreamingGenerator
-from engines.motion_gen.weights import (
+from xactor.engines.audio.frontend import AudioFrontEnd
+from xactor.engines.motion_gen.engine_stream import EngineStreamer
+from xactor.engines.motion_gen.features import stream_shift
+from xactor.engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, fastest_backend, step_engine
+from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
+from xactor.engines.motion_gen.weights import (
     SHIPPED_DIR,
     STUDENT,
     TEACHER,
@@ -50,7 +50,7 @@ from engines.motion_gen.weights import (
     WeightsError,
     load_weights,
 )
-from engines.motion_source.base import (
+from xactor.engines.motion_source.base import (
     EMOTIONS,
     BatchMember,
     MotionFrame,
@@ -60,8 +60,8 @@ from engines.motion_source.base import (
     check_emotion,
     register_motion_source,
 )
-from engines.motion_source.life import Life, with_life_channels
-from engines.timebase import frame_end_sample
+from xactor.engines.motion_source.life import Life, with_life_channels
+from xactor.engines.timebase import frame_end_sample
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def build_generator_source(options: MotionSourceOptions) -> MotionSource:
             raise WeightsError(f"{folder}: no {STUDENT}.safetensors or {TEACHER}.safetensors (missing)")
         weights = shared_weights(folder, name)
     except WeightsError as exc:
-        from engines.motion_source.heuristic import HeuristicMotionSource
+        from xactor.engines.motion_source.heuristic import HeuristicMotionSource
 
         log.warning("generator weights unusable: %s; falling back to the heuristic motion source", exc)
         source = HeuristicMotionSource(lookahead_frames=options.lookahead_frames, seed=options.seed)

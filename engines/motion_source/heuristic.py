@@ -33,17 +33,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.audio.features import Prosody
-from engines.audio.frontend import AudioFrontEnd
-from engines.motion_source.base import (
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.features import Prosody
+from xactor.engines.audio.frontend import AudioFrontEnd
+from xactor.engines.motion_source.base import (
     MotionFrame,
     MotionSource,
     MotionSourceSpec,
     register_motion_source,
 )
-from engines.motion_source.life import Life, LifeConfig, alpha
-from engines.timebase import FRAME_SECONDS, HOP, ROWS_PER_FRAME, SAMPLE_RATE, frame_end_sample
+from xactor.engines.motion_source.life import Life, LifeConfig, alpha
+from xactor.engines.timebase import FRAME_SECONDS, HOP, ROWS_PER_FRAME, SAMPLE_RATE, frame_end_sample
 
 _ROW_S = HOP / SAMPLE_RATE  # 10 ms
 

@@ -4,7 +4,7 @@ Without it a face looks frozen in silence; every motion source layers its mouth 
 and the synthetic corpus generator uses it for the non-speech channels, so both see the same
 statistics. Per 25 fps frame, from the frame index, how much the person speaks (0..1) and
 optionally an emphasis (0..1, for a nod), it writes the pose, ``eyeBlink*`` and gaze channels of a
-motion vector (:mod:`engines.motion_space`):
+motion vector (:mod:`xactor.engines.motion_space`):
 
 * blinks — both eyes, the next one 2–6 s after the previous ends (and, half the time, one at once
   when speech stops: people blink at phrase ends), 150–250 ms long, fast close
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.timebase import FRAME_SECONDS
+from xactor.engines import motion_space as ms
+from xactor.engines.timebase import FRAME_SECONDS
 
 # Channels Life writes; every other channel of its output is 0.
 BLINK_CHANNELS: tuple[int, int] = (ms.INDEX["eyeBlinkLeft"], ms.INDEX["eyeBlinkRight"])

@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engines.offline.demo import contact_sheet_motion
+from xactor.engines.offline.demo import contact_sheet_motion
 
 if TYPE_CHECKING:
-    from engines.render.base import Renderer
+    from xactor.engines.render.base import Renderer
 
 COLUMNS = 5
 LABEL_PX = 18
 
 
 def contact_sheet(renderer: Renderer, tile: int | None = None, columns: int = COLUMNS) -> Image.Image:
-    """Render the contact-sheet poses (see :data:`engines.offline.demo.CONTACT_SHEET`) as one image."""
+    """Render the contact-sheet poses (see :data:`xactor.engines.offline.demo.CONTACT_SHEET`) as one image."""
     labels, motion = contact_sheet_motion()
     frames = renderer.render(motion)  # [N, S, S, 3]
     tile = tile or renderer.size

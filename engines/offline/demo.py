@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from engines import motion_space as ms
+from xactor.engines import motion_space as ms
 
 FPS = 25
 

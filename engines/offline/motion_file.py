@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines import timebase
+from xactor.engines import motion_space as ms
+from xactor.engines import timebase
 
 
 def motion_record(index: int, motion: np.ndarray) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines import timebase
-from engines.motion_source.base import MotionFrame, MotionSource
+from xactor.engines import motion_space as ms
+from xactor.engines import timebase
+from xactor.engines.motion_source.base import MotionFrame, MotionSource
 
 CHUNK_SAMPLES = timebase.SAMPLE_RATE  # push one second at a time (progress granularity only)
 

@@ -3,7 +3,7 @@
 Video is libx264, yuv420p, at the motion frame rate. Audio, when given, is decoded with PyAV from
 any format FFmpeg reads, resampled to 48 kHz stereo, encoded as AAC and interleaved with the
 video as the frames come (each frame's audio is written right after it), then trimmed to the
-video's length. :func:`render_video` drives any renderer (the :class:`engines.render.base.Renderer`
+video's length. :func:`render_video` drives any renderer (the :class:`xactor.engines.render.base.Renderer`
 contract) batch by batch into such a file.
 """
 
@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 if TYPE_CHECKING:
-    from engines.render.base import Renderer
+    from xactor.engines.render.base import Renderer
 
 log = logging.getLogger(__name__)
 

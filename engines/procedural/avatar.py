@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.avatar.bundle import SIZES, FaceBoxMeta, HeadPose
-from engines.procedural.identity import sample_identity
-from engines.procedural.render import ProceduralFace
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.bundle import SIZES, FaceBoxMeta, HeadPose
+from xactor.engines.procedural.identity import sample_identity
+from xactor.engines.procedural.render import ProceduralFace
 
 SOURCE_SIZE = 512
 TEST_SEED_BASE = 2_000_000  # identities the renderer never trained on (its test split)
@@ -19,7 +19,7 @@ TEST_SEED_BASE = 2_000_000  # identities the renderer never trained on (its test
 
 @dataclass(frozen=True)
 class ProceduralPortrait:
-    """Everything :func:`engines.avatar.bundle.write_bundle` needs, plus the meta fields."""
+    """Everything :func:`xactor.engines.avatar.bundle.write_bundle` needs, plus the meta fields."""
 
     seed: int
     source: np.ndarray  # [512, 512, 3] uint8: the portrait, which is also its own 512 crop

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines import face_regions as fr
-from engines.face_model import MIRROR, NEUTRAL_FACE
+from xactor.engines import face_regions as fr
+from xactor.engines.face_model import MIRROR, NEUTRAL_FACE
 
 SKIN_TONES = np.array(  # light to deep (sRGB 0..1)
     [

@@ -16,9 +16,9 @@ import numpy as np
 from matplotlib.path import Path as PolygonPath
 from scipy.spatial import Delaunay
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.face_model import NEUTRAL_FACE, FaceModel
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.face_model import NEUTRAL_FACE, FaceModel
 
 MESH_POINTS = 468  # landmarks 468..477 are the irises: not part of the skin
 

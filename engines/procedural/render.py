@@ -28,14 +28,14 @@ import torch
 from PIL import Image, ImageDraw
 from scipy.ndimage import map_coordinates
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.avatar.align import CENTRE_Y, FACE_FRACTION
-from engines.face_model import FaceModel, Placement, euler_to_matrix
-from engines.procedural.identity import FaceIdentity
-from engines.procedural.raster import EYE_HOLES, MESH_POINTS, MOUTH_HOLE, rasterize, skin_triangles
-from engines.procedural.texture import skin_texture, uv_pixels
-from engines.warp.renderer import AvatarRenderer
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.align import CENTRE_Y, FACE_FRACTION
+from xactor.engines.face_model import FaceModel, Placement, euler_to_matrix
+from xactor.engines.procedural.identity import FaceIdentity
+from xactor.engines.procedural.raster import EYE_HOLES, MESH_POINTS, MOUTH_HOLE, rasterize, skin_triangles
+from xactor.engines.procedural.texture import skin_texture, uv_pixels
+from xactor.engines.warp.renderer import AvatarRenderer
 
 SUPERSAMPLE = 2
 Pose = tuple[np.ndarray, float, np.ndarray]  # the head's rotation [3, 3], scale, translation [3]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.procedural.identity import sample_identity
-from engines.procedural.render import ProceduralFace
+from xactor.engines import motion_space as ms
+from xactor.engines.procedural.identity import sample_identity
+from xactor.engines.procedural.render import ProceduralFace
 
 SHEET_MOTIONS: dict[str, dict[str, float]] = {
     "rest": {},

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from engines import face_regions as fr
-from engines.procedural.identity import FaceIdentity
+from xactor.engines import face_regions as fr
+from xactor.engines.procedural.identity import FaceIdentity
 
 UV_LOW = np.array([-0.66, -0.72])  # canonical (x, y) at texture pixel (0, 0)
 UV_SPAN = 1.44  # canonical units across the texture, both axes

@@ -1,6 +1,6 @@
 """Renderers: motion + one avatar → RGB frames, by name, with a shared cache (docs/ARCHITECTURE.md §3)."""
 
-from engines.render.base import (
+from xactor.engines.render.base import (
     RENDERERS,
     Renderer,
     RendererOptions,
@@ -8,7 +8,7 @@ from engines.render.base import (
     create_renderer,
     register_renderer,
 )
-from engines.render.pool import RendererPool
+from xactor.engines.render.pool import RendererPool
 
 __all__ = [
     "RENDERERS",

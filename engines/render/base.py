@@ -3,7 +3,7 @@
 A :class:`Renderer` belongs to one (avatar, size, renderer, backend) and holds everything that is
 computed once per avatar (for the warp renderer: the interpolation solve, eye and mouth
 constants, the traced module). It is *shared* by every session on that avatar and size (see
-:class:`engines.render.pool.RendererPool`), so ``render`` must be safe to call from several
+:class:`xactor.engines.render.pool.RendererPool`), so ``render`` must be safe to call from several
 threads and must not keep per-session state.
 """
 
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines.registry import Registry, check_backend
+from xactor.engines.registry import Registry, check_backend
 
 if TYPE_CHECKING:
-    from engines.avatar.bundle import AvatarBundle
+    from xactor.engines.avatar.bundle import AvatarBundle
 
 
 class Renderer(ABC):
@@ -65,7 +65,7 @@ class RendererSpec:
 
 
 RENDERERS: Registry[RendererSpec] = Registry(
-    "renderer", builtin_modules=("engines.warp.renderer", "engines.diffusion.renderer")
+    "renderer", builtin_modules=("xactor.engines.warp.renderer", "xactor.engines.diffusion.renderer")
 )
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engines.render.base import Renderer, RendererOptions, create_renderer, resolve_backend
+from xactor.engines.render.base import Renderer, RendererOptions, create_renderer, resolve_backend
 
 if TYPE_CHECKING:
-    from engines.avatar.bundle import AvatarBundle
+    from xactor.engines.avatar.bundle import AvatarBundle
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from engines import face_regions as fr
-from engines.face_model import FaceModel
-from engines.warp import eyelid, flow, head, mouth
+from xactor.engines import face_regions as fr
+from xactor.engines.face_model import FaceModel
+from xactor.engines.warp import eyelid, flow, head, mouth
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engines import face_regions as fr
+from xactor.engines import face_regions as fr
 
 Array = np.ndarray
 

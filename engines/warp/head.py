@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engines import face_regions as fr
+from xactor.engines import face_regions as fr
 
 Array = np.ndarray
 

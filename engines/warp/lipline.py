@@ -1,7 +1,7 @@
 """The inner lip lines: which side of each lip a point is on, and lips that seal.
 
 The region between the inner lips is not skin: it is a hole the lips open and close over, and
-what shows in it is painted by :mod:`engines.warp.mouth`. Two rules keep it that way, both
+what shows in it is painted by :mod:`xactor.engines.warp.mouth`. Two rules keep it that way, both
 measured with *lip heights* in the mouth's frame (u along the mouth, v down the face): for the
 upper lip ``v_upper(u) - v`` (> 0 inside the lip, < 0 below its inner edge, in the opening), for
 the lower lip ``v - v_lower(u)``.

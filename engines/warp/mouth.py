@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engines import face_regions as fr
-from engines.warp import lipline
+from xactor.engines import face_regions as fr
+from xactor.engines.warp import lipline
 
 Array = np.ndarray
 
@@ -273,7 +273,7 @@ def mouth_layer(
     """The mouth interior on the ROI [B, 7, V, U]: premultiplied RGB, opacity, which side of the
     target mouth line each node is on (selects the lower warp layer), and the least height into
     the reference's upper and lower lip a warp layer may read there (the node's height into the
-    target's lips, at most the seal margin; px; :mod:`engines.warp.lipline`).
+    target's lips, at most the seal margin; px; :mod:`xactor.engines.warp.lipline`).
 
     ``polygon`` [B, 20, 2]: target inner lips carried back into the reference (skull) frame
     (:data:`INNER_LIP_POLYGON` order); ``jaw_shift`` [B, 2]: the lower lip's displacement in that

@@ -4,7 +4,7 @@ For hosts where ONNX Runtime is the runtime at hand (and the path to TensorRT, w
 the same graphs). On this project's 2-core CPU it is about 2.5× slower than the traced torch
 module (bench/RESULTS.md), so ``auto`` keeps torch; ``backend: onnxruntime`` asks for it.
 Each batch size's graph is exported on first use (a few seconds) into a private temporary
-folder, checked against torch right away (``engines.onnx_io``), and dropped with the renderer.
+folder, checked against torch right away (``xactor.engines.onnx_io``), and dropped with the renderer.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.inference import OrtEngine
-from engines.onnx_io import export_and_check
-from engines.warp.renderer import AvatarRenderer, WarpRenderer, probe_motion
+from xactor.engines.inference import OrtEngine
+from xactor.engines.onnx_io import export_and_check
+from xactor.engines.warp.renderer import AvatarRenderer, WarpRenderer, probe_motion
 
 
 class OrtAvatarRenderer(AvatarRenderer):

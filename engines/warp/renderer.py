@@ -28,16 +28,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.face_model import FaceModel, Placement
-from engines.render.base import Renderer, RendererSpec, register_renderer
-from engines.warp import eyelid, flow, head, lipline, mouth
-from engines.warp.cache import DEFAULT_NODES, AvatarCache
-from engines.warp.retarget import own_mouth_motion
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.face_model import FaceModel, Placement
+from xactor.engines.render.base import Renderer, RendererSpec, register_renderer
+from xactor.engines.warp import eyelid, flow, head, lipline, mouth
+from xactor.engines.warp.cache import DEFAULT_NODES, AvatarCache
+from xactor.engines.warp.retarget import own_mouth_motion
 
 if TYPE_CHECKING:
-    from engines.avatar.bundle import AvatarBundle
+    from xactor.engines.avatar.bundle import AvatarBundle
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +316,7 @@ class AvatarRenderer(Renderer):
 
     def paste_back(self, frames: np.ndarray) -> np.ndarray:
         """Crop frames uint8 [B, S, S, 3] (or one) → full portraits [B, H, W, 3] (feathered seam)."""
-        from engines.avatar.align import paste_back
+        from xactor.engines.avatar.align import paste_back
 
         if self.crop_to_source is None or self.source is None:
             raise ValueError("this renderer was built without its source portrait")
@@ -328,7 +328,7 @@ class AvatarRenderer(Renderer):
 
 def _build(bundle: AvatarBundle, size: int, backend: str) -> AvatarRenderer:
     if backend == "onnxruntime":
-        from engines.warp.onnx_renderer import OrtAvatarRenderer
+        from xactor.engines.warp.onnx_renderer import OrtAvatarRenderer
 
         return OrtAvatarRenderer.from_bundle(bundle, size=size)
     return AvatarRenderer.from_bundle(bundle, size=size)

@@ -15,7 +15,7 @@ width and ``jawOpen 0.5`` opens them about as far as on a neutral face.
 
 No overshoot: closing exactly is enough. Lips that only just meet used to leave a seam of the
 photo's teeth, but that was the warp reading the photo's opening at the lips' edge and painting
-the loops of lips that cross; :mod:`engines.warp.lipline` now seals them, and an overshoot only
+the loops of lips that cross; :mod:`xactor.engines.warp.lipline` now seals them, and an overshoot only
 ate into the opening of every vowel (jawOpen 0.1 still showed closed lips on the astronaut).
 Everything else stays relative to the portrait — its smile, its brows, its eye opening ("open eyes
 stay as open as in the photo") — which is what keeps its character where the motion does not
@@ -27,9 +27,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.face_model import FaceModel
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.face_model import FaceModel
 
 # Facing pairs of inner-lip landmarks around the centre (upper[i] above lower[i]).
 _UPPER_CENTRE: list[int] = list(fr.LIPS_INNER_UPPER[4:7])

@@ -28,9 +28,9 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from engines import timebase
-from server.live.metrics import LiveMetrics
-from server.live.timing import Rolling
+from xactor.engines import timebase
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.timing import Rolling
 
 log = logging.getLogger(__name__)
 

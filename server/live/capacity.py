@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from engines import timebase
-from engines.motion_source.base import MotionSource
-from engines.render.base import Renderer
-from server.live.encoding import VideoEncoder
+from xactor.engines import timebase
+from xactor.engines.motion_source.base import MotionSource
+from xactor.engines.render.base import Renderer
+from xactor.server.live.encoding import VideoEncoder
 
 log = logging.getLogger(__name__)
 

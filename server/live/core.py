@@ -15,7 +15,7 @@ the WebSocket session (``ws_session.py``) its socket. Two ways in:
   queued and played into the stream at real time, silence when the queue is empty.
   :meth:`SessionCore.clear_buffer` is an interruption: what is queued is dropped, frames rendered
   before the clear and not yet out are dropped, and the next frame listens, its mouth closed, with
-  the speech released but not yet played muted (:mod:`server.live.hush`). A segment the client
+  the speech released but not yet played muted (:mod:`xactor.server.live.hush`). A segment the client
   marks ends with a :class:`SegmentEnd` when the frame showing its last sample goes out, or at
   once with ``interrupted`` when it is cleared (its position: what had been shown).
 """
@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines import timebase
-from engines.motion_source.base import MotionSource
-from engines.render.base import Renderer
-from server.live.audio_in import (
+from xactor.engines import timebase
+from xactor.engines.motion_source.base import MotionSource
+from xactor.engines.render.base import Renderer
+from xactor.server.live.audio_in import (
     SAMPLE_RATE,
     TICK_S,
     AudioChunk,
@@ -44,13 +44,13 @@ from server.live.audio_in import (
     Resampler,
     SampleQueue,
 )
-from server.live.metrics import LiveMetrics
-from server.live.timing import Rolling
-from server.live.worker import FrameStream, RenderedFrame, RenderWorker
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.timing import Rolling
+from xactor.server.live.worker import FrameStream, RenderedFrame, RenderWorker
 
 if TYPE_CHECKING:
-    from server.live.rtmp import RtmpOutput
-    from server.live.whep import Broadcast
+    from xactor.server.live.rtmp import RtmpOutput
+    from xactor.server.live.whep import Broadcast
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ class SessionCore:
 
     def clear_buffer(self, close_mouth: bool = True) -> float:
         """Interruption: queued speech goes now; the next frame the worker takes listens and what
-        was released but not yet shown is muted (:mod:`server.live.hush`). With ``close_mouth``
+        was released but not yet shown is muted (:mod:`xactor.server.live.hush`). With ``close_mouth``
         False only the queue goes: the source closes the mouth itself and what was released plays.
         On a mic session the queue is the ``say`` speech not yet mixed in (the mic goes on, and the
         mouth follows it again after the hush). Returns seconds dropped."""

@@ -5,7 +5,7 @@ the clear and not yet shown: up to the lookahead plus a tick (60–100 ms). The 
 heard it, and its own smoothing would close the jaw over a few more frames (measured 2–4). So the
 worker *hushes* the frames after a clear instead of waiting for the source:
 
-* the articulation channels (:data:`engines.motion_space.ARTICULATION`: jaw and lips, not smiles
+* the articulation channels (:data:`xactor.engines.motion_space.ARTICULATION`: jaw and lips, not smiles
   or brows, blinks or head motion) are zeroed — the closed mouth of a listener — on every frame
   whose own audio was released before the clear;
 * they stay zeroed while the source, now fed silence, is still closing its own jaw (at most
@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, replace
 
-from engines import motion_space as ms
-from engines import timebase
-from engines.motion_source.base import MotionFrame
+from xactor.engines import motion_space as ms
+from xactor.engines import timebase
+from xactor.engines.motion_source.base import MotionFrame
 
 RAMP_FRAMES = 3  # frames over which the source's own mouth comes back after the hushed ones
 MAX_HOLD_FRAMES = 8  # at most this many more frames waiting for the source to close its jaw

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from server.live.core import SessionCore
-from server.live.metrics import LiveMetrics
-from server.live.options import ResolvedOptions
+from xactor.server.live.core import SessionCore
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.options import ResolvedOptions
 
 if TYPE_CHECKING:
-    from server.live.tracks import AvatarVideoTrack
+    from xactor.server.live.tracks import AvatarVideoTrack
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ The manager owns the process's shared :class:`RenderWorker` and uses the app's
 avatar's renderer was built once (at start-up for the default avatar, at upload for the others)
 and is shared. The slot is reserved before any await, so concurrent offers cannot overshoot the
 limit. The limit is ``Settings.max_sessions`` when set, else the capacity measured at start-up
-(:mod:`server.live.capacity`); offers that arrive while it is being measured wait for it.
+(:mod:`xactor.server.live.capacity`); offers that arrive while it is being measured wait for it.
 """
 
 from __future__ import annotations
@@ -17,22 +17,22 @@ from typing import Any
 
 from aiortc import RTCSessionDescription
 
-from engines.avatar.bundle import AvatarBundle
-from engines.motion_source.base import MotionSource, MotionSourceOptions, create_motion_source
-from engines.render.base import Renderer, RendererOptions
-from engines.render.pool import RendererPool
-from server.live.audio_in import Resampler
-from server.live.capacity import Capacity, measure_capacity
-from server.live.encoding import VideoEncoder
-from server.live.lifecycle import LiveSession
-from server.live.metrics import LiveMetrics
-from server.live.options import OptionError, ResolvedOptions
-from server.live.rtmp import RtmpOutput
-from server.live.session import Session
-from server.live.wire import StreamRequest
-from server.live.worker import RenderWorker
-from server.live.ws_session import Hangup, Send, StreamSession
-from server.settings import Settings
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.motion_source.base import MotionSource, MotionSourceOptions, create_motion_source
+from xactor.engines.render.base import Renderer, RendererOptions
+from xactor.engines.render.pool import RendererPool
+from xactor.server.live.audio_in import Resampler
+from xactor.server.live.capacity import Capacity, measure_capacity
+from xactor.server.live.encoding import VideoEncoder
+from xactor.server.live.lifecycle import LiveSession
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.options import OptionError, ResolvedOptions
+from xactor.server.live.rtmp import RtmpOutput
+from xactor.server.live.session import Session
+from xactor.server.live.wire import StreamRequest
+from xactor.server.live.worker import RenderWorker
+from xactor.server.live.ws_session import Hangup, Send, StreamSession
+from xactor.server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class CapacityError(RuntimeError):
 
 
 def default_resampler() -> Resampler:
-    from engines.audio.resample import AudioResampler16k
+    from xactor.engines.audio.resample import AudioResampler16k
 
     return AudioResampler16k()
 
@@ -88,7 +88,7 @@ class SessionManager:
         return self.capacity.sessions if self.capacity is not None else 1
 
     def options_for_default(self) -> ResolvedOptions:
-        from server.live.options import SessionOptions
+        from xactor.server.live.options import SessionOptions
 
         return SessionOptions().resolve(self.settings)
 

@@ -6,16 +6,16 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engines.motion_source.base import EMOTIONS, MOTION_SOURCES, check_emotion
-from engines.registry import BACKENDS, check_backend
-from engines.render.base import RENDERERS
-from server.settings import Settings
+from xactor.engines.motion_source.base import EMOTIONS, MOTION_SOURCES, check_emotion
+from xactor.engines.registry import BACKENDS, check_backend
+from xactor.engines.render.base import RENDERERS
+from xactor.server.settings import Settings
 
 T = TypeVar("T")
 
 Resolution = Literal[256, 512]
 """Frame sides a session may ask for: the crop sizes every avatar is prepared at
-(``engines.avatar.bundle.SIZES``; tests/server/test_openapi_contract.py keeps the two equal)."""
+(``xactor.engines.avatar.bundle.SIZES``; tests/server/test_openapi_contract.py keeps the two equal)."""
 
 
 class OptionError(ValueError):

@@ -2,7 +2,7 @@
 
 An :class:`RtmpOutput` is a frame sink of the session's :class:`~server.live.core.SessionCore`:
 each frame and its stream audio go into a bounded queue. The encoding and the connection run in
-a child process (:mod:`server.live.rtmp_push`), a bulkhead: FFmpeg's handshake and writes keep
+a child process (:mod:`xactor.server.live.rtmp_push`), a bulkhead: FFmpeg's handshake and writes keep
 the GIL while they block, so in the server's own process one silent ingest froze every session.
 Here one thread per output feeds the child through a non-blocking pipe and holds it to deadlines:
 
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from server.live.audio_in import SAMPLE_RATE
-from server.live.core import FrameOut
-from server.live.rtmp_push import CONFIG, FRAME
+from xactor.server.live.audio_in import SAMPLE_RATE
+from xactor.server.live.core import FrameOut
+from xactor.server.live.rtmp_push import CONFIG, FRAME
 
 log = logging.getLogger(__name__)
 

@@ -37,26 +37,26 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
-from engines.motion_source.base import MotionSource
-from engines.offline.motion_file import motion_record
-from engines.render.base import Renderer
-from server.live.audio_in import SAMPLE_RATE, Resampler
-from server.live.core import FrameOut, SessionCore
-from server.live.encoding import (
+from xactor.engines.motion_source.base import MotionSource
+from xactor.engines.offline.motion_file import motion_record
+from xactor.engines.render.base import Renderer
+from xactor.server.live.audio_in import SAMPLE_RATE, Resampler
+from xactor.server.live.core import FrameOut, SessionCore
+from xactor.server.live.encoding import (
     CodecName,
     VideoEncoder,
     honour_keyframe_requests,
     negotiated_video_codec,
     video_codec_preferences,
 )
-from server.live.lifecycle import LiveSession
-from server.live.metrics import LiveMetrics
-from server.live.options import ResolvedOptions
-from server.live.sdp import UNANSWERABLE, OfferError, check_answer
-from server.live.timing import Rolling
-from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
-from server.live.transport import configure_audio_receivers, connect_deadline
-from server.live.worker import RenderWorker
+from xactor.server.live.lifecycle import LiveSession
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.options import ResolvedOptions
+from xactor.server.live.sdp import UNANSWERABLE, OfferError, check_answer
+from xactor.server.live.timing import Rolling
+from xactor.server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
+from xactor.server.live.transport import configure_audio_receivers, connect_deadline
+from xactor.server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ not fill every late slot, because a repeat costs a whole encode and on an oversu
 those encodes would take the CPU the renderer needs (measured: at 4 sessions on 2 cores, repeats
 every 60 ms cut the new frames from 32 to 13 a second in all). It never sends two frames closer
 than half a frame interval (newest wins). It encodes
-itself (see :mod:`server.live.encoding`) on a dedicated executor thread and returns ``av.Packet``;
+itself (see :mod:`xactor.server.live.encoding`) on a dedicated executor thread and returns ``av.Packet``;
 each packet also goes to its ``packet_taps`` (the session's WHEP viewers share this encode).
 
 :class:`DelayedAudioTrack` returns the session's 16 kHz input stream — exactly the samples the motion
@@ -32,12 +32,12 @@ import numpy as np
 import soxr
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from engines import timebase
-from server.live.audio_in import SAMPLE_RATE, AudioChunk
-from server.live.encoding import VIDEO_CLOCK, VideoEncoder
-from server.live.metrics import LiveMetrics
-from server.live.timing import RateMeter, Rolling
-from server.live.worker import RenderedFrame
+from xactor.engines import timebase
+from xactor.server.live.audio_in import SAMPLE_RATE, AudioChunk
+from xactor.server.live.encoding import VIDEO_CLOCK, VideoEncoder
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.timing import RateMeter, Rolling
+from xactor.server.live.worker import RenderedFrame
 
 log = logging.getLogger(__name__)
 

@@ -38,19 +38,19 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import MediaDescription, SessionDescription
 
-from server.live.audio_in import SAMPLE_RATE
-from server.live.core import FrameOut, SessionCore
-from server.live.encoding import (
+from xactor.server.live.audio_in import SAMPLE_RATE
+from xactor.server.live.core import FrameOut, SessionCore
+from xactor.server.live.encoding import (
     VIDEO_CLOCK,
     CodecName,
     VideoEncoder,
     honour_keyframe_requests,
     negotiated_video_codec,
 )
-from server.live.encoding import video_codec_preferences as codec_preferences
-from server.live.sdp import UNANSWERABLE, OfferError, check_answer, listed_codecs
-from server.live.tracks import AvatarVideoTrack
-from server.live.transport import connect_deadline
+from xactor.server.live.encoding import video_codec_preferences as codec_preferences
+from xactor.server.live.sdp import UNANSWERABLE, OfferError, check_answer, listed_codecs
+from xactor.server.live.tracks import AvatarVideoTrack
+from xactor.server.live.transport import connect_deadline
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ Server → client
     at 16 kHz (the stream audio up to the end of this frame: play it as it comes and picture and
     sound stay in sync), then the picture (``video``: ``jpeg``, ``rgb24`` rows, or nothing);
   * text events: ``segment_end`` (segment, position_s, interrupted), ``cleared`` (dropped_s),
-    ``motion`` (with ``"motion": true``: :func:`engines.offline.motion_file.motion_record`),
+    ``motion`` (with ``"motion": true``: :func:`xactor.engines.offline.motion_file.motion_record`),
     ``warning``, ``error`` (then the socket closes).
 
 Every JSON text message a client sends goes through :func:`read_json` (size and nesting caps);
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.live.options import SessionOptions
+from xactor.server.live.options import SessionOptions
 
 MAGIC = b"XAV1"
 HEADER = struct.Struct("<4sIIHHI")  # magic, frame index, audio samples, width, height, video kind

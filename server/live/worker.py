@@ -29,14 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines import timebase
-from engines.motion_gen.engine_stream import StepBatcher
-from engines.motion_source.base import BatchMember, MotionFrame, MotionSource
-from engines.render.base import Renderer
-from server.live.audio_in import AudioInbox
-from server.live.hush import Hush
-from server.live.metrics import LiveMetrics
-from server.live.timing import ArrivalLog, Rolling
+from xactor.engines import timebase
+from xactor.engines.motion_gen.engine_stream import StepBatcher
+from xactor.engines.motion_source.base import BatchMember, MotionFrame, MotionSource
+from xactor.engines.render.base import Renderer
+from xactor.server.live.audio_in import AudioInbox
+from xactor.server.live.hush import Hush
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.timing import ArrivalLog, Rolling
 
 log = logging.getLogger(__name__)
 

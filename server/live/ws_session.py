@@ -3,7 +3,7 @@
 For pipelines that do not speak WebRTC: a TTS stream, a voice agent framework's avatar plugin, a
 game engine. Audio is *pushed* (usually faster than real time) and played out at real time
 (:class:`~server.live.core.Playout`); each frame goes out with the stream audio it shows, so the
-client plays both in sync without a clock of its own. The wire format is :mod:`server.live.wire`.
+client plays both in sync without a clock of its own. The wire format is :mod:`xactor.server.live.wire`.
 
 The session ends when the socket closes (the client vanished), on ``DELETE /sessions/{id}``, on
 server shutdown, or when the client stops reading (its send queue fills): nothing outlives it.
@@ -23,18 +23,18 @@ from typing import Any
 import numpy as np
 import soxr
 
-from engines import timebase
-from engines.motion_source.base import MotionSource
-from engines.offline.motion_file import motion_record
-from engines.render.base import Renderer
-from server.live.audio_in import SAMPLE_RATE, Resampler
-from server.live.core import FrameOut, SegmentEnd, SessionCore
-from server.live.lifecycle import LiveSession
-from server.live.metrics import LiveMetrics
-from server.live.options import ResolvedOptions
-from server.live.timing import RateMeter
-from server.live.wire import StreamRequest, encode_frame
-from server.live.worker import RenderWorker
+from xactor.engines import timebase
+from xactor.engines.motion_source.base import MotionSource
+from xactor.engines.offline.motion_file import motion_record
+from xactor.engines.render.base import Renderer
+from xactor.server.live.audio_in import SAMPLE_RATE, Resampler
+from xactor.server.live.core import FrameOut, SegmentEnd, SessionCore
+from xactor.server.live.lifecycle import LiveSession
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.options import ResolvedOptions
+from xactor.server.live.timing import RateMeter
+from xactor.server.live.wire import StreamRequest, encode_frame
+from xactor.server.live.worker import RenderWorker
 
 log = logging.getLogger(__name__)
 

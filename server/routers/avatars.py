@@ -19,8 +19,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
-from engines.avatar.bundle import SIZES, AvatarBundle, FaceBoxMeta, HeadPose
-from engines.avatar.errors import (
+from xactor.engines.avatar.bundle import SIZES, AvatarBundle, FaceBoxMeta, HeadPose
+from xactor.engines.avatar.errors import (
     AvatarError,
     AvatarNotFoundError,
     BadUploadError,
@@ -32,10 +32,10 @@ from engines.avatar.errors import (
     UnsupportedImageError,
     UploadTooLargeError,
 )
-from engines.avatar.preview import png_bytes, preview_png
-from engines.avatar.store import DEFAULT_ALIAS, ID_PATTERN, AvatarStore, name_from_filename
-from server.errors import ErrorDoc, api_error, error_responses
-from server.settings import Settings
+from xactor.engines.avatar.preview import png_bytes, preview_png
+from xactor.engines.avatar.store import DEFAULT_ALIAS, ID_PATTERN, AvatarStore, name_from_filename
+from xactor.server.errors import ErrorDoc, api_error, error_responses
+from xactor.server.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from engines.motion_source.base import EMOTIONS, MOTION_SOURCES
-from server.live.options import ResolvedOptions
-from server.settings import IceServer
+from xactor.engines.motion_source.base import EMOTIONS, MOTION_SOURCES
+from xactor.server.live.options import ResolvedOptions
+from xactor.server.settings import IceServer
 
 router = APIRouter(tags=["sessions"])
 

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from server import __version__
-from server.process_stats import process_stats
+from xactor.server import __version__
+from xactor.server.process_stats import process_stats
 
 router = APIRouter(tags=["health"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from server.errors import error_responses
+from xactor.server.errors import error_responses
 
 # 401: app.py includes this router behind the bearer-token check.
 router = APIRouter(tags=["metrics"], responses=error_responses(401))

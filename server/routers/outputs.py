@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.auth import TokenRequired
-from server.errors import ErrorDoc, api_error, error_responses
-from server.live.lifecycle import LiveSession
-from server.live.manager import SessionManager
-from server.live.rtmp import RtmpOutput
-from server.routers.sessions import MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
+from xactor.server.auth import TokenRequired
+from xactor.server.errors import ErrorDoc, api_error, error_responses
+from xactor.server.live.lifecycle import LiveSession
+from xactor.server.live.manager import SessionManager
+from xactor.server.live.rtmp import RtmpOutput
+from xactor.server.routers.sessions import MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
 
 router = APIRouter(
     prefix="/sessions", tags=["outputs"], dependencies=[TokenRequired], responses=error_responses(401)

@@ -16,14 +16,14 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
-from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
-from server.auth import TokenRequired
-from server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
-from server.live.manager import CapacityError, SessionManager
-from server.live.options import OptionError, ResolvedOptions, SessionOptions
-from server.live.sdp import OfferError, check_offer
-from server.routers.avatars import (
+from xactor.engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
+from xactor.engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
+from xactor.server.auth import TokenRequired
+from xactor.server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
+from xactor.server.live.manager import CapacityError, SessionManager
+from xactor.server.live.options import OptionError, ResolvedOptions, SessionOptions
+from xactor.server.live.sdp import OfferError, check_offer
+from xactor.server.routers.avatars import (
     AVATAR_ID_PATTERN,
     AVATAR_NOT_FOUND,
     INCOMPATIBLE_BUNDLE,

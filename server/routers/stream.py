@@ -20,13 +20,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
-from engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
-from server.auth import token_matches
-from server.errors import validation_message
-from server.live.manager import CapacityError, SessionManager
-from server.live.options import OptionError
-from server.live.wire import MAX_CONTROL_CHARS, MAX_REQUEST_CHARS, StreamRequest, WireError, read_json
-from server.live.ws_session import StreamSession
+from xactor.engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
+from xactor.server.auth import token_matches
+from xactor.server.errors import validation_message
+from xactor.server.live.manager import CapacityError, SessionManager
+from xactor.server.live.options import OptionError
+from xactor.server.live.wire import MAX_CONTROL_CHARS, MAX_REQUEST_CHARS, StreamRequest, WireError, read_json
+from xactor.server.live.ws_session import StreamSession
 
 log = logging.getLogger(__name__)
 

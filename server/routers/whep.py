@@ -17,12 +17,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from server.auth import TokenRequired
-from server.errors import ErrorDoc, api_error, error_responses
-from server.live.manager import SessionManager
-from server.live.sdp import OfferError, check_offer
-from server.live.whep import Broadcast, TooManyViewersError, ViewerError
-from server.routers.sessions import MAX_SDP_CHARS, MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
+from xactor.server.auth import TokenRequired
+from xactor.server.errors import ErrorDoc, api_error, error_responses
+from xactor.server.live.manager import SessionManager
+from xactor.server.live.sdp import OfferError, check_offer
+from xactor.server.live.whep import Broadcast, TooManyViewersError, ViewerError
+from xactor.server.routers.sessions import MAX_SDP_CHARS, MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
 
 log = logging.getLogger(__name__)
 

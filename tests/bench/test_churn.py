@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.churn import ChurnConfig, churn
+from xactor.bench.churn import ChurnConfig, churn
 
 pytestmark = pytest.mark.slow
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.diffusion import DiffusionBenchConfig, markdown, run
-from engines.diffusion.model import RenderDenoiser, RenderModelConfig
-from engines.diffusion.weights import save_render_weights
+from xactor.bench.diffusion import DiffusionBenchConfig, markdown, run
+from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
+from xactor.engines.diffusion.weights import save_render_weights
 
 
 def test_rows_for_every_stage_steps_and_size(tmp_path: Path) -> None:

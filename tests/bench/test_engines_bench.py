@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines.motion_gen.weights import STUDENT
+from xactor.cli.main import app
+from xactor.engines.motion_gen.weights import STUDENT
 from tests.motion_weights import save_tiny_weights
 
 

@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from bench.interrupt import InterruptConfig, run
-from bench.speech import have_espeak
+from xactor.bench.interrupt import InterruptConfig, run
+from xactor.bench.speech import have_espeak
 
 
 @pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from bench.latency import ProbeConfig, probe
-from bench.speech import have_espeak
+from xactor.bench.latency import ProbeConfig, probe
+from xactor.bench.speech import have_espeak
 
 
 @pytest.mark.slow

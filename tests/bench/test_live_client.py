@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.live_client import SignalTrack
+from xactor.bench.live_client import SignalTrack
 
 
 @pytest.mark.anyio

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bench.motion import _copy, _prefill
-from cli.main import app
-from engines.motion_gen.sampler import Denoiser, StreamingGenerator
-from engines.motion_gen.weights import STUDENT, TEACHER, load_weights
+from xactor.bench.motion import _copy, _prefill
+from xactor.cli.main import app
+from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
+from xactor.engines.motion_gen.weights import STUDENT, TEACHER, load_weights
 from tests.motion_weights import save_tiny_weights
 
 

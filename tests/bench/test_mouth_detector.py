@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.latency import silent_mask
-from bench.mouth import OpeningDetector
+from xactor.bench.latency import silent_mask
+from xactor.bench.mouth import OpeningDetector
 
 H, W = 12, 16
 

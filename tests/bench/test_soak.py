@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import FAULTS, SoakConfig, loop_metrics, parse_faults, soak
+from xactor.bench.soak import FAULTS, SoakConfig, loop_metrics, parse_faults, soak
 
 pytestmark = pytest.mark.slow
 

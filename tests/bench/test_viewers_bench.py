@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.viewers import ViewersConfig, viewers
+from xactor.bench.viewers import ViewersConfig, viewers
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ def anyio_backend() -> str:
 def chromium_and_espeak() -> None:
     """The browser tests drive headless Chromium and speak with espeak-ng: skip, saying which is
     missing, where either is."""
-    from bench.speech import have_espeak
+    from xactor.bench.speech import have_espeak
     from tests.browser.cdp import chromium_path
 
     if chromium_path() is None:

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.latency import local_server
-from bench.mouth import mouth_box
-from bench.speech import speech_with_onsets, write_wav
+from xactor.bench.latency import local_server
+from xactor.bench.mouth import mouth_box
+from xactor.bench.speech import speech_with_onsets, write_wav
 from tests.browser.cdp import Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.anyio]
@@ -51,7 +51,7 @@ FRAMES_JS = """
 
 @pytest.mark.usefixtures("chromium_and_espeak")
 async def test_web_client_mic_session_moves_the_mouth(tmp_path: Path) -> None:
-    from engines.avatar.store import AvatarStore
+    from xactor.engines.avatar.store import AvatarStore
 
     data_dir = tmp_path / "data"
     bundle = AvatarStore(data_dir / "avatars").ensure_default()

@@ -12,8 +12,8 @@ import av
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines.avatar.store import AvatarStore
+from xactor.cli.main import app
+from xactor.engines.avatar.store import AvatarStore
 from tests.motion_weights import save_tiny_weights
 
 runner = CliRunner()
@@ -85,7 +85,7 @@ def test_without_weights_it_says_so_and_uses_the_heuristic(
     # Motion out for rigs: one record per video frame, on the video's clock, that renders back.
     import json
 
-    from engines.offline.motion_file import load_motion
+    from xactor.engines.offline.motion_file import load_motion
 
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     with av.open(str(out)) as container:

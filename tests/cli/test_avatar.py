@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli.main import app
+from xactor.cli.main import app
 from tests import fixtures_images as fx
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from cli.main import app
+from xactor.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -69,8 +69,8 @@ def test_help_loads_no_heavy_module() -> None:
         "    app(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('torch', 'mediapipe', 'av', 'cv2', 'uvicorn', 'fastapi', 'server.settings',\n"
-        "         'engines.warp')\n"
+        "heavy = ('torch', 'mediapipe', 'av', 'cv2', 'uvicorn', 'fastapi', 'xactor.server.settings',\n"
+        "         'xactor.engines.warp')\n"
         "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -52,7 +52,7 @@ def test_compose_file_runs_the_server_with_a_turn_relay() -> None:
     def substitute(text: str) -> str:  # compose's ${VAR}, ${VAR:-default}, ${VAR:?error}
         return re.sub(r"\$\{(\w+)(?::[-?][^}]*)?\}", lambda m: env[m.group(1)], text)
 
-    from server.settings import Settings
+    from xactor.server.settings import Settings
 
     raw = substitute(services["xactor"]["environment"]["XACTOR_ICE_SERVERS"])
     settings = Settings.model_validate({"ice_servers": __import__("json").loads(raw)})

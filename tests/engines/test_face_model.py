@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.face_model import (
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.face_model import (
     MIRROR,
     NEUTRAL_FACE,
     FaceModel,
@@ -197,7 +197,7 @@ def test_placement_round_trip_and_estimate() -> None:
 def test_onnx_export_matches_torch(tmp_path) -> None:
     import onnxruntime as ort
 
-    from export.onnx_face_model import export_face_model
+    from xactor.export.onnx_face_model import export_face_model
 
     placement = Placement(np.eye(3, dtype=np.float32), 100.0, np.array([128.0, 128.0, 0.0], np.float32))
     model = FaceModel(NEUTRAL_FACE, placement)

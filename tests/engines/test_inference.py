@@ -14,12 +14,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines.inference import TorchEngine
-from engines.motion_gen.onnx_step import sample_inputs, step_module
-from engines.motion_gen.step import INPUTS, OUTPUTS
-from engines.motion_gen.weights import STUDENT, GeneratorWeights, load_weights
-from engines.tensorrt_engine import BatchProfile, input_shapes, plan_name, unavailable_reason
+from xactor.cli.main import app
+from xactor.engines.inference import TorchEngine
+from xactor.engines.motion_gen.onnx_step import sample_inputs, step_module
+from xactor.engines.motion_gen.step import INPUTS, OUTPUTS
+from xactor.engines.motion_gen.weights import STUDENT, GeneratorWeights, load_weights
+from xactor.engines.tensorrt_engine import BatchProfile, input_shapes, plan_name, unavailable_reason
 from tests.motion_weights import save_tiny_weights
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
@@ -139,7 +139,7 @@ def test_build_engine_refuses_a_graph_without_its_manifest(exported: Path, tmp_p
 def test_tensorrt_plan_matches_torch(
     weights: tuple[Path, GeneratorWeights], exported: Path, tmp_path: Path, precision: str, tolerance: float
 ) -> None:
-    from engines.tensorrt_engine import TrtEngine, build_plan
+    from xactor.engines.tensorrt_engine import TrtEngine, build_plan
 
     info = json.loads(exported.with_suffix(".json").read_text())
     plan = build_plan(exported, info, tmp_path, precision, BatchProfile(1, 2, 4))

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer
-from engines.motion_gen.model import MotionDenoiser, block_causal_mask, teacher_forcing_mask
-from engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator, step_toward, time_steps
-from engines.motion_gen.weights import WeightsError, load_weights, save_weights
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.features import Normalizer
+from xactor.engines.motion_gen.model import MotionDenoiser, block_causal_mask, teacher_forcing_mask
+from xactor.engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator, step_toward, time_steps
+from xactor.engines.motion_gen.weights import WeightsError, load_weights, save_weights
 
 
 def tiny_model(seed: int = 0, **kw: int) -> MotionDenoiser:
@@ -144,7 +144,7 @@ def _normalizer() -> Normalizer:
 
 
 def test_weights_round_trip_and_corrupt_files(tmp_path) -> None:
-    from engines.motion_gen.weights import SamplerSettings
+    from xactor.engines.motion_gen.weights import SamplerSettings
 
     model = tiny_model()
     save_weights(

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from engines.inference import OrtEngine, TorchEngine
-from engines.motion_gen.engine_stream import EngineStreamer, StepBatcher
-from engines.motion_gen.onnx_step import export_step
-from engines.motion_gen.sampler import Denoiser, StreamingGenerator
-from engines.motion_gen.step import INPUTS, OUTPUTS, MotionStep
-from engines.motion_gen.weights import GeneratorWeights, load_weights
+from xactor.engines.inference import OrtEngine, TorchEngine
+from xactor.engines.motion_gen.engine_stream import EngineStreamer, StepBatcher
+from xactor.engines.motion_gen.onnx_step import export_step
+from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
+from xactor.engines.motion_gen.step import INPUTS, OUTPUTS, MotionStep
+from xactor.engines.motion_gen.weights import GeneratorWeights, load_weights
 from tests.motion_weights import TINY, save_tiny_weights
 
 CASES = [  # chunk, steps, guidance, lookahead
@@ -121,7 +121,7 @@ def test_sessions_in_pool_slots_equal_sessions_alone(tmp_path: Path, guidance: f
     """Five sessions whose state lives in a shared pool (grown from 2 slots while sessions start,
     one slot freed and reused mid-stream), batched at most 2 rows a call: each gives what it gives
     alone with its own arrays."""
-    from engines.motion_gen.engine_stream import StateSlots
+    from xactor.engines.motion_gen.engine_stream import StateSlots
 
     w = _weights(tmp_path, 1, 2, guidance)
     s = w.sampler

@@ -1,4 +1,4 @@
-"""engines.registry: stage implementations by name, lazy built-ins, backend resolution."""
+"""xactor.engines.registry: stage implementations by name, lazy built-ins, backend resolution."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
-from engines.motion_source.base import MOTION_SOURCES
-from engines.registry import BACKENDS, Registry, UnknownNameError, check_backend
+from xactor.engines.motion_source.base import MOTION_SOURCES
+from xactor.engines.registry import BACKENDS, Registry, UnknownNameError, check_backend
 
 
 def test_register_get_names_and_check() -> None:

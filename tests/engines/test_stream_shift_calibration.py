@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.motion_gen.calibration import QUANTILES, Calibration
-from engines.motion_gen.features import MAX_SHIFT, StreamShift
-from engines.motion_gen.weights import SHIPPED_DIR, STUDENT, WeightsError, load_weights
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.calibration import QUANTILES, Calibration
+from xactor.engines.motion_gen.features import MAX_SHIFT, StreamShift
+from xactor.engines.motion_gen.weights import SHIPPED_DIR, STUDENT, WeightsError, load_weights
 
 RNG = np.random.default_rng(0)
 

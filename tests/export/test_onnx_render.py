@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines.diffusion.model import RenderDenoiser, RenderModelConfig
-from engines.diffusion.weights import save_render_weights
-from engines.inference import OrtEngine
-from engines.onnx_io import graph_ops
-from export.onnx_render import RENDER_TENSORRT_OPS
+from xactor.cli.main import app
+from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
+from xactor.engines.diffusion.weights import save_render_weights
+from xactor.engines.inference import OrtEngine
+from xactor.engines.onnx_io import graph_ops
+from xactor.export.onnx_render import RENDER_TENSORRT_OPS
 
 
 def test_export_render_graphs_match_torch(tmp_path: Path) -> None:

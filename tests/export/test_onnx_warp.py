@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.avatar.store import AvatarStore
-from engines.warp import AvatarRenderer
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.warp import AvatarRenderer
 from tests import fixtures_images as fx
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime checks the exported graph")
 onnx = pytest.importorskip("onnx", reason="the onnx package writes the graph")
 
-from engines.onnx_io import graph_ops  # noqa: E402
-from export.onnx_warp import TENSORRT_OPS, export_warp, sample_motion  # noqa: E402
+from xactor.engines.onnx_io import graph_ops  # noqa: E402
+from xactor.export.onnx_warp import TENSORRT_OPS, export_warp, sample_motion  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_cli_writes_the_graph_and_its_manifest(tmp_path: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from xactor.cli.main import app
 
     out = tmp_path / "warp.onnx"
     args = ["export", "warp", "--out", str(out), "--batch", "2", "--data-dir", str(tmp_path / "data")]

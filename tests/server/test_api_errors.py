@@ -22,9 +22,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI
 
-from engines.avatar.decode import decode_image
-from engines.avatar.store import AvatarStore, avatar_id
-from server.errors import MAX_FIELD_ERRORS, ErrorResponse
+from xactor.engines.avatar.decode import decode_image
+from xactor.engines.avatar.store import AvatarStore, avatar_id
+from xactor.server.errors import MAX_FIELD_ERRORS, ErrorResponse
 from tests import fixtures_images as fx
 from tests.server.live.conftest import make_app, serving
 
@@ -180,13 +180,13 @@ async def test_refusals_are_logged_in_one_line_with_their_code(
     served, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, http = served
-    caplog.set_level(logging.INFO, logger="server.errors")
+    caplog.set_level(logging.INFO, logger="xactor.server.errors")
     await http.post("/sessions", json={"sdp": "x", "options": {"lookahead": -1}})
     await http.get("/nope")
     await http.get("/sessions", headers={"Authorization": ""})
     await http.post("/sessions", content=b"[" * 100_000, headers=JSON)
     await http.get("/sessions/x%0Aforged%20line")  # a newline in the echoed id
-    refused = [r for r in caplog.records if r.name == "server.errors"]
+    refused = [r for r in caplog.records if r.name == "xactor.server.errors"]
     assert [r.levelno for r in refused] == [logging.INFO] * 2 + [logging.WARNING] + [logging.INFO] * 2
     messages = [r.getMessage() for r in refused]
     codes = ["invalid_request", "not_found", "unauthorized", "bad_request", "session_not_found"]
@@ -195,7 +195,7 @@ async def test_refusals_are_logged_in_one_line_with_their_code(
     web = [
         r
         for r in caplog.records
-        if r.name.startswith(("server.errors", "server.routers", "fastapi", "starlette"))
+        if r.name.startswith(("xactor.server.errors", "xactor.server.routers", "fastapi", "starlette"))
     ]
     assert all(r.exc_info is None and r.levelno < logging.ERROR for r in web), (
         "a client mistake logged an error"
@@ -311,8 +311,7 @@ async def _with_session(c: Ctx, then: Callable[[str], Awaitable[httpx.Response]]
 
 async def _no_tts(c: Ctx) -> httpx.Response:
     """A server without espeak-ng answers 503."""
-    import engines.audio.tts as tts
-
+    import xactor.engines.audio.tts as tts
     real = tts.shutil.which
     tts.shutil.which = lambda name: None  # type: ignore[assignment,misc]
     try:

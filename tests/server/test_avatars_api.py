@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from server.app import create_app
-from server.settings import Settings
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 from tests import fixtures_images as fx
 
 

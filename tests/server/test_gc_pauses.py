@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from server.gc_pauses import GcPauses
-from server.live.metrics import LiveMetrics
+from xactor.server.gc_pauses import GcPauses
+from xactor.server.live.metrics import LiveMetrics
 from tests.server.live.conftest import make_app
 
 

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from server import __version__
-from server.app import create_app
-from server.settings import Settings
+from xactor.server import __version__
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 
 
 def test_health_reports_the_measured_capacity_and_the_warm_default_avatar(tmp_path) -> None:

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from server import log_redaction
-from server.app import create_app
-from server.settings import Settings
+from xactor.server import log_redaction
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 
 TOKEN = "zq8-Secret-7d41c0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _SERVE = """
 import sys
 import tests.server.live.conftest
-from cli.main import app
+from xactor.cli.main import app
 app(["serve", "--host", "127.0.0.1", "--port", sys.argv[1], "--renderer", "test-bar",
      "--motion-source", "heuristic", "--max-sessions", "1"])
 """

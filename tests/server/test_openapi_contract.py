@@ -13,10 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from engines.avatar.bundle import SIZES
-from engines.avatar.store import ID_PATTERN
-from server.live.options import Resolution
-from server.routers.avatars import AVATAR_ID_PATTERN
+from xactor.engines.avatar.bundle import SIZES
+from xactor.engines.avatar.store import ID_PATTERN
+from xactor.server.live.options import Resolution
+from xactor.server.routers.avatars import AVATAR_ID_PATTERN
 from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio

@@ -13,9 +13,9 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from server.live.metrics import LiveMetrics
-from server.live.worker import RenderWorker
-from server.watchdog import LoopWatchdog, TurnTimer
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.worker import RenderWorker
+from xactor.server.watchdog import LoopWatchdog, TurnTimer
 from tests.server.live.conftest import make_app
 
 
@@ -36,7 +36,7 @@ def test_a_blocking_handler_is_a_stall_in_metrics_and_log(
 ) -> None:
     app = make_app(tmp_path / "data", max_sessions=1)
     app.router.routes.insert(0, APIRoute("/test/block", _block_the_loop))  # before the web client's catch-all
-    with TestClient(app) as client, caplog.at_level(logging.WARNING, logger="server.watchdog"):
+    with TestClient(app) as client, caplog.at_level(logging.WARNING, logger="xactor.server.watchdog"):
         time.sleep(0.2)  # a few probes
         before = client.get("/metrics").text
         caplog.clear()
@@ -63,7 +63,7 @@ async def test_a_blocked_loop_is_logged_while_blocked_and_after(caplog: pytest.L
     metrics = LiveMetrics()
     watchdog = LoopWatchdog(metrics, stall_s=0.1)
     watchdog.start()
-    with caplog.at_level(logging.WARNING, logger="server.watchdog"):
+    with caplog.at_level(logging.WARNING, logger="xactor.server.watchdog"):
         try:
             await asyncio.sleep(0.1)
             asyncio.get_running_loop().call_soon(time.sleep, 0.3)
@@ -117,7 +117,7 @@ def test_a_slow_worker_turn_is_a_stall(caplog: pytest.LogCaptureFixture) -> None
     worker.turn()
     assert metrics.worker_stalls._value.get() == 0
     worker._streams[1] = _SlowStream(0.3)  # type: ignore[assignment]
-    with caplog.at_level(logging.WARNING, logger="server.watchdog"):
+    with caplog.at_level(logging.WARNING, logger="xactor.server.watchdog"):
         worker.turn()
     assert metrics.worker_stalls._value.get() == 1
     count = {s.name: s.value for s in metrics.worker_turn_seconds.collect()[0].samples if not s.labels}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from training.corpus.synth.clip import build_shard
-from training.corpus.synth.run import SynthConfig, available_voices, plan_clips, run_build
+from xactor.training.corpus.synth.clip import build_shard
+from xactor.training.corpus.synth.run import SynthConfig, available_voices, plan_clips, run_build
 
 ENGINES = ("espeak-ng", "flite")
 TINY = SynthConfig(hours=0.012, seed=5, clip_seconds=(8.0, 12.0), shard_clips=2, engines=ENGINES)

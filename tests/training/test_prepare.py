@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines import motion_space as ms
-from engines.avatar.store import AvatarStore
-from engines.offline.video import write_mp4
-from engines.warp import AvatarRenderer
+from xactor.cli.main import app
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.offline.video import write_mp4
+from xactor.engines.warp import AvatarRenderer
 
 JAW = ms.INDEX["jawOpen"]
 
@@ -51,7 +51,7 @@ def test_prepare_a_video_into_both_stages(tmp_path: Path) -> None:
     summary = json.loads((out / "prepare.json").read_text())["videos"]["talk"]
     assert summary["split"] == "train" and summary["frames"] == 50 and summary["tracked"] > 0.9
 
-    from training.corpus.store.format import iter_clips, read_manifest
+    from xactor.training.corpus.store.format import iter_clips, read_manifest
 
     assert read_manifest(out / "motion")["totals"]["train"]["clips"] == 1
     meta, arrays = next(iter_clips(out / "motion", "train"))
@@ -59,7 +59,7 @@ def test_prepare_a_video_into_both_stages(tmp_path: Path) -> None:
     assert arrays["audio"].shape == (50 * 640,) and arrays["log_mel"].shape == (200, 80)
     jaw = arrays["motion"][:, JAW].astype(np.float32)
     assert np.corrcoef(jaw, driving[:, JAW])[0, 1] > 0.9  # the fit recovers the driving jaw
-    from training.motion.data import UNKNOWN_PHONE, load_split
+    from xactor.training.motion.data import UNKNOWN_PHONE, load_split
 
     (clip,) = load_split(out / "motion", "train")
     assert clip.phone_ids is not None and (clip.phone_ids == UNKNOWN_PHONE).all()  # no phone loss on it

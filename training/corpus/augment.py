@@ -2,7 +2,7 @@
 
 The motion model trains on synthetic speech but hears people through laptop and headset
 microphones, in rooms, with noise around them, through the browser's gain control and the Opus
-codec of the call (aiortc's libopus decoder on the server, :mod:`server.live.audio_in`). Every
+codec of the call (aiortc's libopus decoder on the server, :mod:`xactor.server.live.audio_in`). Every
 effect here is one link of that chain, a callable ``(audio [N] float32 16 kHz, rng) -> audio [N]``
 that keeps the length, the sample rate and the time alignment (no added delay: filters are
 zero-phase, the codec's lookahead is cut off exactly), and returns values in [-1, 1]. Its
@@ -11,7 +11,7 @@ zero-phase, the codec's lookahead is cut off exactly), and returns values in [-1
 Order (:func:`augment`), the order sound meets things on its way to the server:
 
 1. ``voice``   — another speaker through the WORLD vocoder: F0 level and range, vocal-tract length,
-   breathiness (:mod:`training.corpus.tts.voice_warp`; about 0.1 CPU s per second, so p = 0.4);
+   breathiness (:mod:`xactor.training.corpus.tts.voice_warp`; about 0.1 CPU s per second, so p = 0.4);
    ``formant`` — vocal-tract warp (a speaker property, so before the room);
    ``speed``    — resampling warp (off by default, see below);
 2. ``reverb``   — the room;
@@ -43,7 +43,7 @@ Speaking rate and pitch already vary per corpus voice at synthesis (``Voice.rate
 where they are free of artefacts and the labels come out right; the vocal-tract warp keeps pitch
 and timing and only moves the formants.
 
-Stored or on the fly — on the fly, in the training data loader (:mod:`training.corpus.store.loader`
+Stored or on the fly — on the fly, in the training data loader (:mod:`xactor.training.corpus.store.loader`
 already calls an ``(audio, seed) -> audio`` hook; :func:`loader_augment` makes one). Measured on
 the 2-core dev machine (``python -m training.corpus.augment --bench speech.wav``, CPU seconds per
 second of audio, 40 s of espeak-ng speech): the default chain costs 0.037 (every stage on: 0.041),
@@ -95,8 +95,8 @@ import numpy as np
 import soxr
 from scipy import signal
 
-from engines.timebase import SAMPLE_RATE
-from training.corpus.tts.voice_warp import world_warp
+from xactor.engines.timebase import SAMPLE_RATE
+from xactor.training.corpus.tts.voice_warp import world_warp
 
 Params = dict[str, Any]
 Seed = int | Sequence[int]
@@ -602,7 +602,7 @@ class AutoGain(Effect):
 
 @dataclass(frozen=True)
 class VoiceWarp(Effect):
-    """The augmentation stage (``voice`` in :mod:`training.corpus.augment`): a random speaker move.
+    """The augmentation stage (``voice`` in :mod:`xactor.training.corpus.augment`): a random speaker move.
 
     Ranges: F0 ×0.7–1.6 (log-uniform), F0 range ×0.6–1.6, tract ×0.88–1.15 drawn to go with the
     F0 move (a higher voice mostly a shorter tract) plus its own jitter, breath 0–0.8."""
@@ -987,7 +987,7 @@ def augment(
 def loader_augment(
     config: AugmentConfig | None = None, babble_sources: Sequence[np.ndarray] = ()
 ) -> LoaderAugment:
-    """The ``(audio, seed) -> audio`` hook :func:`training.corpus.store.loader.iter_windows` takes."""
+    """The ``(audio, seed) -> audio`` hook :func:`xactor.training.corpus.store.loader.iter_windows` takes."""
     cfg = config or AugmentConfig()
     if cfg.p_speed > 0:
         raise ValueError("the loader keeps the clean labels: speed warps (p_speed > 0) would misalign them")
@@ -1026,7 +1026,7 @@ def measure_cost(audio: np.ndarray, repeats: int = 5) -> dict[str, float]:
         out[name] = effect_cost(effect)
     out["chain (default probabilities)"] = chain_cost(cfg, repeats * 4)
     out["chain (every stage but speed)"] = chain_cost(cfg.only(*(n for n in STAGES if n != "speed")), repeats)
-    from engines.audio.features import log_mel
+    from xactor.engines.audio.features import log_mel
 
     out["log_mel of the result"] = _time(lambda r: log_mel(audio), repeats) / seconds
     return out
@@ -1047,7 +1047,7 @@ def _main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.bench:
-        from engines.audio.resample import load_wav_16k
+        from xactor.engines.audio.resample import load_wav_16k
 
         audio = load_wav_16k(args.bench)
         for name, cost in measure_cost(audio, args.repeats).items():

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engines import timebase
-from engines.motion_gen.calibration import Calibration
-from engines.motion_gen.weights import load_weights, save_calibration
-from engines.motion_source.generator import GeneratorMotionSource
-from engines.offline.speech_motion import motion_from_audio
-from training.corpus.augment import loader_augment
-from training.motion.data import Corpora, load_split
+from xactor.engines import timebase
+from xactor.engines.motion_gen.calibration import Calibration
+from xactor.engines.motion_gen.weights import load_weights, save_calibration
+from xactor.engines.motion_source.generator import GeneratorMotionSource
+from xactor.engines.offline.speech_motion import motion_from_audio
+from xactor.training.corpus.augment import loader_augment
+from xactor.training.motion.data import Corpora, load_split
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ once and windows are cut at random: a random clip (weighted by length), a random
 quarter of the time at the clip's first frame, so the model learns how a session starts, with
 digital silence as the audio history, exactly as the live generator starts.
 
-Augmentation: the corpus's call-quality chain (:mod:`training.corpus.augment`) costs ~0.05 CPU
+Augmentation: the corpus's call-quality chain (:mod:`xactor.training.corpus.augment`) costs ~0.05 CPU
 seconds per second of audio with the log-mel, too much to redo for every window on two cores. A
 low-priority child process re-augments one clip after another, forever (a fresh seed each time)
 and the trainer keeps each clip's latest augmented log-mel; a window uses it with probability
@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from engines.audio.features import log_mel
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer, stream_shift
-from engines.timebase import ROWS_PER_FRAME
-from training.corpus.augment import loader_augment
-from training.corpus.phonemes import ARPABET, SILENCE
-from training.corpus.store.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
-from training.motion.metrics import frame_phones
+from xactor.engines.audio.features import log_mel
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.features import Normalizer, stream_shift
+from xactor.engines.timebase import ROWS_PER_FRAME
+from xactor.training.corpus.augment import loader_augment
+from xactor.training.corpus.phonemes import ARPABET, SILENCE
+from xactor.training.corpus.store.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
+from xactor.training.motion.metrics import frame_phones
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,10 @@ from typing import Any
 
 import torch
 
-from engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
-from engines.motion_gen.sampler import step_toward, time_steps
-from engines.motion_gen.step import STATE, MotionStep
-from engines.motion_gen.weights import (
+from xactor.engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
+from xactor.engines.motion_gen.sampler import step_toward, time_steps
+from xactor.engines.motion_gen.step import STATE, MotionStep
+from xactor.engines.motion_gen.weights import (
     STUDENT,
     TEACHER,
     SamplerSettings,
@@ -48,9 +48,9 @@ from engines.motion_gen.weights import (
     load_weights,
     save_weights,
 )
-from training.loop import Stateful, TrainingLoop, optimiser_step
-from training.motion.data import Augmenter, Batch, BatchSampler, Corpora, load_split
-from training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
+from xactor.training.loop import Stateful, TrainingLoop, optimiser_step
+from xactor.training.motion.data import Augmenter, Batch, BatchSampler, Corpora, load_split
+from xactor.training.motion.objective import BILABIAL_IDS, channel_weights, conditioning, mouth_mask
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
-from engines.timebase import FPS
-from training.corpus.store.format import EMOTIONS, complete_shards, read_shard_meta, shard_paths
+from xactor.engines.timebase import FPS
+from xactor.training.corpus.store.format import EMOTIONS, complete_shards, read_shard_meta, shard_paths
 
 WINDOW = 2 * FPS  # 50 frames
 HOP = FPS  # windows every second

@@ -2,7 +2,7 @@
 
 Only the corpus's **test** split is read (voices and sentences never seen in training); the
 emotion probe alone learns from the train split's *true* motion. Every source hears a clip as it
-would live (:mod:`training.motion.sources`) and is scored by :mod:`training.motion.metrics`.
+would live (:mod:`xactor.training.motion.sources`) and is scored by :mod:`xactor.training.motion.metrics`.
 
 What runs, and on how much (a 2-core CPU must finish a full run in about ten minutes):
 
@@ -28,7 +28,7 @@ What runs, and on how much (a 2-core CPU must finish a full run in about ten min
   from the start, beside everything else.
 
 Call degradation: the corpus loader's augmentation chain on each clip's samples (seed fixed per
-clip), and the live front end (:func:`engines.audio.frontend.analyse`) recomputes the log-mel
+clip), and the live front end (:func:`xactor.engines.audio.frontend.analyse`) recomputes the log-mel
 and the VAD from the degraded samples, as a live session would.
 """
 
@@ -47,11 +47,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.audio.frontend import analyse
-from engines.face_model import FaceModel
-from engines.motion_gen.weights import (
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.frontend import analyse
+from xactor.engines.face_model import FaceModel
+from xactor.engines.motion_gen.weights import (
     SHIPPED_DIR,
     STUDENT,
     TEACHER,
@@ -59,14 +59,14 @@ from engines.motion_gen.weights import (
     WeightsError,
     load_weights,
 )
-from engines.motion_source.life import PURE_LIFE_CHANNELS
-from engines.timebase import FPS, SAMPLES_PER_FRAME
-from engines.warp.retarget import lip_gap
-from training.corpus.augment import loader_augment
-from training.motion import metrics as mt
-from training.motion.data import load_split
-from training.motion.emotion_probe import EmotionProbe, load_or_train
-from training.motion.sources import HEURISTIC_LOOKAHEAD, Feed, GeneratorSource, HeuristicSource
+from xactor.engines.motion_source.life import PURE_LIFE_CHANNELS
+from xactor.engines.timebase import FPS, SAMPLES_PER_FRAME
+from xactor.engines.warp.retarget import lip_gap
+from xactor.training.corpus.augment import loader_augment
+from xactor.training.motion import metrics as mt
+from xactor.training.motion.data import load_split
+from xactor.training.motion.emotion_probe import EmotionProbe, load_or_train
+from xactor.training.motion.sources import HEURISTIC_LOOKAHEAD, Feed, GeneratorSource, HeuristicSource
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class FaceTracks:
 
     "Closed" is a gap at most the neutral face's plus 1 % of its mouth width: zero motion is a
     relaxed face with the lips together (the motion space's definition), and 1 % is the
-    retargeting's own tolerance for closed lips (:mod:`engines.warp.retarget`). Not derived from
+    retargeting's own tolerance for closed lips (:mod:`xactor.engines.warp.retarget`). Not derived from
     the truth, so the truth's own closure share is a measurement, not 90 % by construction.
     """
 

@@ -1,7 +1,7 @@
 """Motion metrics for ``xactor eval motion``: one pure-numpy function per metric.
 
 Every function takes generated ("pred") and ground-truth ("true") motion in the absolute motion
-space (:mod:`engines.motion_space`, [T, 40] per clip, 25 fps) or what was derived from it (face
+space (:mod:`xactor.engines.motion_space`, [T, 40] per clip, 25 fps) or what was derived from it (face
 landmarks, lip gaps, audio onsets), and returns plain floats, so each is testable on hand-made
 arrays. Frames are paired by index: pred frame k is the motion for the audio of truth frame k.
 Where a metric has no frames to look at it returns NaN rather than a misleading 0.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.timebase import FPS, ROWS_PER_FRAME
+from xactor.engines import motion_space as ms
+from xactor.engines.timebase import FPS, ROWS_PER_FRAME
 
 JAW = ms.INDEX["jawOpen"]
 # The mouth: jaw and every mouth* coefficient (what lip sync is judged on).

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engines import motion_space as ms
-from engines.motion_gen.model import MotionDenoiser, block_causal_mask
-from training.motion.data import PHONE_CLASSES, UNKNOWN_PHONE, Batch
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.model import MotionDenoiser, block_causal_mask
+from xactor.training.motion.data import PHONE_CLASSES, UNKNOWN_PHONE, Batch
 
 BILABIAL_IDS = torch.tensor([PHONE_CLASSES.index(p) for p in ("P", "B", "M")])
 

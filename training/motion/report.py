@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from engines.timebase import FPS
+from xactor.engines.timebase import FPS
 
 # key, label, format; ↑ higher is better, ↓ lower is better, ≈ closest to the truth's value is best
 METRICS: tuple[tuple[str, str, str], ...] = (
@@ -57,7 +57,7 @@ def fmt(value: Any, spec: str = "{:.3f}") -> str:
 
 
 def tables(report: dict[str, Any]) -> list[Table]:
-    """Every table of a report from :func:`training.motion.evaluate.evaluate`, in reading order."""
+    """Every table of a report from :func:`xactor.training.motion.evaluate.evaluate`, in reading order."""
     out = []
     for cond, title in (
         ("clean", "test split, clean audio"),

@@ -1,8 +1,8 @@
 """The motion sources ``xactor eval motion`` compares, each run on clip audio exactly as live.
 
 * :class:`GeneratorSource` — learned weights (teacher or student) through the live streaming
-  sampler (:mod:`training.motion.streaming` batches many streams; row i equals one live stream),
-  blinks and gaze from Life as live (:mod:`engines.motion_source.generator`), at any
+  sampler (:mod:`xactor.training.motion.streaming` batches many streams; row i equals one live stream),
+  blinks and gaze from Life as live (:mod:`xactor.engines.motion_source.generator`), at any
   lookahead L the weights serve, emotion "none" (inferred from the audio) or each row's own
   per-frame label and intensity (``emotions``), the weights' own steps, guidance and shift; and
   the same weights through ``sample_offline`` for comparison.
@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engines import motion_space as ms
-from engines.motion_gen.sampler import Conditioning, Denoiser, sample_offline
-from engines.motion_gen.weights import GeneratorWeights
-from engines.motion_source.heuristic import HeuristicMotionSource
-from engines.motion_source.life import life_track, with_life_channels
-from engines.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
-from training.motion.data import audio_vectors
-from training.motion.streaming import stream_rows
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.sampler import Conditioning, Denoiser, sample_offline
+from xactor.engines.motion_gen.weights import GeneratorWeights
+from xactor.engines.motion_source.heuristic import HeuristicMotionSource
+from xactor.engines.motion_source.life import life_track, with_life_channels
+from xactor.engines.timebase import SAMPLE_RATE, SAMPLES_PER_FRAME
+from xactor.training.motion.data import audio_vectors
+from xactor.training.motion.streaming import stream_rows
 
 HEURISTIC_LOOKAHEAD = 1  # the server's default lookahead_frames
 

@@ -23,8 +23,8 @@ from collections import deque
 import numpy as np
 import torch
 
-from engines import motion_space as ms
-from engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator
 
 
 class BatchStreamer(StreamingGenerator):

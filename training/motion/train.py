@@ -23,14 +23,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from engines import motion_space as ms
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer
-from engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
-from engines.motion_gen.weights import TEACHER, SamplerSettings, load_weights, save_weights
-from training.distributed import data_parallel, setup_distributed
-from training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
-from training.motion.data import (
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.features import Normalizer
+from xactor.engines.motion_gen.model import MotionDenoiser, teacher_forcing_mask
+from xactor.engines.motion_gen.weights import TEACHER, SamplerSettings, load_weights, save_weights
+from xactor.training.distributed import data_parallel, setup_distributed
+from xactor.training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
+from xactor.training.motion.data import (
     PHONE_CLASSES,
     UNKNOWN_PHONE,
     Augmenter,
@@ -41,7 +41,7 @@ from training.motion.data import (
     fit_normalizer,
     load_split,
 )
-from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+from xactor.training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
 
 log = logging.getLogger(__name__)
 JAW = [c.name for c in ms.CHANNELS].index("jawOpen")

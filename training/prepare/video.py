@@ -33,13 +33,13 @@ from typing import Any
 import av
 import numpy as np
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines import timebase
-from engines.avatar.align import align_face, warp_crop
-from engines.avatar.detect import FaceBox, detect_faces, mesh_face
-from engines.face_model import NEUTRAL_FACE, FaceModel, estimate_placement, fit_motion
-from engines.offline.video import read_audio
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines import timebase
+from xactor.engines.avatar.align import align_face, warp_crop
+from xactor.engines.avatar.detect import FaceBox, detect_faces, mesh_face
+from xactor.engines.face_model import NEUTRAL_FACE, FaceModel, estimate_placement, fit_motion
+from xactor.engines.offline.video import read_audio
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ def _fill_lost(values: np.ndarray, found: np.ndarray) -> np.ndarray:
 
 def motion_clip(name: str, split: str, video: Tracked) -> Any:
     """The stage-1 corpus clip of a tracked video."""
-    from engines.audio.frontend import analyse
-    from training.corpus.store.format import Clip
+    from xactor.engines.audio.frontend import analyse
+    from xactor.training.corpus.store.format import Clip
 
     found = video.found
     motion = np.zeros((len(found), ms.MOTION_DIM), np.float32)
@@ -161,7 +161,7 @@ def motion_clip(name: str, split: str, video: Tracked) -> Any:
 
 def render_pairs(video: Tracked, size: int) -> dict[str, np.ndarray]:
     """The stage-2 pairs of a tracked video (one identity): reference, priors, targets, motion."""
-    from engines.warp.renderer import AvatarRenderer
+    from xactor.engines.warp.renderer import AvatarRenderer
 
     found = video.found
     first = int(np.argmax(found))
@@ -204,7 +204,7 @@ def assign_splits(names: list[str]) -> dict[str, str]:
 def prepare(videos: Path, out: Path, size: int = 256, split: str | None = None) -> dict[str, Any]:
     """Every video under ``videos`` into ``out/motion`` and ``out/render``; a summary is returned
     (and written as ``out/prepare.json``). Videos already prepared are skipped (resume)."""
-    from training.corpus.store.format import write_manifest, write_shard
+    from xactor.training.corpus.store.format import write_manifest, write_shard
 
     paths = sorted(p for p in videos.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not paths:

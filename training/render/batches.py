@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engines import face_regions as fr
-from engines.diffusion.maps import landmark_map
-from engines.diffusion.model import to_tensor
-from training.render.data import RenderSplit
+from xactor.engines import face_regions as fr
+from xactor.engines.diffusion.maps import landmark_map
+from xactor.engines.diffusion.model import to_tensor
+from xactor.training.render.data import RenderSplit
 
 
 def mouth_boxes(landmarks: np.ndarray, size: int, margin: float = 0.25) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from engines import motion_space as ms
+from xactor.engines import motion_space as ms
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def random_motion(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def corpus_motion(corpus: Path, split: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """[n, 40] frames drawn at random from the motion corpus's ``split`` (absolute motion)."""
-    from training.corpus.store.format import iter_clips
+    from xactor.training.corpus.store.format import iter_clips
 
     pools = [arrays["motion"].astype(np.float32) for _, arrays in iter_clips(corpus, split)]
     if not pools:
@@ -83,8 +83,8 @@ def _make_shard(args: tuple[RenderDataConfig, str, int, Path]) -> str:
     """One shard (run in a worker process; torch single-threaded there)."""
     import torch
 
-    from engines.procedural.identity import sample_identity
-    from engines.procedural.render import ProceduralFace, reference_and_warp
+    from xactor.engines.procedural.identity import sample_identity
+    from xactor.engines.procedural.render import ProceduralFace, reference_and_warp
 
     cfg, split, index, out = args
     torch.set_num_threads(1)

@@ -18,13 +18,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from engines.diffusion.model import sample_residual
-from engines.diffusion.weights import STUDENT, TEACHER, load_render_weights, save_render_weights
-from training.distributed import data_parallel, setup_distributed
-from training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
-from training.render.batches import make_batch
-from training.render.data import load_split
-from training.render.train import validate
+from xactor.engines.diffusion.model import sample_residual
+from xactor.engines.diffusion.weights import STUDENT, TEACHER, load_render_weights, save_render_weights
+from xactor.training.distributed import data_parallel, setup_distributed
+from xactor.training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
+from xactor.training.render.batches import make_batch
+from xactor.training.render.data import load_split
+from xactor.training.render.train import validate
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engines import motion_space as ms
-from engines.diffusion.maps import landmark_map
-from engines.diffusion.model import RenderDenoiser, to_images, to_tensor
-from training.render.batches import RenderBatch, make_batch, mouth_boxes
-from training.render.data import load_split
-from training.render.metrics import flicker, psnr, ssim
-from training.render.train import render_frames
+from xactor.engines import motion_space as ms
+from xactor.engines.diffusion.maps import landmark_map
+from xactor.engines.diffusion.model import RenderDenoiser, to_images, to_tensor
+from xactor.training.render.batches import RenderBatch, make_batch, mouth_boxes
+from xactor.training.render.data import load_split
+from xactor.training.render.metrics import flicker, psnr, ssim
+from xactor.training.render.train import render_frames
 
 
 def _rows(
@@ -70,10 +70,10 @@ def evaluate_flicker(
     """Flicker (grey levels) per model on ``frames`` consecutive frames of a held-out corpus clip,
     drawn on held-out identities; every frame of a sequence starts from the same noise, as the
     live renderer's do."""
-    from engines.procedural.identity import sample_identity
-    from engines.procedural.render import ProceduralFace, reference_and_warp
-    from training.corpus.store.format import iter_clips
-    from training.render.data import SPLIT_SEED_BASE
+    from xactor.engines.procedural.identity import sample_identity
+    from xactor.engines.procedural.render import ProceduralFace, reference_and_warp
+    from xactor.training.corpus.store.format import iter_clips
+    from xactor.training.render.data import SPLIT_SEED_BASE
 
     clip = next(iter_clips(corpus, "test"))[1]["motion"].astype(np.float32)
     scores: dict[str, list[float]] = {}

@@ -4,7 +4,7 @@ one CPU or many GPUs (torchrun: DDP).
 
 Objective: r = (target − prior) / residual_scale; x_t = (1 − t)·r + t·ε with t from a
 logit-normal; the model predicts the clean r (x0-parameterisation, see
-:mod:`engines.diffusion.model`); the loss is its squared error, weighted × ``mouth_weight``
+:mod:`xactor.engines.diffusion.model`); the loss is its squared error, weighted × ``mouth_weight``
 inside the mouth box (where the prior is furthest from the truth).
 """
 
@@ -20,13 +20,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
-from engines.diffusion.weights import TEACHER, save_render_weights
-from training.distributed import data_parallel, setup_distributed
-from training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
-from training.render.batches import RenderBatch, make_batch
-from training.render.data import load_split, read_manifest
-from training.render.metrics import psnr
+from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig, frames_from, sample_residual
+from xactor.engines.diffusion.weights import TEACHER, save_render_weights
+from xactor.training.distributed import data_parallel, setup_distributed
+from xactor.training.loop import Stateful, TrainingLoop, ema_update, optimiser_step
+from xactor.training.render.batches import RenderBatch, make_batch
+from xactor.training.render.data import load_split, read_manifest
+from xactor.training.render.metrics import psnr
 
 
 @dataclass(frozen=True)

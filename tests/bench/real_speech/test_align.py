@@ -8,12 +8,12 @@ import itertools
 import numpy as np
 import pytest
 
-from bench.speech import have_espeak, onset, tts
+from xactor.bench.speech import have_espeak, onset, tts
 
 pytest.importorskip("pocketsphinx", reason="pocketsphinx is the aligner (dev extra)")
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng makes the test speech")
 
-from bench.real_speech.align import AlignError, align  # noqa: E402
+from xactor.bench.real_speech.align import AlignError, align  # noqa: E402
 
 TEXT = "bob bought a map of maine"
 

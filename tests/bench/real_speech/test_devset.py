@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.speech import have_espeak, tts, write_wav
+from xactor.bench.speech import have_espeak, tts, write_wav
 
 pytest.importorskip("pocketsphinx", reason="pocketsphinx is the aligner (dev extra)")
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng makes the test speech")
 
-from bench.real_speech.devset import DevsetError, build_clip, read_member  # noqa: E402
-from bench.real_speech.manifest import Clip, Source, align_words  # noqa: E402
+from xactor.bench.real_speech.devset import DevsetError, build_clip, read_member  # noqa: E402
+from xactor.bench.real_speech.manifest import Clip, Source, align_words  # noqa: E402
 
 
 def wheel_with(tmp_path: Path, words: str) -> tuple[Path, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.speech import have_espeak, tts, write_wav
+from xactor.bench.speech import have_espeak, tts, write_wav
 
 pytest.importorskip("pocketsphinx", reason="pocketsphinx is the aligner (dev extra)")
 pytest.importorskip("mediapipe", reason="Face Mesh measures the rendered mouth")
@@ -25,8 +25,8 @@ WORDS = "Bob bought a map of Maine, and Pam paid a big bill."
 def devset(tmp_path: Path) -> Path:
     import hashlib
 
-    from bench.real_speech.devset import build_clip, write_listing
-    from bench.real_speech.manifest import Clip, Source, align_words
+    from xactor.bench.real_speech.devset import build_clip, write_listing
+    from xactor.bench.real_speech.manifest import Clip, Source, align_words
 
     wav = tmp_path / "speech.wav"
     write_wav(wav, tts(WORDS), 16000)
@@ -46,7 +46,7 @@ def devset(tmp_path: Path) -> Path:
 
 
 def test_eval_real_offline(devset: Path, tmp_path: Path) -> None:
-    from cli.main import app
+    from xactor.cli.main import app
 
     out = tmp_path / "report"
     args = ["eval", "real", str(devset), "--sources", "heuristic", "--portraits", "grace-hopper"]

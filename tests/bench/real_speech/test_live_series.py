@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.real_speech.live import on_screen
+from xactor.bench.real_speech.live import on_screen
 
 
 def test_the_last_frame_received_by_then_is_on_screen() -> None:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bench.real_speech.manifest import align_words, load_manifest
+from xactor.bench.real_speech.manifest import align_words, load_manifest
 
 
 def test_every_clip_is_described() -> None:
@@ -30,7 +30,7 @@ def test_align_words_keep_apostrophes_and_drop_punctuation() -> None:
 
 def test_the_aligner_knows_every_word() -> None:
     pytest.importorskip("pocketsphinx", reason="pocketsphinx is the aligner (dev extra)")
-    from bench.real_speech.align import add_words, unknown_words
+    from xactor.bench.real_speech.align import add_words, unknown_words
 
     for clip in load_manifest().clips:
         add_words(clip.pronounce)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.real_speech import metrics
-from bench.real_speech.phones import bilabial_spans, openness_target, scored_mask
+from xactor.bench.real_speech import metrics
+from xactor.bench.real_speech.phones import bilabial_spans, openness_target, scored_mask
 
 
 def test_closure_counts_within_one_frame_of_the_phone() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
+from xactor.engines import motion_space as ms
 
 pytest.importorskip("mediapipe", reason="Face Mesh measures the rendered mouth")
 
@@ -26,8 +26,8 @@ OPEN = motion(jawOpen=0.55, mouthLowerDownLeft=0.2, mouthLowerDownRight=0.2)  # 
 
 def measured(portrait: str, data_dir: Path) -> tuple[float, float]:
     """(opening of the corpus's sealed "B", opening of its "AA") rendered on ``portrait``."""
-    from bench.real_speech.offline import PortraitRenderer
-    from bench.real_speech.pixels import MouthMeter
+    from xactor.bench.real_speech.offline import PortraitRenderer
+    from xactor.bench.real_speech.pixels import MouthMeter
 
     renderer = PortraitRenderer(portrait, data_dir)
     meter = MouthMeter(renderer.still)
@@ -38,7 +38,7 @@ def measured(portrait: str, data_dir: Path) -> tuple[float, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("portrait", ["grace-hopper", "default", "procedural"])
 def test_closed_and_open_mouths_read_apart(portrait: str, tmp_path: Path) -> None:
-    from bench.real_speech.pixels import CLOSED as THRESHOLD
+    from xactor.bench.real_speech.pixels import CLOSED as THRESHOLD
 
     closed, opened = measured(portrait, tmp_path)
     assert opened > 2 * THRESHOLD
@@ -50,15 +50,15 @@ def test_closed_and_open_mouths_read_apart(portrait: str, tmp_path: Path) -> Non
 def test_sealed_lips_read_closed(portrait: str, tmp_path: Path) -> None:
     """Sealed lips read closed on the photos and on the procedural face (which left a seam of
     teeth, 0.03 of the width, until its renderer drew nearly-meeting lips meeting)."""
-    from bench.real_speech.pixels import CLOSED as THRESHOLD
+    from xactor.bench.real_speech.pixels import CLOSED as THRESHOLD
 
     closed, _ = measured(portrait, tmp_path)
     assert closed <= THRESHOLD
 
 
 def test_opening_is_the_gap_over_the_width() -> None:
-    from bench.real_speech.pixels import opening
-    from engines import face_regions as fr
+    from xactor.bench.real_speech.pixels import opening
+    from xactor.engines import face_regions as fr
 
     marks = np.zeros((478, 3), np.float32)
     marks[fr.LIPS_INNER_UPPER[0], :2] = (0, 0)  # corners 40 px apart

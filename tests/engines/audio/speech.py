@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio.resample import load_wav_16k
+from xactor.engines.audio.resample import load_wav_16k
 
 SENTENCE = "Hello there. This is a test of the voice activity detector, and it should say speech."
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.audio import features as F
+from xactor.engines.audio import features as F
 from tests.engines.audio.speech import espeak_speech
 
 

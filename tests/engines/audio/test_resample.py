@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from engines.audio.resample import AudioResampler16k, load_wav_16k, resample_array
+from xactor.engines.audio.resample import AudioResampler16k, load_wav_16k, resample_array
 
 
 def _sine(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:

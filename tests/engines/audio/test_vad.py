@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from engines.audio.vad import CHUNK, SileroVAD, SpeechGate
+from xactor.engines.audio.vad import CHUNK, SileroVAD, SpeechGate
 from tests.engines.audio.speech import espeak_speech
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engines.avatar.store import AvatarStore
+from xactor.engines.avatar.store import AvatarStore
 
 
 @pytest.fixture

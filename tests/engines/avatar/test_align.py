@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.avatar.align import (
+from xactor.engines.avatar.align import (
     CENTRE_Y,
     FACE_FRACTION,
     Alignment,
@@ -18,9 +18,9 @@ from engines.avatar.align import (
     paste_back,
     warp_crop,
 )
-from engines.avatar.detect import detect_faces, mesh_face
-from engines.face_model import estimate_placement
-from engines.face_regions import CHIN, FACE_OVAL, FOREHEAD_TOP
+from xactor.engines.avatar.detect import detect_faces, mesh_face
+from xactor.engines.face_model import estimate_placement
+from xactor.engines.face_regions import CHIN, FACE_OVAL, FOREHEAD_TOP
 from tests import fixtures_images as fx
 
 

@@ -7,9 +7,9 @@ import io
 import numpy as np
 from PIL import Image
 
-from engines.avatar.bundle import AvatarBundle
-from engines.avatar.detect import detect_faces
-from engines.avatar.preview import draw_landmarks, preview_png, render_preview
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.avatar.detect import detect_faces
+from xactor.engines.avatar.preview import draw_landmarks, preview_png, render_preview
 
 
 def test_mesh_is_drawn_over_the_detected_face(grace: AvatarBundle) -> None:

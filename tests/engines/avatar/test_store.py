@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.avatar import bundle as bundle_module
-from engines.avatar import store as store_module
-from engines.avatar.align import FACE_FRACTION, eye_roll
-from engines.avatar.bundle import BUNDLE_VERSION, AvatarBundle
-from engines.avatar.errors import (
+from xactor.engines.avatar import bundle as bundle_module
+from xactor.engines.avatar import store as store_module
+from xactor.engines.avatar.align import FACE_FRACTION, eye_roll
+from xactor.engines.avatar.bundle import BUNDLE_VERSION, AvatarBundle
+from xactor.engines.avatar.errors import (
     AvatarError,
     AvatarNotFoundError,
     CorruptImageError,
@@ -28,9 +28,9 @@ from engines.avatar.errors import (
     NoFaceError,
     UnsupportedImageError,
 )
-from engines.avatar.store import AvatarStore, check_id, name_from_filename, sanitise_name
-from engines.face_model import NEUTRAL_FACE, fit_expression
-from engines.face_regions import CHIN, FOREHEAD_TOP, RIGID
+from xactor.engines.avatar.store import AvatarStore, check_id, name_from_filename, sanitise_name
+from xactor.engines.face_model import NEUTRAL_FACE, fit_expression
+from xactor.engines.face_regions import CHIN, FOREHEAD_TOP, RIGID
 from tests import fixtures_images as fx
 
 # --- a good portrait ------------------------------------------------------------------------------

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.motion_gen.engine_stream import EngineStreamer
-from engines.motion_gen.sampler import StreamingGenerator
-from engines.motion_gen.weights import STUDENT, TEACHER
-from engines.motion_source import MotionFrame, MotionSource
-from engines.motion_source.base import EMOTIONS, MOTION_SOURCES, MotionSourceOptions, create_motion_source
-from engines.motion_source.generator import GeneratorMotionSource, shared_weights
-from engines.motion_source.heuristic import HeuristicMotionSource
-from engines.motion_source.life import PURE_LIFE_CHANNELS, Life
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.engine_stream import EngineStreamer
+from xactor.engines.motion_gen.sampler import StreamingGenerator
+from xactor.engines.motion_gen.weights import STUDENT, TEACHER
+from xactor.engines.motion_source import MotionFrame, MotionSource
+from xactor.engines.motion_source.base import EMOTIONS, MOTION_SOURCES, MotionSourceOptions, create_motion_source
+from xactor.engines.motion_source.generator import GeneratorMotionSource, shared_weights
+from xactor.engines.motion_source.heuristic import HeuristicMotionSource
+from xactor.engines.motion_source.life import PURE_LIFE_CHANNELS, Life
 from tests.motion_weights import save_tiny_weights
 
 SPF = 640
@@ -62,7 +62,7 @@ def _stack(frames: list[MotionFrame]) -> np.ndarray:
 
 
 def test_registered_and_emotions_match_the_corpus(weights_dir: Path) -> None:
-    from training.corpus.store.format import EMOTIONS as CORPUS_EMOTIONS
+    from xactor.training.corpus.store.format import EMOTIONS as CORPUS_EMOTIONS
 
     assert EMOTIONS == CORPUS_EMOTIONS
     assert {"generator", "heuristic"} <= set(MOTION_SOURCES.names())

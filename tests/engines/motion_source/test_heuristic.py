@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.motion_source import MotionFrame, MotionSource
-from engines.motion_source.heuristic import HeuristicMotionSource
-from engines.motion_source.life import LIFE_CHANNELS, life_track
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_source import MotionFrame, MotionSource
+from xactor.engines.motion_source.heuristic import HeuristicMotionSource
+from xactor.engines.motion_source.life import LIFE_CHANNELS, life_track
 from tests.engines.audio.speech import espeak_speech
 
 SPF = 640

@@ -5,9 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.motion_source.life import LIFE_CHANNELS, Life, LifeConfig, life_track
-from engines.timebase import FPS
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_source.life import LIFE_CHANNELS, Life, LifeConfig, life_track
+from xactor.engines.timebase import FPS
 
 BLINK = ms.INDEX["eyeBlinkLeft"]
 TEN_MINUTES = FPS * 600
@@ -162,7 +162,7 @@ def test_step_order_and_config_validation() -> None:
 
 def test_blinks_come_more_often_at_phrase_ends() -> None:
     """Speech that stops every 2 s: blinks cluster in the 300 ms after each phrase end."""
-    from engines.motion_source.life import LifeConfig, life_track
+    from xactor.engines.motion_source.life import LifeConfig, life_track
 
     frames = 25 * 600  # 10 minutes
     k = np.arange(frames)

@@ -11,13 +11,13 @@ import av
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.avatar.bundle import AvatarBundle
-from engines.offline.contact_sheet import contact_sheet
-from engines.offline.demo import CONTACT_SHEET, demo_motion
-from engines.offline.motion_file import load_motion
-from engines.offline.video import Mp4Writer, read_audio, render_video, write_mp4
-from engines.render import Renderer, RendererOptions, create_renderer
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.offline.contact_sheet import contact_sheet
+from xactor.engines.offline.demo import CONTACT_SHEET, demo_motion
+from xactor.engines.offline.motion_file import load_motion
+from xactor.engines.offline.video import Mp4Writer, read_audio, render_video, write_mp4
+from xactor.engines.render import Renderer, RendererOptions, create_renderer
 
 
 class JawGauge(Renderer):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.real_speech.pixels import MouthMeter
-from engines import motion_space as ms
-from engines.procedural.avatar import TEST_SEED_BASE
-from engines.procedural.identity import sample_identity
-from engines.procedural.render import ProceduralFace
-from training.corpus.motion.visemes import VISEMES
+from xactor.bench.real_speech.pixels import MouthMeter
+from xactor.engines import motion_space as ms
+from xactor.engines.procedural.avatar import TEST_SEED_BASE
+from xactor.engines.procedural.identity import sample_identity
+from xactor.engines.procedural.render import ProceduralFace
+from xactor.training.corpus.motion.visemes import VISEMES
 
 MET = 0.015  # opening (fraction of the mouth's width) of lips that meet: photos read -0.001..0.01
 

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.procedural.identity import sample_identity
-from engines.procedural.raster import rasterize, skin_triangles
-from engines.procedural.render import ProceduralFace
+from xactor.cli.main import app
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.procedural.identity import sample_identity
+from xactor.engines.procedural.raster import rasterize, skin_triangles
+from xactor.engines.procedural.render import ProceduralFace
 
 GREEN = np.array([0.0, 1.0, 0.0])
 

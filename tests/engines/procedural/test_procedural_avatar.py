@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.avatar.store import AvatarStore
-from engines.diffusion.model import RenderDenoiser, RenderModelConfig
-from engines.diffusion.weights import save_render_weights
-from engines.render.base import RendererOptions, create_renderer
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
+from xactor.engines.diffusion.weights import save_render_weights
+from xactor.engines.render.base import RendererOptions, create_renderer
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_bundle_geometry_is_exact_and_consistent(store: AvatarStore, monkeypatch
         raise AssertionError("a stored procedural avatar was drawn again")
 
     with monkeypatch.context() as patch:
-        patch.setattr("engines.procedural.avatar.procedural_portrait", no_redraw)
+        patch.setattr("xactor.engines.procedural.avatar.procedural_portrait", no_redraw)
         reopened = AvatarStore(store.root, with_default=False)  # a restarted server
         assert reopened.add_procedural(2_000_003)[0].id == bundle.id
         assert store.add_procedural(2_000_003) == (bundle, False)  # same seed, same avatar
@@ -78,8 +78,8 @@ def test_denoiser_is_shared_by_avatars_and_its_graph_exported_once(
 ) -> None:
     """One denoiser per weights file for every avatar; its ONNX step is exported into the cache once
     (a restarted process finds it), and other weights get their own graph."""
-    from engines.diffusion import renderer as diffusion
-    from engines.onnx_io import cache_dir
+    from xactor.engines.diffusion import renderer as diffusion
+    from xactor.engines.onnx_io import cache_dir
 
     monkeypatch.setenv("XACTOR_CACHE_DIR", str(tmp_path / "cache"))
     tiny = RenderDenoiser(RenderModelConfig((16, 32, 32)))

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engines.render.base import RENDERERS, Renderer, RendererOptions, RendererSpec, register_renderer
-from engines.render.pool import RendererPool
+from xactor.engines.render.base import RENDERERS, Renderer, RendererOptions, RendererSpec, register_renderer
+from xactor.engines.render.pool import RendererPool
 
 FAST = "test-pool-fast"  # runs on onnxruntime (first) or torch
 PLAIN = "test-pool-plain"  # plain numpy: any backend

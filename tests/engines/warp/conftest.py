@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engines.avatar.bundle import AvatarBundle
-from engines.warp import AvatarRenderer
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.warp import AvatarRenderer
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engines import face_regions as fr
+from xactor.engines import face_regions as fr
 
 OUTER_LIPS = fr.LIPS_OUTER_UPPER + fr.LIPS_OUTER_LOWER[-2:0:-1]  # closed polygon, no repeated corners
 
@@ -18,7 +18,7 @@ OUTER_LIPS = fr.LIPS_OUTER_UPPER + fr.LIPS_OUTER_LOWER[-2:0:-1]  # closed polygo
 def mesh_gaps(frame: np.ndarray) -> np.ndarray:
     """Inner-lip gaps [9] of the facing pairs between the corners, as fractions of the inner mouth
     width, from MediaPipe Face Mesh run on ``frame`` [S, S, 3] uint8 RGB."""
-    from engines.avatar.detect import detect_faces, mesh_face
+    from xactor.engines.avatar.detect import detect_faces, mesh_face
 
     faces = detect_faces(frame)
     assert faces, "no face found in the rendered frame"

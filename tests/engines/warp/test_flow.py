@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engines.warp import flow
+from xactor.engines.warp import flow
 
 
 def slit(band: float = 12.0) -> flow.Slit:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from engines.warp.mouth import polygon_sdf
+from xactor.engines.warp.mouth import polygon_sdf
 
 
 def test_polygon_sdf_is_signed_distance_to_a_square() -> None:

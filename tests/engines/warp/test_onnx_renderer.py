@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.avatar.bundle import AvatarBundle
-from engines.offline.demo import demo_motion
-from engines.render import RendererOptions, create_renderer
-from engines.warp import AvatarRenderer
-from engines.warp.onnx_renderer import OrtAvatarRenderer
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.offline.demo import demo_motion
+from xactor.engines.render import RendererOptions, create_renderer
+from xactor.engines.warp import AvatarRenderer
+from xactor.engines.warp.onnx_renderer import OrtAvatarRenderer
 
 
 def test_onnxruntime_warp_matches_torch(astronaut_bundle: AvatarBundle) -> None:

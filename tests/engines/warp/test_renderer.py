@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engines import face_regions as fr
-from engines import motion_space as ms
-from engines.avatar.bundle import AvatarBundle
-from engines.warp import AvatarRenderer
+from xactor.engines import face_regions as fr
+from xactor.engines import motion_space as ms
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.warp import AvatarRenderer
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -212,7 +212,7 @@ def test_traced_render_matches_the_eager_module(astronaut_renderer: AvatarRender
 def test_absolute_neutral_closes_the_lips_of_both_portraits(any_renderer: AvatarRenderer) -> None:
     """Retargeting: motion is absolute, so zero closes even a portrait that smiles with lips apart,
     and jawOpen 0.5 opens them as on a neutral face."""
-    from engines.warp.retarget import lip_gap
+    from xactor.engines.warp.retarget import lip_gap
 
     ref = reference(any_renderer)
     width = float(np.linalg.norm(ref[fr.LIPS_INNER_UPPER[-1]] - ref[fr.LIPS_INNER_UPPER[0]]))

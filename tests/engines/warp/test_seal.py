@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.warp import AvatarRenderer
+from xactor.engines import motion_space as ms
+from xactor.engines.warp import AvatarRenderer
 from tests.engines.warp import pixels
 
 # Closed lips as the corpus writes them (training/corpus/motion/visemes.py): /p/ and /m/ are the jaw

@@ -15,11 +15,11 @@ import httpx
 import numpy as np
 import pytest
 
-from bench.speech import SpeechTimeline, have_espeak, speech_with_onsets
-from engines.motion_space import INDEX
-from engines.render.base import Renderer, RendererSpec, register_renderer
-from server.app import create_app
-from server.settings import Settings
+from xactor.bench.speech import SpeechTimeline, have_espeak, speech_with_onsets
+from xactor.engines.motion_space import INDEX
+from xactor.engines.render.base import Renderer, RendererSpec, register_renderer
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 
 JAW = INDEX["jawOpen"]
 

@@ -7,7 +7,7 @@ import time
 import av
 import numpy as np
 
-from server.live.audio_in import AudioChunk, AudioFeed, AudioInbox
+from xactor.server.live.audio_in import AudioChunk, AudioFeed, AudioInbox
 
 
 def _chunk(n: int, t: float = 0.0, value: float = 0.0) -> AudioChunk:
@@ -102,7 +102,7 @@ def test_overlay_speech_is_mixed_over_the_input_at_its_pace() -> None:
 
 
 def test_sample_queue_takes_across_chunks_and_drops_whole_old_ones() -> None:
-    from server.live.audio_in import SampleQueue
+    from xactor.server.live.audio_in import SampleQueue
 
     q = SampleQueue()
     for start in (0, 3, 7):

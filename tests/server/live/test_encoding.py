@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from server.live.encoding import VideoEncoder, negotiated_video_codec, video_codec_preferences
+from xactor.server.live.encoding import VideoEncoder, negotiated_video_codec, video_codec_preferences
 
 
 def _moving(i: int, size: int = 128) -> np.ndarray:

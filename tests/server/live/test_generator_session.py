@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.live_client import LiveClient, SignalTrack
-from server.app import create_app
-from server.settings import Settings
+from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 from tests.motion_weights import save_tiny_weights
 from tests.server.live.conftest import BAR, bar_height, serving
 from tests.server.live.test_robustness import _offer_sdp

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines import timebase
-from engines.motion_source.base import MotionFrame
-from server.live.audio_in import AudioChunk, SampleQueue
-from server.live.core import AudioTape
-from server.live.hush import MAX_HOLD_FRAMES, RAMP_FRAMES, Hush
+from xactor.engines import motion_space as ms
+from xactor.engines import timebase
+from xactor.engines.motion_source.base import MotionFrame
+from xactor.server.live.audio_in import AudioChunk, SampleQueue
+from xactor.server.live.core import AudioTape
+from xactor.server.live.hush import MAX_HOLD_FRAMES, RAMP_FRAMES, Hush
 
 SPF = timebase.SAMPLES_PER_FRAME
 
@@ -116,10 +116,10 @@ class _Core:
     turns the test runs; 0.4 s of "speech" pushed as one segment."""
 
     def __init__(self) -> None:
-        from server.live.audio_in import _ClosedResampler
-        from server.live.core import FrameOut, SegmentEnd, SessionCore
-        from server.live.metrics import LiveMetrics
-        from server.live.worker import RenderWorker
+        from xactor.server.live.audio_in import _ClosedResampler
+        from xactor.server.live.core import FrameOut, SegmentEnd, SessionCore
+        from xactor.server.live.metrics import LiveMetrics
+        from xactor.server.live.worker import RenderWorker
         from tests.server.live.test_worker import Recorder, ScriptedSource
 
         self.worker = RenderWorker(name="render-unused-hush")  # never started

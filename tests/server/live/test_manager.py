@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from bench.live_client import SignalTrack
-from engines.avatar.bundle import AvatarBundle
-from engines.avatar.store import AvatarStore
-from engines.render.base import RendererOptions
-from engines.render.pool import RendererPool
-from server.live.capacity import Capacity
-from server.live.manager import CapacityError, SessionManager
-from server.live.metrics import LiveMetrics
-from server.live.options import OptionError, ResolvedOptions, SessionOptions
-from server.live.session import Session
-from server.settings import Settings
+from xactor.bench.live_client import SignalTrack
+from xactor.engines.avatar.bundle import AvatarBundle
+from xactor.engines.avatar.store import AvatarStore
+from xactor.engines.render.base import RendererOptions
+from xactor.engines.render.pool import RendererPool
+from xactor.server.live.capacity import Capacity
+from xactor.server.live.manager import CapacityError, SessionManager
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.options import OptionError, ResolvedOptions, SessionOptions
+from xactor.server.live.session import Session
+from xactor.server.settings import Settings
 from tests.server.live.conftest import BAR, BarRenderer
 
 pytestmark = pytest.mark.anyio

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio
@@ -121,7 +121,7 @@ def _free_port() -> int:
 
 _VANISHING_CLIENT = """
 import asyncio, sys, numpy as np
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, SignalTrack
 async def main():
     c = LiveClient(base_url=sys.argv[1], keep_images=False)
     await c.start(SignalTrack(np.zeros(48000, np.float32), loop_signal=True))

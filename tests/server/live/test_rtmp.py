@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.speech import have_espeak
+from xactor.bench.speech import have_espeak
 from tests.server.live.conftest import bar_height, make_app
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

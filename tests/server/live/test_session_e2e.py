@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import bar_height
 
 pytestmark = pytest.mark.anyio
@@ -67,7 +67,7 @@ async def test_session_streams_video_that_follows_speech(live, speech) -> None:
 
 async def test_return_audio_plays_in_step_with_the_video(live, speech) -> None:
     """The returned voice reaches the client when the frames showing it do (both via loopback)."""
-    from server.live.transport import configure_audio_receivers
+    from xactor.server.live.transport import configure_audio_receivers
 
     _, http = live
     audio_on: list[float] = []
@@ -128,7 +128,7 @@ async def test_return_audio_plays_in_step_with_the_video(live, speech) -> None:
 async def test_motion_channel_streams_each_frames_motion(live, speech) -> None:
     """A client that opens the ``motion`` data channel gets every frame's motion (ARKit names,
     head pose) with the frame's index and time, in order, matching the picture it sees."""
-    from engines import motion_space as ms
+    from xactor.engines import motion_space as ms
 
     _, http = live
     client = LiveClient(http=http, analyse=bar_height, keep_images=False, motion_channel=True)
@@ -153,7 +153,7 @@ async def test_motion_channel_streams_each_frames_motion(live, speech) -> None:
 async def test_clear_stops_say_on_a_browser_session(live) -> None:
     """``POST /sessions/{id}/clear`` on a mic session: the ``say`` speech not yet played goes, the
     mouth closes (the mic, silent here, goes on driving it)."""
-    from bench.speech import have_espeak
+    from xactor.bench.speech import have_espeak
 
     if not have_espeak():
         pytest.skip("espeak-ng is not installed")
@@ -173,7 +173,7 @@ async def test_clear_stops_say_on_a_browser_session(live) -> None:
     silence = SignalTrack(np.zeros(16000 * 8, np.float32))
     answer = await client.start(silence, options={"codec": "h264", "return_audio": True})
     sid = answer["session_id"]
-    from server.live.transport import configure_audio_receivers
+    from xactor.server.live.transport import configure_audio_receivers
 
     assert client.pc is not None and configure_audio_receivers(client.pc, 0) == 1  # no client buffering
     try:

@@ -20,7 +20,7 @@ from websockets.http11 import Response
 from websockets.sync.client import connect
 from websockets.uri import parse_uri
 
-from server.live.wire import MAX_JSON_DEPTH
+from xactor.server.live.wire import MAX_JSON_DEPTH
 from tests.server.live.conftest import make_app
 from tests.server.live_server import uvicorn_thread
 

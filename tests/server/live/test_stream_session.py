@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
-from bench.speech import have_espeak, tts
-from engines import motion_space as ms
-from server.live.wire import decode_frame
+from xactor.bench.speech import have_espeak, tts
+from xactor.engines import motion_space as ms
+from xactor.server.live.wire import decode_frame
 from tests.server.live.conftest import bar_height, make_app
 
 RATE = 24000  # what many TTS engines send: resampled to 16 kHz by the session
@@ -301,9 +301,9 @@ def test_client_protocol_module_agrees_with_the_server() -> None:
     server/live/wire.py writes."""
     import importlib.util
 
-    from server.live import wire
-    from server.live.core import FrameOut
-    from server.live.worker import RenderedFrame
+    from xactor.server.live import wire
+    from xactor.server.live.core import FrameOut
+    from xactor.server.live.worker import RenderedFrame
 
     path = Path(__file__).resolve().parents[3] / "integrations" / "xactor_integrations" / "protocol.py"
     spec = importlib.util.spec_from_file_location("xactor_protocol", path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.live.timing import ArrivalLog, Rolling
+from xactor.server.live.timing import ArrivalLog, Rolling
 
 
 def test_arrival_log_maps_samples_to_chunk_arrival() -> None:

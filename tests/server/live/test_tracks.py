@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
-from server.live.audio_in import AudioChunk
-from server.live.encoding import VideoEncoder
-from server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
-from server.live.worker import RenderedFrame
+from xactor.server.live.audio_in import AudioChunk
+from xactor.server.live.encoding import VideoEncoder
+from xactor.server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
+from xactor.server.live.worker import RenderedFrame
 
 
 def _rendered(index: int, value: int = 0) -> RenderedFrame:

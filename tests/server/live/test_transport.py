@@ -9,7 +9,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
-from server.live.transport import (
+from xactor.server.live.transport import (
     JITTER_ATTR,
     ImmediateAudioJitterBuffer,
     configure_audio_receivers,
@@ -52,7 +52,7 @@ async def test_receiver_jitter_buffer_is_replaceable_in_this_aiortc() -> None:
 async def test_connect_race_of_a_closing_peer_connection_is_quiet_and_others_are_not() -> None:
     from aiortc.exceptions import InvalidStateError
 
-    from server.live.transport import install_connect_race_filter
+    from xactor.server.live.transport import install_connect_race_filter
 
     loop = asyncio.get_running_loop()
     seen: list[dict[str, object]] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aiortc import RTCIceServer
 
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import bar_height, make_app, serving
 
 pytestmark = [

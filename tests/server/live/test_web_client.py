@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.settings import Settings
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 
 
 def test_web_client_is_served(tmp_path) -> None:

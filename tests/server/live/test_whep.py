@@ -14,8 +14,8 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from bench.live_client import LiveClient, SignalTrack
-from bench.viewers import whep_watch
+from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.bench.viewers import whep_watch
 from tests.server.live.conftest import bar_height, make_app, serving
 
 pytestmark = pytest.mark.anyio
@@ -121,7 +121,7 @@ async def test_each_joining_viewer_starts_on_a_keyframe(data_dir, speech, monkey
     """Two viewers joining a browser session one after the other (inside the PLI rate limit's 0.5
     s), with the periodic keyframe 30 s off: the first packet each one is sent is a keyframe, and
     it comes on the next frame or the one after (one may have been encoding as the viewer joined)."""
-    from server.live import whep
+    from xactor.server.live import whep
 
     first: dict[int, bool] = {}  # viewer track -> is the first packet it sends a keyframe
     skipped: dict[int, int] = {}
@@ -188,8 +188,8 @@ async def test_a_viewer_is_fed_only_once_connected(live, speech) -> None:
 def test_a_slow_viewer_loses_its_queue_and_restarts_on_a_keyframe() -> None:
     """Video after a gap cannot be decoded until a keyframe: a full queue is dropped whole, the
     track waits for the next keyframe and asks for one."""
-    from server.live.encoding import VideoEncoder
-    from server.live.whep import PacketTrack
+    from xactor.server.live.encoding import VideoEncoder
+    from xactor.server.live.whep import PacketTrack
 
     enc = VideoEncoder("h264", 300_000, keyframe_interval_s=30.0)
     image = np.zeros((64, 64, 3), np.uint8)

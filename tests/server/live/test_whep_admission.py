@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.sdp import SessionDescription
 
-from bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from engines.audio.features import log_mel
-from engines.timebase import SAMPLE_RATE
-from training.corpus import augment as A
+from xactor.engines.audio.features import log_mel
+from xactor.engines.timebase import SAMPLE_RATE
+from xactor.training.corpus import augment as A
 
 FRAME_16K = 320  # one 20 ms Opus frame at 16 kHz
 
@@ -54,7 +54,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
         return _synthetic_vowels(8.0)
-    from engines.audio.resample import load_wav_16k
+    from xactor.engines.audio.resample import load_wav_16k
 
     path = Path(tmp_path_factory.mktemp("speech")) / "speech.wav"
     subprocess.run([exe, "-v", "en-us", "-w", str(path), " ".join(SENTENCES)], check=True, timeout=60)

@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines import motion_space as ms
-from engines import timebase
+from xactor.cli.main import app
+from xactor.engines import motion_space as ms
+from xactor.engines import timebase
 from tests.training.conftest import ENGINES, TINY
-from training.corpus.store.format import complete_shards, iter_clips, phone_spans, read_manifest, shard_paths
-from training.corpus.synth.clip import build_shard
-from training.corpus.synth.run import available_voices, plan_clips, run_build
-from training.corpus.synth.splits import family
+from xactor.training.corpus.store.format import complete_shards, iter_clips, phone_spans, read_manifest, shard_paths
+from xactor.training.corpus.synth.clip import build_shard
+from xactor.training.corpus.synth.run import available_voices, plan_clips, run_build
+from xactor.training.corpus.synth.splits import family
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines import timebase
-from engines.audio.features import log_mel
-from training.corpus.phonemes import PhoneSpan
-from training.corpus.store.format import (
+from xactor.engines import timebase
+from xactor.engines.audio.features import log_mel
+from xactor.training.corpus.phonemes import PhoneSpan
+from xactor.training.corpus.store.format import (
     Clip,
     complete_shards,
     iter_clips,
@@ -21,9 +21,9 @@ from training.corpus.store.format import (
     write_manifest,
     write_shard,
 )
-from training.corpus.store.loader import iter_windows
-from training.corpus.synth.splits import SPLITS, family, split_voices
-from training.corpus.tts.voices import Voice
+from xactor.training.corpus.store.loader import iter_windows
+from xactor.training.corpus.synth.splits import SPLITS, family, split_voices
+from xactor.training.corpus.tts.voices import Voice
 
 
 def _clip(i: int, split: str = "train", frames: int = 60) -> Clip:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.audio.frontend import analyse
-from engines.timebase import FRAME_SECONDS, SAMPLE_RATE
-from training.corpus.motion.lips import (
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.frontend import analyse
+from xactor.engines.timebase import FRAME_SECONDS, SAMPLE_RATE
+from xactor.training.corpus.motion.lips import (
     LipConfig,
     frame_level_db,
     frame_loudness,
@@ -30,8 +30,8 @@ from training.corpus.motion.lips import (
     rest_windows,
     speech_mask,
 )
-from training.corpus.motion.visemes import BILABIALS, LIP_CHANNELS, LIP_INDEX, OPEN, ROUNDED, SPREAD, VISEMES
-from training.corpus.phonemes import SILENCE, PhoneSpan
+from xactor.training.corpus.motion.visemes import BILABIALS, LIP_CHANNELS, LIP_INDEX, OPEN, ROUNDED, SPREAD, VISEMES
+from xactor.training.corpus.phonemes import SILENCE, PhoneSpan
 
 VOWEL_S = 0.12
 DIPHTHONG_S = 0.18  # espeak-ng's diphthongs run 150-250 ms

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines import motion_space as ms
-from engines.audio.features import Prosody
-from engines.audio.frontend import FrameFeatures, analyse
-from engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.features import Prosody
+from xactor.engines.audio.frontend import FrameFeatures, analyse
+from xactor.engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
 from tests.training.corpus.test_lips import col, press, spans, synthetic_voice
-from training.corpus.motion.compose import MotionConfig, clip_motion, muted_frames
-from training.corpus.motion.emotion import (
+from xactor.training.corpus.motion.compose import MotionConfig, clip_motion, muted_frames
+from xactor.training.corpus.motion.emotion import (
     EMOTIONS,
     OFFSETS,
     TTS_PROSODY,
@@ -25,10 +25,10 @@ from training.corpus.motion.emotion import (
     track_from_segments,
     tts_prosody,
 )
-from training.corpus.motion.lips import frame_of, frame_times
-from training.corpus.motion.prosody import prosody_motion
-from training.corpus.motion.visemes import BILABIALS, LIP_INDEX
-from training.corpus.phonemes import SILENCE, PhoneSpan
+from xactor.training.corpus.motion.lips import frame_of, frame_times
+from xactor.training.corpus.motion.prosody import prosody_motion
+from xactor.training.corpus.motion.visemes import BILABIALS, LIP_INDEX
+from xactor.training.corpus.phonemes import SILENCE, PhoneSpan
 
 SENTENCE = "B AA1 B B AO1 T AH0 M AE1 P AH0 V M EY1 N | HH IY1 W AA1 Z AH0 T HH OW1 M"
 

@@ -15,8 +15,8 @@ from collections import Counter
 
 import pytest
 
-from training.corpus.phonemes import ARPABET
-from training.corpus.text import (
+from xactor.training.corpus.phonemes import ARPABET
+from xactor.training.corpus.text import (
     DEFAULT_SPLIT,
     MAX_WORDS,
     MIN_WORDS,
@@ -43,7 +43,7 @@ from training.corpus.text import (
     texts_for_duration,
     vocabulary_words,
 )
-from training.corpus.text.grammar import _Grammar
+from xactor.training.corpus.text.grammar import _Grammar
 
 SEED = 1234
 

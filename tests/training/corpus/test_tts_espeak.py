@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from engines.audio.features import prosody
-from engines.timebase import SAMPLE_RATE
-from training.corpus.phonemes import ARPABET, SILENCE, VOWELS, check_spans
-from training.corpus.tts import espeak as te
-from training.corpus.tts.voices import SynthResult, Voice
+from xactor.engines.audio.features import prosody
+from xactor.engines.timebase import SAMPLE_RATE
+from xactor.training.corpus.phonemes import ARPABET, SILENCE, VOWELS, check_spans
+from xactor.training.corpus.tts import espeak as te
+from xactor.training.corpus.tts.voices import SynthResult, Voice
 
 _SYNTH = te.EspeakSynthesizer()
 _AVAILABLE = _SYNTH.available()

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
-from training.corpus.phonemes import ARPABET, SILENCE
-from training.corpus.tts.festival import FestivalSynthesizer, scheme_string
-from training.corpus.tts.voices import SynthResult, Voice
+from xactor.training.corpus.phonemes import ARPABET, SILENCE
+from xactor.training.corpus.tts.festival import FestivalSynthesizer, scheme_string
+from xactor.training.corpus.tts.voices import SynthResult, Voice
 
 from .test_tts_flite import (
     BOB,

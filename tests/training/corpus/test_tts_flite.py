@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engines.audio.features import prosody
-from engines.timebase import SAMPLE_RATE
-from training.corpus.phonemes import ARPABET, SILENCE, VOWELS, PhoneSpan, check_spans
-from training.corpus.tts.flite import (
+from xactor.engines.audio.features import prosody
+from xactor.engines.timebase import SAMPLE_RATE
+from xactor.training.corpus.phonemes import ARPABET, SILENCE, VOWELS, PhoneSpan, check_spans
+from xactor.training.corpus.tts.flite import (
     EngineSegment,
     FliteSynthesizer,
     ascii_text,
@@ -26,7 +26,7 @@ from training.corpus.tts.flite import (
     cmu_to_arpabet,
     voice_id,
 )
-from training.corpus.tts.voices import SynthResult, Voice
+from xactor.training.corpus.tts.voices import SynthResult, Voice
 
 # Harvard sentences (IEEE 1969) plus a few that bring the rare phonemes (ZH, OY, UH) and text
 # normalisation (numbers, money, abbreviations, punctuation) into the sample.

@@ -14,10 +14,10 @@ from tests.training.corpus.test_tts_flite import (
     closure_minimum_outside,
     median_f0,
 )
-from training.corpus.phonemes import SILENCE
-from training.corpus.synth.run import SynthConfig, plan_clips
-from training.corpus.tts.flite import EngineSegment
-from training.corpus.tts.piper import (
+from xactor.training.corpus.phonemes import SILENCE
+from xactor.training.corpus.synth.run import SynthConfig, plan_clips
+from xactor.training.corpus.tts.flite import EngineSegment
+from xactor.training.corpus.tts.piper import (
     JOIN_NEXT,
     PiperSynthesizer,
     corpus_voices,

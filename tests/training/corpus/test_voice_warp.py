@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tests.training.corpus.test_tts_flite import median_f0
-from training.corpus.augment import AugmentConfig, augment
+from xactor.training.corpus.augment import AugmentConfig, augment
 
 pytest.importorskip("pyworld", reason="the WORLD vocoder (pyworld) is a corpus extra")
-from training.corpus.tts.voice_warp import world_warp
+from xactor.training.corpus.tts.voice_warp import world_warp
 
 RATE = 16000
 

@@ -11,18 +11,18 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines import motion_space as ms
-from engines.motion_gen.config import MotionGenConfig
-from engines.motion_gen.features import Normalizer
-from engines.motion_gen.model import MotionDenoiser
-from engines.motion_gen.sampler import Denoiser, StreamingGenerator
-from engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
-from training.motion import emotion_probe as ep
-from training.motion import metrics as mt
-from training.motion.evaluate import EvalConfig, load_sources
-from training.motion.sources import Feed, GeneratorSource
-from training.motion.streaming import stream_rows
+from xactor.cli.main import app
+from xactor.engines import motion_space as ms
+from xactor.engines.motion_gen.config import MotionGenConfig
+from xactor.engines.motion_gen.features import Normalizer
+from xactor.engines.motion_gen.model import MotionDenoiser
+from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
+from xactor.engines.motion_gen.weights import STUDENT, TEACHER, SamplerSettings, load_weights, save_weights
+from xactor.training.motion import emotion_probe as ep
+from xactor.training.motion import metrics as mt
+from xactor.training.motion.evaluate import EvalConfig, load_sources
+from xactor.training.motion.sources import Feed, GeneratorSource
+from xactor.training.motion.streaming import stream_rows
 
 TINY = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16)
 

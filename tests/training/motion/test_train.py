@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines.motion_gen.weights import STUDENT, TEACHER, load_weights
+from xactor.cli.main import app
+from xactor.engines.motion_gen.weights import STUDENT, TEACHER, load_weights
 
 TINY = ["--batch", "2", "--frames", "24", "--val-every", "2"]
 MODEL = ["--no-augment"]
@@ -113,7 +113,7 @@ def test_ddp_with_two_gloo_processes(tiny_corpus: Path, tmp_path: Path) -> None:
         "--nproc_per_node",
         "2",
         "-m",
-        "cli.main",
+        "xactor.cli.main",
         "train",
         "motion",
         "--data",
@@ -137,7 +137,7 @@ def test_ddp_with_two_gloo_processes(tiny_corpus: Path, tmp_path: Path) -> None:
 
 
 def test_phone_classes_follow_the_corpus_phones() -> None:
-    from training.motion.data import PHONE_CLASSES, phone_classes
+    from xactor.training.motion.data import PHONE_CLASSES, phone_classes
 
     phones = [["sil", 0.0, 0.1, 0, -1], ["B", 0.1, 0.18, 0, 0], ["AA", 0.18, 0.3, 1, 0]]
     ids = phone_classes(phones, 9)  # frame centres 0.02, 0.06, 0.10, ... 0.34 s; spans [start, end)
@@ -150,10 +150,10 @@ def test_only_the_phone_loss_trains_the_phonetic_front_end(tiny_corpus: Path) ->
     the posteriors into the audio slots learns from the motion loss."""
     import torch
 
-    from engines.motion_gen.config import MotionGenConfig
-    from engines.motion_gen.model import MotionDenoiser
-    from training.motion.data import PHONE_CLASSES, BatchSampler, fit_normalizer, load_split
-    from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+    from xactor.engines.motion_gen.config import MotionGenConfig
+    from xactor.engines.motion_gen.model import MotionDenoiser
+    from xactor.training.motion.data import PHONE_CLASSES, BatchSampler, fit_normalizer, load_split
+    from xactor.training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
 
     cfg = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16, phones=len(PHONE_CLASSES))
     clips = load_split(tiny_corpus, "train")
@@ -186,9 +186,9 @@ def test_clips_without_phone_alignment_are_left_out_of_the_phone_loss(tiny_corpu
 
     import torch
 
-    from engines.motion_gen.config import MotionGenConfig
-    from engines.motion_gen.model import MotionDenoiser
-    from training.motion.data import (
+    from xactor.engines.motion_gen.config import MotionGenConfig
+    from xactor.engines.motion_gen.model import MotionDenoiser
+    from xactor.training.motion.data import (
         PHONE_CLASSES,
         UNKNOWN_PHONE,
         BatchSampler,
@@ -196,7 +196,7 @@ def test_clips_without_phone_alignment_are_left_out_of_the_phone_loss(tiny_corpu
         fit_normalizer,
         load_split,
     )
-    from training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+    from xactor.training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
 
     cfg = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16, phones=len(PHONE_CLASSES))
     unaligned = {"phone_ids": None, "phones_known": False}  # as a prepared real video is loaded
@@ -220,8 +220,8 @@ def test_a_phonetic_front_end_added_to_trained_weights_starts_as_a_no_op() -> No
     """Zero-initialised projection: a fine-tune that adds the front end begins at the old function."""
     import torch
 
-    from engines.motion_gen.config import MotionGenConfig
-    from engines.motion_gen.model import MotionDenoiser
+    from xactor.engines.motion_gen.config import MotionGenConfig
+    from xactor.engines.motion_gen.model import MotionDenoiser
 
     base = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, context=16)
     torch.manual_seed(0)
@@ -245,11 +245,11 @@ def test_the_rollout_is_the_live_stream(tiny_corpus: Path) -> None:
     import numpy as np
     import torch
 
-    from engines.motion_gen.model import MotionDenoiser
-    from engines.motion_gen.sampler import Denoiser, StreamingGenerator
+    from xactor.engines.motion_gen.model import MotionDenoiser
+    from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
     from tests.motion_weights import TINY
-    from training.motion.data import BatchSampler, fit_normalizer, load_split
-    from training.motion.distill import student_rollout
+    from xactor.training.motion.data import BatchSampler, fit_normalizer, load_split
+    from xactor.training.motion.distill import student_rollout
 
     clips = load_split(tiny_corpus, "train")
     torch.manual_seed(0)

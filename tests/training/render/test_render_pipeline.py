@@ -11,12 +11,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cli.main import app
-from engines import face_regions as fr
-from engines.diffusion.maps import landmark_map
-from engines.diffusion.model import RenderDenoiser, RenderModelConfig
-from engines.diffusion.weights import RenderWeightsError, load_render_weights, save_render_weights
-from training.render.metrics import flicker, psnr, ssim
+from xactor.cli.main import app
+from xactor.engines import face_regions as fr
+from xactor.engines.diffusion.maps import landmark_map
+from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
+from xactor.engines.diffusion.weights import RenderWeightsError, load_render_weights, save_render_weights
+from xactor.training.render.metrics import flicker, psnr, ssim
 
 runner = CliRunner()
 
@@ -73,8 +73,8 @@ def test_train_resume_distill_eval(data: Path, tmp_path: Path) -> None:
 
 def test_training_fits_a_batch() -> None:
     """A few dozen steps on one fixed batch cut the flow loss: the model and objective learn."""
-    from training.render.batches import RenderBatch
-    from training.render.train import RenderTrainConfig, flow_loss
+    from xactor.training.render.batches import RenderBatch
+    from xactor.training.render.train import RenderTrainConfig, flow_loss
 
     torch.manual_seed(0)
     model = RenderDenoiser(RenderModelConfig(widths=(16, 32, 32)))
@@ -120,7 +120,7 @@ def test_metrics_and_landmark_map() -> None:
     assert abs(whole[0] - 10 * np.log10(4 / 0.0004)) < 0.01 and abs(mouth[0] - whole[0]) < 0.01
     assert ssim(a, a) == pytest.approx([1.0, 1.0], abs=1e-4) and ssim(a, -a)[0] < 0.5
     assert flicker(a, a) == 0.0 and flicker(a, a.flip(0)) > 10
-    from engines.face_model import FaceModel, Placement
+    from xactor.engines.face_model import FaceModel, Placement
 
     marks = FaceModel(
         placement=Placement(np.eye(3, dtype=np.float32), 60.0, np.array([64, 70, 0], np.float32))
@@ -140,7 +140,7 @@ def test_ddp_with_two_gloo_processes(data: Path, tmp_path: Path) -> None:
 
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += ["-m", "cli.main", "train", "render", "--data", str(data), "--out", str(run)]
+    cmd += ["-m", "xactor.cli.main", "train", "render", "--data", str(data), "--out", str(run)]
     cmd += ["--steps", "2", "--batch", "2", "--threads", "2", "--val-every", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(

@@ -2,12 +2,12 @@
 
 :func:`clip_motion` is the one place the parts meet, each with one job:
 
-* lips and jaw from the phonemes (:mod:`training.corpus.motion.lips`), the jaw scaled by loudness and by
+* lips and jaw from the phonemes (:mod:`xactor.training.corpus.motion.lips`), the jaw scaled by loudness and by
   the emotion's jaw gain;
-* nods, turns and brow raises on accented syllables (:mod:`training.corpus.motion.prosody`);
-* the emotion's slow expression offsets (:mod:`training.corpus.motion.emotion`);
+* nods, turns and brow raises on accented syllables (:mod:`xactor.training.corpus.motion.prosody`);
+* the emotion's slow expression offsets (:mod:`xactor.training.corpus.motion.emotion`);
 * life — blinks, idle head, gaze, breathing, and the basic nod on the prosodic emphasis —
-  from :func:`engines.motion_source.life.life_track`, the same code the live heuristic runs, so
+  from :func:`xactor.engines.motion_source.life.life_track`, the same code the live heuristic runs, so
   the corpus and the fallback share their non-speech statistics.
 
 The parts add (the offsets are small and live on mostly different channels), the bilabial seal
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.audio.frontend import FrameFeatures
-from engines.motion_source.life import LifeConfig, life_track
-from engines.timebase import FRAME_SECONDS
-from training.corpus.motion.emotion import EmotionTrack, constant_emotion
-from training.corpus.motion.lips import (
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.frontend import FrameFeatures
+from xactor.engines.motion_source.life import LifeConfig, life_track
+from xactor.engines.timebase import FRAME_SECONDS
+from xactor.training.corpus.motion.emotion import EmotionTrack, constant_emotion
+from xactor.training.corpus.motion.lips import (
     LipConfig,
     enforce_contacts,
     fill_silence,
@@ -43,8 +43,8 @@ from training.corpus.motion.lips import (
     lip_track,
     speech_mask,
 )
-from training.corpus.motion.prosody import ProsodyConfig, prosody_motion
-from training.corpus.phonemes import SILENCE, PhoneSpan
+from xactor.training.corpus.motion.prosody import ProsodyConfig, prosody_motion
+from xactor.training.corpus.phonemes import SILENCE, PhoneSpan
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def clip_motion(
     """Motion [T, 40] float32 of a clip, ``T = len(features)`` (see module docstring).
 
     ``phones``: the clip's timed phonemes (gaps are pauses); ``features``: the front end's
-    features of its audio (:func:`engines.audio.frontend.analyse`); ``seed``: life and gesture
+    features of its audio (:func:`xactor.engines.audio.frontend.analyse`); ``seed``: life and gesture
     randomness (same inputs and seed, same bytes); ``style``: 0 calm .. 1 animated;
     ``emotion_track``: per-frame mood (default neutral), ``T`` frames long.
     """

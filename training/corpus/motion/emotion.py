@@ -27,8 +27,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.timebase import FRAME_SECONDS
+from xactor.engines import motion_space as ms
+from xactor.engines.timebase import FRAME_SECONDS
 
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "surprised")
 EMOTION_INDEX: Mapping[str, int] = MappingProxyType({e: i for i, e in enumerate(EMOTIONS)})

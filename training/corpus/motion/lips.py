@@ -1,7 +1,7 @@
 """Lip and jaw motion from timed phonemes: Cohen–Massaro dominance blending at 25 fps.
 
 Every phoneme (:class:`~training.corpus.phonemes.PhoneSpan`) contributes its viseme target
-(:mod:`training.corpus.motion.visemes`) with a dominance function that is flat over the middle
+(:mod:`xactor.training.corpus.motion.visemes`) with a dominance function that is flat over the middle
 ``plateau`` of its span and decays exponentially before (``tau_before``: anticipation, the lips
 move toward a phoneme before it sounds) and after it (``tau_after``: carry-over). Per lip channel
 ``c`` and time ``t``::
@@ -16,7 +16,7 @@ local (less of a closure's press lingers in the next vowel, open vowels reach mo
 target) at the price of a steeper approach; the contact rule below makes either safe.
 
 Sampling: one value per video frame at the frame's *centre*, ``t_k = (k + 0.5) × 40 ms`` — the
-middle of the audio frame ``k`` owns (:mod:`engines.timebase`: samples ``[640k, 640(k + 1))``).
+middle of the audio frame ``k`` owns (:mod:`xactor.engines.timebase`: samples ``[640k, 640(k + 1))``).
 A frame is one picture, a snapshot; averaging over the 40 ms would low-pass the lips by a box
 filter and blunt the shortest events (a 60 ms closure). A phoneme's "centre frame" is the frame
 whose 40 ms contain the centre of its span (:func:`frame_of`). Loudness (:func:`frame_loudness`)
@@ -27,7 +27,7 @@ Three rules on top of the blend, because blending alone cannot promise them:
 * Lip contact (P B M F V; adjacent bilabials merged into one closure, :func:`merge_closures`):
   in the frame containing each one's centre and every frame whose centre lies in the middle
   :attr:`LipConfig.contact_core` of its span, the jaw is at most the viseme's; for P B M the lips
-  are sealed (``mouthClose == jawOpen``: see :mod:`training.corpus.motion.visemes` for why that, not
+  are sealed (``mouthClose == jawOpen``: see :mod:`xactor.training.corpus.motion.visemes` for why that, not
   ``mouthClose ≈ 1``, is a closed mouth in this motion space) and pressed, for F V the lower lip
   is rolled in and the upper lip lifted as far as the viseme says. A stop closes for most of its
   span, and between two strong open vowels the blend alone leaves the lips apart.
@@ -51,10 +51,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.audio.frontend import FrameFeatures
-from engines.timebase import FRAME_SECONDS
-from training.corpus.motion.visemes import (
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.frontend import FrameFeatures
+from xactor.engines.timebase import FRAME_SECONDS
+from xactor.training.corpus.motion.visemes import (
     BILABIALS,
     CH,
     GLIDE_FRACTION,
@@ -65,7 +65,7 @@ from training.corpus.motion.visemes import (
     Viseme,
     viseme_for,
 )
-from training.corpus.phonemes import SILENCE, PhoneSpan
+from xactor.training.corpus.phonemes import SILENCE, PhoneSpan
 
 _JAW_COLUMNS = np.array([CH["jawOpen"], CH["mouthLowerDownLeft"], CH["mouthLowerDownRight"]])
 

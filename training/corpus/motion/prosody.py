@@ -3,14 +3,14 @@
 Speakers move their heads and brows with the rhythm of their speech, and the beat falls on the
 prominent syllables: the stressed vowels of the words they accent, where F0 and energy peak. This
 module finds those accents from the phonemes' stress marks (primary 1, secondary 2) weighted by
-the audio's F0 and loudness around each vowel (:mod:`engines.audio.frontend` prosody rows), plus
+the audio's F0 and loudness around each vowel (:mod:`xactor.engines.audio.frontend` prosody rows), plus
 unstressed vowels with a clear pitch peak (a pitch accent the dictionary did not mark), and puts a
 gesture on some of them:
 
 * a nod — the chin dips (``headPitch`` > 0) and comes back, a raised-cosine bump whose apex
   *leads* the accented vowel's onset by :attr:`ProsodyConfig.lead_s` (75 ms: gestures anticipate
   the acoustic prominence they go with). The nod is the :attr:`ProsodyMotion.emphasis` curve —
-  handed to :func:`engines.motion_source.life.life_track` whose ``nod_max`` makes the basic nod,
+  handed to :func:`xactor.engines.motion_source.life.life_track` whose ``nod_max`` makes the basic nod,
   as in the live heuristic — plus an extra nod here that grows with the style;
 * brow raises (``browInnerUp``, ``browOuterUp*``) on the same bump, wider, more on pitch peaks;
 * small head turns — now and then an accent moves the head to a new small yaw (and a little roll)
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines import motion_space as ms
-from engines.audio.frontend import FrameFeatures
-from engines.timebase import FRAME_SECONDS
-from training.corpus.motion.lips import frame_level_db, frame_loudness, frame_times, speech_mask
-from training.corpus.phonemes import VOWELS, PhoneSpan
+from xactor.engines import motion_space as ms
+from xactor.engines.audio.frontend import FrameFeatures
+from xactor.engines.timebase import FRAME_SECONDS
+from xactor.training.corpus.motion.lips import frame_level_db, frame_loudness, frame_times, speech_mask
+from xactor.training.corpus.phonemes import VOWELS, PhoneSpan
 
 
 def _lerp(pair: tuple[float, float], x: float) -> float:

@@ -1,7 +1,7 @@
 """Viseme targets per ARPAbet phoneme in the motion space, with Cohen–Massaro dominance parameters.
 
 A viseme is what the jaw and lips aim for while a phoneme sounds, written on the 16 lip channels
-of :mod:`engines.motion_space` (:data:`LIP_CHANNELS`). :mod:`training.corpus.motion.lips` blends the
+of :mod:`xactor.engines.motion_space` (:data:`LIP_CHANNELS`). :mod:`xactor.training.corpus.motion.lips` blends the
 targets of neighbouring phonemes by their *dominance*: how strongly a segment imposes its shape
 on its neighbours (a bilabial must close the lips whatever vowel follows; an /h/ takes the shape
 of the vowel after it). Dominance here is per channel group (Cohen & Massaro 1993 give each
@@ -14,7 +14,7 @@ Conventions the numbers rely on (checked on the warp renderer: ``docs/corpus_bil
 * Zero is the relaxed neutral face: lips together, teeth hidden (the motion-space contract).
   Every lip coefficient is 0 in silence.
 * ``mouthClose`` closes the lips *against an open jaw* (ARKit's meaning): in the face basis
-  (:mod:`engines.face_basis`) it moves each lip half of the jaw's lip drop toward the other, so
+  (:mod:`xactor.engines.face_basis`) it moves each lip half of the jaw's lip drop toward the other, so
   ``mouthClose == jawOpen`` seals the lips and ``mouthClose > jawOpen`` pushes them through each
   other — on a closed-mouth portrait the renderer then paints an open mouth with teeth. A
   closure is therefore "jaw nearly shut, ``mouthClose`` equal to the jaw, ``mouthPress`` high",
@@ -34,8 +34,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from engines import motion_space as ms
-from training.corpus.phonemes import ARPABET, SILENCE, VOWELS
+from xactor.engines import motion_space as ms
+from xactor.training.corpus.phonemes import ARPABET, SILENCE, VOWELS
 
 # The channels visemes write (everything the lips and jaw do while speaking), by group.
 CHANNEL_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(

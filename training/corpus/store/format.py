@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from engines import timebase
-from training.corpus.phonemes import PhoneSpan
+from xactor.engines import timebase
+from xactor.training.corpus.phonemes import PhoneSpan
 
 MANIFEST = "manifest.json"
 SHARDS = "shards"

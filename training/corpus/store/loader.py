@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engines import timebase
-from engines.audio.features import log_mel
-from training.corpus.store.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
+from xactor.engines import timebase
+from xactor.engines.audio.features import log_mel
+from xactor.training.corpus.store.format import clip_arrays, complete_shards, read_shard_meta, shard_paths
 
 Augment = Callable[[np.ndarray, int], np.ndarray]  # (audio [N], seed) -> audio [N]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from engines import timebase
-from engines.offline.video import AUDIO_RATE, render_video
-from engines.render.base import Renderer
-from training.corpus.store.format import load_clip_arrays, read_manifest
+from xactor.engines import timebase
+from xactor.engines.offline.video import AUDIO_RATE, render_video
+from xactor.engines.render.base import Renderer
+from xactor.training.corpus.store.format import load_clip_arrays, read_manifest
 
 
 def find_clip(root: Path, clip_id: str) -> int:

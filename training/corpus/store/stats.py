@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from engines import timebase
-from training.corpus.phonemes import ARPABET, SILENCE
-from training.corpus.store.format import EMOTIONS, iter_clips, read_manifest
+from xactor.engines import timebase
+from xactor.training.corpus.phonemes import ARPABET, SILENCE
+from xactor.training.corpus.store.format import EMOTIONS, iter_clips, read_manifest
 
 
 def corpus_stats(root: Path) -> dict[str, Any]:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engines import timebase
-from engines.audio.frontend import analyse
-from training.corpus.motion.compose import clip_motion
-from training.corpus.motion.emotion import EMOTION_INDEX, EmotionProsody, emotion_schedule, tts_prosody
-from training.corpus.store.format import Clip, write_shard
-from training.corpus.synth.run import ClipPlan, SynthConfig, make_synthesizer, speak_clip
-from training.corpus.text import iter_texts
-from training.corpus.tts.voices import Synthesizer, SynthResult, Voice
+from xactor.engines import timebase
+from xactor.engines.audio.frontend import analyse
+from xactor.training.corpus.motion.compose import clip_motion
+from xactor.training.corpus.motion.emotion import EMOTION_INDEX, EmotionProsody, emotion_schedule, tts_prosody
+from xactor.training.corpus.store.format import Clip, write_shard
+from xactor.training.corpus.synth.run import ClipPlan, SynthConfig, make_synthesizer, speak_clip
+from xactor.training.corpus.text import iter_texts
+from xactor.training.corpus.tts.voices import Synthesizer, SynthResult, Voice
 
 _SYNTHS: dict[str, Synthesizer] = {}
 

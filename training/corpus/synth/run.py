@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from engines import timebase
-from training.corpus.phonemes import SILENCE, PhoneSpan
-from training.corpus.store.format import complete_shards, config_dict, write_manifest
-from training.corpus.synth.splits import SPLITS, split_voices
-from training.corpus.tts.voices import Synthesizer, SynthResult, Voice
+from xactor.engines import timebase
+from xactor.training.corpus.phonemes import SILENCE, PhoneSpan
+from xactor.training.corpus.store.format import complete_shards, config_dict, write_manifest
+from xactor.training.corpus.synth.splits import SPLITS, split_voices
+from xactor.training.corpus.tts.voices import Synthesizer, SynthResult, Voice
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +69,19 @@ class ClipPlan:
 def make_synthesizer(engine: str) -> Synthesizer:
     """The synthesiser of ``engine`` (imported here: each engine loads native libraries)."""
     if engine == "espeak-ng":
-        from training.corpus.tts.espeak import EspeakSynthesizer
+        from xactor.training.corpus.tts.espeak import EspeakSynthesizer
 
         return EspeakSynthesizer()
     if engine == "flite":
-        from training.corpus.tts.flite import FliteSynthesizer
+        from xactor.training.corpus.tts.flite import FliteSynthesizer
 
         return FliteSynthesizer()
     if engine == "festival":
-        from training.corpus.tts.festival import FestivalSynthesizer
+        from xactor.training.corpus.tts.festival import FestivalSynthesizer
 
         return FestivalSynthesizer()
     if engine == "piper":
-        from training.corpus.tts.piper import PiperSynthesizer
+        from xactor.training.corpus.tts.piper import PiperSynthesizer
 
         return PiperSynthesizer()
     raise ValueError(f"unknown engine {engine!r}; known: {', '.join(KNOWN_ENGINES)}")

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from training.corpus.tts.voices import Voice
+from xactor.training.corpus.tts.voices import Voice
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 

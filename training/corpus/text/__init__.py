@@ -39,11 +39,11 @@ A template instance *is* its text, so two pools never share one; what pools do s
 templates and words (the split tests generalisation to new sentences, not to new grammar).
 """
 
-from training.corpus.text.generate import generate_pools, generate_texts, iter_texts, texts_for_duration
-from training.corpus.text.numbers import spell_digits, spell_number, spell_ordinal, spell_year, spoken_words
-from training.corpus.text.pools import DEFAULT_SPLIT, Split, normalise, pool_of, text_id_of
-from training.corpus.text.pronounce import coverage, lexicon, phonemes_of, pronounce
-from training.corpus.text.utterance import (
+from xactor.training.corpus.text.generate import generate_pools, generate_texts, iter_texts, texts_for_duration
+from xactor.training.corpus.text.numbers import spell_digits, spell_number, spell_ordinal, spell_year, spoken_words
+from xactor.training.corpus.text.pools import DEFAULT_SPLIT, Split, normalise, pool_of, text_id_of
+from xactor.training.corpus.text.pronounce import coverage, lexicon, phonemes_of, pronounce
+from xactor.training.corpus.text.utterance import (
     KIND_WEIGHTS,
     MAX_WORDS,
     MIN_WORDS,
@@ -55,7 +55,7 @@ from training.corpus.text.utterance import (
     Utterance,
     check_segments,
 )
-from training.corpus.text.vocab import RARE_BOOST, vocabulary_words
+from xactor.training.corpus.text.vocab import RARE_BOOST, vocabulary_words
 
 __all__ = [
     "DEFAULT_SPLIT", "KIND_WEIGHTS", "MAX_WORDS", "MIN_WORDS", "PAUSE_MAX", "PAUSE_MIN", "POOLS",

@@ -1,7 +1,7 @@
 """The seeded generator: templates by kind, quotes, dialogues, passages, and the public streams.
 
 Every unit is redrawn until its hash falls in the requested pool, which is what makes the pools
-disjoint by construction (see :mod:`training.corpus.text`).
+disjoint by construction (see :mod:`xactor.training.corpus.text`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from training.corpus.text.grammar import _Grammar
-from training.corpus.text.numbers import spoken_words
-from training.corpus.text.phrases import _finish
-from training.corpus.text.pools import DEFAULT_SPLIT, Split, _hash64, pool_of
-from training.corpus.text.utterance import (
+from xactor.training.corpus.text.grammar import _Grammar
+from xactor.training.corpus.text.numbers import spoken_words
+from xactor.training.corpus.text.phrases import _finish
+from xactor.training.corpus.text.pools import DEFAULT_SPLIT, Split, _hash64, pool_of
+from xactor.training.corpus.text.utterance import (
     KIND_WEIGHTS,
     MAX_WORDS,
     MIN_WORDS,
@@ -26,7 +26,7 @@ from training.corpus.text.utterance import (
     Kind,
     Utterance,
 )
-from training.corpus.text.vocab import _Slot
+from xactor.training.corpus.text.vocab import _Slot
 
 
 @dataclass(frozen=True)

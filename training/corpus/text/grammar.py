@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from training.corpus.text.numbers import spell_digits, spell_number, spell_ordinal, spell_year
-from training.corpus.text.phrases import _UNIT_RANGE, _UNITS, _join_items
-from training.corpus.text.sentences import _Sentences
-from training.corpus.text.vocab import _Drill
+from xactor.training.corpus.text.numbers import spell_digits, spell_number, spell_ordinal, spell_year
+from xactor.training.corpus.text.phrases import _UNIT_RANGE, _UNITS, _join_items
+from xactor.training.corpus.text.sentences import _Sentences
+from xactor.training.corpus.text.vocab import _Drill
 
 
 class _Grammar(_Sentences):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from training.corpus.phonemes import VOWELS
-from training.corpus.text.numbers import spell_number
-from training.corpus.text.pronounce import lexicon
-from training.corpus.text.vocab import _Noun, _Slot, _Verb, _verbs, _vocab
+from xactor.training.corpus.phonemes import VOWELS
+from xactor.training.corpus.text.numbers import spell_number
+from xactor.training.corpus.text.pronounce import lexicon
+from xactor.training.corpus.text.vocab import _Noun, _Slot, _Verb, _verbs, _vocab
 
 Agr = str  # subject agreement: "1s" (I), "3s" (he, Maria, the box), "pl" (we, you, they, boxes)
 

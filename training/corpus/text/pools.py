@@ -1,7 +1,7 @@
 """Which pool (train / val / test) a unit of text belongs to, fixed by a hash of its words.
 
 Why a hash and not a draw: the pool must be the same for every run, seed and pool size, so that no
-sentence of val or test can ever be generated into train (see :mod:`training.corpus.text`).
+sentence of val or test can ever be generated into train (see :mod:`xactor.training.corpus.text`).
 """
 
 from __future__ import annotations

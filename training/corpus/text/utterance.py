@@ -1,7 +1,7 @@
 """One generated utterance and the text contract the synthesis step relies on.
 
 Kept apart from the generator so that the contract (segments, safe characters, pause bounds) can be
-read and checked without the grammar (see :mod:`training.corpus.text` for the contract in full).
+read and checked without the grammar (see :mod:`xactor.training.corpus.text` for the contract in full).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from training.corpus.text.numbers import spoken_words
-from training.corpus.text.pools import _TEXT_ID_RE, text_id_of
+from xactor.training.corpus.text.numbers import spoken_words
+from xactor.training.corpus.text.pools import _TEXT_ID_RE, text_id_of
 
 PAUSE_MIN = 0.2  # seconds: shorter reads as a hiccup, not a pause
 PAUSE_MAX = 2.0  # seconds: longer is dead air that teaches the model nothing new

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, TypeVar
 
-from training.corpus.text.numbers import spoken_words
-from training.corpus.text.pronounce import _word_phonemes, lexicon
-from training.corpus.text.wordlists import (
+from xactor.training.corpus.text.numbers import spoken_words
+from xactor.training.corpus.text.pronounce import _word_phonemes, lexicon
+from xactor.training.corpus.text.wordlists import (
     _ABSTRACT,
     _ABSTRACT_ADJ,
     _ADV_FREQ,

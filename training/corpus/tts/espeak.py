@@ -68,10 +68,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.audio.resample import resample_array
-from engines.timebase import SAMPLE_RATE
-from training.corpus.phonemes import SILENCE, VOWELS, PhoneSpan
-from training.corpus.tts.voices import Engine, SynthResult, Voice
+from xactor.engines.audio.resample import resample_array
+from xactor.engines.timebase import SAMPLE_RATE
+from xactor.training.corpus.phonemes import SILENCE, VOWELS, PhoneSpan
+from xactor.training.corpus.tts.voices import Engine, SynthResult, Voice
 
 logger = logging.getLogger(__name__)
 

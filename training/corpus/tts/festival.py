@@ -64,8 +64,8 @@ from typing import Literal
 
 import numpy as np
 
-from training.corpus.tts.flite import EngineSegment, ascii_text, engine_result, voice_id
-from training.corpus.tts.voices import SynthResult, Voice
+from xactor.training.corpus.tts.flite import EngineSegment, ascii_text, engine_result, voice_id
+from xactor.training.corpus.tts.voices import SynthResult, Voice
 
 VOICE_DIRS = (Path("/usr/share/festival/voices"), Path("/usr/lib/festival/voices"))
 
@@ -169,7 +169,7 @@ def scheme_string(text: str) -> str:
     """``text`` as a Scheme string literal festival's reader takes verbatim.
 
     Only backslash and double quote are special inside SIOD strings; control characters are
-    already gone (:func:`training.corpus.tts.flite.ascii_text`) so a line never breaks.
+    already gone (:func:`xactor.training.corpus.tts.flite.ascii_text`) so a line never breaks.
     """
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -47,9 +47,9 @@ from typing import Any, Literal
 import numpy as np
 import soxr
 
-from engines.timebase import SAMPLE_RATE
-from training.corpus.phonemes import ARPABET, SILENCE, VOWELS, PhoneSpan
-from training.corpus.tts.voices import SynthResult, Voice
+from xactor.engines.timebase import SAMPLE_RATE
+from xactor.training.corpus.phonemes import ARPABET, SILENCE, VOWELS, PhoneSpan
+from xactor.training.corpus.tts.voices import SynthResult, Voice
 
 # --- CMU / radio phones (flite's cmu_us set and festival's radio set) → ARPAbet ----------------
 

@@ -22,7 +22,7 @@ pad's frames go to the symbol after it (measured against the audio), punctuation
 
 Speaker range. One neural voice is one speaker; :class:`Voice` variants add the model's own
 variation (``length_scale`` = rate, ``noise_scale``, ``noise_w``) and, through the WORLD vocoder
-(:mod:`training.corpus.tts.voice_warp`), pitch, pitch range and vocal-tract length, so that the
+(:mod:`xactor.training.corpus.tts.voice_warp`), pitch, pitch range and vocal-tract length, so that the
 variants span lower and higher voices while the timings stay exact (WORLD keeps time).
 """
 
@@ -40,9 +40,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from training.corpus.tts.flite import EngineSegment, ascii_text, engine_result
-from training.corpus.tts.voice_warp import world_warp
-from training.corpus.tts.voices import SynthResult, Voice
+from xactor.training.corpus.tts.flite import EngineSegment, ascii_text, engine_result
+from xactor.training.corpus.tts.voice_warp import world_warp
+from xactor.training.corpus.tts.voices import SynthResult, Voice
 
 HOP = 256  # VITS decoder upsampling: samples per duration frame
 PAD, BOS, EOS = "_", "^", "$"

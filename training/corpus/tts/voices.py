@@ -7,7 +7,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from training.corpus.phonemes import PhoneSpan
+from xactor.training.corpus.phonemes import PhoneSpan
 
 Engine = Literal["espeak-ng", "flite", "festival", "piper"]
 
