@@ -26,7 +26,7 @@ from xactor.engines.diffusion.model import RenderDenoiser
 from xactor.engines.diffusion.renderer import DiffusionRenderer, shared_denoiser, weights_folder
 from xactor.engines.diffusion.weights import STUDENT, load_render_weights
 from xactor.engines.offline.demo import demo_motion
-from xactor.engines.procedural.avatar import TEST_SEED_BASE
+from xactor.engines.procedural.avatar import TEST_SEED_BASE, add_procedural
 from xactor.engines.render.base import RendererOptions, create_renderer
 
 
@@ -45,7 +45,7 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = AvatarStore(Path(tmp) / "avatars", with_default=False)
-        bundle, _ = store.add_procedural(TEST_SEED_BASE)
+        bundle, _ = add_procedural(store, TEST_SEED_BASE)
         seed = TEST_SEED_BASE
         options = RendererOptions(weights_dir=cfg.weights_dir)
         denoiser = shared_denoiser(weights_folder(options), "onnxruntime")  # what `auto` runs live

@@ -77,7 +77,7 @@ def run(
             for batch in batches:
                 chunks = [motion[i : i + batch] for i in range(0, len(motion) - batch + 1, batch)]
 
-                runner = renderer._runner(batch)  # what render() runs: the traced module
+                runner = renderer.runner  # what render() runs: the traced module
 
                 @torch.inference_mode()
                 def torch_call(m: np.ndarray, runner: Callable[..., torch.Tensor] = runner) -> object:

@@ -219,9 +219,10 @@ def eval_real(
 
     import torch
 
+    from xactor.bench.real_speech.config import RealEvalConfig
     from xactor.bench.real_speech.offline import PORTRAITS, SOURCES
     from xactor.bench.real_speech.report import markdown
-    from xactor.bench.real_speech.run import RealEvalConfig, evaluate
+    from xactor.bench.real_speech.run import evaluate
     from xactor.engines.motion_gen.weights import SHIPPED_DIR
 
     chosen = tuple(s.strip() for s in sources.split(",") if s.strip())

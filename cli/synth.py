@@ -46,7 +46,13 @@ def build(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from xactor.training.corpus.synth.clip import build_shard
-    from xactor.training.corpus.synth.run import SynthConfig, available_voices, pending_shards, plan_clips, run_build
+    from xactor.training.corpus.synth.run import (
+        SynthConfig,
+        available_voices,
+        pending_shards,
+        plan_clips,
+        run_build,
+    )
 
     config = SynthConfig(
         hours=hours,

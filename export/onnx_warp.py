@@ -14,7 +14,7 @@ import torch
 
 from xactor.engines import motion_space as ms
 from xactor.engines.onnx_io import export_and_check, graph_ops
-from xactor.engines.warp.renderer import WarpRenderer
+from xactor.engines.warp.module import WarpRenderer
 
 INPUT_NAMES = ["motion"]
 OUTPUT_NAMES = ["frames"]

@@ -43,11 +43,11 @@ async def _measure_capacity(app: FastAPI) -> None:
 
 def _prepare_procedural(store: AvatarStore, count: int) -> None:
     """The configured number of procedural avatars, from held-out seeds (kept across restarts)."""
-    from xactor.engines.procedural.avatar import TEST_SEED_BASE
+    from xactor.engines.procedural.avatar import TEST_SEED_BASE, add_procedural
 
     for k in range(count):
         try:
-            bundle, created = store.add_procedural(TEST_SEED_BASE + k)
+            bundle, created = add_procedural(store, TEST_SEED_BASE + k)
         except Exception:
             log.exception("preparing procedural avatar %d failed", TEST_SEED_BASE + k)
             continue

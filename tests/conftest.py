@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import fixtures_images as fx
 from xactor.engines.avatar.bundle import AvatarBundle
 from xactor.engines.avatar.store import AvatarStore
-from tests import fixtures_images as fx
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -106,18 +106,20 @@ def test_wheel_installs_and_serves_the_page_and_the_default_avatar(tmp_path: Pat
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
     for needed in (
-        "cli/main.py",
-        "web_client/index.html",
-        "web_client/app.js",
-        "web_client/style.css",
-        "engines/data/neutral_face.npz",
-        "engines/offline/video.py",
-        "engines/data/motion/motion_student.safetensors",
-        "engines/data/render/render_student.safetensors",
-        "engines/data/render/render_student.json",
+        "xactor/cli/main.py",
+        "xactor/web_client/index.html",
+        "xactor/web_client/app.js",
+        "xactor/web_client/style.css",
+        "xactor/engines/data/neutral_face.npz",
+        "xactor/engines/offline/video.py",
+        "xactor/engines/data/motion/motion_student.safetensors",
+        "xactor/engines/data/render/render_student.safetensors",
+        "xactor/engines/data/render/render_student.json",
     ):
         assert needed in names, f"{needed} is not in the wheel"
     assert not any(n.startswith("tests/") for n in names)
+    # One installed name: no generic top-level `server` or `engines` to collide with others.
+    assert {n.split("/")[0] for n in names} == {"xactor", "xactor-0.1.0.dist-info"}
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
@@ -134,10 +136,14 @@ def test_wheel_installs_and_serves_the_page_and_the_default_avatar(tmp_path: Pat
     run_dir, data_dir = tmp_path / "run", tmp_path / "data"
     run_dir.mkdir()
     env = _clean_env(XACTOR_DATA_DIR=str(data_dir))
-    which = "import cli, server, web_client; print(cli.__file__, server.__file__, web_client.__file__)"
+    which = (
+        "import xactor.cli as c, xactor.server as s, xactor.web_client as w; print(c.__file__, s.__file__, w.__file__)"
+    )
     where = _run(python, "-c", which, cwd=run_dir, env=env).split()
     for module_file in where:
         assert Path(module_file).is_relative_to(site), f"{module_file} is not from the installed wheel"
+    stray = "import importlib.util as u; print([n for n in ('server', 'engines', 'cli') if u.find_spec(n)])"
+    assert _run(python, "-c", stray, cwd=run_dir, env=env).strip() == "[]"
 
     with _serving(venv / "bin" / "xactor", _free_port(), run_dir, env, tmp_path / "serve.log") as url:
         page = httpx.get(f"{url}/", timeout=10)

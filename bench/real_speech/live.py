@@ -27,7 +27,7 @@ from xactor.bench.real_speech.score import score
 from xactor.engines.timebase import FPS, SAMPLE_RATE
 
 if TYPE_CHECKING:
-    from xactor.bench.real_speech.run import RealEvalConfig
+    from xactor.bench.real_speech.config import RealEvalConfig
 
 RATE = 48_000
 LEAD_S = 1.5  # silence before the first clip (the session settles)

@@ -54,7 +54,7 @@ def _store(data_dir: Path) -> AvatarStore:
 
 def portrait_id(name: str, data_dir: Path) -> str:
     """The avatar id of portrait ``name`` in the store under ``data_dir`` (prepared on first use)."""
-    from xactor.engines.procedural.avatar import TEST_SEED_BASE
+    from xactor.engines.procedural.avatar import TEST_SEED_BASE, add_procedural
 
     store = _store(data_dir)
     if name == "default":
@@ -62,7 +62,7 @@ def portrait_id(name: str, data_dir: Path) -> str:
     if name == "grace-hopper":
         return store.add(grace_hopper_jpeg(), name="grace-hopper", largest=True).id
     if name == "procedural":
-        return store.add_procedural(TEST_SEED_BASE)[0].id
+        return add_procedural(store, TEST_SEED_BASE)[0].id
     raise ValueError(f"unknown portrait {name!r}; known: {', '.join(PORTRAITS)}")
 
 

@@ -7,7 +7,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +14,12 @@ import numpy as np
 
 from xactor.bench.real_speech import motion_space, pixels
 from xactor.bench.real_speech.clips import ClipData, load_clips
-from xactor.bench.real_speech.offline import PORTRAITS, SOURCES, PortraitRenderer, SourceFactory, clip_motion
+from xactor.bench.real_speech.config import RealEvalConfig
+from xactor.bench.real_speech.offline import PortraitRenderer, SourceFactory, clip_motion
 from xactor.bench.real_speech.score import jaw_amplitude, score
 from xactor.engines.timebase import FPS
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RealEvalConfig:
-    devset: Path
-    data_dir: Path  # avatar store of the run (portraits prepared there)
-    weights_dir: Path
-    out: Path | None = None
-    portraits: tuple[str, ...] = PORTRAITS
-    sources: tuple[str, ...] = SOURCES
-    clips: list[str] | None = None
-    offline: bool = True
-    live: bool = False
-    live_portraits: tuple[str, ...] = ("default", "grace-hopper")
-    seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def mouth_zoom(frame: np.ndarray, face: Any, scale: int = 3) -> np.ndarray:

@@ -25,7 +25,8 @@ EXPRESSION_REPORT_MIN = 0.05  # coefficients listed in meta.json; the full vecto
 
 @dataclass(frozen=True)
 class PreparedFace:
-    """Geometry and crops of the chosen face; arrays ready for :func:`xactor.engines.avatar.bundle.write_bundle`."""
+    """Geometry and crops of the chosen face; arrays ready for
+    :func:`xactor.engines.avatar.bundle.write_bundle`."""
 
     face: FaceBox
     faces_detected: int

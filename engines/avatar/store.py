@@ -23,10 +23,18 @@ import unicodedata
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from xactor.engines.avatar.bundle import META_FILE, AvatarBundle, AvatarMeta, write_bundle
+from xactor.engines.avatar.bundle import (
+    META_FILE,
+    AvatarBundle,
+    AvatarMeta,
+    FaceBoxMeta,
+    HeadPose,
+    write_bundle,
+)
 from xactor.engines.avatar.decode import DEFAULT_MAX_SIDE, DecodedImage, decode_image
 from xactor.engines.avatar.errors import AvatarNotFoundError, IncompatibleBundleError, InvalidAvatarIdError
 from xactor.engines.avatar.prepare import prepare_face
@@ -77,6 +85,23 @@ def name_from_filename(filename: str | None) -> str | None:
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     stem = base.rsplit(".", 1)[0] if "." in base.strip(".") else base
     return sanitise_name(stem)
+
+
+class DrawnPortrait(Protocol):
+    """A portrait drawn with its exact geometry (``xactor.engines.procedural.avatar.ProceduralPortrait``)."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def source(self) -> np.ndarray: ...  # [H, W, 3] uint8
+    @property
+    def crops(self) -> dict[int, np.ndarray]: ...
+    @property
+    def geometry(self) -> dict[str, np.ndarray]: ...
+    @property
+    def pose(self) -> HeadPose: ...
+    @property
+    def face_box(self) -> FaceBoxMeta: ...
 
 
 class AvatarStore:
@@ -154,35 +179,38 @@ class AvatarStore:
         )
         return self._store(meta, decoded.pixels, prepared.crops, prepared.geometry)
 
-    def add_procedural(self, seed: int, name: str | None = None) -> tuple[AvatarBundle, bool]:
-        """(bundle, created): the procedural identity of ``seed`` (engines.procedural) as an
-        avatar, with its exact geometry; the same seed always gives the same avatar."""
-        from xactor.engines.procedural.avatar import SOURCE_SIZE, procedural_portrait
-
-        for stored in self._stored():  # found by its seed: drawing it again costs seconds
+    def find_procedural(self, seed: int) -> AvatarBundle | None:
+        """The stored avatar drawn from ``seed``, if any (looked up by its seed: drawing it again
+        costs seconds)."""
+        for stored in self._stored():
             if stored.meta.procedural_seed == seed:
-                return stored, False
-        portrait = procedural_portrait(seed)
+                return stored
+        return None
+
+    def add_drawn(self, portrait: DrawnPortrait, name: str | None = None) -> tuple[AvatarBundle, bool]:
+        """(bundle, created): a portrait drawn with its exact geometry (no detection needed), kept
+        under the seed it was drawn from (``xactor.engines.procedural.avatar.add_procedural``)."""
         ident = avatar_id(portrait.source)
         existing = self._load(ident)
         if existing is not None:
             return existing, False
+        height, width = portrait.source.shape[:2]
         meta = AvatarMeta(
             id=ident,
-            name=sanitise_name(name) or f"procedural-{seed}",
+            name=sanitise_name(name) or f"procedural-{portrait.seed}",
             created=datetime.now(UTC),
             source_format="PNG",
-            source_width=SOURCE_SIZE,
-            source_height=SOURCE_SIZE,
-            original_width=SOURCE_SIZE,
-            original_height=SOURCE_SIZE,
+            source_width=width,
+            source_height=height,
+            original_width=width,
+            original_height=height,
             faces_detected=1,
             face_box=portrait.face_box,
             pose=portrait.pose,
             expression={},
             sizes=sorted(portrait.crops),
             credit="procedural identity drawn by xactor (engines/procedural)",
-            procedural_seed=seed,
+            procedural_seed=portrait.seed,
         )
         return self._store(meta, portrait.source, portrait.crops, portrait.geometry)
 

@@ -4,8 +4,8 @@
   ONNX file below on first use (:mod:`xactor.engines.tensorrt_engine`), 1–16 sessions per call;
 * ``torch`` — :class:`~engines.motion_gen.step.MotionStep` in eager torch; on a CUDA host a copy
   on the GPU in fp16 with one CUDA graph per batch size;
-* ``onnxruntime`` — the same step exported to ONNX (:mod:`xactor.engines.motion_gen.onnx_step`) and run by ONNX
-  Runtime with one intra-op thread (a step is a few hundred small operators on 1–8 rows: threads
+* ``onnxruntime`` — the same step exported to ONNX (:mod:`xactor.engines.motion_gen.onnx_step`) and
+  run by ONNX Runtime with one intra-op thread (a step is a few hundred small operators on 1–8 rows: threads
   cost more than they give, and the render worker's other stages want the other core). The ONNX
   file is exported on first use and cached under ``~/.cache/xactor/onnx`` (``XACTOR_CACHE_DIR``),
   named by the hash of the weights and of the step's code, so a changed file or graph is

@@ -150,7 +150,8 @@ class MotionSourceSpec:
 
 
 MOTION_SOURCES: Registry[MotionSourceSpec] = Registry(
-    "motion source", builtin_modules=("xactor.engines.motion_source.heuristic", "xactor.engines.motion_source.generator")
+    "motion source",
+    builtin_modules=("xactor.engines.motion_source.heuristic", "xactor.engines.motion_source.generator"),
 )
 
 

@@ -12,8 +12,7 @@ import itertools
 import numpy as np
 
 from xactor.engines import motion_space as ms
-
-FPS = 25
+from xactor.engines.timebase import FPS
 
 # Visemes as (seconds from the start of the phrase, {channel: value}); the phrase repeats.
 VISEMES: tuple[tuple[float, dict[str, float]], ...] = (

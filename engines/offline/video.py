@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from xactor.engines.timebase import FPS
+
 if TYPE_CHECKING:
     from xactor.engines.render.base import Renderer
 
@@ -50,7 +52,7 @@ class Mp4Writer:
         self,
         path: Path,
         size: tuple[int, int],
-        fps: int = 25,
+        fps: int = FPS,
         audio: np.ndarray | None = None,
         crf: int = 18,
     ) -> None:
@@ -123,7 +125,7 @@ def write_mp4(
     path: Path,
     frames: Iterable[np.ndarray],
     size: tuple[int, int],
-    fps: int = 25,
+    fps: int = FPS,
     audio_path: Path | None = None,
 ) -> int:
     """Write ``frames`` (RGB uint8) to ``path``; mux ``audio_path`` when given. Returns the frame count."""
@@ -137,7 +139,7 @@ def render_video(
     path: Path,
     renderer: Renderer,
     motion: np.ndarray,
-    fps: int = 25,
+    fps: int = FPS,
     audio: np.ndarray | None = None,
     batch: int = 8,
     paste: Callable[[np.ndarray], np.ndarray] | None = None,

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xactor.engines import motion_space as ms
-from xactor.engines.avatar.bundle import SIZES, FaceBoxMeta, HeadPose
+from xactor.engines.avatar.bundle import SIZES, AvatarBundle, FaceBoxMeta, HeadPose
+from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.procedural.identity import sample_identity
 from xactor.engines.procedural.render import ProceduralFace
 
@@ -63,3 +64,12 @@ def procedural_portrait(seed: int, sizes: tuple[int, ...] = SIZES) -> Procedural
         pose=HeadPose(yaw=yaw, pitch=pitch, roll=roll),
         face_box=FaceBoxMeta(x0=float(x0), y0=float(y0), x1=float(x1), y1=float(y1), score=1.0),
     )
+
+
+def add_procedural(store: AvatarStore, seed: int, name: str | None = None) -> tuple[AvatarBundle, bool]:
+    """(bundle, created): the procedural identity of ``seed`` as an avatar of ``store``, with its
+    exact geometry; the same seed always gives the same avatar (and is not drawn twice)."""
+    found = store.find_procedural(seed)
+    if found is not None:
+        return found, False
+    return store.add_drawn(procedural_portrait(seed), name)

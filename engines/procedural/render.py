@@ -219,7 +219,7 @@ class ProceduralFace:
         cx = (big - 1) / 2
         neck_bottom = np.array([[cx + 0.3 * scale, big + 2], [cx - 0.3 * scale, big + 2]])
         img = _fill(img, np.concatenate([neck_top, neck_bottom]), ident.skin * 0.72)
-        t = np.linspace(np.pi, 2 * np.pi, 25)
+        t = np.linspace(np.pi, 2 * np.pi, 25)  # points on the shoulders: not the time base
         shoulders = np.stack([cx + 0.62 * big * np.cos(t), big * 1.13 + 0.3 * big * np.sin(t)], 1)
         img = _fill(img, shoulders, ident.clothes)
         collar = np.array(

@@ -13,41 +13,31 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
+import torch
 
 from xactor.engines.inference import OrtEngine
 from xactor.engines.onnx_io import export_and_check
-from xactor.engines.warp.renderer import AvatarRenderer, WarpRenderer, probe_motion
+from xactor.engines.warp.module import WarpRenderer, probe_motion
 
 
-class OrtAvatarRenderer(AvatarRenderer):
-    """:class:`AvatarRenderer` whose frames come from ONNX Runtime (same inputs, same outputs)."""
+class OrtRunner:
+    """Runs a :class:`WarpRenderer` with ONNX Runtime (a runner of
+    :class:`~xactor.engines.warp.renderer.AvatarRenderer`): the same inputs, the same outputs."""
 
-    def __init__(
-        self,
-        module: WarpRenderer,
-        crop_to_source: np.ndarray | None = None,
-        source: np.ndarray | None = None,
-        trace: bool = False,
-    ) -> None:
-        del trace  # the base's constructor signature; ONNX Runtime runs the graph, nothing is traced
-        super().__init__(module, crop_to_source, source, trace=False)
+    def __init__(self, module: WarpRenderer) -> None:
+        self.module = module
         self._folder = tempfile.TemporaryDirectory(prefix="xactor-warp-onnx-")
         self._engines: dict[int, OrtEngine] = {}
         self._engine_lock = threading.Lock()
 
+    def __call__(self, motion: torch.Tensor) -> torch.Tensor:
+        batch = motion.detach().cpu().contiguous().numpy()  # [B, 40] float32
+        return torch.from_numpy(self._engine(batch.shape[0])({"motion": batch})["frames"])  # [B, 3, S, S]
+
     @property
     def nbytes(self) -> int:
-        """The module's buffers, plus each exported graph (ORT holds its weights once more)."""
-        graphs = sum(p.stat().st_size for p in Path(self._folder.name).glob("*.onnx"))
-        return super().nbytes + graphs
-
-    def render(self, motion: np.ndarray) -> np.ndarray:
-        single = np.ndim(motion) == 1
-        batch = np.ascontiguousarray(np.atleast_2d(motion), dtype=np.float32)  # [B, 40]
-        out = self._engine(batch.shape[0])({"motion": batch})["frames"]  # [B, 3, S, S] in [0, 1]
-        frames = np.clip(out.transpose(0, 2, 3, 1) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return frames[0] if single else frames
+        """Each exported graph (ORT holds the weights once more)."""
+        return sum(p.stat().st_size for p in Path(self._folder.name).glob("*.onnx"))
 
     def _engine(self, batch: int) -> OrtEngine:
         with self._engine_lock:

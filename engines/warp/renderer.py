@@ -1,19 +1,7 @@
-"""The warp renderer: avatar cache + motion frames → RGB frames, one batched torch module.
-
-Per frame (all batched, all exportable to ONNX with ``GridSample``):
-
-1. clamp the motion; the face model gives the target landmarks twice: with everything but the
-   eyelids and gaze (drives the main warp), and with only the eyelids and gaze and no pose
-   (drives the eye module, in reference pixels);
-2. the skull's similarity ``S`` from rigid landmarks moves the anchors around the face;
-3. control displacements → two forward node fields (upper and lower layer of the mouth cut) by
-   one matrix product; Newton-inverted on the node grid and upsampled to a backward map per layer;
-   the lip layers' sources are kept out of the reference's mouth opening (``lipline``: lips that
-   meet seal instead of showing the photo's teeth between them); the upper layer wins where its
-   pre-image lies above the mouth line;
-4. the eye module corrects the backward map in the reference frame (lids, iris) and paints sclera;
-5. ``grid_sample`` of the reference crop; the mouth interior (skull-fixed ROI) is composited
-   inside the target inner-lip contour.
+"""The warp renderer of an avatar: NumPy motion in, uint8 frames out, around the torch module
+(:mod:`xactor.engines.warp.module`), which a *runner* runs: :class:`TorchRunner` (a TorchScript trace
+per batch size, the default) or :class:`~xactor.engines.warp.onnx_renderer.OrtRunner` (ONNX Runtime).
+Registered as the ``warp`` renderer.
 """
 
 from __future__ import annotations
@@ -21,272 +9,59 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from xactor.engines import face_regions as fr
-from xactor.engines import motion_space as ms
 from xactor.engines.face_model import FaceModel, Placement
 from xactor.engines.render.base import Renderer, RendererSpec, register_renderer
-from xactor.engines.warp import eyelid, flow, head, lipline, mouth
 from xactor.engines.warp.cache import DEFAULT_NODES, AvatarCache
+from xactor.engines.warp.module import WarpRenderer, probe_motion
+from xactor.engines.warp.onnx_renderer import OrtRunner
 from xactor.engines.warp.retarget import own_mouth_motion
 
 if TYPE_CHECKING:
     from xactor.engines.avatar.bundle import AvatarBundle
 
+__all__ = ["AvatarRenderer", "FrameRunner", "TorchRunner", "WarpRenderer", "probe_motion"]
+
 log = logging.getLogger(__name__)
 
-EYE_CHANNELS: tuple[str, ...] = (
-    *(f"{kind}{side}" for kind in ("eyeBlink", "eyeWide", "eyeSquint") for side in ("Left", "Right")),
-    "gazeYaw",
-    "gazePitch",
-)
+
+class FrameRunner(Protocol):
+    """Runs a :class:`WarpRenderer`: motion [B, 40] → frames [B, 3, S, S] in [0, 1]."""
+
+    def __call__(self, motion: torch.Tensor) -> torch.Tensor: ...
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the runner holds beyond the module's own buffers."""
 
 
-def _channel_mask(names: tuple[str, ...]) -> torch.Tensor:
-    mask = torch.zeros(ms.MOTION_DIM)
-    mask[[ms.INDEX[n] for n in names]] = 1.0
-    return mask
+RunnerFactory = Callable[[WarpRenderer], FrameRunner]
 
 
-class WarpRenderer(nn.Module):
-    """motion [B, 40] → frames [B, 3, S, S] in [0, 1] for one avatar (constants in buffers)."""
+class TorchRunner:
+    """A TorchScript trace of the module per batch size (traced on first use, about 0.1 s, checked
+    against the eager module once): the same arithmetic with less per-op overhead, which is a good
+    part of a 256 px frame on a CPU. ``trace=False`` runs the eager module."""
 
-    # Buffers (per-avatar constants; see AvatarCache for their meaning).
-    crop: torch.Tensor  # [1, 3, S, S]
-    ref: torch.Tensor  # [478, 2]
-    control_idx: torch.Tensor  # [N]
-    rigid_idx: torch.Tensor  # [R]
-    parallax_drop: torch.Tensor  # [478, 1]
-    anchor_follows: torch.Tensor  # [A]
-    anchor_weight: torch.Tensor  # [A, 1]
-    mouth_frame_idx: torch.Tensor  # [K]
-    mouth_frame_pinv: torch.Tensor  # [3, K]
-    weights: torch.Tensor  # [G, N + A]
-    layer_nodes: torch.Tensor  # [2, G]
-    node_px: torch.Tensor  # [g, g, 2]
-    pixel_x: torch.Tensor  # [1, S, S]
-    pixel_y: torch.Tensor  # [1, S, S]
-    main_mask: torch.Tensor  # [40]
-    eye_mask: torch.Tensor  # [40]
-    pose_mask: torch.Tensor  # [40]
-    low: torch.Tensor  # [40]
-    high: torch.Tensor  # [40]
-    own_motion: torch.Tensor  # [40] the portrait's own opening (retargeting)
-
-    def __init__(
-        self,
-        cache: AvatarCache,
-        face_model: FaceModel,
-        newton_steps: int = 6,
-        own_motion: np.ndarray | None = None,
-    ) -> None:
-        super().__init__()
-        self.size, self.nodes, self.newton_steps = cache.size, cache.nodes, newton_steps
-        self.face_model = face_model
-        s, g = cache.size, cache.nodes
-        crop = torch.as_tensor(cache.crop, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
-        self.register_buffer("crop", crop.contiguous())  # [1, 3, S, S]
-        self.register_buffer("ref", torch.as_tensor(cache.ref_landmarks))  # [478, 2]
-        self.register_buffer("control_idx", torch.as_tensor(cache.control_idx, dtype=torch.long))
-        self.register_buffer("rigid_idx", torch.as_tensor(fr.RIGID, dtype=torch.long))
-        keep = head.parallax_keep(cache.ref_landmarks)
-        self.register_buffer("parallax_drop", torch.as_tensor(1.0 - keep)[:, None])  # [478, 1]
-        self.register_buffer("anchor_follows", torch.as_tensor(cache.anchors.follows, dtype=torch.long))
-        self.register_buffer("anchor_weight", torch.as_tensor(cache.anchors.weight)[:, None])  # [A, 1]
-        self.register_buffer("mouth_frame_idx", torch.as_tensor(head.MOUTH_FRAME_POINTS, dtype=torch.long))
-        frame_pts = cache.ref_landmarks[list(head.MOUTH_FRAME_POINTS)]
-        self.register_buffer("mouth_frame_pinv", torch.as_tensor(head.affine_fit_matrix(frame_pts)))
-        self.register_buffer("weights", torch.as_tensor(cache.weights))  # [G, M]
-        layers = np.stack([cache.layer_up, cache.layer_low])  # [2, G]
-        self.register_buffer("layer_nodes", torch.as_tensor(layers, dtype=torch.long))
-        axis = torch.arange(g, dtype=torch.float32) * ((s - 1) / (g - 1))
-        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
-        self.register_buffer("node_px", torch.stack([xs, ys], -1))  # [g, g, 2]
-        pix = torch.arange(s, dtype=torch.float32)
-        py, px = torch.meshgrid(pix, pix, indexing="ij")
-        self.register_buffer("pixel_x", px[None].contiguous())  # [1, S, S]
-        self.register_buffer("pixel_y", py[None].contiguous())
-        self.register_buffer("main_mask", 1.0 - _channel_mask(EYE_CHANNELS))
-        self.register_buffer("eye_mask", _channel_mask(EYE_CHANNELS))
-        self.register_buffer("pose_mask", _channel_mask(ms.NAMES[ms.POSE_SLICE]))
-        self.register_buffer("low", torch.as_tensor(ms.LOW))
-        self.register_buffer("high", torch.as_tensor(ms.HIGH))
-        # Retargeting (engines/warp/retarget.py): the portrait's own opening, subtracted from every
-        # motion; the face model must then accept the negative coefficients that close it.
-        own = torch.as_tensor(
-            np.zeros(ms.MOTION_DIM) if own_motion is None else own_motion, dtype=torch.float32
-        )
-        self.register_buffer("own_motion", own)  # [40]
-        face_model.low = torch.minimum(face_model.low, -own)
-        for k, v in cache.eye_tensors().items():
-            self.register_buffer(f"eye_{k}", v)
-        for k, v in cache.mouth_tensors().items():
-            self.register_buffer(f"mouth_{k}", v)
-        self.mouth_depth_scale = float(cache.mouth.depth_scale)  # plain floats: graph constants
-        self.mouth_softness = float(cache.mouth.softness)
-        self._eye_keys = tuple(cache.eye_tensors())
-        self.eye_y0, self.eye_x0 = cache.eyes.y0, cache.eyes.x0
-        self._mouth_keys = tuple(cache.mouth_tensors())
-
-    def _group(self, prefix: str, keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        return {k: getattr(self, f"{prefix}_{k}") for k in keys}
-
-    def forward(self, motion: torch.Tensor) -> torch.Tensor:
-        """motion [B, 40] (any values: clamped, NaN → 0) → frames [B, 3, S, S] float in [0, 1]."""
-        s, g = self.size, self.nodes
-        motion = torch.nan_to_num(motion.to(torch.float32), nan=0.0, posinf=1e4, neginf=-1e4)
-        motion = torch.maximum(torch.minimum(motion, self.high), self.low) - self.own_motion  # retarget
-        batch = motion.shape[0]
-        masked = torch.cat([motion * self.main_mask, motion * self.eye_mask, motion * self.pose_mask], 0)
-        landmarks = self.face_model(masked)[..., :2]  # [3B, 478, 2]
-        target, lids, posed = landmarks[:batch], landmarks[batch : 2 * batch], landmarks[2 * batch :]
-
-        # Landmark displacements, less the pose parallax near the outline (it would fold there).
-        skull = head.fit_similarity(self.ref[self.rigid_idx], posed[:, self.rigid_idx])  # [B, 2, 3]
-        parallax = posed - head.apply_affine(skull, self.ref[None])  # [B, 478, 2]
-        disp = target - self.ref - self.parallax_drop * parallax  # [B, 478, 2]
-        # Control displacements: landmarks, and anchors following their oval points.
-        d_face = disp[:, self.control_idx]  # [B, N, 2]
-        d_anchor = self.anchor_weight * disp[:, self.anchor_follows]
-        d = torch.cat([d_face, d_anchor], 1)  # [B, M, 2]
-
-        # Forward node fields of both layers, inverted on the node grid, upsampled to pixels.
-        cut = F.linear(d.transpose(1, 2).reshape(batch * 2, -1), self.weights)  # [B*2 (xy), G]
-        fields = cut.reshape(batch, 2, -1)[:, :, self.layer_nodes]  # [B, xy, layer, G]
-        fields = fields.transpose(1, 2).reshape(batch * 2, 2, g, g)  # [2B (b, layer), xy, g, g]
-        pre = flow.invert_forward(fields, self.node_px, s, self.newton_steps)  # [2B, g, g, 2]
-        pre = pre.permute(0, 3, 1, 2).reshape(batch * 4, 1, g, g)  # one channel per map: faster
-        up = F.interpolate(pre, size=(s, s), mode="bilinear", align_corners=True)
-        up = up.reshape(batch, 2, 2, s, s)  # [B, layer, xy, S, S]
-
-        # Mouth: interior painted in the skull frame near the mouth, which also says on which
-        # side of the target mouth line each pixel lies (upper or lower warp layer).
-        m = self._group("mouth", self._mouth_keys)
-        frame_ref = self.ref[self.mouth_frame_idx]
-        _, to_ref = head.fit_affine(self.mouth_frame_pinv, frame_ref, posed[:, self.mouth_frame_idx])
-        polygon = head.apply_affine(to_ref, target[:, list(mouth.INNER_LIP_POLYGON)])  # [B, 20, 2]
-        lip = mouth.LOWER_LIP_CENTRE  # the lower teeth ride with the lower lip's middle
-        jaw = head.apply_affine(to_ref, target[:, lip][:, None])[:, 0] - self.ref[lip]  # [B, 2]
-        painted = mouth.mouth_layer(m, polygon, jaw, self.mouth_depth_scale, self.mouth_softness)
-        to_roi = head.compose_affine(m["to_roi"][None], to_ref)  # target px → ROI coordinates
-        painted = F.grid_sample(
-            painted, self._affine_grid(to_roi), mode="bilinear", padding_mode="zeros", align_corners=True
-        )  # [B, 7, S, S]: premultiplied RGB, alpha, below the mouth line, least lip heights
-        # The lip layers never read the photo's mouth opening (its teeth): lips that meet seal.
-        up = lipline.seal_sources(m["seal"], m["to_roi"], m["frame"][2], up, painted[:, 5:7])
-
-        # Eyes: lids and irises redrawn in the reference crop; then one read of that crop.
-        eyes = self._group("eye", self._eye_keys)
-        patches = eyelid.eye_patches(eyes, self.crop, lids, self.ref)  # [B, E, 3, H, W]
-        source = eyelid.paste_patches(self.crop, patches, self.eye_y0, self.eye_x0)  # [B, 3, S, S]
-        # Both layers in one read (stacked along the rows), blended by colour: blending their
-        # *source points* across the mouth line would read the photo halfway between the lips.
-        both = up.permute(0, 1, 3, 4, 2).reshape(batch, 2 * s, s, 2)  # [B, 2S (layer, y), S, xy]
-        layers = F.grid_sample(
-            source, flow.pixel_coords(both, s), mode="bilinear", padding_mode="border", align_corners=False
-        )  # [B, 3, 2S, S]
-        frame = layers[:, :, :s] + painted[:, 4:5] * (layers[:, :, s:] - layers[:, :, :s])
-
-        frame = frame * (1.0 - painted[:, 3:4]) + painted[:, 0:3]  # the mouth interior goes over
-        return torch.clamp(frame, 0.0, 1.0)
-
-    def _affine_grid(self, matrix: torch.Tensor) -> torch.Tensor:
-        """An affine [B, 2, 3] evaluated at every pixel → grid [B, S, S, 2] (elementwise: exports)."""
-        m = matrix[:, :, :, None, None]  # [B, 2, 3, 1, 1]
-        gx = m[:, 0, 0] * self.pixel_x + m[:, 0, 1] * self.pixel_y + m[:, 0, 2]  # [B, S, S]
-        gy = m[:, 1, 0] * self.pixel_x + m[:, 1, 1] * self.pixel_y + m[:, 1, 2]
-        return torch.stack([gx, gy], -1)
-
-
-def probe_motion(batch: int) -> torch.Tensor:
-    """[B, 40] a mouth half open and the head a little turned: what a trace or an export runs on
-    (every branch of the warp takes part)."""
-    probe = torch.zeros(batch, ms.MOTION_DIM)
-    probe[:, ms.INDEX["jawOpen"]] = 0.5
-    probe[:, ms.INDEX["headYaw"]] = 0.1
-    return probe
-
-
-class AvatarRenderer(Renderer):
-    """The warp renderer of one avatar bundle: NumPy in and out around :class:`WarpRenderer`.
-
-    ``render`` runs a TorchScript trace of the module per batch size (traced on first use, about
-    0.1 s, checked against the eager module once): the same arithmetic with less per-op overhead,
-    which is a good part of a 256 px frame on a CPU. ``trace=False`` keeps the eager module.
-    """
-
-    def __init__(
-        self,
-        module: WarpRenderer,
-        crop_to_source: np.ndarray | None = None,
-        source: np.ndarray | None = None,
-        trace: bool = True,
-    ) -> None:
-        self.module = module.eval()
-        self.crop_to_source = crop_to_source
-        self.source = source
+    def __init__(self, module: WarpRenderer, trace: bool = True) -> None:
+        self.module = module
         self.trace = trace
         self._traced: dict[int, torch.jit.ScriptModule | WarpRenderer] = {}
         self._lock = threading.Lock()
 
-    @classmethod
-    def from_bundle(cls, bundle: AvatarBundle, size: int = 256, nodes: int = DEFAULT_NODES) -> AvatarRenderer:
-        placed = bundle.placement(size)  # (writable copies: bundle arrays are read-only views)
-        placement = Placement(np.array(placed.rotation), placed.scale, np.array(placed.translation))
-        face_model = FaceModel(np.array(bundle.canonical_shape), placement)
-        renderer = cls.from_crop(bundle.crop(size), face_model, nodes=nodes)
-        renderer.crop_to_source, renderer.source = bundle.crop_to_source(size), bundle.source()
-        return renderer
-
-    @classmethod
-    def from_crop(
-        cls, crop: np.ndarray, face_model: FaceModel, nodes: int = DEFAULT_NODES, trace: bool = True
-    ) -> AvatarRenderer:
-        """The warp renderer of a crop [S, S, 3] whose face ``face_model`` describes (its neutral
-        and placement in the crop). ``trace=False`` for one-off renderers: every TorchScript trace
-        keeps its frozen constants in the process for good."""
-        cache = AvatarCache.build(crop, face_model, nodes=nodes)
-        module = WarpRenderer(cache, face_model, own_motion=own_mouth_motion(face_model))
-        return cls(module, trace=trace)
-
-    @property
-    def own_motion(self) -> np.ndarray:
-        """The portrait's own expression in absolute motion (rendering it gives the photo back)."""
-        return self.module.own_motion.numpy().copy()
-
-    def target_landmarks(self, motion: np.ndarray) -> np.ndarray:
-        """Landmarks [B, 478, 2] (crop px) the warp moves the portrait's to for absolute ``motion``."""
-        m = torch.as_tensor(np.atleast_2d(motion), dtype=torch.float32)
-        m = torch.maximum(torch.minimum(m, self.module.high), self.module.low) - self.module.own_motion
-        with torch.no_grad():
-            return self.module.face_model(m)[..., :2].numpy()
-
-    @property
-    def size(self) -> int:
-        return self.module.size
+    def __call__(self, motion: torch.Tensor) -> torch.Tensor:
+        return self._runner(motion.shape[0])(motion)
 
     @property
     def nbytes(self) -> int:
-        """Buffers of the module, once for the eager module and once per frozen trace (freezing
-        copies them into the graph)."""
+        """Freezing copies the module's buffers into each trace's graph."""
         buffers = sum(b.numel() * b.element_size() for b in self.module.buffers())
-        return buffers * (1 + len(self._traced))
-
-    def render(self, motion: np.ndarray) -> np.ndarray:
-        """motion [B, 40] (or [40]) → frames uint8 [B, S, S, 3] (or [S, S, 3])."""
-        single = np.ndim(motion) == 1
-        batch = torch.as_tensor(np.atleast_2d(motion), dtype=torch.float32)
-        run = self._runner(batch.shape[0])
-        with torch.inference_mode():
-            frames = run(batch).permute(0, 2, 3, 1).mul(255.0).add(0.5).clamp(0, 255)
-            out = frames.to(torch.uint8).numpy()
-        return out[0] if single else out
+        return buffers * len(self._traced)
 
     def _runner(self, batch: int) -> torch.jit.ScriptModule | WarpRenderer:
         """The traced module for this batch size (the eager one when tracing is off or fails)."""
@@ -314,6 +89,86 @@ class AvatarRenderer(Renderer):
             return self.module
         return traced
 
+
+class AvatarRenderer(Renderer):
+    """The warp renderer of one avatar bundle: NumPy in and out around :class:`WarpRenderer`, run
+    by ``runner`` (default: :class:`TorchRunner`, traced unless ``trace=False``)."""
+
+    def __init__(
+        self,
+        module: WarpRenderer,
+        crop_to_source: np.ndarray | None = None,
+        source: np.ndarray | None = None,
+        trace: bool = True,
+        runner: RunnerFactory | None = None,
+    ) -> None:
+        self.module = module.eval()
+        self.crop_to_source = crop_to_source
+        self.source = source
+        self.runner: FrameRunner = runner(self.module) if runner else TorchRunner(self.module, trace)
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle: AvatarBundle,
+        size: int = 256,
+        nodes: int = DEFAULT_NODES,
+        runner: RunnerFactory | None = None,
+    ) -> AvatarRenderer:
+        placed = bundle.placement(size)  # (writable copies: bundle arrays are read-only views)
+        placement = Placement(np.array(placed.rotation), placed.scale, np.array(placed.translation))
+        face_model = FaceModel(np.array(bundle.canonical_shape), placement)
+        renderer = cls.from_crop(bundle.crop(size), face_model, nodes=nodes, runner=runner)
+        renderer.crop_to_source, renderer.source = bundle.crop_to_source(size), bundle.source()
+        return renderer
+
+    @classmethod
+    def from_crop(
+        cls,
+        crop: np.ndarray,
+        face_model: FaceModel,
+        nodes: int = DEFAULT_NODES,
+        trace: bool = True,
+        runner: RunnerFactory | None = None,
+    ) -> AvatarRenderer:
+        """The warp renderer of a crop [S, S, 3] whose face ``face_model`` describes (its neutral
+        and placement in the crop). ``trace=False`` for one-off renderers: every TorchScript trace
+        keeps its frozen constants in the process for good."""
+        cache = AvatarCache.build(crop, face_model, nodes=nodes)
+        module = WarpRenderer(cache, face_model, own_motion=own_mouth_motion(face_model))
+        return cls(module, trace=trace, runner=runner)
+
+    @property
+    def own_motion(self) -> np.ndarray:
+        """The portrait's own expression in absolute motion (rendering it gives the photo back)."""
+        return self.module.own_motion.numpy().copy()
+
+    def target_landmarks(self, motion: np.ndarray) -> np.ndarray:
+        """Landmarks [B, 478, 2] (crop px) the warp moves the portrait's to for absolute ``motion``."""
+        m = torch.as_tensor(np.atleast_2d(motion), dtype=torch.float32)
+        m = torch.maximum(torch.minimum(m, self.module.high), self.module.low) - self.module.own_motion
+        with torch.no_grad():
+            return self.module.face_model(m)[..., :2].numpy()
+
+    @property
+    def size(self) -> int:
+        return self.module.size
+
+    @property
+    def nbytes(self) -> int:
+        """Buffers of the eager module, plus what the runner holds (traces, exported graphs)."""
+        buffers = sum(b.numel() * b.element_size() for b in self.module.buffers())
+        return buffers + self.runner.nbytes
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        """motion [B, 40] (or [40]) → frames uint8 [B, S, S, 3] (or [S, S, 3])."""
+        single = np.ndim(motion) == 1
+        batch = torch.as_tensor(np.atleast_2d(motion), dtype=torch.float32)  # [B, 40]
+        with torch.inference_mode():
+            frames = self.runner(batch).permute(0, 2, 3, 1).mul(255.0).add(0.5).clamp(0, 255)
+            out = frames.to(torch.uint8).numpy()
+        return out[0] if single else out
+
     def paste_back(self, frames: np.ndarray) -> np.ndarray:
         """Crop frames uint8 [B, S, S, 3] (or one) → full portraits [B, H, W, 3] (feathered seam)."""
         from xactor.engines.avatar.align import paste_back
@@ -327,11 +182,9 @@ class AvatarRenderer(Renderer):
 
 
 def _build(bundle: AvatarBundle, size: int, backend: str) -> AvatarRenderer:
-    if backend == "onnxruntime":
-        from xactor.engines.warp.onnx_renderer import OrtAvatarRenderer
-
-        return OrtAvatarRenderer.from_bundle(bundle, size=size)
-    return AvatarRenderer.from_bundle(bundle, size=size)
+    return AvatarRenderer.from_bundle(
+        bundle, size=size, runner=OrtRunner if backend == "onnxruntime" else None
+    )
 
 
 register_renderer(

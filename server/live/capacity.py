@@ -68,7 +68,7 @@ def measure_capacity(
     renderer: Renderer,
     make_source: Callable[[], MotionSource],
     make_encoder: Callable[[], VideoEncoder] | None,
-    frames: int = 25,
+    frames: int = timebase.FPS,
     budget_share: float = BUDGET_SHARE,
 ) -> Capacity:
     """Time ``frames`` frames of each stage (after one warm-up frame) and derive the session count."""

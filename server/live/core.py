@@ -28,7 +28,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,13 +43,10 @@ from xactor.server.live.audio_in import (
     Resampler,
     SampleQueue,
 )
+from xactor.server.live.frames import FrameOut, FrameOutput, FrameSink, ViewerGroup
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.timing import Rolling
 from xactor.server.live.worker import FrameStream, RenderedFrame, RenderWorker
-
-if TYPE_CHECKING:
-    from xactor.server.live.rtmp import RtmpOutput
-    from xactor.server.live.whep import Broadcast
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +58,6 @@ class SegmentEnd:
     segment: int  # 0, 1, ... in the order the client marked them
     position_s: float  # how much of the segment was played, seconds
     interrupted: bool
-
-
-@dataclass(frozen=True)
-class FrameOut:
-    """What a frame sink receives: the frame and the stream audio up to its end (16 kHz float32;
-    it also covers any frames the worker skipped, so the audio has no gap)."""
-
-    frame: RenderedFrame
-    audio: np.ndarray  # [N] float32, the stream samples since the previous FrameOut
-    # On the first frame after an interruption: the stream samples [start, end) a sink holding
-    # audio of its own (the WebRTC return audio) must silence; the tape's are silenced already.
-    muted: tuple[int, int] | None = None
-
-
-FrameSink = Callable[[FrameOut], None]
 
 
 class AudioTape:
@@ -233,8 +214,8 @@ class SessionCore:
         self.frame_sinks: list[FrameSink] = []
         self.segment_sinks: list[Callable[[SegmentEnd], None]] = []
         self.playout: Playout | None = None
-        self.broadcast: Broadcast | None = None  # WHEP viewers, made on the first one
-        self.outputs: dict[str, RtmpOutput] = {}  # pushes to livestream ingests
+        self.broadcast: ViewerGroup | None = None  # WHEP viewers, made on the first one
+        self.outputs: dict[str, FrameOutput] = {}  # pushes to livestream ingests
         self.last_speech = 0.0
         self.shown_until = 0  # stream sample index after the last delivered frame
         self.frames_dropped_at_clear = 0  # rendered before a clear, delivered after it
@@ -315,19 +296,27 @@ class SessionCore:
                 _, segment, length = due.popleft()
                 self._segment_ended(SegmentEnd(segment, length, interrupted=False))
 
-    def add_output(self, output: RtmpOutput) -> None:
+    def add_sink(self, sink: FrameSink) -> None:
+        """Deliver every frame to ``sink`` from now on."""
+        self.frame_sinks.append(sink)
+
+    def remove_sink(self, sink: FrameSink) -> None:
+        """Stop delivering to ``sink`` (nothing if it is not a sink)."""
+        if sink in self.frame_sinks:
+            self.frame_sinks.remove(sink)
+
+    def add_output(self, output: FrameOutput) -> None:
         """Push this session's frames and their audio to ``output`` from now on."""
         self.enable_tape()
         self.outputs[output.id] = output
-        self.frame_sinks.append(output)
+        self.add_sink(output)
 
     async def remove_output(self, output_id: str) -> bool:
         """Stop one output (flushes and disconnects off the loop); False if there is none."""
         output = self.outputs.pop(output_id, None)
         if output is None:
             return False
-        if output in self.frame_sinks:
-            self.frame_sinks.remove(output)
+        self.remove_sink(output)
         await asyncio.to_thread(output.stop)
         return True
 

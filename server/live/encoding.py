@@ -34,6 +34,8 @@ from aiortc import RTCRtpSender
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 from aiortc.sdp import SessionDescription
 
+from xactor.engines.timebase import FPS
+
 log = logging.getLogger(__name__)
 
 VIDEO_CLOCK = 90000
@@ -76,7 +78,7 @@ class VideoEncoder:
         self,
         codec: CodecName,
         bitrate: int,
-        fps: int = 25,
+        fps: int = FPS,
         keyframe_interval_s: float = 2.0,
         h264_preset: str = "veryfast",
     ) -> None:

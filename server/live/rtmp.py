@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from xactor.engines.timebase import FPS
 from xactor.server.live.audio_in import SAMPLE_RATE
-from xactor.server.live.core import FrameOut
+from xactor.server.live.frames import FrameOut
 from xactor.server.live.rtmp_push import CONFIG, FRAME
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ class RtmpOutput:
         url: str,
         session_id: str,
         *,
-        fps: int = 25,
+        fps: int = FPS,
         bitrate: int = 1_500_000,
         max_backoff_s: float = 30.0,
         handshake_timeout_s: float = 5.0,

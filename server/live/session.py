@@ -41,7 +41,7 @@ from xactor.engines.motion_source.base import MotionSource
 from xactor.engines.offline.motion_file import motion_record
 from xactor.engines.render.base import Renderer
 from xactor.server.live.audio_in import SAMPLE_RATE, Resampler
-from xactor.server.live.core import FrameOut, SessionCore
+from xactor.server.live.core import SessionCore
 from xactor.server.live.encoding import (
     CodecName,
     VideoEncoder,
@@ -49,6 +49,7 @@ from xactor.server.live.encoding import (
     negotiated_video_codec,
     video_codec_preferences,
 )
+from xactor.server.live.frames import FrameOut
 from xactor.server.live.lifecycle import LiveSession
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import ResolvedOptions
@@ -121,7 +122,7 @@ class Session(LiveSession):
             rolling=self.rolling,
             on_sent=self.audio_out.video_sent if self.audio_out is not None else None,
         )
-        self.core.frame_sinks.append(self._deliver)
+        self.core.add_sink(self._deliver)
         self.worker = worker
         self.inbox, self.feed, self.stream = self.core.inbox, self.core.feed, self.core.stream
         self.motion_source = source.describe()  # what runs, which may be a fallback
@@ -177,7 +178,7 @@ class Session(LiveSession):
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
             if channel.label == MOTION_CHANNEL:  # motion out for 3D rigs: one message per frame
-                self.core.frame_sinks.append(lambda out: _send_motion(channel, out))
+                self.core.add_sink(lambda out: _send_motion(channel, out))
             else:
                 log.info("session %s: ignoring data channel %r", self.id, channel.label)
 

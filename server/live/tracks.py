@@ -53,7 +53,7 @@ class AvatarVideoTrack(MediaStreamTrack):
         self,
         encoder: VideoEncoder,
         executor: Executor,
-        fps: int = 25,
+        fps: int = timebase.FPS,
         repeat_after_s: float = 0.5,
         metrics: LiveMetrics | None = None,
         rolling: Rolling | None = None,

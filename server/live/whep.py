@@ -39,7 +39,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import MediaDescription, SessionDescription
 
 from xactor.server.live.audio_in import SAMPLE_RATE
-from xactor.server.live.core import FrameOut, SessionCore
+from xactor.server.live.core import SessionCore
 from xactor.server.live.encoding import (
     VIDEO_CLOCK,
     CodecName,
@@ -48,6 +48,7 @@ from xactor.server.live.encoding import (
     negotiated_video_codec,
 )
 from xactor.server.live.encoding import video_codec_preferences as codec_preferences
+from xactor.server.live.frames import FrameOut
 from xactor.server.live.sdp import UNANSWERABLE, OfferError, check_answer, listed_codecs
 from xactor.server.live.tracks import AvatarVideoTrack
 from xactor.server.live.transport import connect_deadline
@@ -313,8 +314,7 @@ class Broadcast:
         """End every viewer and the encoder (the session is closing)."""
         self._closed = True
         await asyncio.gather(*(self.remove_viewer(v) for v in list(self.viewers)), return_exceptions=True)
-        if self._on_frame in self.core.frame_sinks:
-            self.core.frame_sinks.remove(self._on_frame)
+        self.core.remove_sink(self._on_frame)
         if self._shared is not None and self._on_packet in self._shared.packet_taps:
             self._shared.packet_taps.remove(self._on_packet)
         if self._executor is not None:
@@ -345,7 +345,7 @@ class Broadcast:
             return
         self._attached = True
         self.core.enable_tape()
-        self.core.frame_sinks.append(self._on_frame)
+        self.core.add_sink(self._on_frame)
         if self._shared is not None:
             self._shared.packet_taps.append(self._on_packet)
         else:

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from xactor.engines.timebase import SAMPLE_RATE
 from xactor.server.live.options import SessionOptions
 
 MAGIC = b"XAV1"
@@ -95,7 +96,9 @@ class StreamRequest(BaseModel):
 
     avatar_id: str = Field("default", max_length=64, description="Avatar to animate")
     options: SessionOptions = Field(default_factory=SessionOptions)
-    sample_rate: int = Field(16000, ge=8000, le=48000, description="Rate of the PCM16 mono the client sends")
+    sample_rate: int = Field(
+        SAMPLE_RATE, ge=8000, le=48000, description="Rate of the PCM16 mono the client sends"
+    )
     video: Literal["jpeg", "rgb24", "none"] = Field("jpeg", description="Picture format of frames")
     jpeg_quality: int = Field(85, ge=10, le=100)
     motion: bool = Field(False, description="Also send each frame's motion as a 'motion' event")

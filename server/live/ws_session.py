@@ -28,7 +28,8 @@ from xactor.engines.motion_source.base import MotionSource
 from xactor.engines.offline.motion_file import motion_record
 from xactor.engines.render.base import Renderer
 from xactor.server.live.audio_in import SAMPLE_RATE, Resampler
-from xactor.server.live.core import FrameOut, SegmentEnd, SessionCore
+from xactor.server.live.core import SegmentEnd, SessionCore
+from xactor.server.live.frames import FrameOut
 from xactor.server.live.lifecycle import LiveSession
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import ResolvedOptions
@@ -106,7 +107,7 @@ class StreamSession(LiveSession):
         self._hangup = hangup
         self.core = SessionCore(self.id, source, renderer, resampler, metrics, worker, with_tape=True)
         self.playout = self.core.use_playout()
-        self.core.frame_sinks.append(self._on_frame)
+        self.core.add_sink(self._on_frame)
         self.core.segment_sinks.append(self._on_segment)
         self.pcm = PcmInput(request.sample_rate)
         self._outbox: asyncio.Queue[bytes | dict[str, Any]] = asyncio.Queue(maxsize=send_queue)

@@ -1,7 +1,8 @@
 """``/sessions/{id}/outputs``: push a live session to RTMP ingests (livestream platforms, OBS, ffmpeg).
 
 Each output pushes from a process of its own, held to handshake and write deadlines; it reconnects
-with back-off and never slows the session (server/live/rtmp.py). Outputs end with ``DELETE``, or with their session.
+with back-off and never slows the session (server/live/rtmp.py). Outputs end with ``DELETE``, or
+with their session.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from xactor.engines import timebase
 from xactor.engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
 from xactor.engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
 from xactor.server.auth import TokenRequired
@@ -263,4 +264,6 @@ async def say(request: Request, session_id: SessionId, body: Annotated[SayIn, Bo
     if session is None or session.closed:
         raise api_error(404, "session_not_found", f"There is no session {session_id}.")
     segment = session.say(speech)
-    return SayOut(session_id=session_id, duration_s=round(speech.size / 16000, 3), segment=segment)
+    return SayOut(
+        session_id=session_id, duration_s=round(speech.size / timebase.SAMPLE_RATE, 3), segment=segment
+    )

@@ -101,9 +101,10 @@ async def watch(request: Request, session_id: SessionId) -> Response:
     if session is None or session.closed:
         raise api_error(404, "session_not_found", f"There is no session {session_id}.")
     core = session.core
-    if core.broadcast is None:
+    broadcast = core.broadcast
+    if broadcast is None:
         s = manager.settings
-        core.broadcast = Broadcast(
+        broadcast = core.broadcast = Broadcast(
             session.id,
             core,
             session.options.codec,
@@ -116,7 +117,7 @@ async def watch(request: Request, session_id: SessionId) -> Response:
             connect_timeout_s=s.connect_timeout_s,
         )
     try:
-        viewer, answer = await core.broadcast.add_viewer(offer)
+        viewer, answer = await broadcast.add_viewer(offer)
     except TooManyViewersError as exc:
         raise api_error(503, "too_many_viewers", str(exc)) from None
     except ViewerError as exc:

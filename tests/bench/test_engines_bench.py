@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.motion_weights import save_tiny_weights
 from xactor.cli.main import app
 from xactor.engines.motion_gen.weights import STUDENT
-from tests.motion_weights import save_tiny_weights
 
 
 @pytest.mark.slow  # builds the default avatar's renderer and exports two graphs: about a minute

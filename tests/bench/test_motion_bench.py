@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.motion_weights import save_tiny_weights
 from xactor.bench.motion import _copy, _prefill
 from xactor.cli.main import app
 from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
 from xactor.engines.motion_gen.weights import STUDENT, TEACHER, load_weights
-from tests.motion_weights import save_tiny_weights
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ def anyio_backend() -> str:
 def chromium_and_espeak() -> None:
     """The browser tests drive headless Chromium and speak with espeak-ng: skip, saying which is
     missing, where either is."""
-    from xactor.bench.speech import have_espeak
     from tests.browser.cdp import chromium_path
+    from xactor.bench.speech import have_espeak
 
     if chromium_path() is None:
         pytest.skip("chromium is not installed (/usr/bin/chromium)")

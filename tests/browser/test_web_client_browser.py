@@ -17,10 +17,10 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.browser.cdp import Browser
 from xactor.bench.latency import local_server
 from xactor.bench.mouth import mouth_box
 from xactor.bench.speech import speech_with_onsets, write_wav
-from tests.browser.cdp import Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.anyio]
 

@@ -12,9 +12,9 @@ import av
 import pytest
 from typer.testing import CliRunner
 
+from tests.motion_weights import save_tiny_weights
 from xactor.cli.main import app
 from xactor.engines.avatar.store import AvatarStore
-from tests.motion_weights import save_tiny_weights
 
 runner = CliRunner()
 

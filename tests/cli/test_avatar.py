@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from xactor.cli.main import app
 from tests import fixtures_images as fx
+from xactor.cli.main import app
 
 runner = CliRunner()
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests import fixtures_images as fx
 from xactor.cli.main import app
 from xactor.engines import motion_space as ms
 from xactor.engines.avatar.bundle import AvatarBundle
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.render import RENDERERS, Renderer, RendererOptions, RendererSpec, register_renderer
-from tests import fixtures_images as fx
 
 runner = CliRunner()
 

@@ -14,13 +14,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from tests.motion_weights import save_tiny_weights
 from xactor.cli.main import app
 from xactor.engines.inference import TorchEngine
 from xactor.engines.motion_gen.onnx_step import sample_inputs, step_module
 from xactor.engines.motion_gen.step import INPUTS, OUTPUTS
 from xactor.engines.motion_gen.weights import STUDENT, GeneratorWeights, load_weights
 from xactor.engines.tensorrt_engine import BatchProfile, input_shapes, plan_name, unavailable_reason
-from tests.motion_weights import save_tiny_weights
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 needs_tensorrt = pytest.mark.skipif(unavailable_reason() is not None, reason=f"{unavailable_reason()}")

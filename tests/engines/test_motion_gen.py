@@ -12,7 +12,13 @@ import torch
 from xactor.engines.motion_gen.config import MotionGenConfig
 from xactor.engines.motion_gen.features import Normalizer
 from xactor.engines.motion_gen.model import MotionDenoiser, block_causal_mask, teacher_forcing_mask
-from xactor.engines.motion_gen.sampler import Conditioning, Denoiser, StreamingGenerator, step_toward, time_steps
+from xactor.engines.motion_gen.sampler import (
+    Conditioning,
+    Denoiser,
+    StreamingGenerator,
+    step_toward,
+    time_steps,
+)
 from xactor.engines.motion_gen.weights import WeightsError, load_weights, save_weights
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from tests.motion_weights import TINY, save_tiny_weights
 from xactor.engines.inference import OrtEngine, TorchEngine
 from xactor.engines.motion_gen.engine_stream import EngineStreamer, StepBatcher
 from xactor.engines.motion_gen.onnx_step import export_step
 from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
 from xactor.engines.motion_gen.step import INPUTS, OUTPUTS, MotionStep
 from xactor.engines.motion_gen.weights import GeneratorWeights, load_weights
-from tests.motion_weights import TINY, save_tiny_weights
 
 CASES = [  # chunk, steps, guidance, lookahead
     (1, 1, 1.0, 1),

@@ -11,13 +11,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from tests.motion_weights import save_tiny_weights
 from xactor.cli.main import app
 from xactor.engines.inference import OrtEngine, TorchEngine
 from xactor.engines.motion_gen.onnx_step import sample_inputs, step_module
 from xactor.engines.motion_gen.step import INPUTS, OUTPUTS
 from xactor.engines.motion_gen.weights import STUDENT, load_weights
 from xactor.export.onnx_motion import MOTION_TENSORRT_OPS
-from tests.motion_weights import save_tiny_weights
 
 
 @pytest.fixture(scope="module")

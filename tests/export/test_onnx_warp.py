@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import fixtures_images as fx
 from xactor.engines import motion_space as ms
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.warp import AvatarRenderer
-from tests import fixtures_images as fx
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX Runtime checks the exported graph")
 onnx = pytest.importorskip("onnx", reason="the onnx package writes the graph")

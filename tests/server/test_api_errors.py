@@ -22,11 +22,11 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from fastapi import FastAPI
 
+from tests import fixtures_images as fx
+from tests.server.live.conftest import make_app, serving
 from xactor.engines.avatar.decode import decode_image
 from xactor.engines.avatar.store import AvatarStore, avatar_id
 from xactor.server.errors import MAX_FIELD_ERRORS, ErrorResponse
-from tests import fixtures_images as fx
-from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -312,6 +312,7 @@ async def _with_session(c: Ctx, then: Callable[[str], Awaitable[httpx.Response]]
 async def _no_tts(c: Ctx) -> httpx.Response:
     """A server without espeak-ng answers 503."""
     import xactor.engines.audio.tts as tts
+
     real = tts.shutil.which
     tts.shutil.which = lambda name: None  # type: ignore[assignment,misc]
     try:

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests import fixtures_images as fx
 from xactor.server.app import create_app
 from xactor.server.settings import Settings
-from tests import fixtures_images as fx
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.server.live.conftest import make_app
 from xactor.server.gc_pauses import GcPauses
 from xactor.server.live.metrics import LiveMetrics
-from tests.server.live.conftest import make_app
 
 
 def _count(text: str, generation: int) -> float:

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.server.live.conftest import make_app, serving
 from xactor.engines.avatar.bundle import SIZES
 from xactor.engines.avatar.store import ID_PATTERN
 from xactor.server.live.options import Resolution
 from xactor.server.routers.avatars import AVATAR_ID_PATTERN
-from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio
 

@@ -13,10 +13,10 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from tests.server.live.conftest import make_app
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.worker import RenderWorker
 from xactor.server.watchdog import LoopWatchdog, TurnTimer
-from tests.server.live.conftest import make_app
 
 
 def _value(text: str, name: str) -> float:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xactor.engines.audio import features as F
 from tests.engines.audio.speech import espeak_speech
+from xactor.engines.audio import features as F
 
 
 def _signal() -> np.ndarray:

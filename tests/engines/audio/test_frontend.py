@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.engines.audio.speech import espeak_speech
 from xactor.engines.audio import features as F
 from xactor.engines.audio.frontend import AudioFrontEnd, FrameFeatures, analyse
 from xactor.engines.audio.vad import CHUNK, SileroVAD, SpeechGate
 from xactor.engines.timebase import ROWS_PER_FRAME, SAMPLES_PER_FRAME
-from tests.engines.audio.speech import espeak_speech
 
 SPF = SAMPLES_PER_FRAME
 

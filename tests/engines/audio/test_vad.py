@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from xactor.engines.audio.vad import CHUNK, SileroVAD, SpeechGate
 from tests.engines.audio.speech import espeak_speech
+from xactor.engines.audio.vad import CHUNK, SileroVAD, SpeechGate
 
 
 def _probs(vad: SileroVAD, x: np.ndarray) -> np.ndarray:

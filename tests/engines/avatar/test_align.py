@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests import fixtures_images as fx
 from xactor.engines.avatar.align import (
     CENTRE_Y,
     FACE_FRACTION,
@@ -21,7 +22,6 @@ from xactor.engines.avatar.align import (
 from xactor.engines.avatar.detect import detect_faces, mesh_face
 from xactor.engines.face_model import estimate_placement
 from xactor.engines.face_regions import CHIN, FACE_OVAL, FOREHEAD_TOP
-from tests import fixtures_images as fx
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import fixtures_images as fx
 from xactor.engines.avatar.decode import decode_image
 from xactor.engines.avatar.errors import CorruptImageError, ImageTooLargeError, UnsupportedImageError
-from tests import fixtures_images as fx
 
 LIMIT = 40_000_000
 

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from tests import fixtures_images as fx
 from xactor.engines.avatar.decode import decode_image
 from xactor.engines.avatar.detect import NUM_LANDMARKS, FaceBox, detect_faces, mesh_face
 from xactor.engines.face_regions import CHIN, FOREHEAD_TOP, IRIS_LEFT, IRIS_RIGHT
-from tests import fixtures_images as fx
 
 
 def _pixels(data: bytes) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import fixtures_images as fx
 from xactor.engines.avatar import bundle as bundle_module
 from xactor.engines.avatar import store as store_module
 from xactor.engines.avatar.align import FACE_FRACTION, eye_roll
@@ -31,7 +32,6 @@ from xactor.engines.avatar.errors import (
 from xactor.engines.avatar.store import AvatarStore, check_id, name_from_filename, sanitise_name
 from xactor.engines.face_model import NEUTRAL_FACE, fit_expression
 from xactor.engines.face_regions import CHIN, FOREHEAD_TOP, RIGID
-from tests import fixtures_images as fx
 
 # --- a good portrait ------------------------------------------------------------------------------
 

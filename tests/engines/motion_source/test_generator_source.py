@@ -10,16 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.motion_weights import save_tiny_weights
 from xactor.engines import motion_space as ms
 from xactor.engines.motion_gen.engine_stream import EngineStreamer
 from xactor.engines.motion_gen.sampler import StreamingGenerator
 from xactor.engines.motion_gen.weights import STUDENT, TEACHER
 from xactor.engines.motion_source import MotionFrame, MotionSource
-from xactor.engines.motion_source.base import EMOTIONS, MOTION_SOURCES, MotionSourceOptions, create_motion_source
+from xactor.engines.motion_source.base import (
+    EMOTIONS,
+    MOTION_SOURCES,
+    MotionSourceOptions,
+    create_motion_source,
+)
 from xactor.engines.motion_source.generator import GeneratorMotionSource, shared_weights
 from xactor.engines.motion_source.heuristic import HeuristicMotionSource
 from xactor.engines.motion_source.life import PURE_LIFE_CHANNELS, Life
-from tests.motion_weights import save_tiny_weights
 
 SPF = 640
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.engines.audio.speech import espeak_speech
 from xactor.engines import motion_space as ms
 from xactor.engines.motion_source import MotionFrame, MotionSource
 from xactor.engines.motion_source.heuristic import HeuristicMotionSource
 from xactor.engines.motion_source.life import LIFE_CHANNELS, life_track
-from tests.engines.audio.speech import espeak_speech
 
 SPF = 640
 

@@ -12,6 +12,7 @@ from xactor.engines import motion_space as ms
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
 from xactor.engines.diffusion.weights import save_render_weights
+from xactor.engines.procedural.avatar import add_procedural
 from xactor.engines.render.base import RendererOptions, create_renderer
 
 
@@ -21,7 +22,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> AvatarStore:
 
 
 def test_bundle_geometry_is_exact_and_consistent(store: AvatarStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    bundle, created = store.add_procedural(2_000_003)
+    bundle, created = add_procedural(store, 2_000_003)
     assert created and bundle.meta.procedural_seed == 2_000_003 and bundle.sizes == (256, 512)
 
     def no_redraw(seed: int) -> None:
@@ -30,8 +31,8 @@ def test_bundle_geometry_is_exact_and_consistent(store: AvatarStore, monkeypatch
     with monkeypatch.context() as patch:
         patch.setattr("xactor.engines.procedural.avatar.procedural_portrait", no_redraw)
         reopened = AvatarStore(store.root, with_default=False)  # a restarted server
-        assert reopened.add_procedural(2_000_003)[0].id == bundle.id
-        assert store.add_procedural(2_000_003) == (bundle, False)  # same seed, same avatar
+        assert add_procedural(reopened, 2_000_003)[0].id == bundle.id
+        assert add_procedural(store, 2_000_003) == (bundle, False)  # same seed, same avatar
     lm256, src = bundle.landmarks(256), bundle.source_landmarks()
     t = bundle.crop_to_source(256)
     mapped = lm256[:, :2] @ t[:, :2].T + t[:, 2]
@@ -44,7 +45,7 @@ def test_bundle_geometry_is_exact_and_consistent(store: AvatarStore, monkeypatch
 def test_diffusion_renderer_on_a_procedural_avatar(store: AvatarStore, tmp_path: Path) -> None:
     tiny = RenderDenoiser(RenderModelConfig(widths=(16, 32, 32)))
     save_render_weights(tmp_path, "render_student", tiny, 1, {})
-    bundle, _ = store.add_procedural(2_000_004)
+    bundle, _ = add_procedural(store, 2_000_004)
     renderer = create_renderer("diffusion", bundle, RendererOptions(size=256, weights_dir=tmp_path))
     motion = np.stack([ms.zeros()[0], ms.from_dict({"jawOpen": 0.6, "headYaw": 0.2})[0]])
     frames = renderer.render(motion)
@@ -64,7 +65,7 @@ def test_diffusion_renderer_on_onnxruntime_matches_torch(store: AvatarStore, tmp
     for p in model.parameters():  # the zero-initialised output would make both return the prior
         torch.nn.init.normal_(p, std=0.05)
     save_render_weights(tmp_path, "render_student", model, 2, {})  # two steps: the loop runs on ORT
-    bundle, _ = store.add_procedural(2_000_005)
+    bundle, _ = add_procedural(store, 2_000_005)
     motion = np.stack([ms.from_dict({"jawOpen": 0.5})[0], ms.from_dict({"eyeBlinkLeft": 1.0})[0]])
     frames = {
         backend: create_renderer("diffusion", bundle, RendererOptions(256, backend, tmp_path)).render(motion)
@@ -85,8 +86,8 @@ def test_denoiser_is_shared_by_avatars_and_its_graph_exported_once(
     tiny = RenderDenoiser(RenderModelConfig((16, 32, 32)))
     save_render_weights(tmp_path / "a", "render_student", tiny, 1, {})
     options = RendererOptions(size=128, backend="onnxruntime", weights_dir=tmp_path / "a")
-    one = create_renderer("diffusion", store.add_procedural(2_000_006)[0], options)
-    two = create_renderer("diffusion", store.add_procedural(2_000_007)[0], options)
+    one = create_renderer("diffusion", add_procedural(store, 2_000_006)[0], options)
+    two = create_renderer("diffusion", add_procedural(store, 2_000_007)[0], options)
     assert isinstance(one, diffusion.DiffusionRenderer) and isinstance(two, diffusion.DiffusionRenderer)
     assert one.denoiser is two.denoiser and one.backend == "onnxruntime"
     (graph,) = cache_dir().glob("render_step_128-*.onnx")

@@ -9,13 +9,15 @@ from xactor.engines.avatar.bundle import AvatarBundle
 from xactor.engines.offline.demo import demo_motion
 from xactor.engines.render import RendererOptions, create_renderer
 from xactor.engines.warp import AvatarRenderer
-from xactor.engines.warp.onnx_renderer import OrtAvatarRenderer
+from xactor.engines.warp.onnx_renderer import OrtRunner
+from xactor.engines.warp.renderer import TorchRunner
 
 
 def test_onnxruntime_warp_matches_torch(astronaut_bundle: AvatarBundle) -> None:
     ort = create_renderer("warp", astronaut_bundle, RendererOptions(size=256, backend="onnxruntime"))
     ref = create_renderer("warp", astronaut_bundle, RendererOptions(size=256, backend="torch"))
-    assert isinstance(ort, OrtAvatarRenderer) and type(ref) is AvatarRenderer
+    assert isinstance(ort, AvatarRenderer) and isinstance(ort.runner, OrtRunner)
+    assert isinstance(ref, AvatarRenderer) and isinstance(ref.runner, TorchRunner)
     motion = demo_motion(2.0)[::10].astype(np.float32)  # [5, 40]: speech, smile, blink, head turns
     for batch in (motion[:1], motion[1:4]):
         got, want = ort.render(batch), ref.render(batch)

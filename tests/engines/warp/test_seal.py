@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.engines.warp import pixels
 from xactor.engines import motion_space as ms
 from xactor.engines.warp import AvatarRenderer
-from tests.engines.warp import pixels
 
 # Closed lips as the corpus writes them (training/corpus/motion/visemes.py): /p/ and /m/ are the jaw
 # nearly shut with mouthClose equal to it and the lips pressed; mouthClose == jawOpen seals the

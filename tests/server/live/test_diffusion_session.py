@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.server.live.conftest import serving
+from tests.server.live.test_robustness import _offer_sdp
 from xactor.bench.live_client import LiveClient, SignalTrack
 from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
 from xactor.engines.diffusion.weights import save_render_weights
 from xactor.server.app import create_app
 from xactor.server.settings import Settings
-from tests.server.live.conftest import serving
-from tests.server.live.test_robustness import _offer_sdp
 
 pytestmark = pytest.mark.anyio
 

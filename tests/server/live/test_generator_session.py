@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xactor.bench.live_client import LiveClient, SignalTrack
-from xactor.server.app import create_app
-from xactor.server.settings import Settings
 from tests.motion_weights import save_tiny_weights
 from tests.server.live.conftest import BAR, bar_height, serving
 from tests.server.live.test_robustness import _offer_sdp
+from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.server.app import create_app
+from xactor.server.settings import Settings
 
 pytestmark = pytest.mark.anyio
 

@@ -116,11 +116,12 @@ class _Core:
     turns the test runs; 0.4 s of "speech" pushed as one segment."""
 
     def __init__(self) -> None:
+        from tests.server.live.test_worker import Recorder, ScriptedSource
         from xactor.server.live.audio_in import _ClosedResampler
-        from xactor.server.live.core import FrameOut, SegmentEnd, SessionCore
+        from xactor.server.live.core import SegmentEnd, SessionCore
+        from xactor.server.live.frames import FrameOut
         from xactor.server.live.metrics import LiveMetrics
         from xactor.server.live.worker import RenderWorker
-        from tests.server.live.test_worker import Recorder, ScriptedSource
 
         self.worker = RenderWorker(name="render-unused-hush")  # never started
         self.core = SessionCore(
@@ -134,7 +135,7 @@ class _Core:
         )
         self.outs: list[FrameOut] = []
         self.ends: list[SegmentEnd] = []
-        self.core.frame_sinks.append(self.outs.append)
+        self.core.add_sink(self.outs.append)
         self.core.segment_sinks.append(self.ends.append)
         self.playout = self.core.use_playout()
         self.core.stream.active = True

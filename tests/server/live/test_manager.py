@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from tests.server.live.conftest import BAR, BarRenderer
 from xactor.bench.live_client import SignalTrack
 from xactor.engines.avatar.bundle import AvatarBundle
 from xactor.engines.avatar.store import AvatarStore
@@ -23,7 +24,6 @@ from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import OptionError, ResolvedOptions, SessionOptions
 from xactor.server.live.session import Session
 from xactor.server.settings import Settings
-from tests.server.live.conftest import BAR, BarRenderer
 
 pytestmark = pytest.mark.anyio
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import make_app, serving
+from xactor.bench.live_client import LiveClient, SignalTrack
 
 pytestmark = pytest.mark.anyio
 
@@ -198,6 +198,7 @@ async def test_a_resolution_no_avatar_is_prepared_at_is_422(live) -> None:
         await pc.close()
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
-    assert detail["code"] == "invalid_request" and detail["errors"][0]["loc"] == ["body", "options", "resolution"]
+    assert detail["code"] == "invalid_request"
+    assert detail["errors"][0]["loc"] == ["body", "options", "resolution"]
     assert "256" in detail["message"] and "512" in detail["message"]
     assert len(app.state.sessions) == 0 and app.state.sessions._pending == 0

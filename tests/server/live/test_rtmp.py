@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from xactor.bench.speech import have_espeak
 from tests.server.live.conftest import bar_height, make_app
+from xactor.bench.speech import have_espeak
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 

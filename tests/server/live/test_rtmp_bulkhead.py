@@ -168,7 +168,7 @@ def test_a_push_that_stops_writing_is_dropped_and_replaced(tmp_path: Path) -> No
     same from the server, once the socket buffers are full.)"""
     from types import SimpleNamespace
 
-    from xactor.server.live.core import FrameOut
+    from xactor.server.live.frames import FrameOut
     from xactor.server.live.rtmp import RtmpOutput
 
     with socket.socket() as s:

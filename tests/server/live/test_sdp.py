@@ -16,9 +16,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.sdp import SessionDescription
 
+from tests.server.live.conftest import make_app, serving
 from xactor.bench.live_client import SignalTrack
 from xactor.server.live.sdp import MAX_MID_CHARS, OfferError, check_answer, check_offer
-from tests.server.live.conftest import make_app, serving
 
 pytestmark = pytest.mark.anyio
 

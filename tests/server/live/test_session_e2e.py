@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import bar_height
+from xactor.bench.live_client import LiveClient, SignalTrack
 
 pytestmark = pytest.mark.anyio
 

@@ -20,9 +20,9 @@ from websockets.http11 import Response
 from websockets.sync.client import connect
 from websockets.uri import parse_uri
 
-from xactor.server.live.wire import MAX_JSON_DEPTH
 from tests.server.live.conftest import make_app
 from tests.server.live_server import uvicorn_thread
+from xactor.server.live.wire import MAX_JSON_DEPTH
 
 TOKEN = "tok-3f9a7c1e55"
 

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
+from tests.server.live.conftest import bar_height, make_app
 from xactor.bench.speech import have_espeak, tts
 from xactor.engines import motion_space as ms
 from xactor.server.live.wire import decode_frame
-from tests.server.live.conftest import bar_height, make_app
 
 RATE = 24000  # what many TTS engines send: resampled to 16 kHz by the session
 
@@ -302,7 +302,7 @@ def test_client_protocol_module_agrees_with_the_server() -> None:
     import importlib.util
 
     from xactor.server.live import wire
-    from xactor.server.live.core import FrameOut
+    from xactor.server.live.frames import FrameOut
     from xactor.server.live.worker import RenderedFrame
 
     path = Path(__file__).resolve().parents[3] / "integrations" / "xactor_integrations" / "protocol.py"

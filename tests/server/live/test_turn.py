@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiortc import RTCIceServer
 
-from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import bar_height, make_app, serving
+from xactor.bench.live_client import LiveClient, SignalTrack
 
 pytestmark = [
     pytest.mark.anyio,

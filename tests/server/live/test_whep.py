@@ -14,9 +14,9 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from tests.server.live.conftest import bar_height, make_app, serving
 from xactor.bench.live_client import LiveClient, SignalTrack
 from xactor.bench.viewers import whep_watch
-from tests.server.live.conftest import bar_height, make_app, serving
 
 pytestmark = pytest.mark.anyio
 

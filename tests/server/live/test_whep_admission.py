@@ -14,8 +14,8 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.sdp import SessionDescription
 
-from xactor.bench.live_client import LiveClient, SignalTrack
 from tests.server.live.conftest import make_app, serving
+from xactor.bench.live_client import LiveClient, SignalTrack
 
 pytestmark = pytest.mark.anyio
 

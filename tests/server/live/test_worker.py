@@ -21,13 +21,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.server.live.conftest import JAW, BarRenderer, bar_height
 from xactor.engines import timebase
 from xactor.engines.motion_source.base import MotionFrame, MotionSource
 from xactor.server.live import worker as worker_module
 from xactor.server.live.audio_in import AudioChunk, AudioInbox
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.worker import FrameStream, RenderedFrame, RenderWorker
-from tests.server.live.conftest import JAW, BarRenderer, bar_height
 
 pytestmark = pytest.mark.anyio
 
@@ -514,8 +514,8 @@ async def test_worker_thread_delivers_then_stops() -> None:
 async def test_generator_sessions_step_in_one_batched_call(tmp_path) -> None:
     """Three generator sessions on ONNX Runtime: each turn their model steps run as one call, and
     every session's frames are what it makes alone."""
-    from xactor.engines.motion_source.base import MotionSourceOptions, create_motion_source
     from tests.motion_weights import save_tiny_weights
+    from xactor.engines.motion_source.base import MotionSourceOptions, create_motion_source
 
     save_tiny_weights(tmp_path, "motion_student", steps=1, guidance=1.0)
 
@@ -550,8 +550,8 @@ async def test_a_removed_generator_session_gives_its_state_slot_back(tmp_path) -
     slot holding its KV cache is free again, and the session still running keeps its own."""
     import gc
 
-    from xactor.engines.motion_source.base import MotionSourceOptions, create_motion_source
     from tests.motion_weights import save_tiny_weights
+    from xactor.engines.motion_source.base import MotionSourceOptions, create_motion_source
 
     save_tiny_weights(tmp_path, "motion_student", steps=1, guidance=1.0)
     options = MotionSourceOptions(weights_dir=tmp_path, backend="onnxruntime", lookahead_frames=0)

@@ -13,11 +13,17 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
+from tests.training.conftest import ENGINES, TINY
 from xactor.cli.main import app
 from xactor.engines import motion_space as ms
 from xactor.engines import timebase
-from tests.training.conftest import ENGINES, TINY
-from xactor.training.corpus.store.format import complete_shards, iter_clips, phone_spans, read_manifest, shard_paths
+from xactor.training.corpus.store.format import (
+    complete_shards,
+    iter_clips,
+    phone_spans,
+    read_manifest,
+    shard_paths,
+)
 from xactor.training.corpus.synth.clip import build_shard
 from xactor.training.corpus.synth.run import available_voices, plan_clips, run_build
 from xactor.training.corpus.synth.splits import family

@@ -30,7 +30,15 @@ from xactor.training.corpus.motion.lips import (
     rest_windows,
     speech_mask,
 )
-from xactor.training.corpus.motion.visemes import BILABIALS, LIP_CHANNELS, LIP_INDEX, OPEN, ROUNDED, SPREAD, VISEMES
+from xactor.training.corpus.motion.visemes import (
+    BILABIALS,
+    LIP_CHANNELS,
+    LIP_INDEX,
+    OPEN,
+    ROUNDED,
+    SPREAD,
+    VISEMES,
+)
 from xactor.training.corpus.phonemes import SILENCE, PhoneSpan
 
 VOWEL_S = 0.12

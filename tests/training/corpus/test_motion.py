@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.training.corpus.test_lips import col, press, spans, synthetic_voice
 from xactor.engines import motion_space as ms
 from xactor.engines.audio.features import Prosody
 from xactor.engines.audio.frontend import FrameFeatures, analyse
 from xactor.engines.timebase import FRAME_SECONDS, ROWS_PER_FRAME
-from tests.training.corpus.test_lips import col, press, spans, synthetic_voice
 from xactor.training.corpus.motion.compose import MotionConfig, clip_motion, muted_frames
 from xactor.training.corpus.motion.emotion import (
     EMOTIONS,

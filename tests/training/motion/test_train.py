@@ -245,9 +245,9 @@ def test_the_rollout_is_the_live_stream(tiny_corpus: Path) -> None:
     import numpy as np
     import torch
 
+    from tests.motion_weights import TINY
     from xactor.engines.motion_gen.model import MotionDenoiser
     from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
-    from tests.motion_weights import TINY
     from xactor.training.motion.data import BatchSampler, fit_normalizer, load_split
     from xactor.training.motion.distill import student_rollout
 

@@ -2,8 +2,8 @@
 
 :func:`clip_motion` is the one place the parts meet, each with one job:
 
-* lips and jaw from the phonemes (:mod:`xactor.training.corpus.motion.lips`), the jaw scaled by loudness and by
-  the emotion's jaw gain;
+* lips and jaw from the phonemes (:mod:`xactor.training.corpus.motion.lips`), the jaw scaled by
+  loudness and by the emotion's jaw gain;
 * nods, turns and brow raises on accented syllables (:mod:`xactor.training.corpus.motion.prosody`);
 * the emotion's slow expression offsets (:mod:`xactor.training.corpus.motion.emotion`);
 * life — blinks, idle head, gaze, breathing, and the basic nod on the prosodic emphasis —

@@ -1,10 +1,10 @@
 """Viseme targets per ARPAbet phoneme in the motion space, with Cohen–Massaro dominance parameters.
 
-A viseme is what the jaw and lips aim for while a phoneme sounds, written on the 16 lip channels
-of :mod:`xactor.engines.motion_space` (:data:`LIP_CHANNELS`). :mod:`xactor.training.corpus.motion.lips` blends the
-targets of neighbouring phonemes by their *dominance*: how strongly a segment imposes its shape
-on its neighbours (a bilabial must close the lips whatever vowel follows; an /h/ takes the shape
-of the vowel after it). Dominance here is per channel group (Cohen & Massaro 1993 give each
+A viseme is what the jaw and lips aim for while a phoneme sounds, written on the 16 lip channels of
+:mod:`xactor.engines.motion_space` (:data:`LIP_CHANNELS`). :mod:`xactor.training.corpus.motion.lips`
+blends the targets of neighbouring phonemes by their *dominance*: how strongly a segment imposes its
+shape on its neighbours (a bilabial must close the lips whatever vowel follows; an /h/ takes the
+shape of the vowel after it). Dominance here is per channel group (Cohen & Massaro 1993 give each
 segment a dominance per articulatory parameter): a consonant made with the tongue does not care
 whether the lips round or spread, so on those groups its dominance is scaled down by
 :data:`FREE_FACTOR` and it takes the rounding of the vowel around it ("k" in "cool" is rounded).

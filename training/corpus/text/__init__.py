@@ -39,8 +39,19 @@ A template instance *is* its text, so two pools never share one; what pools do s
 templates and words (the split tests generalisation to new sentences, not to new grammar).
 """
 
-from xactor.training.corpus.text.generate import generate_pools, generate_texts, iter_texts, texts_for_duration
-from xactor.training.corpus.text.numbers import spell_digits, spell_number, spell_ordinal, spell_year, spoken_words
+from xactor.training.corpus.text.generate import (
+    generate_pools,
+    generate_texts,
+    iter_texts,
+    texts_for_duration,
+)
+from xactor.training.corpus.text.numbers import (
+    spell_digits,
+    spell_number,
+    spell_ordinal,
+    spell_year,
+    spoken_words,
+)
 from xactor.training.corpus.text.pools import DEFAULT_SPLIT, Split, normalise, pool_of, text_id_of
 from xactor.training.corpus.text.pronounce import coverage, lexicon, phonemes_of, pronounce
 from xactor.training.corpus.text.utterance import (
