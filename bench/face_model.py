@@ -1,4 +1,4 @@
-"""Face-model round trip (motion → landmarks → motion) error and speed, for the README.
+"""Face-model round trip (motion → landmarks → motion) error and speed, for docs/motion.md.
 
 Run: ``python -m bench.face_model`` — prints a table; figures depend only on the shipped neutral face
 and the random seed, timings on the machine.

@@ -17,7 +17,7 @@ def prepare(
     out: Annotated[Path, typer.Option(help="Output: motion/ (corpus format), render/ (pair format).")],
     size: Annotated[int, typer.Option(help="Crop size of the render pairs: 128 or 256.")] = 256,
     split: Annotated[
-        str | None, typer.Option(help="Put every video in this split (default: by name, see the README).")
+        str | None, typer.Option(help="Put every video in this split (default: by name; docs/training.md).")
     ] = None,
 ) -> None:
     """Track the face in every video (MediaPipe), fit its motion with the face model, and write the

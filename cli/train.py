@@ -2,7 +2,7 @@
 
 xactor train motion --data corpus/ --out runs/motion [--steps 10000] [--lookahead 1]
 xactor distill motion --teacher runs/motion --data corpus/ --out runs/student
-torchrun --nproc_per_node 2 -m cli.main train motion ...   (DDP: gloo on CPU, NCCL on GPUs)
+torchrun --nproc_per_node 2 -m xactor.cli.main train motion ...   (DDP: gloo on CPU, NCCL on GPUs)
 
 Both resume when rerun with the same ``--out`` (checkpoint every few hundred steps).
 """

@@ -137,8 +137,9 @@ def test_wheel_installs_and_serves_the_page_and_the_default_avatar(tmp_path: Pat
     run_dir.mkdir()
     env = _clean_env(XACTOR_DATA_DIR=str(data_dir))
     which = (
-        "import xactor.cli as c, xactor.server as s, xactor.web_client as w; print(c.__file__, s.__file__, w.__file__)"
+        "import xactor.cli as c, xactor.server as s, xactor.web_client as w; print(c.__file__, s.__file__, "
     )
+    which += "w.__file__)"
     where = _run(python, "-c", which, cwd=run_dir, env=env).split()
     for module_file in where:
         assert Path(module_file).is_relative_to(site), f"{module_file} is not from the installed wheel"

@@ -40,7 +40,7 @@ class ObjectiveConfig:
     lookahead_p: tuple[float, ...] = (0.2, 0.4, 0.2, 0.2)
     # Cross-entropy weight of the phonetic front end (models with cfg.phones > 0; its posteriors
     # are detached, so this only sets how fast it learns), and the motion loss weight of /P B M/
-    # frames (1: none; ×3 with a phone head on the audio embedding did not help, see README).
+    # frames (1: none; ×3 with a phone head on the audio embedding did not help, see docs/training.md).
     phone_weight: float = 1.0
     bilabial_weight: float = 1.0
 
