@@ -1,6 +1,8 @@
 """One error shape for every API answer: ``{"detail": {"code": ..., "message": ...}}``.
 
-Routers raise :func:`api_error`; :func:`install_error_handlers` reshapes what FastAPI and Starlette
+Routers raise :func:`api_error`, or let an engine's domain error through: :data:`AVATAR_STATUS`
+maps each :class:`~xactor.engines.avatar.errors.AvatarError` to its HTTP status, the one place
+that does. :func:`install_error_handlers` answers those, and reshapes what FastAPI and Starlette
 answer on their own (validation errors, unparseable bodies, unknown routes, wrong methods) so a
 client parses one shape whatever went wrong; :func:`error_responses` documents the same shape, with
 examples, in OpenAPI. Refusals are client mistakes: they are logged in one line, never with a
@@ -23,6 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+
+from xactor.engines.avatar.errors import (
+    AvatarError,
+    AvatarNotFoundError,
+    CorruptImageError,
+    FaceTooSmallError,
+    ImageTooLargeError,
+    IncompatibleBundleError,
+    InvalidAvatarIdError,
+    MultipleFacesError,
+    NoFaceError,
+    UnsupportedImageError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +88,37 @@ def api_error(
     )
 
 
+# --- engine errors -----------------------------------------------------------------------------
+
+AVATAR_STATUS: Mapping[type[AvatarError], int] = {
+    UnsupportedImageError: 415,
+    CorruptImageError: 422,
+    ImageTooLargeError: 413,
+    NoFaceError: 422,
+    MultipleFacesError: 422,
+    FaceTooSmallError: 422,
+    InvalidAvatarIdError: 422,
+    AvatarNotFoundError: 404,
+    IncompatibleBundleError: 409,
+}
+"""The HTTP status of each avatar error (the engines know none); a class not listed takes its
+nearest listed base's, else 400."""
+
+
+def avatar_status(error: AvatarError | type[AvatarError]) -> int:
+    """The HTTP status the API answers ``error`` (an instance or a class) with."""
+    cls = error if isinstance(error, type) else type(error)
+    for base in cls.__mro__:
+        if base in AVATAR_STATUS:
+            return AVATAR_STATUS[base]
+    return 400
+
+
+def avatar_api_error(error: AvatarError) -> HTTPException:
+    """``error`` as the refusal a router raises: its status, its code, its message."""
+    return api_error(avatar_status(error), error.code, error.message)
+
+
 # --- OpenAPI ------------------------------------------------------------------------------------
 
 
@@ -86,6 +132,11 @@ class ErrorDoc:
     example: str
     headers: tuple[tuple[str, str], ...] = ()  # (name, description) of headers sent with it
     errors: tuple[FieldError, ...] = ()  # example ``detail.errors`` (invalid_request)
+
+    @classmethod
+    def of(cls, error: type[AvatarError], when: str, example: str) -> ErrorDoc:
+        """The doc of an avatar error: its code from the class, its status from the table."""
+        return cls(avatar_status(error), error.code, when, example)
 
     def body(self) -> dict[str, Any]:
         """The example body, exactly as the API sends it."""
@@ -317,7 +368,14 @@ def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     return message
 
 
+async def _avatar_error(request: Request, exc: Exception) -> Response:
+    """An avatar error a route let through: its status from :data:`AVATAR_STATUS`."""
+    assert isinstance(exc, AvatarError)
+    return _refuse(request, avatar_status(exc), exc.code, exc.message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` answer ``{"detail": {"code", "message"}}`` (see module doc)."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(AvatarError, _avatar_error)

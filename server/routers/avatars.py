@@ -1,8 +1,10 @@
 """/avatars: upload a portrait, list, fetch, preview and delete prepared avatars.
 
 Bad input answers 4xx with ``{"detail": {"code": ..., "message": ...}}`` (server/errors.py); the
-message is meant for the person who uploaded. Uploads are read in chunks and refused as soon as
-they pass ``max_upload_mb`` (or at once from Content-Length), before anything is decoded.
+message is meant for the person who uploaded. The store's avatar errors go through as they are:
+the app's error handler gives each its status (``AVATAR_STATUS`` in server/errors.py). The upload
+itself is the server's business, refused here: it is read in chunks and refused as soon as it
+passes ``max_upload_mb`` (or at once from Content-Length), before anything is decoded.
 """
 
 from __future__ import annotations
@@ -21,16 +23,13 @@ from starlette.types import Message
 
 from xactor.engines.avatar.bundle import SIZES, AvatarBundle, FaceBoxMeta, HeadPose
 from xactor.engines.avatar.errors import (
-    AvatarError,
     AvatarNotFoundError,
-    BadUploadError,
     CorruptImageError,
     ImageTooLargeError,
     IncompatibleBundleError,
     InvalidAvatarIdError,
     NoFaceError,
     UnsupportedImageError,
-    UploadTooLargeError,
 )
 from xactor.engines.avatar.preview import png_bytes, preview_png
 from xactor.engines.avatar.store import DEFAULT_ALIAS, ID_PATTERN, AvatarStore, name_from_filename
@@ -121,20 +120,15 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[AvatarStore, Depends(_store)]
 
 
-def _doc(error: type[AvatarError], when: str, example: str) -> ErrorDoc:
-    """OpenAPI doc of an avatar error, its status and code taken from the class itself."""
-    return ErrorDoc(error.status, error.code, when, example)
-
-
-AVATAR_NOT_FOUND = _doc(
+AVATAR_NOT_FOUND = ErrorDoc.of(
     AvatarNotFoundError, "No avatar with that id", "There is no avatar with id 0123456789abcdef."
 )
-INVALID_AVATAR_ID = _doc(
+INVALID_AVATAR_ID = ErrorDoc.of(
     InvalidAvatarIdError,
     "The id is not 16 lowercase hex digits (nor 'default')",
     "'..' is not an avatar id; ids are 16 lowercase hexadecimal characters (see the list of avatars).",
 )
-INCOMPATIBLE_BUNDLE = _doc(
+INCOMPATIBLE_BUNDLE = ErrorDoc.of(
     IncompatibleBundleError,
     "The avatar was prepared by another bundle format version; add its picture again",
     "Avatar 0123456789abcdef was prepared by bundle format 0, this server reads format 1. "
@@ -143,22 +137,23 @@ INCOMPATIBLE_BUNDLE = _doc(
 INVALID_SIZE = ErrorDoc(
     422, "invalid_size", "The avatar was not prepared at this crop size", "size must be one of [256, 512]"
 )
-UPLOAD_TOO_LARGE = _doc(
-    UploadTooLargeError, "The upload is over max_upload_mb", "The upload is larger than 15 MB."
+UPLOAD_TOO_LARGE = ErrorDoc(
+    413, "upload_too_large", "The upload is over max_upload_mb", "The upload is larger than 15 MB."
 )
-IMAGE_TOO_LARGE = _doc(
+IMAGE_TOO_LARGE = ErrorDoc.of(
     ImageTooLargeError, "The picture has more pixels than max_image_pixels", "The picture is too large."
 )
-UNSUPPORTED_IMAGE = _doc(
+UNSUPPORTED_IMAGE = ErrorDoc.of(
     UnsupportedImageError, "Not a JPEG, PNG or WebP image", "This is not a JPEG, PNG or WebP picture."
 )
-BAD_UPLOAD = _doc(
-    BadUploadError,
+BAD_UPLOAD = ErrorDoc(
+    422,
+    "bad_upload",
     "Not multipart/form-data, or no 'file' field",
     "No file in the upload: use a field named 'file'.",
 )
-CORRUPT_IMAGE = _doc(CorruptImageError, "A truncated or damaged picture", "The picture is damaged.")
-NO_FACE = _doc(
+CORRUPT_IMAGE = ErrorDoc.of(CorruptImageError, "A truncated or damaged picture", "The picture is damaged.")
+NO_FACE = ErrorDoc.of(
     NoFaceError,
     "No usable face; also multiple_faces (several faces) and face_too_small",
     "No face was found in the picture.",
@@ -185,16 +180,30 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+class UploadRefused(Exception):
+    """The upload itself cannot be taken (too large, not multipart, no ``file``): one of the
+    :data:`UPLOAD_TOO_LARGE` or :data:`BAD_UPLOAD` refusals, with its message."""
+
+    def __init__(self, doc: ErrorDoc, message: str) -> None:
+        super().__init__(message)
+        self.doc, self.message = doc, message
+
+
+def _bad_upload(message: str) -> UploadRefused:
+    return UploadRefused(BAD_UPLOAD, message)
+
+
 async def _read_upload(request: Request, limit: int) -> tuple[bytes, str | None, dict[str, str]]:
     """(file bytes, file name, other fields) of a multipart upload; stops reading past ``limit``."""
-    too_large = UploadTooLargeError(
-        f"The upload is larger than the limit of {limit / 2**20:.1f} MB. Use a smaller photo."
+    too_large = UploadRefused(
+        UPLOAD_TOO_LARGE,
+        f"The upload is larger than the limit of {limit / 2**20:.1f} MB. Use a smaller photo.",
     )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + _MULTIPART_OVERHEAD:
         raise too_large
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise BadUploadError(
+        raise _bad_upload(
             "Send the portrait as multipart/form-data with the picture in a field named 'file' "
             "(curl -F file=@photo.jpg ...)."
         )
@@ -213,11 +222,11 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str | None,
     try:
         form = await counted.form(max_files=1, max_fields=8)
     except StarletteHTTPException as exc:  # malformed multipart (bad boundary, too many parts)
-        raise BadUploadError(f"The upload is not valid multipart/form-data: {exc.detail}") from None
+        raise _bad_upload(f"The upload is not valid multipart/form-data: {exc.detail}") from None
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise BadUploadError("No file in the upload: put the picture in a multipart field named 'file'.")
+            raise _bad_upload("No file in the upload: put the picture in a multipart field named 'file'.")
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise too_large
@@ -259,11 +268,12 @@ async def add_avatar(
     limit = int(settings.max_upload_mb * 2**20)
     try:
         data, filename, fields = await _read_upload(request, limit)
-        largest = largest or fields.get("largest", "").lower() in ("1", "true", "yes", "on")
-        name = name or fields.get("name") or name_from_filename(filename)
-        bundle, created = await run_in_threadpool(store.add_or_get, data, name, largest)
-    except AvatarError as exc:  # logged by the error handler (server/errors.py)
-        raise api_error(exc.status, exc.code, exc.message) from None
+    except UploadRefused as exc:  # logged by the error handler (server/errors.py)
+        raise api_error(exc.doc.status, exc.doc.code, exc.message) from None
+    largest = largest or fields.get("largest", "").lower() in ("1", "true", "yes", "on")
+    name = name or fields.get("name") or name_from_filename(filename)
+    # an AvatarError (no face, not a picture, ...) goes to the app's handler: its status, its code
+    bundle, created = await run_in_threadpool(store.add_or_get, data, name, largest)
     if not created:
         response.status_code = 200
     else:  # build its renderer now, in the background: its first session must not wait for it
@@ -283,10 +293,7 @@ async def list_avatars(store: StoreDep) -> AvatarList:
 
 
 async def _get(store: AvatarStore, avatar_id: str) -> AvatarBundle:
-    try:
-        return await run_in_threadpool(store.get, avatar_id)
-    except AvatarError as exc:
-        raise api_error(exc.status, exc.code, exc.message) from None
+    return await run_in_threadpool(store.get, avatar_id)  # an AvatarError: the app's handler
 
 
 async def _get_at_size(store: AvatarStore, avatar_id: str, size: int) -> AvatarBundle:
@@ -336,9 +343,6 @@ async def avatar_crop(avatar_id: AvatarId, store: StoreDep, size: CropSize = 256
     summary="Delete an avatar",
 )
 async def delete_avatar(request: Request, avatar_id: AvatarId, store: StoreDep) -> Response:
-    try:
-        deleted = await run_in_threadpool(store.delete, avatar_id)
-    except AvatarError as exc:
-        raise api_error(exc.status, exc.code, exc.message) from None
+    deleted = await run_in_threadpool(store.delete, avatar_id)  # an AvatarError: the app's handler
     request.app.state.sessions.forget_avatar(deleted)
     return Response(status_code=204)

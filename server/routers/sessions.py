@@ -20,7 +20,7 @@ from xactor.engines import timebase
 from xactor.engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
 from xactor.engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
 from xactor.server.auth import TokenRequired
-from xactor.server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
+from xactor.server.errors import BAD_REQUEST, ErrorDoc, api_error, avatar_api_error, error_responses
 from xactor.server.live.manager import CapacityError, SessionManager
 from xactor.server.live.options import OptionError, ResolvedOptions, SessionOptions
 from xactor.server.live.sdp import OfferError, check_offer
@@ -134,7 +134,7 @@ async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) ->
         raise api_error(404, "avatar_not_found", f"There is no avatar with id {offer.avatar_id}.") from None
     except AvatarError as exc:
         manager.release()
-        raise api_error(exc.status, exc.code, exc.message) from None
+        raise avatar_api_error(exc) from None
     except BaseException:
         manager.release()
         raise

@@ -497,3 +497,35 @@ async def test_every_documented_error_example_really_comes_back(served) -> None:
         for name in headers:
             assert r.headers.get(name), (method, path, code, name)
     assert len(app.state.sessions) == 0
+
+
+# --- engine errors carry no HTTP status: the server maps them ------------------------------------
+
+
+def test_every_avatar_error_has_its_status_in_the_server() -> None:
+    import xactor.engines.avatar.errors as domain
+    from xactor.server.errors import AVATAR_STATUS, avatar_status
+
+    errors = [
+        cls
+        for cls in vars(domain).values()
+        if isinstance(cls, type) and issubclass(cls, domain.AvatarError) and cls is not domain.AvatarError
+    ]
+    assert set(errors) == set(AVATAR_STATUS)  # a new engine error gets a status here
+    assert all(not hasattr(cls, "status") for cls in errors)  # and none in the engine
+    assert {cls.code: avatar_status(cls) for cls in errors} == {
+        "unsupported_image": 415,
+        "corrupt_image": 422,
+        "image_too_large": 413,
+        "no_face": 422,
+        "multiple_faces": 422,
+        "face_too_small": 422,
+        "invalid_avatar_id": 422,
+        "avatar_not_found": 404,
+        "incompatible_bundle": 409,
+    }
+
+    class Unlisted(domain.NoFaceError):
+        pass
+
+    assert avatar_status(Unlisted("x")) == 422 and avatar_status(domain.AvatarError("x")) == 400

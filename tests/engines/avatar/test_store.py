@@ -166,26 +166,26 @@ def test_large_picture_is_reduced_and_transforms_follow(store: AvatarStore) -> N
 # --- bad input: a clear error and nothing left on disk --------------------------------------------
 
 BAD_INPUTS = [
-    ("no-face-photo", fx.no_face_jpeg, NoFaceError, 422),
-    ("flat-colour", fx.flat_png, NoFaceError, 422),
-    ("two-faces", fx.two_faces_png, MultipleFacesError, 422),
-    ("face-too-small", fx.small_face_png, FaceTooSmallError, 422),
-    ("tiny-picture", lambda: fx.encode(np.zeros((40, 40, 3), np.uint8)), FaceTooSmallError, 422),
-    ("truncated-jpeg", fx.truncated_jpeg, CorruptImageError, 422),
-    ("text-named-jpg", fx.text_as_jpg, UnsupportedImageError, 415),
-    ("decompression-bomb", fx.png_bomb, ImageTooLargeError, 413),
+    ("no-face-photo", fx.no_face_jpeg, NoFaceError, "no_face"),
+    ("flat-colour", fx.flat_png, NoFaceError, "no_face"),
+    ("two-faces", fx.two_faces_png, MultipleFacesError, "multiple_faces"),
+    ("face-too-small", fx.small_face_png, FaceTooSmallError, "face_too_small"),
+    ("tiny-picture", lambda: fx.encode(np.zeros((40, 40, 3), np.uint8)), FaceTooSmallError, "face_too_small"),
+    ("truncated-jpeg", fx.truncated_jpeg, CorruptImageError, "corrupt_image"),
+    ("text-named-jpg", fx.text_as_jpg, UnsupportedImageError, "unsupported_image"),
+    ("decompression-bomb", fx.png_bomb, ImageTooLargeError, "image_too_large"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("make", "error", "status"), [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS]
+    ("make", "error", "code"), [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS]
 )
 def test_bad_input_is_refused_and_leaves_nothing(
-    store: AvatarStore, make: object, error: type[AvatarError], status: int
+    store: AvatarStore, make: object, error: type[AvatarError], code: str
 ) -> None:
     with pytest.raises(error) as info:
         store.add(make())  # type: ignore[operator]
-    assert info.value.status == status
+    assert info.value.code == code
     assert len(info.value.message) > 30 and info.value.message[0].isupper()
     assert list(store.root.iterdir()) == []
 
@@ -243,7 +243,7 @@ def test_malformed_ids_never_touch_disk(store: AvatarStore, bad: str) -> None:
     for call in (store.get, store.delete):
         with pytest.raises(InvalidAvatarIdError) as info:
             call(bad)
-        assert info.value.status == 422
+        assert info.value.code == "invalid_avatar_id"
     assert (store.root.parent / "etc").is_dir()
     with pytest.raises(InvalidAvatarIdError):
         check_id(bad)
@@ -252,7 +252,7 @@ def test_malformed_ids_never_touch_disk(store: AvatarStore, bad: str) -> None:
 def test_unknown_id_is_not_found(store: AvatarStore) -> None:
     with pytest.raises(AvatarNotFoundError) as info:
         store.get("0123456789abcdef")
-    assert info.value.status == 404
+    assert info.value.code == "avatar_not_found"
 
 
 def test_names_are_sanitised_and_never_paths(store: AvatarStore, tmp_path: Path) -> None:
@@ -280,7 +280,7 @@ def test_other_bundle_versions_are_refused_and_skipped(store: AvatarStore) -> No
     assert fresh.list() == []
     with pytest.raises(IncompatibleBundleError) as info:
         fresh.get(bundle.id)
-    assert info.value.status == 409 and "add the portrait again" in info.value.message
+    assert info.value.code == "incompatible_bundle" and "add the portrait again" in info.value.message
 
 
 def test_ids_are_content_hashes() -> None:
