@@ -1,5 +1,9 @@
 """What every live session shares, whatever carries it: identity, age, its tasks, one teardown.
 
+The session owns its sinks beyond its own client: WHEP viewers (:meth:`LiveSession.add_viewer`,
+one :class:`~server.live.whep.Broadcast` made on the first) and RTMP outputs
+(:meth:`LiveSession.add_rtmp_output`); routers only check requests and call these.
+
 Subclasses (the WebRTC :class:`~server.live.session.Session`, the WebSocket
 :class:`~server.live.ws_session.StreamSession`) spawn their tasks with :meth:`_spawn` and say
 how to take their transport down in :meth:`_teardown`. :meth:`close` is idempotent, safe from
@@ -20,8 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xactor.server.live.core import SessionCore
+from xactor.server.live.frames import FrameOutput, Viewer
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import ResolvedOptions
+from xactor.server.live.rtmp import RtmpOutput
+from xactor.server.live.whep import Broadcast
+from xactor.server.settings import Settings
 
 if TYPE_CHECKING:
     from xactor.server.live.tracks import AvatarVideoTrack
@@ -113,6 +121,48 @@ class LiveSession(ABC):
         """The video encode this session already makes for its own client, for its WHEP viewers to
         share; None where it makes none (the viewers' broadcast then encodes)."""
         return None
+
+    # ---- sinks beyond the session's own client -----------------------------------------------------
+    async def add_viewer(self, offer_sdp: str, settings: Settings) -> tuple[Viewer, str]:
+        """A WHEP viewer for ``offer_sdp`` (already through the viewer checks): the viewer and the
+        SDP answer. The viewers' :class:`~server.live.whep.Broadcast` is made on the first one, with
+        the server's WebRTC settings; raises :class:`~server.live.whep.ViewerError` (or
+        :class:`~server.live.whep.TooManyViewersError`) for an offer it cannot serve."""
+        broadcast = self.core.broadcast
+        if broadcast is None:
+            broadcast = self.core.broadcast = Broadcast(
+                self.id,
+                self.core,
+                self.options.codec,
+                self.options.bitrate,
+                shared=self.shared_video(),
+                ice_servers=settings.rtc_ice_servers(),
+                keyframe_interval_s=settings.keyframe_interval_s,
+                h264_preset=settings.h264_preset,
+                max_viewers=settings.max_viewers,
+                connect_timeout_s=settings.connect_timeout_s,
+            )
+        return await broadcast.add_viewer(offer_sdp)
+
+    async def remove_viewer(self, viewer_id: str) -> bool:
+        """End one WHEP viewer; False if there is none by that id."""
+        broadcast = self.core.broadcast
+        return broadcast is not None and await broadcast.remove_viewer(viewer_id)
+
+    def add_rtmp_output(self, url: str) -> FrameOutput:
+        """Push this session to the RTMP ingest ``url`` (H.264 + AAC) from now on."""
+        output = RtmpOutput(url, self.id, bitrate=max(self.options.bitrate, 1_000_000))
+        self.core.add_output(output)
+        return output
+
+    @property
+    def outputs(self) -> list[FrameOutput]:
+        """The session's RTMP outputs."""
+        return list(self.core.outputs.values())
+
+    async def remove_output(self, output_id: str) -> bool:
+        """Stop one output (flushes and disconnects); False if there is none by that id."""
+        return await self.core.remove_output(output_id)
 
     @abstractmethod
     def say(self, speech: np.ndarray) -> int | None:

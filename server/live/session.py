@@ -54,7 +54,6 @@ from xactor.server.live.lifecycle import LiveSession
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import ResolvedOptions
 from xactor.server.live.sdp import UNANSWERABLE, OfferError, check_answer
-from xactor.server.live.timing import Rolling
 from xactor.server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
 from xactor.server.live.transport import configure_audio_receivers, connect_deadline
 from xactor.server.live.worker import RenderWorker
@@ -119,23 +118,13 @@ class Session(LiveSession):
             encoder,
             self.executor,
             metrics=metrics,
-            rolling=self.rolling,
+            rolling=self.core.rolling,
             on_sent=self.audio_out.video_sent if self.audio_out is not None else None,
         )
         self.core.add_sink(self._deliver)
-        self.worker = worker
-        self.inbox, self.feed, self.stream = self.core.inbox, self.core.feed, self.core.stream
         self.motion_source = source.describe()  # what runs, which may be a fallback
 
     # ---- plumbing ---------------------------------------------------------------------------------
-    @property
-    def rolling(self) -> Rolling:
-        return self.core.rolling
-
-    @property
-    def last_speech(self) -> float:
-        return self.core.last_speech
-
     def _deliver(self, out: FrameOut) -> None:
         if out.muted is not None and self.audio_out is not None:
             self.audio_out.mute(*out.muted)
@@ -148,7 +137,7 @@ class Session(LiveSession):
     def say(self, speech: np.ndarray) -> int | None:
         """Presenter mode: 16 kHz speech mixed over the mic as it passes (plays at real time, in
         the return audio too). No segment number: a mic session has no marked segments."""
-        self.feed.overlay(speech)
+        self.core.feed.overlay(speech)
         return None
 
     def clear(self) -> float:
@@ -171,7 +160,7 @@ class Session(LiveSession):
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
-                self._spawn(self.feed.run_track(track), "mic")
+                self._spawn(self.core.feed.run_track(track), "mic")
             else:  # never expected (our video is sendonly); read it anyway so nothing piles up
                 self._spawn(_drain(track), "drain")
 
@@ -222,8 +211,8 @@ class Session(LiveSession):
         if self.connected_at is not None or self.closing:
             return
         self.connected_at = time.monotonic()
-        self.stream.active = True
-        self._spawn(self.feed.run_clock(self.core.prime_samples(self.options.lookahead)), "clock")
+        self.core.stream.active = True
+        self._spawn(self.core.feed.run_clock(self.core.prime_samples(self.options.lookahead)), "clock")
         self._spawn(self._watchdog(), "watchdog")
 
     async def _connect_deadline(self) -> None:
@@ -239,7 +228,7 @@ class Session(LiveSession):
         """Close a session whose client has sent no audio for ``idle_timeout_s`` (vanished)."""
         while True:
             await asyncio.sleep(min(1.0, self._idle_timeout_s / 4))
-            last = self.feed.last_mic_audio
+            last = self.core.feed.last_mic_audio
             if time.monotonic() - last > self._idle_timeout_s:
                 self._spawn_close(f"no audio from the client for {self._idle_timeout_s:g} s")
                 return
@@ -261,7 +250,7 @@ class Session(LiveSession):
     def stats(self) -> dict[str, Any]:
         """Live stats for GET /sessions (times in ms)."""
         now = time.monotonic()
-        r = self.rolling
+        r = self.core.rolling
         stages = {s: r.summary(s) for s in ("resample", "vad", "features", "motion", "render", "encode")}
         v = self.video
         return {
@@ -283,7 +272,7 @@ class Session(LiveSession):
             "frames_sent": v.frames_sent,
             "frames_repeated": v.frames_repeated,
             "frames_dropped": {
-                "worker_behind": self.stream.frames_skipped,
+                "worker_behind": self.core.stream.frames_skipped,
                 "superseded": v.frames_superseded,
                 "at_clear": self.core.frames_dropped_at_clear,
             },
@@ -296,13 +285,13 @@ class Session(LiveSession):
             },
             "stages_ms": {k: s for k, s in stages.items() if s is not None},
             "audio": {
-                "mic_s": round(self.feed.mic_samples / SAMPLE_RATE, 2),
-                "silence_fill_s": round(self.feed.silence_samples / SAMPLE_RATE, 2),
-                "first_mic_sample": self.feed.first_mic_sample,
-                "dropped_samples": self.inbox.dropped_samples,
-                "speech": round(self.last_speech, 3),
+                "mic_s": round(self.core.feed.mic_samples / SAMPLE_RATE, 2),
+                "silence_fill_s": round(self.core.feed.silence_samples / SAMPLE_RATE, 2),
+                "first_mic_sample": self.core.feed.first_mic_sample,
+                "dropped_samples": self.core.inbox.dropped_samples,
+                "speech": round(self.core.last_speech, 3),
                 "jitter_prefetch": self._audio_prefetch if self.jitter_buffer_set else 4,
-                "say_queued_s": round(self.feed.overlay_queued / SAMPLE_RATE, 2),  # presenter mode
+                "say_queued_s": round(self.core.feed.overlay_queued / SAMPLE_RATE, 2),  # presenter mode
                 # return audio silenced by interruptions: released, never shown
                 "muted_s": round(self.audio_out.muted_samples / SAMPLE_RATE, 3) if self.audio_out else 0.0,
             },
@@ -312,9 +301,9 @@ class Session(LiveSession):
                 "keyframes": v.encoder.keyframes,
                 "keyframes_requested": v.encoder.keyframes_requested,
             },
-            "errors": {"render": self.stream.errors, "last": self.stream.last_error},
+            "errors": {"render": self.core.stream.errors, "last": self.core.stream.last_error},
             "viewers": self.core.viewer_stats(),
-            "outputs": [o.describe() for o in self.core.outputs.values()],
+            "outputs": [o.describe() for o in self.outputs],
         }
 
     def _kbps(self) -> float:

@@ -249,5 +249,5 @@ class StreamSession(LiveSession):
             "kbps": round(self.bytes_sent * 8 / 1000 / max(now - self._t0, 1e-3), 1),
             "errors": {"render": self.core.stream.errors, "last": self.core.stream.last_error},
             "viewers": self.core.viewer_stats(),
-            "outputs": [o.describe() for o in self.core.outputs.values()],
+            "outputs": [o.describe() for o in self.outputs],
         }

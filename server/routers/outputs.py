@@ -16,7 +16,6 @@ from xactor.server.auth import TokenRequired
 from xactor.server.errors import ErrorDoc, api_error, error_responses
 from xactor.server.live.lifecycle import LiveSession
 from xactor.server.live.manager import SessionManager
-from xactor.server.live.rtmp import RtmpOutput
 from xactor.server.routers.sessions import MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
 
 router = APIRouter(
@@ -59,11 +58,9 @@ async def add_output(
     request: Request, session_id: SessionId, body: Annotated[OutputIn, Body()]
 ) -> dict[str, Any]:
     session = _session(request, session_id)
-    if len(session.core.outputs) >= MAX_OUTPUTS:
+    if len(session.outputs) >= MAX_OUTPUTS:
         raise api_error(422, "too_many_outputs", f"a session pushes to at most {MAX_OUTPUTS} outputs")
-    output = RtmpOutput(body.rtmp, session.id, bitrate=max(session.options.bitrate, 1_000_000))
-    session.core.add_output(output)
-    return output.describe()
+    return session.add_rtmp_output(body.rtmp).describe()
 
 
 @router.get(
@@ -72,7 +69,7 @@ async def add_output(
     responses=error_responses(SESSION_NOT_FOUND, 422),
 )
 async def list_outputs(request: Request, session_id: SessionId) -> list[dict[str, Any]]:
-    return [o.describe() for o in _session(request, session_id).core.outputs.values()]
+    return [o.describe() for o in _session(request, session_id).outputs]
 
 
 @router.delete(
@@ -85,6 +82,6 @@ async def list_outputs(request: Request, session_id: SessionId) -> list[dict[str
 async def remove_output(
     request: Request, session_id: SessionId, output_id: Annotated[str, Path(max_length=64)]
 ) -> Response:
-    if not await _session(request, session_id).core.remove_output(output_id):
+    if not await _session(request, session_id).remove_output(output_id):
         raise api_error(404, "output_not_found", f"There is no output {output_id} of session {session_id}.")
     return Response(status_code=204)

@@ -21,7 +21,7 @@ from xactor.server.auth import TokenRequired
 from xactor.server.errors import ErrorDoc, api_error, error_responses
 from xactor.server.live.manager import SessionManager
 from xactor.server.live.sdp import OfferError, check_offer
-from xactor.server.live.whep import Broadcast, TooManyViewersError, ViewerError
+from xactor.server.live.whep import TooManyViewersError, ViewerError
 from xactor.server.routers.sessions import MAX_SDP_CHARS, MAX_SESSION_ID_CHARS, SESSION_NOT_FOUND
 
 log = logging.getLogger(__name__)
@@ -100,24 +100,8 @@ async def watch(request: Request, session_id: SessionId) -> Response:
     session = manager.get(session_id)
     if session is None or session.closed:
         raise api_error(404, "session_not_found", f"There is no session {session_id}.")
-    core = session.core
-    broadcast = core.broadcast
-    if broadcast is None:
-        s = manager.settings
-        broadcast = core.broadcast = Broadcast(
-            session.id,
-            core,
-            session.options.codec,
-            session.options.bitrate,
-            shared=session.shared_video(),
-            ice_servers=s.rtc_ice_servers(),
-            keyframe_interval_s=s.keyframe_interval_s,
-            h264_preset=s.h264_preset,
-            max_viewers=s.max_viewers,
-            connect_timeout_s=s.connect_timeout_s,
-        )
     try:
-        viewer, answer = await broadcast.add_viewer(offer)
+        viewer, answer = await session.add_viewer(offer, manager.settings)
     except TooManyViewersError as exc:
         raise api_error(503, "too_many_viewers", str(exc)) from None
     except ViewerError as exc:
@@ -135,7 +119,6 @@ async def watch(request: Request, session_id: SessionId) -> Response:
 )
 async def leave(request: Request, session_id: SessionId, viewer_id: ViewerId) -> Response:
     session = _manager(request).get(session_id)
-    broadcast = session.core.broadcast if session is not None else None
-    if broadcast is None or not await broadcast.remove_viewer(viewer_id):
+    if session is None or not await session.remove_viewer(viewer_id):
         raise api_error(404, "viewer_not_found", f"There is no viewer {viewer_id} of session {session_id}.")
     return Response(status_code=200, headers=CORS)

@@ -186,9 +186,9 @@ async def test_open_shares_the_pool_renderer_and_close_all_stops_everything(
         assert _pending(manager) == 0
         renderer = manager.pool.peek(BAR.name, bundle, key_options)
         assert isinstance(renderer, BarRenderer) and renderer.size == options.resolution
-        assert s1.stream.renderer is renderer and s2.stream.renderer is renderer
+        assert s1.core.stream.renderer is renderer and s2.core.stream.renderer is renderer
         assert manager.pool.builds == 1
-        assert s1.stream.source is not s2.stream.source  # motion state is per session
+        assert s1.core.stream.source is not s2.core.stream.source  # motion state is per session
         assert len(manager.worker) == 2 and manager.worker.alive
         assert [s["id"] for s in manager.stats()] == [s1.id, s2.id]
         with pytest.raises(CapacityError):  # max_sessions=2, both taken
@@ -196,17 +196,17 @@ async def test_open_shares_the_pool_renderer_and_close_all_stops_everything(
         # The first client connects: its stream goes live and renders through the shared renderer.
         await client1.pc.setRemoteDescription(answer1)
         deadline = time.monotonic() + 20
-        while s1.stream.frames_rendered < 3 and time.monotonic() < deadline:
+        while s1.core.stream.frames_rendered < 3 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert s1.stream.active and s1.stream.frames_rendered >= 3
-        assert s2.stream.frames_rendered == 0  # never connected: never rendered
+        assert s1.core.stream.active and s1.core.stream.frames_rendered >= 3
+        assert s2.core.stream.frames_rendered == 0  # never connected: never rendered
         thread = manager.worker._thread
         assert thread is not None and thread in threading.enumerate()
         await manager.close_all("test over")
         assert len(manager) == 0 and len(manager.worker) == 0
         assert not manager.worker.alive and thread not in threading.enumerate()
         for s in (s1, s2):
-            assert s.closed and s.close_reason == "test over" and s.stream.closed
+            assert s.closed and s.close_reason == "test over" and s.core.stream.closed
             assert [t.name for t in threading.enumerate() if s.id in t.name] == []
         assert manager.metrics.registry.get_sample_value("xactor_sessions_active") == 0
     finally:
@@ -244,8 +244,8 @@ async def test_session_whose_peer_never_connects_is_closed(data_dir: Path, bundl
         assert manager.get(session.id) is None and len(manager) == 0 and len(manager.worker) == 0
         assert session.closed and "peer connection" in (session.close_reason or "")
         assert 0.5 <= waited < 10  # not before connect_timeout_s
-        assert session.connected_at is None and not session.stream.active
-        assert session.stream.frames_rendered == 0
+        assert session.connected_at is None and not session.core.stream.active
+        assert session.core.stream.frames_rendered == 0
         assert _rejected(manager, "connect_timeout") == 1
         manager.reserve()  # its slot is free again
         manager.release()

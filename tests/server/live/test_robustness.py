@@ -167,7 +167,7 @@ async def test_vanished_client_is_cleaned_up(data_dir) -> None:
         assert app.state.sessions.get(sid) is None, "session not removed"
         assert session.closed and "no audio" in (session.close_reason or "")
         assert all(t.done() for t in session._tasks)
-        assert session.stream.closed and len(app.state.sessions.worker) == 0
+        assert session.core.stream.closed and len(app.state.sessions.worker) == 0
         assert [t.name for t in threading.enumerate() if sid in t.name] == []
         assert session.pc.connectionState == "closed"
         assert session.video.readyState == "ended"
