@@ -1,16 +1,19 @@
-"""Audio into a session: read the remote track without pause, resample, and keep time when the mic stalls.
+"""Audio into a session's core: 16 kHz mono float32 PCM, and time kept when the input stalls.
+
+The core takes 16 kHz PCM only; each transport converts its own input before pushing it (the
+WebRTC session's track reader resamples aiortc's frames, :mod:`xactor.server.live.mic`; the
+WebSocket session resamples its client's PCM with soxr). Nothing here imports aiortc or ``av``.
 
 * :class:`AudioInbox` is the hand-off from the event loop to the shared render worker thread: a
   bounded list of 16 kHz chunks that the worker drains whole on every turn (so it never holds more
   than one turn's worth of audio); when it is full the oldest audio goes, and is counted. Every put
   calls ``on_put`` (the worker's wake-up).
-* :class:`AudioFeed` runs two tasks on the event loop. ``run_track`` awaits every frame of the
-  remote track (aiortc's receive queue is unbounded: whoever stops reading it builds latency),
-  converts it to 16 kHz mono and hands it on. ``run_clock`` ticks every 20 ms and, while no audio
-  has come for ``stall_s`` (before the first packet, or a stalled / muted mic), feeds silence at
-  the real-time rate, so motion frames and video keep coming and the portrait listens. The session
-  starts the clock when its peer connection is up (:meth:`AudioFeed.start_clock`): the stream's
-  time begins there, and a connection that never comes up costs nothing.
+* :class:`AudioFeed` takes the transport's 16 kHz samples (:meth:`AudioFeed.push_samples`) and
+  hands them on. ``run_clock`` ticks every 20 ms and, while no audio has come for ``stall_s``
+  (before the first packet, or a stalled / muted mic), feeds silence at the real-time rate, so
+  motion frames and video keep coming and the portrait listens. The session starts the clock
+  when its peer connection is up (:meth:`AudioFeed.start_clock`): the stream's time begins
+  there, and a connection that never comes up costs nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +25,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from xactor.engines import timebase
 from xactor.server.live.metrics import LiveMetrics
@@ -48,14 +49,11 @@ class AudioChunk:
 
 
 class Resampler(Protocol):
-    def resample(self, frame: av.AudioFrame) -> np.ndarray: ...
+    """A transport's converter of its decoded audio frames (aiortc's ``av.AudioFrame`` for the
+    WebRTC track reader, :mod:`xactor.server.live.mic`) to 16 kHz mono float32. The core never
+    calls one; it is named here, typed loosely, because the session factories hand one over."""
 
-
-class _ClosedResampler:
-    """Stands in for the resampler of a closed feed: late frames convert to nothing."""
-
-    def resample(self, frame: av.AudioFrame) -> np.ndarray:
-        return np.zeros(0, dtype=np.float32)
+    def resample(self, frame: Any, /) -> np.ndarray: ...
 
 
 class SampleQueue:
@@ -175,14 +173,12 @@ class AudioFeed:
 
     def __init__(
         self,
-        resampler: Resampler,
         sinks: list[Callable[[AudioChunk], None]],
         metrics: LiveMetrics | None = None,
         rolling: Rolling | None = None,
         stall_s: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._resampler = resampler
         self._sinks = sinks
         self._metrics = metrics
         self._rolling = rolling
@@ -195,25 +191,16 @@ class AudioFeed:
         self.mic_samples = 0
         self.silence_samples = 0
         self.first_mic_sample: int | None = None  # stream position of the first mic sample
-        self.mic_frames = 0
         self._overlay = SampleQueue()  # speech mixed over the input (``say``)
 
-    def push_frame(self, frame: av.AudioFrame) -> None:
-        """Resample one decoded mic frame and hand it on."""
-        now = self._clock()
-        t0 = time.perf_counter()
-        samples = self._resampler.resample(frame)
-        dt = time.perf_counter() - t0
-        if self._rolling is not None:
-            self._rolling.add("resample", dt)
-        if self._metrics is not None:
-            self._metrics.stage_seconds.labels("resample").observe(dt)
-        self.mic_frames += 1
-        self.push_samples(samples, now)
+    def now(self) -> float:
+        """The feed's clock (``time.monotonic`` unless a test gives another)."""
+        return self._clock()
 
     def push_samples(self, samples: np.ndarray, now: float | None = None, silence: bool = False) -> None:
-        """Hand on 16 kHz mono samples that are already at the stream's rate (a pushed-audio
-        playout, or a resampled mic frame): they count as input audio, so no silence is filled."""
+        """Hand on 16 kHz mono float32 samples, the only audio the core takes (a pushed-audio
+        playout, or a mic frame its transport resampled): they count as input audio, so no
+        silence is filled."""
         now = self._clock() if now is None else now
         self._last_audio = now
         self._filling = False
@@ -230,11 +217,6 @@ class AudioFeed:
     def stream_samples(self) -> int:
         """Samples handed on so far, mic and silence: the stream index of the next one."""
         return self.mic_samples + self.silence_samples
-
-    def close(self) -> None:
-        """Let go of the resampler now: FFmpeg's filter graph behind it holds threads, which
-        would otherwise live until the garbage collector finds the closed session's cycles."""
-        self._resampler = _ClosedResampler()
 
     def start_clock(self, prime_samples: int = 0) -> None:
         """Begin the stream's time now (the connection is up): silence is filled from here on.
@@ -306,16 +288,6 @@ class AudioFeed:
             chunk = self._mix_overlay(chunk)
         for sink in self._sinks:
             sink(chunk)
-
-    async def run_track(self, track: MediaStreamTrack) -> None:
-        """Read every frame of the remote audio track until it ends."""
-        try:
-            while True:
-                frame = await track.recv()
-                if isinstance(frame, av.AudioFrame):
-                    self.push_frame(frame)
-        except MediaStreamError:
-            log.debug("remote audio track ended")
 
     async def run_clock(self, prime_samples: int = 0) -> None:
         """Start the clock, then tick every 20 ms forever (cancelled by the session on close)."""

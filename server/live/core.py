@@ -3,7 +3,8 @@
 A :class:`SessionCore` owns the pipeline every live session runs, whatever carries its media:
 
     audio (a WebRTC mic track, PCM over a WebSocket, TTS, a file)
-      -> :class:`~server.live.audio_in.AudioFeed` (16 kHz; silence while nothing comes)
+      -> (the transport converts it to 16 kHz mono float32 PCM, the only audio the core takes)
+      -> :class:`~server.live.audio_in.AudioFeed` (silence while nothing comes)
       -> the shared render worker (this session's :class:`~server.live.worker.FrameStream`)
       -> every frame sink, each frame with the audio it shows (:class:`AudioTape`)
 
@@ -40,7 +41,6 @@ from xactor.server.live.audio_in import (
     AudioChunk,
     AudioFeed,
     AudioInbox,
-    Resampler,
     SampleQueue,
 )
 from xactor.server.live.frames import FrameOut, FrameOutput, FrameSink, ViewerGroup
@@ -183,7 +183,6 @@ class SessionCore:
         name: str,
         source: MotionSource,
         renderer: Renderer,
-        resampler: Resampler,
         metrics: LiveMetrics,
         worker: RenderWorker,
         *,
@@ -200,7 +199,7 @@ class SessionCore:
         sinks: list[Callable[[AudioChunk], None]] = [self._to_inbox, *(audio_sinks or [])]
         if self.tape is not None:
             sinks.append(self.tape.feed)
-        self.feed = AudioFeed(resampler, sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
+        self.feed = AudioFeed(sinks, metrics=metrics, rolling=self.rolling, stall_s=stall_s)
         self.stream = FrameStream(
             name,
             self.inbox,
@@ -327,12 +326,11 @@ class SessionCore:
         return self.broadcast.stats()
 
     async def close(self) -> None:
-        """Leave the worker, end the viewers and let go of the audio path (idempotent)."""
+        """Leave the worker, end the viewers and the outputs, drop the sinks (idempotent)."""
         self.worker.remove(self.stream)
         self.inbox.close()
         if self.broadcast is not None:
             await self.broadcast.close()
         await asyncio.gather(*(self.remove_output(i) for i in list(self.outputs)))
-        self.feed.close()
         self.frame_sinks.clear()
         self.segment_sinks.clear()

@@ -1,11 +1,11 @@
 """One live session: a peer connection and everything that runs for it, torn down by one ``close()``.
 
-Data flow (docs/ARCHITECTURE.md §4): remote audio track -> the transport-independent
-:class:`~server.live.core.SessionCore` (16 kHz feed, silence while the mic stalls -> the process's
-shared render worker: motion source + the avatar's shared renderer, newest frame wins) ->
-:class:`AvatarVideoTrack` (encodes on its own executor thread, sends on arrival, repeats when
-late) -> RTP. With ``return_audio`` the same 16 kHz stream also feeds a :class:`DelayedAudioTrack`
-released in step with the video.
+Data flow (docs/ARCHITECTURE.md §4): remote audio track -> :class:`~server.live.mic.MicReader`
+(resampled to 16 kHz PCM) -> the transport-independent :class:`~server.live.core.SessionCore`
+(its feed, silence while the mic stalls -> the process's shared render worker: motion source +
+the avatar's shared renderer, newest frame wins) -> :class:`AvatarVideoTrack` (encodes on its
+own executor thread, sends on arrival, repeats when late) -> RTP. With ``return_audio`` the same
+16 kHz stream also feeds a :class:`DelayedAudioTrack` released in step with the video.
 
 Nothing runs before the peer connection is up: the audio clock, the rendering and the idle
 watchdog start on ``connected``; a connection not up within ``connect_timeout_s`` of the answer
@@ -52,6 +52,7 @@ from xactor.server.live.encoding import (
 from xactor.server.live.frames import FrameOut
 from xactor.server.live.lifecycle import LiveSession
 from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.mic import MicReader
 from xactor.server.live.options import ResolvedOptions
 from xactor.server.live.sdp import UNANSWERABLE, OfferError, check_answer
 from xactor.server.live.tracks import AvatarVideoTrack, DelayedAudioTrack
@@ -108,7 +109,6 @@ class Session(LiveSession):
             self.id,
             source,
             renderer,
-            resampler,
             metrics,
             worker,
             stall_s=stall_s,
@@ -122,6 +122,8 @@ class Session(LiveSession):
             on_sent=self.audio_out.video_sent if self.audio_out is not None else None,
         )
         self.core.add_sink(self._deliver)
+        # The mic track, resampled to the 16 kHz PCM the core takes.
+        self.mic = MicReader(self.core.feed, resampler, metrics, self.core.rolling)
         self.motion_source = source.describe()  # what runs, which may be a fallback
 
     # ---- plumbing ---------------------------------------------------------------------------------
@@ -160,7 +162,7 @@ class Session(LiveSession):
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
-                self._spawn(self.core.feed.run_track(track), "mic")
+                self._spawn(self.mic.run(track), "mic")
             else:  # never expected (our video is sendonly); read it anyway so nothing piles up
                 self._spawn(_drain(track), "drain")
 
@@ -235,6 +237,7 @@ class Session(LiveSession):
 
     async def _teardown(self, reason: str) -> None:
         await self.core.close()
+        self.mic.close()
         self.video.stop()
         if self.audio_out is not None:
             self.audio_out.stop()

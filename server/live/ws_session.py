@@ -27,7 +27,7 @@ from xactor.engines import timebase
 from xactor.engines.motion_source.base import MotionSource
 from xactor.engines.offline.motion_file import motion_record
 from xactor.engines.render.base import Renderer
-from xactor.server.live.audio_in import SAMPLE_RATE, Resampler
+from xactor.server.live.audio_in import SAMPLE_RATE
 from xactor.server.live.core import SegmentEnd, SessionCore
 from xactor.server.live.frames import FrameOut
 from xactor.server.live.lifecycle import LiveSession
@@ -92,7 +92,7 @@ class StreamSession(LiveSession):
         request: StreamRequest,
         source: MotionSource,
         renderer: Renderer,
-        resampler: Resampler,
+        resampler: object,  # unused: the manager still passes one (PCM comes in; PcmInput converts it)
         metrics: LiveMetrics,
         worker: RenderWorker,
         send: Send,
@@ -105,7 +105,7 @@ class StreamSession(LiveSession):
         self.request = request
         self._send = send
         self._hangup = hangup
-        self.core = SessionCore(self.id, source, renderer, resampler, metrics, worker, with_tape=True)
+        self.core = SessionCore(self.id, source, renderer, metrics, worker, with_tape=True)
         self.playout = self.core.use_playout()
         self.core.add_sink(self._on_frame)
         self.core.segment_sinks.append(self._on_segment)

@@ -1,4 +1,5 @@
-"""server/live/audio_in.py: the bounded inbox and the feed that fills silence while the mic stalls."""
+"""server/live/audio_in.py: the bounded inbox and the feed that fills silence while the mic stalls;
+server/live/mic.py: the WebRTC track reader that resamples into it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import av
 import numpy as np
 
 from xactor.server.live.audio_in import AudioChunk, AudioFeed, AudioInbox
+from xactor.server.live.metrics import LiveMetrics
+from xactor.server.live.mic import MicReader
+from xactor.server.live.timing import Rolling
 
 
 def _chunk(n: int, t: float = 0.0, value: float = 0.0) -> AudioChunk:
@@ -49,7 +53,9 @@ def _mic_frame(n: int = 320) -> av.AudioFrame:
 def test_feed_fills_silence_at_real_time_while_the_mic_stalls() -> None:
     clock = _Clock()
     got: list[AudioChunk] = []
-    feed = AudioFeed(_PassThrough(), [got.append], stall_s=0.1, clock=clock)
+    feed = AudioFeed([got.append], stall_s=0.1, clock=clock)
+    rolling = Rolling()
+    mic = MicReader(feed, _PassThrough(), LiveMetrics(), rolling)
     # Before any mic audio: silence from the start, at the real-time rate.
     for _ in range(10):
         clock.t += 0.02
@@ -59,9 +65,11 @@ def test_feed_fills_silence_at_real_time_while_the_mic_stalls() -> None:
     got.clear()
     for _ in range(10):
         clock.t += 0.02
-        feed.push_frame(_mic_frame())
+        mic.push_frame(_mic_frame())  # resampled by the reader, pushed as 16 kHz PCM
         feed.tick()
     assert all(not c.silence for c in got) and sum(c.samples.size for c in got) == 3200
+    assert all(c.arrival == clock.t or c.arrival < clock.t for c in got) and mic.frames == 10
+    assert rolling.summary("resample") is not None  # the resample stage is still timed
     # Mic stalls: nothing for 0.1 s, then the whole gap at once, then real time again.
     got.clear()
     for _ in range(4):
@@ -83,11 +91,7 @@ def test_overlay_speech_is_mixed_over_the_input_at_its_pace() -> None:
 
     got: list[AudioChunk] = []
 
-    class Identity:
-        def resample(self, frame: object) -> np.ndarray:
-            raise AssertionError("not used")
-
-    feed = AudioFeed(Identity(), [got.append], clock=lambda: 0.0)
+    feed = AudioFeed([got.append], clock=lambda: 0.0)
     speech = np.full(1000, 0.25, np.float32)
     feed.overlay(speech)
     feed.push_samples(np.full(640, 0.1, np.float32))  # a mic chunk
@@ -115,3 +119,29 @@ def test_sample_queue_takes_across_chunks_and_drops_whole_old_ones() -> None:
     assert q.drop_oldest(keep=4) == 5 and q.size == 4
     np.testing.assert_array_equal(q.take(10), np.ones(4))  # fewer when fewer are held
     assert q.take(3).size == 0 and q.clear() == 0
+
+
+def test_a_closed_reader_converts_late_frames_to_nothing() -> None:
+    """The reader lets go of FFmpeg's resampler at teardown; a frame still in flight adds nothing."""
+    got: list[AudioChunk] = []
+    feed = AudioFeed([got.append], clock=lambda: 0.0)
+    mic = MicReader(feed, _PassThrough())
+    mic.close()
+    mic.push_frame(_mic_frame())
+    assert got == [] and feed.mic_samples == 0
+
+
+def test_the_core_takes_pcm_only() -> None:
+    """Neither the core nor its audio input imports aiortc or av (each transport converts its own)."""
+    import ast
+    from pathlib import Path
+
+    import xactor.server.live.audio_in as audio_in
+    import xactor.server.live.core as core
+
+    for module in (core, audio_in):
+        tree = ast.parse(Path(module.__file__ or "").read_text())
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        roots = {name.split(".")[0] for name in names}
+        assert not roots & {"av", "aiortc"}, (module.__name__, sorted(roots))

@@ -117,7 +117,6 @@ class _Core:
 
     def __init__(self) -> None:
         from tests.server.live.test_worker import Recorder, ScriptedSource
-        from xactor.server.live.audio_in import _ClosedResampler
         from xactor.server.live.core import SegmentEnd, SessionCore
         from xactor.server.live.frames import FrameOut
         from xactor.server.live.metrics import LiveMetrics
@@ -128,7 +127,6 @@ class _Core:
             "t",
             ScriptedSource(lookahead=1),
             Recorder(),
-            _ClosedResampler(),
             LiveMetrics(),
             self.worker,
             with_tape=True,
