@@ -3,8 +3,10 @@
 The manager owns the process's shared :class:`RenderWorker` and uses the app's
 :class:`RendererPool`, so a session on a prepared avatar costs only its peer connection: the
 avatar's renderer was built once (at start-up for the default avatar, at upload for the others)
-and is shared. The slot is reserved before any await, so concurrent offers cannot overshoot the
-limit. The limit is ``Settings.max_sessions`` when set, else the capacity measured at start-up
+and is shared. Both kinds of session are admitted the same way, ``async with manager.admit() as
+slot:`` around the opening (:meth:`SessionManager.admit`): the slot is reserved before any await,
+so concurrent offers cannot overshoot the limit, and given back on every way out. The limit is
+``Settings.max_sessions`` when set, else the capacity measured at start-up
 (:mod:`xactor.server.live.capacity`); offers that arrive while it is being measured wait for it.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiortc import RTCSessionDescription
@@ -45,6 +48,23 @@ class CapacityError(RuntimeError):
     def __init__(self, limit: int, retry_after: int) -> None:
         super().__init__(f"all {limit} live sessions are in use; retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+class Slot:
+    """One reserved session slot: given back once, by :meth:`release` (later calls do nothing).
+    The session it admits takes its place in the table when it is registered."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager: SessionManager | None = manager
+
+    @property
+    def held(self) -> bool:
+        return self._manager is not None
+
+    def release(self) -> None:
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.release()
 
 
 def default_resampler() -> Resampler:
@@ -176,15 +196,38 @@ class SessionManager:
     def get(self, session_id: str) -> LiveSession | None:
         return self.sessions.get(session_id)
 
-    def reserve(self) -> None:
-        """Take a slot or raise :class:`CapacityError`; pair with :meth:`release` or :meth:`open`."""
+    @asynccontextmanager
+    async def admit(self) -> AsyncIterator[Slot]:
+        """Admission for either kind of session: wait for the capacity measurement, take a slot
+        (:class:`CapacityError` when none is free), and give it back when the block is left, on
+        every path: ``async with manager.admit() as slot: ... await manager.open(..., slot=slot)``.
+        :meth:`open` and :meth:`open_stream` hand the slot over to the session they register."""
+        await self.wait_measured()
+        slot = self.reserve()
+        try:
+            yield slot
+        finally:
+            slot.release()
+
+    def reserve(self) -> Slot:
+        """Take a slot or raise :class:`CapacityError` (no wait); :meth:`admit` is the way in."""
         if len(self.sessions) + self._pending >= self.limit:
             self.metrics.sessions_rejected.labels("capacity").inc()
             raise CapacityError(self.limit, self.settings.retry_after_s)
         self._pending += 1
+        return Slot(self)
 
     def release(self) -> None:
+        """Give back a slot taken by :meth:`reserve` (a :class:`Slot` does it once for itself)."""
         self._pending = max(self._pending - 1, 0)
+
+    def _hand_over(self, slot: Slot | None) -> None:
+        """The session is in the table (or failed to get there): its slot is no longer pending.
+        No ``slot``: one taken by :meth:`reserve` by hand (tests)."""
+        if slot is None:
+            self.release()
+        else:
+            slot.release()
 
     async def _stages(self, bundle: AvatarBundle, options: ResolvedOptions) -> tuple[Renderer, MotionSource]:
         """The avatar's shared renderer and a new motion source for a session (off the loop)."""
@@ -208,8 +251,9 @@ class SessionManager:
         request: StreamRequest,
         send: Send,
         hangup: Hangup | None = None,
+        slot: Slot | None = None,
     ) -> StreamSession:
-        """Start a WebSocket session for a reserved slot (released whatever happens)."""
+        """Start a WebSocket session on an admitted ``slot`` (handed over whatever happens)."""
         try:
             renderer, source = await self._stages(bundle, options)
             session = StreamSession(
@@ -228,16 +272,20 @@ class SessionManager:
             self.sessions[session.id] = session
             self.metrics.sessions_active.set(len(self.sessions))
         finally:
-            self.release()
+            self._hand_over(slot)
         session.start()
         self._auto_output(session)
         log.info("stream session %s started: avatar %s, %d px", session.id, bundle.id, options.resolution)
         return session
 
     async def open(
-        self, offer: RTCSessionDescription, bundle: AvatarBundle, options: ResolvedOptions
+        self,
+        offer: RTCSessionDescription,
+        bundle: AvatarBundle,
+        options: ResolvedOptions,
+        slot: Slot | None = None,
     ) -> tuple[Session, RTCSessionDescription]:
-        """Start a session for a reserved slot (the slot is released whatever happens)."""
+        """Start a session on an admitted ``slot`` (handed over whatever happens)."""
         try:
             renderer, source = await self._stages(bundle, options)
             self.worker.start()
@@ -261,7 +309,7 @@ class SessionManager:
             self.sessions[session.id] = session
             self.metrics.sessions_active.set(len(self.sessions))
         finally:
-            self.release()
+            self._hand_over(slot)
         try:
             answer = await session.start(offer)
         except BaseException:

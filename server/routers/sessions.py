@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xactor.engines import timebase
 from xactor.engines.audio.tts import MAX_TEXT_CHARS, TtsUnavailableError, speak
-from xactor.engines.avatar.errors import AvatarError, AvatarNotFoundError, InvalidAvatarIdError
+from xactor.engines.avatar.errors import AvatarNotFoundError, InvalidAvatarIdError
 from xactor.server.auth import TokenRequired
-from xactor.server.errors import BAD_REQUEST, ErrorDoc, api_error, avatar_api_error, error_responses
+from xactor.server.errors import BAD_REQUEST, ErrorDoc, api_error, error_responses
 from xactor.server.live.manager import CapacityError, SessionManager
 from xactor.server.live.options import OptionError, ResolvedOptions, SessionOptions
 from xactor.server.live.sdp import OfferError, check_offer
@@ -120,28 +120,18 @@ async def create_session(request: Request, offer: Annotated[OfferIn, Body()]) ->
     except OfferError as exc:
         manager.metrics.sessions_rejected.labels("bad_offer").inc()
         raise api_error(400, "bad_offer", str(exc)) from None
-    await manager.wait_measured()
+    store = request.app.state.avatar_store
     try:
-        manager.reserve()
+        async with manager.admit() as slot:  # the slot is given back on every way out
+            bundle = await run_in_threadpool(store.get, offer.avatar_id)  # other AvatarErrors: the handler
+            session, answer = await manager.open(
+                RTCSessionDescription(sdp=offer.sdp, type="offer"), bundle, options, slot
+            )
     except CapacityError as exc:
         raise api_error(503, "too_many_sessions", str(exc), {"Retry-After": str(exc.retry_after)}) from None
-    try:
-        store = request.app.state.avatar_store
-        bundle = await run_in_threadpool(store.get, offer.avatar_id)
     except (AvatarNotFoundError, InvalidAvatarIdError):
-        manager.release()
         manager.metrics.sessions_rejected.labels("unknown_avatar").inc()
         raise api_error(404, "avatar_not_found", f"There is no avatar with id {offer.avatar_id}.") from None
-    except AvatarError as exc:
-        manager.release()
-        raise avatar_api_error(exc) from None
-    except BaseException:
-        manager.release()
-        raise
-    try:
-        session, answer = await manager.open(
-            RTCSessionDescription(sdp=offer.sdp, type="offer"), bundle, options
-        )
     except OfferError as exc:
         manager.metrics.sessions_rejected.labels("bad_offer").inc()
         raise api_error(400, "bad_offer", str(exc)) from None

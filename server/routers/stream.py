@@ -106,22 +106,6 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
         raise Refused("invalid_request", validation_message(exc.errors())) from None
     except ValueError as exc:
         raise Refused("invalid_option", str(exc)) from None
-    await manager.wait_measured()
-    try:
-        manager.reserve()
-    except CapacityError as exc:
-        raise Refused("too_many_sessions", str(exc), TRY_LATER) from None
-    try:
-        bundle = await run_in_threadpool(ws.app.state.avatar_store.get, request.avatar_id)
-    except (AvatarNotFoundError, InvalidAvatarIdError):
-        manager.release()
-        raise Refused("avatar_not_found", f"There is no avatar with id {request.avatar_id}.") from None
-    except AvatarError as exc:
-        manager.release()
-        raise Refused(exc.code, exc.message) from None
-    except BaseException:
-        manager.release()
-        raise
 
     async def send(message: bytes | dict[str, Any]) -> None:
         if isinstance(message, bytes):
@@ -133,7 +117,15 @@ async def _open(ws: WebSocket, manager: SessionManager) -> StreamSession:
         await _hangup(ws, reason)
 
     try:
-        return await manager.open_stream(bundle, options, request, send, hangup)
+        async with manager.admit() as slot:  # the slot is given back on every way out
+            bundle = await run_in_threadpool(ws.app.state.avatar_store.get, request.avatar_id)
+            return await manager.open_stream(bundle, options, request, send, hangup, slot)
+    except CapacityError as exc:
+        raise Refused("too_many_sessions", str(exc), TRY_LATER) from None
+    except (AvatarNotFoundError, InvalidAvatarIdError):
+        raise Refused("avatar_not_found", f"There is no avatar with id {request.avatar_id}.") from None
+    except AvatarError as exc:
+        raise Refused(exc.code, exc.message) from None
     except OptionError as exc:
         raise Refused("invalid_option", str(exc)) from None
 
