@@ -59,6 +59,9 @@ def latency(
         True, help="Client releases video frames on the RTP marker bit like a browser (else aiortc's wait)."
     ),
     data_dir: Path | None = typer.Option(None, help="Data dir of a spawned server (default: a temp dir)."),
+    return_audio: bool = typer.Option(
+        False, help="The session returns its audio: also measure its offset from the jaw opening."
+    ),
     json_out: JsonOut = None,
 ) -> None:
     """Mouth-to-photon latency of a live session, beside the server's stage timings."""
@@ -82,6 +85,7 @@ def latency(
         transport=transport,
         marker_video_buffer=marker_buffer,
         data_dir=data_dir,
+        return_audio=return_audio,
     )
     _report(asyncio.run(probe(cfg)), print_report, json_out)
 

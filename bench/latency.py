@@ -44,6 +44,8 @@ from xactor.bench.speech import SpeechTimeline, speech_with_onsets
 
 log = logging.getLogger(__name__)
 
+RETURN_ONSET = 600 / 32768  # about -35 dBFS: the onset level of bench.speech, returned
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -66,6 +68,7 @@ class ProbeConfig:
     data_dir: Path | None = None  # for a spawned server (default: a temp copy-free dir)
     decompose_s: float = 60.0  # re-run this much of the timeline offline to split off the algorithmic part
     server_env: dict[str, str] = field(default_factory=dict)
+    return_audio: bool = False  # the session returns its input audio: measure its offset from the jaw
 
 
 # ---- the audio transport alone --------------------------------------------------------------------
@@ -222,6 +225,8 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     ):
         if value is not None:
             options[key] = value
+    if cfg.return_audio:
+        options["return_audio"] = True
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as http:
         avatar_id, box = await _mouth_box(http, cfg.avatar, cfg.resolution, headers)
 
@@ -268,6 +273,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
     detector = OpeningDetector.calibrate(crops, silent)
 
     latencies: list[float] = []
+    return_offsets: list[float] = []  # jaw opening minus returned-audio onset, ms
     per_onset: list[dict[str, float | None]] = []
     for i, t_on in enumerate(onset_times):
         t_next = onset_times[i + 1] if i + 1 < len(onset_times) else float("inf")
@@ -279,6 +285,10 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         )
         if latency is not None:
             latencies.append(latency)
+            if cfg.return_audio:  # the returned voice's onset vs the frame that opened the jaw
+                sound = [t for t, peak in client.audio_peaks if t >= t_on - 0.02 and peak > RETURN_ONSET]
+                if sound and sound[0] < t_on + 1.0:
+                    return_offsets.append(float(times[window[hit]] - sound[0]) * 1000)
 
     span = times[-1] - times[0] if times.size > 1 else 0.0
     final = snapshots[-1] if snapshots else {}
@@ -290,7 +300,12 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         "frames_received": int(times.size),
         "client_fps": round(times.size / span, 2) if span else None,
         "first_frame_ms": round(first_frame_ms, 1),
+        # Gaps between received frames: a stall shows here (the max), not in the mean fps.
+        "frame_gap_ms": percentiles([float(x) * 1000 for x in np.diff(times)]),
         "mouth_to_photon_ms": percentiles(latencies),
+        # return_audio: jaw opening minus the returned voice's onset at the client (audio of
+        # frame k leaves with frame k; the jaw may lead by a frame of lookahead). None otherwise.
+        "return_audio_offset_ms": percentiles(return_offsets) if cfg.return_audio else None,
         "onsets_detected": f"{len(latencies)}/{len(timeline.onsets)}",
         "per_onset": per_onset,
         "detector": {
@@ -533,6 +548,10 @@ def print_report(result: dict[str, Any]) -> None:
         f"{result['first_frame_ms']} / {server.get('first_frame_ms')}",
     )
     table.add_row("fps (client / server)", f"{result['client_fps']} / {server.get('fps')}")
+    gaps = result.get("frame_gap_ms")
+    table.add_row("client: gap between frames", fmt(gaps) + (f", max {gaps['max']:.1f}" if gaps else ""))
+    if result.get("return_audio_offset_ms") is not None:
+        table.add_row("client: jaw opening − returned-audio onset", fmt(result["return_audio_offset_ms"]))
     cpu = result.get("cpu_percent") or {}
     table.add_row(
         "CPU % of one core (server / probe client)", f"{cpu.get('server')} / {cpu.get('probe_client')}"

@@ -148,6 +148,7 @@ class LiveClient:
     offer_done: float | None = None  # monotonic time the answer was applied
     pc: RTCPeerConnection | None = None
     audio_frames: int = 0
+    audio_peaks: list[tuple[float, float]] = field(default_factory=list)  # (arrival, peak 0..1) per frame
     motion_channel: bool = False  # open the "motion" data channel: each frame's motion as JSON
     motion: list[dict[str, Any]] = field(default_factory=list)
 
@@ -214,8 +215,11 @@ class LiveClient:
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                await track.recv()
+                frame = await track.recv()
                 self.audio_frames += 1
+                if isinstance(frame, av.AudioFrame):  # the returned voice (return_audio sessions)
+                    peak = float(np.abs(frame.to_ndarray()).max()) / 32768.0
+                    self.audio_peaks.append((time.monotonic(), peak))
         except MediaStreamError:
             pass
 
