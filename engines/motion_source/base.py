@@ -16,10 +16,10 @@ freezes. Implementations must treat zeros as ordinary input, not as "no data".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -83,9 +83,9 @@ class MotionSource(ABC):
 
     def batch_member(self) -> BatchMember | None:
         """For a source whose model step can run batched with other sessions' (the render worker
-        then runs all such sessions' waiting steps in one call before pulling): the shared engine,
-        its guidance branches and this session's stream. None (the default): the source runs its
-        own model in ``pull``."""
+        then runs all such sessions' waiting steps together before pulling, see
+        :class:`BatchMember`): this session's part, its pushed audio queued as steps. None (the
+        default): the source runs its own model in ``pull``."""
         return None
 
     def close(self) -> None:
@@ -101,14 +101,28 @@ class MotionSource(ABC):
         return info
 
 
-@dataclass(frozen=True)
-class BatchMember:
-    """A session's part in a batched step (see :meth:`MotionSource.batch_member`): sessions with
-    the same ``engine`` object share one call."""
+class BatchMember(ABC):
+    """A session's part in a batched model step (see :meth:`MotionSource.batch_member`).
 
-    engine: Any  # engines.inference.Engine
-    branches: int
-    streamer: Any  # engines.motion_gen.engine_stream.EngineStreamer (its due chunks)
+    The caller (the render worker) knows nothing of the model: it groups the members whose
+    :meth:`batch_key` is equal (e.g. those sharing one engine), and asks one of each group to
+    :meth:`run_batch` the group's waiting steps; whatever a batch leaves undone, each source's
+    ``pull`` runs alone.
+    """
+
+    @abstractmethod
+    def batch_key(self) -> Hashable:
+        """Members with equal keys can run in one batch (and are of one implementation)."""
+
+    @abstractmethod
+    def has_work(self) -> bool:
+        """Steps are waiting (a member with none is left out of its batch)."""
+
+    @abstractmethod
+    def run_batch(self, members: Sequence[Self]) -> None:
+        """Run the waiting steps of ``members`` (this one among them, all with its key) in as few
+        calls as the model allows; each member's results wait for its source's ``pull``. Raises
+        on failure: the steps stay queued for each source to run alone."""
 
 
 @dataclass(frozen=True)

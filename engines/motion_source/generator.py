@@ -32,13 +32,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from xactor.engines.audio.frontend import AudioFrontEnd
-from xactor.engines.motion_gen.engine_stream import EngineStreamer
+from xactor.engines.inference import Engine
+from xactor.engines.motion_gen.engine_stream import EngineStreamer, StepBatcher
 from xactor.engines.motion_gen.features import stream_shift
 from xactor.engines.motion_gen.runtime import STEP_BACKENDS, StepEngine, fastest_backend, step_engine
 from xactor.engines.motion_gen.sampler import Denoiser, StreamingGenerator
@@ -68,6 +71,25 @@ log = logging.getLogger(__name__)
 _Signature = tuple[int, int, int, int]  # mtime_ns and size of the .safetensors and the .json
 _cache: dict[tuple[Path, str], tuple[_Signature, GeneratorWeights]] = {}
 _cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
+class StepMember(BatchMember):
+    """A generator session on a step engine, in a batch: sessions on the same ``engine`` object
+    run their waiting chunks in one call per round (:class:`StepBatcher`)."""
+
+    engine: Engine
+    branches: int  # 2 with guidance, else 1
+    streamer: EngineStreamer  # the session's stream: its due chunks
+
+    def batch_key(self) -> Hashable:
+        return (StepMember, id(self.engine))
+
+    def has_work(self) -> bool:
+        return bool(self.streamer.due)
+
+    def run_batch(self, members: Sequence[StepMember]) -> None:
+        StepBatcher(self.engine, self.branches).run([m.streamer for m in members])
 
 
 def weights_name(folder: Path) -> str:
@@ -197,7 +219,7 @@ class GeneratorMotionSource(MotionSource):
         if self._engine is None or not isinstance(self._generator, EngineStreamer):
             return None
         self._enqueue()
-        return BatchMember(self._engine.engine, self._engine.branches, self._generator)
+        return StepMember(self._engine.engine, self._engine.branches, self._generator)
 
     def close(self) -> None:
         if isinstance(self._generator, EngineStreamer):

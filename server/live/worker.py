@@ -5,8 +5,9 @@ inbox, motion source, shared renderer and a delivery callback); the worker, woke
 arrives, runs turns of two phases:
 
 1. *ingest* — for every stream: drain its inbox into its motion source; then the model steps
-   every batchable source queued (the generator on a step engine) run as one call per shared
-   engine — all sessions in one batch, rows of any age (``StepBatcher``); then each stream keeps
+   every batchable source queued (the generator on a step engine) run together, one batch per
+   :meth:`~xactor.engines.motion_source.base.BatchMember.batch_key` (for the generator: one call
+   per shared engine and round, rows of any age), the source's own business; then each stream keeps
    only the newest complete motion frame (older ones are counted as ``worker_behind``). Every
    stream's audio is processed every turn, so motion state (VAD, prosody, blinks) never skips audio;
 2. *render* — the streams with a new frame, least recently served first: ingest once more (the
@@ -24,13 +25,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
 
 from xactor.engines import timebase
-from xactor.engines.motion_gen.engine_stream import StepBatcher
 from xactor.engines.motion_source.base import BatchMember, MotionFrame, MotionSource
 from xactor.engines.render.base import Renderer
 from xactor.server.live.audio_in import AudioInbox
@@ -98,8 +98,9 @@ class FrameStream:
         if self._metrics is not None:
             self._metrics.stage_seconds.labels(stage).observe(seconds)
 
-    def _fail(self, exc: Exception) -> None:
-        """Errors stay in the stream: log (first few, then every 100th), count, carry on."""
+    def fail(self, exc: Exception) -> None:
+        """An error of this stream's (its source, its render, its part in a batch) stays in the
+        stream: log it (the first few, then every 100th), count it, carry on."""
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
         if self.errors <= 3 or self.errors % 100 == 0:
@@ -131,7 +132,7 @@ class FrameStream:
                 self.source.push_audio(chunk.samples)
             self._motion_s += time.perf_counter() - t0
         except Exception as exc:
-            self._fail(exc)
+            self.fail(exc)
             return False
         return True
 
@@ -146,7 +147,7 @@ class FrameStream:
             frames = self.source.pull()
             self._motion_s += time.perf_counter() - t0
         except Exception as exc:
-            self._fail(exc)
+            self.fail(exc)
             return
         if not frames:
             return
@@ -169,7 +170,7 @@ class FrameStream:
             motion = np.asarray(frame.motion, dtype=np.float32)[None]  # [1, 40]
             image = np.ascontiguousarray(self.renderer.render(motion)[0])  # [S, S, 3]
         except Exception as exc:
-            self._fail(exc)
+            self.fail(exc)
             return False
         return self.deliver_rendered(frame, image, time.perf_counter() - t1)
 
@@ -187,7 +188,7 @@ class FrameStream:
         try:
             parts = self.source.pop_stage_seconds()
         except Exception as exc:  # a faulty source must not stop the turn for every session
-            self._fail(exc)
+            self.fail(exc)
             parts = {}
         for stage, seconds in parts.items():
             self._observe(stage, seconds)
@@ -229,7 +230,7 @@ class RenderWorker:
     def __init__(self, name: str = "render", torch_threads: int = 0) -> None:
         self._name = name
         self._torch_threads = torch_threads
-        self.batched_calls = 0  # batched model runs so far (one per shared engine and turn)
+        self.batched_calls = 0  # batched model runs so far (one per batch key and turn)
         self.largest_batch = 0  # most sessions one of them carried
         self.batched_renders = 0  # render calls that carried more than one session's frame
         self.largest_render_batch = 0
@@ -351,26 +352,29 @@ class RenderWorker:
         )
 
     def _run_batches(self, streams: list[FrameStream]) -> None:
-        """Every batchable source's waiting model steps, one call per shared engine and round
-        (:class:`~engines.motion_gen.engine_stream.StepBatcher`); each stream is charged its share.
-        A failed batch is logged once per stream; its steps stay queued and each stream's
-        ``collect`` runs its own (so one bad row cannot silence the others)."""
-        groups: dict[int, tuple[BatchMember, list[tuple[FrameStream, BatchMember]]]] = {}
+        """Every batchable source's waiting model steps, one batch per key
+        (:class:`~xactor.engines.motion_source.base.BatchMember`); each stream is charged its
+        share of the batch's time. A failed batch is one error of each of its streams; their steps
+        stay queued and each stream's ``collect`` runs its own (one bad row cannot silence the
+        others)."""
+        groups: dict[Hashable, list[tuple[FrameStream, BatchMember]]] = {}
         for stream in streams:
             try:
                 member = stream.source.batch_member()
+                if member is None or not member.has_work():
+                    continue
+                key = member.batch_key()
             except Exception as exc:
-                stream._fail(exc)
+                stream.fail(exc)
                 continue
-            if member is not None and member.streamer.due:
-                groups.setdefault(id(member.engine), (member, []))[1].append((stream, member))
-        for first, members in groups.values():
+            groups.setdefault(key, []).append((stream, member))
+        for members in groups.values():
             t0 = time.perf_counter()
             try:
-                StepBatcher(first.engine, first.branches).run([m.streamer for _, m in members])
+                members[0][1].run_batch([member for _, member in members])
             except Exception as exc:
                 for stream, _ in members:
-                    stream._fail(exc)
+                    stream.fail(exc)
                 continue
             share = (time.perf_counter() - t0) / len(members)
             for stream, _ in members:

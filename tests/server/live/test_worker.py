@@ -14,7 +14,7 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -23,7 +23,7 @@ import pytest
 
 from tests.server.live.conftest import JAW, BarRenderer, bar_height
 from xactor.engines import timebase
-from xactor.engines.motion_source.base import MotionFrame, MotionSource
+from xactor.engines.motion_source.base import BatchMember, MotionFrame, MotionSource
 from xactor.server.live import worker as worker_module
 from xactor.server.live.audio_in import AudioChunk, AudioInbox
 from xactor.server.live.metrics import LiveMetrics
@@ -557,8 +557,10 @@ async def test_a_removed_generator_session_gives_its_state_slot_back(tmp_path) -
     options = MotionSourceOptions(weights_dir=tmp_path, backend="onnxruntime", lookahead_frames=0)
     chunks = [[AudioChunk(np.zeros(SPF, np.float32), 0.0, silence=False)] for _ in range(5)]
     scripts = {name: StreamScript(chunks, source=create_motion_source("generator", options)) for name in "ab"}
+    from xactor.engines.motion_source.generator import StepMember
+
     members = {name: scripts[name].source.batch_member() for name in "ab"}
-    assert members["a"] is not None and members["b"] is not None
+    assert isinstance(members["a"], StepMember) and isinstance(members["b"], StepMember)
     pool = members["a"].streamer.slots
     assert pool is not None and members["b"].streamer.slots is pool
     gc.collect()
@@ -604,3 +606,100 @@ async def test_streams_sharing_a_renderer_render_in_one_call(fail_batches: bool)
         assert run.worker.batched_renders == 0 and shared.batches.count(1) == 12
     else:
         assert shared.batches == [3, 3, 3, 3] and run.worker.largest_render_batch == 3
+
+
+# ---- batching behind the motion source's contract ------------------------------------------------
+class Batches:
+    """A shared "model" for :class:`BatchingSource`: records each batch it ran, costs clock time,
+    can fail."""
+
+    def __init__(self, clock: FakeClock, cost_s: float, fail: bool = False) -> None:
+        self.clock, self.cost_s, self.fail = clock, cost_s, fail
+        self.runs: list[list[str]] = []
+
+
+@dataclass(eq=False)
+class FakeMember(BatchMember):
+    batches: Batches
+    source: BatchingSource
+
+    def batch_key(self) -> Hashable:
+        return id(self.batches)
+
+    def has_work(self) -> bool:
+        return self.source.queued > 0
+
+    def run_batch(self, members: Sequence[FakeMember]) -> None:
+        self.batches.clock.advance(self.batches.cost_s)
+        if self.batches.fail:
+            raise RuntimeError("batch failed")
+        self.batches.runs.append([m.source.name_ for m in members])
+        for m in members:
+            m.source.queued = 0
+
+
+class BatchingSource(ScriptedSource):
+    """A :class:`ScriptedSource` whose pushes queue a step that a batch (or ``pull``) runs."""
+
+    def __init__(self, name: str, batches: Batches | None, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.name_, self.batches, self.queued, self.alone = name, batches, 0, 0
+
+    def push_audio(self, samples: np.ndarray) -> None:
+        super().push_audio(samples)
+        self.queued += 1
+
+    def batch_member(self) -> BatchMember | None:
+        return None if self.batches is None else FakeMember(self.batches, self)
+
+    def pull(self) -> list[MotionFrame]:
+        self.alone += self.queued  # what no batch ran, run here
+        self.queued = 0
+        return super().pull()
+
+
+@pytest.mark.parametrize("fail", [False, True])
+async def test_batchable_sources_run_one_batch_per_key_and_share_its_cost(
+    monkeypatch: pytest.MonkeyPatch, fail: bool
+) -> None:
+    """The worker knows nothing of the model: members with one key run as one batch, each stream
+    is charged its share of the batch's time; a failed batch is an error of each of its streams,
+    whose steps then run alone in ``pull``."""
+    clock = FakeClock()
+    monkeypatch.setattr(worker_module, "time", SimpleNamespace(perf_counter=clock, monotonic=time.monotonic))
+    shared, other = Batches(clock, 0.006, fail), Batches(clock, 0.004, fail)
+    sources = {
+        "a": BatchingSource("a", shared, clock),
+        "b": BatchingSource("b", shared, clock),
+        "c": BatchingSource("c", other, clock),
+        "solo": BatchingSource("solo", None, clock),
+    }
+    scripts = {name: StreamScript([frames_of(0.5)] * 3, source=source) for name, source in sources.items()}
+    run = await run_worker_test(scripts)
+    assert all(run.indices(name) == [0, 1, 2] for name in scripts)
+    motion = {name: run.streams[name].rolling.values("motion").tolist() for name in scripts}
+    if not fail:
+        assert shared.runs == [["a", "b"]] * 3 and other.runs == [["c"]] * 3
+        assert run.worker.batched_calls == 6 and run.worker.largest_batch == 2
+        assert motion["a"] == motion["b"] == pytest.approx([0.003] * 3, abs=1e-9)  # half of 6 ms each
+        assert motion["c"] == pytest.approx([0.004] * 3, abs=1e-9)
+        assert all(sources[name].alone == 0 for name in "abc")
+    else:
+        assert run.worker.batched_calls == 0
+        for name in "abc":
+            stream = run.streams[name]
+            assert stream.errors == 3 and stream.last_error == "RuntimeError: batch failed"
+            assert sources[name].alone == 3  # run alone, frames still delivered
+    assert motion["solo"] == [0.0] * 3 and run.streams["solo"].errors == 0
+    assert sources["solo"].alone == 3
+
+
+def test_the_worker_imports_nothing_of_the_motion_generator() -> None:
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(worker_module.__file__).read_text())
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if "motion_gen" in m]
+    assert "Any" not in Path(worker_module.__file__).read_text()
