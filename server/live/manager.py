@@ -30,7 +30,6 @@ from xactor.server.live.encoding import VideoEncoder
 from xactor.server.live.lifecycle import LiveSession
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import OptionError, ResolvedOptions
-from xactor.server.live.rtmp import RtmpOutput
 from xactor.server.live.session import Session
 from xactor.server.live.wire import StreamRequest
 from xactor.server.live.worker import RenderWorker
@@ -262,7 +261,6 @@ class SessionManager:
                 request,
                 source,
                 renderer,
-                self.resampler_factory(),
                 self.metrics,
                 self.worker,
                 send,
@@ -332,10 +330,7 @@ class SessionManager:
     def _auto_output(self, session: LiveSession) -> None:
         """``rtmp_url`` set: every session is pushed there too (``xactor serve --rtmp``)."""
         if self.settings.rtmp_url:
-            output = RtmpOutput(
-                self.settings.rtmp_url, session.id, bitrate=max(session.options.bitrate, 1_000_000)
-            )
-            session.core.add_output(output)
+            session.add_rtmp_output(self.settings.rtmp_url)
 
     async def _forget(self, session: LiveSession) -> None:
         self.sessions.pop(session.id, None)

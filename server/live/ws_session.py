@@ -92,7 +92,6 @@ class StreamSession(LiveSession):
         request: StreamRequest,
         source: MotionSource,
         renderer: Renderer,
-        resampler: object,  # unused: the manager still passes one (PCM comes in; PcmInput converts it)
         metrics: LiveMetrics,
         worker: RenderWorker,
         send: Send,
