@@ -144,7 +144,7 @@ def _free_port() -> int:
 async def local_server(data_dir: Path, env: dict[str, str] | None = None) -> AsyncIterator[str]:
     """``xactor serve`` in a subprocess on a free port; yields its base URL."""
     port = _free_port()
-    cmd = [sys.executable, "-c", "from cli.main import app; app()", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-c", "from xactor.cli.main import app; app()", "serve", "--port", str(port)]
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "XACTOR_DATA_DIR": str(data_dir), **(env or {})}
     log_file = open(data_dir / "probe-server.log", "ab")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)

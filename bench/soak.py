@@ -212,7 +212,7 @@ class HealthProbe:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
-            "import sys; from bench.soak import probe_main; probe_main(sys.argv[1], float(sys.argv[2]))",
+            "import sys; from xactor.bench.soak import probe_main as m; m(sys.argv[1], float(sys.argv[2]))",
             self.url,
             str(self.interval),
             stdout=asyncio.subprocess.PIPE,

@@ -32,13 +32,16 @@ async def _measure_capacity(app: FastAPI) -> None:
     store: AvatarStore = app.state.avatar_store
     try:
         bundle = await asyncio.to_thread(store.ensure_default)
-        manager.set_capacity(await asyncio.to_thread(manager.measure, bundle))
+        capacity = await asyncio.to_thread(manager.measure, bundle)
     except Exception:
         log.exception("measuring the session capacity failed; admitting %d", manager.limit)
-        manager.set_capacity(None)
-    await asyncio.to_thread(_prepare_procedural, store, app.state.settings.procedural_avatars)
+        capacity = None
     if app.state.settings.gc_freeze:
-        freeze_startup_objects()  # models and caches are loaded: later full collections skip them
+        # The models and caches are loaded: later full collections skip them. Before any session is
+        # admitted, since the collection that precedes the freeze stops every thread for ~0.2 s.
+        freeze_startup_objects()
+    manager.set_capacity(capacity)
+    await asyncio.to_thread(_prepare_procedural, store, app.state.settings.procedural_avatars)
 
 
 def _prepare_procedural(store: AvatarStore, count: int) -> None:

@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 log = logging.getLogger(__name__)
 
-WEB_CLIENT_PACKAGE = "web_client"
+WEB_CLIENT_PACKAGE = "xactor.web_client"
 
 
 def default_dir() -> Path | None:

@@ -99,7 +99,11 @@ def test_xactor_serve_logs_no_token(tmp_path: Path) -> None:
 def test_every_logger_and_traceback_is_masked(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     create_app(Settings(data_dir=tmp_path / "data", token=TOKEN))
     log = logging.getLogger("tests.redaction")
-    access_log = logging.getLogger("uvicorn.access")  # uvicorn's config stops it propagating to caplog
+    # A uvicorn run earlier in the process stops this logger propagating to caplog and sets its level
+    # (log_level="warning" in the tests): hand it caplog's handler and open it for the test.
+    access_log = logging.getLogger("uvicorn.access")
+    was_level = access_log.level
+    access_log.setLevel(logging.INFO)
     access_log.addHandler(caplog.handler)
     with caplog.at_level(logging.INFO):
         log.info("headers %s", {"authorization": f"Bearer {TOKEN}"})  # through an object's str
@@ -112,6 +116,7 @@ def test_every_logger_and_traceback_is_masked(tmp_path: Path, caplog: pytest.Log
         except ValueError:
             log.exception("failed")
     access_log.removeHandler(caplog.handler)
+    access_log.setLevel(was_level)
     text = "\n".join(f"{r.getMessage()}\n{r.exc_text or ''}" for r in caplog.records)
     assert TOKEN not in text and TOKEN not in caplog.text
     assert "token=…&x=1" in text and "ValueError: bad token …" in text

@@ -282,7 +282,7 @@ def test_deterministic() -> None:
 def test_deterministic_across_processes() -> None:
     """A corpus rebuilt in another process gets the same bytes (libc rand() is reseeded)."""
     code = (
-        "import hashlib; from training.corpus.tts.flite import FliteSynthesizer as F; s = F(); "
+        "import hashlib; from xactor.training.corpus.tts.flite import FliteSynthesizer as F; s = F(); "
         "v = next(v for v in s.voices() if v.id == 'flite-awb-p0-r1.0'); "
         f"print(hashlib.sha256(s.synth({BOB!r}, v).audio.tobytes()).hexdigest())"
     )
