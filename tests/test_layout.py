@@ -4,6 +4,7 @@ in pyproject.toml), and the time base spelled once (engines/timebase.py)."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -54,3 +55,13 @@ def test_the_check_finds_a_stray_literal(tmp_path: Path) -> None:
         ]
     finally:
         module.unlink()
+
+
+def test_no_machine_paths_in_shipped_files() -> None:
+    """The weights' provenance and the training logs ship with the package: they name files
+    relative to the recipe, never a build machine's folders."""
+    shipped = [*(ROOT / "engines" / "data").rglob("*.json"), *(ROOT / "training").rglob("logs/*.jsonl")]
+    assert len(shipped) >= 3
+    machine = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|var/folders)/")
+    found = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in shipped for m in machine.finditer(p.read_text())]
+    assert not found, found[:10]
