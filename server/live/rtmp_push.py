@@ -23,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import fractions
 import json
-import os
 import signal
 import struct
 import sys
@@ -143,7 +142,6 @@ def run(stdin: IO[bytes]) -> None:
 
 def main() -> None:
     _die_with_parent()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         run(sys.stdin.buffer)
     except Exception as exc:
