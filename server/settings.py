@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Concurrent live sessions; more get 503. Unset: the capacity measured at start-up.",
     )
+    session_id_prefix: str = Field(
+        "",
+        pattern=r"^([a-z0-9]{1,24}-)?$",
+        description="Put in front of every session id: a cluster worker's replica tag ('<tag>-'), so "
+        "follow-ups find their owner; empty for a single process.",
+    )
     token: str | None = Field(None, description="When set, API calls need 'Authorization: Bearer <token>'.")
     ice_servers: list[IceServer] = Field(
         default_factory=list,

@@ -49,8 +49,9 @@ class LiveSession(ABC):
         options: ResolvedOptions,
         metrics: LiveMetrics,
         on_closed: Callable[[Any], Awaitable[None] | None] | None = None,
+        id_prefix: str = "",
     ) -> None:
-        self.id = uuid.uuid4().hex[:16]
+        self.id = id_prefix + uuid.uuid4().hex[:16]  # a cluster worker's prefix names the owner
         self.avatar_id = avatar_id
         self.options = options
         self.metrics = metrics

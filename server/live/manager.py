@@ -266,6 +266,7 @@ class SessionManager:
                 send,
                 hangup,
                 on_closed=self._forget,
+                id_prefix=self.settings.session_id_prefix,
             )
             self.sessions[session.id] = session
             self.metrics.sessions_active.set(len(self.sessions))
@@ -303,6 +304,7 @@ class SessionManager:
                 h264_preset=self.settings.h264_preset,
                 keyframe_interval_s=self.settings.keyframe_interval_s,
                 on_closed=self._forget,
+                id_prefix=self.settings.session_id_prefix,
             )
             self.sessions[session.id] = session
             self.metrics.sessions_active.set(len(self.sessions))

@@ -87,8 +87,9 @@ class Session(LiveSession):
         h264_preset: str = "veryfast",
         keyframe_interval_s: float = 2.0,
         on_closed: Callable[[Session], Awaitable[None] | None] | None = None,
+        id_prefix: str = "",
     ) -> None:
-        super().__init__(avatar_id, options, metrics, on_closed)
+        super().__init__(avatar_id, options, metrics, on_closed, id_prefix)
         self._audio_prefetch = audio_prefetch
         self._idle_timeout_s = idle_timeout_s
         self._connect_timeout_s = connect_timeout_s

@@ -242,6 +242,7 @@ class RenderWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.turns = 0
+        self.last_turn_at = time.monotonic()  # the health check's: a thread that stopped turning is stuck
         # Told each turn's seconds (turns with streams only), on the worker's thread: the watchdog's.
         self.on_turn: Callable[[float], None] | None = None
 
@@ -320,6 +321,7 @@ class RenderWorker:
             elif live:
                 rendered += self._render_batch(live)
         self.turns += 1
+        self.last_turn_at = time.monotonic()
         if streams and self.on_turn is not None:
             self.on_turn(time.perf_counter() - t0)
         return rendered

@@ -99,8 +99,9 @@ class StreamSession(LiveSession):
         *,
         send_queue: int = 50,
         on_closed: Callable[[StreamSession], Awaitable[None] | None] | None = None,
+        id_prefix: str = "",
     ) -> None:
-        super().__init__(avatar_id, options, metrics, on_closed)
+        super().__init__(avatar_id, options, metrics, on_closed, id_prefix)
         self.request = request
         self._send = send
         self._hangup = hangup

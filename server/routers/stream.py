@@ -44,10 +44,9 @@ class Refused(Exception):
         self.code, self.message, self.close_code = code, message, close_code
 
 
-def _token_ok(ws: WebSocket) -> bool:
+def socket_token_ok(ws: WebSocket, expected: str | None) -> bool:
     """The server's token, as ``Authorization: Bearer`` or ``?token=`` (browsers cannot set headers
-    on a WebSocket)."""
-    expected: str | None = ws.app.state.settings.token
+    on a WebSocket); the cluster's ingress checks it the same way."""
     if not expected:
         return True
     header = ws.headers.get("authorization", "")
@@ -56,7 +55,7 @@ def _token_ok(ws: WebSocket) -> bool:
     return token_matches(expected, given)
 
 
-async def _deny(ws: WebSocket) -> None:
+async def deny_socket(ws: WebSocket) -> None:
     """401 on the upgrade itself, in the API's error shape (the WebSocket denial response of ASGI);
     a server without that extension gets the older close 1008 instead."""
     body = {"detail": {"code": "unauthorized", "message": UNAUTHORIZED}}
@@ -149,8 +148,8 @@ def _control(session: StreamSession, text: str) -> None:
 @router.websocket("/sessions/stream", name="stream_session")
 async def stream_session(ws: WebSocket) -> None:
     manager: SessionManager = ws.app.state.sessions
-    if not _token_ok(ws):
-        await _deny(ws)
+    if not socket_token_ok(ws, ws.app.state.settings.token):
+        await deny_socket(ws)
         return
     await ws.accept()
     try:
