@@ -59,8 +59,18 @@ def serve(
     rtmp: str | None = typer.Option(
         None, help="Push every live session to this RTMP ingest too (rtmp://host/app/KEY), e.g. a livestream."
     ),
+    ray: str | None = typer.Option(
+        None,
+        help="Serve on Ray Serve: 'local' starts a local Ray instance, anything else is the address of a "
+        "running cluster (ray://host:10001 or host:6379). Needs the 'cluster' extra.",
+    ),
+    replicas: int = typer.Option(2, min=1, help="With --ray: worker replicas (one per device)."),
+    replica_gpus: float = typer.Option(
+        0.0, min=0.0, help="With --ray: GPUs each worker takes (1 on GPU hosts: one replica per device)."
+    ),
+    replica_cpus: float = typer.Option(1.0, min=0.0, help="With --ray: CPUs each worker takes."),
 ) -> None:
-    """Serve the API and the web client."""
+    """Serve the API and the web client (one process; with --ray, a cluster of worker replicas)."""
     import uvicorn
     from pydantic import ValidationError
 
@@ -81,6 +91,9 @@ def serve(
     except ValidationError as exc:  # unknown stage names, a backend a stage lacks: refuse at start-up
         messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
         raise typer.BadParameter(messages) from None
+    if ray is not None:
+        _serve_cluster(settings, ray, replicas, replica_gpus, replica_cpus, host, port)
+        return
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -88,6 +101,22 @@ def serve(
         log_level=settings.log_level,
         log_config=uvicorn_log_config(),  # request lines carry ?token=: masked (server/log_redaction.py)
     )
+
+
+def _serve_cluster(
+    settings: Any, ray: str, replicas: int, gpus: float, cpus: float, host: str | None, port: int | None
+) -> None:
+    """``serve --ray``: the same API from an ingress in front of ``replicas`` worker replicas."""
+    try:
+        from xactor.server.cluster.launch import ClusterPlan, serve_forever
+    except ImportError as exc:
+        raise typer.BadParameter(
+            f"--ray needs Ray Serve ({exc.name} is missing): pip install 'xactor[cluster]'",
+            param_hint="--ray",
+        ) from None
+    plan = ClusterPlan(replicas=replicas, gpus_per_replica=gpus, cpus_per_replica=cpus)
+    address = None if ray == "local" else ray
+    serve_forever(settings, plan, address, host or settings.host, port or settings.port)
 
 
 if __name__ == "__main__":

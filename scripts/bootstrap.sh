@@ -30,7 +30,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==${TORCH_VERSION}"
-"$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev]"
+"$VENV/bin/python" -m pip install -q -c requirements/constraints.txt -e ".[dev,cluster]"
 "$VENV/bin/python" -m pip check
 touch "$VENV/.installed"
 echo "bootstrap: ready"

@@ -8,7 +8,6 @@ slots), ``GET /sessions`` (every replica's sessions) and ``/metrics`` (every rep
 labelled ``replica``). A new session refused as full by one replica is offered to the next.
 """
 
-
 import asyncio
 import contextlib
 import dataclasses
@@ -20,11 +19,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from ray.exceptions import RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from xactor.server import __version__
 from xactor.server.cluster.calls import HttpCall, HttpReply, Route, SocketFeed, SocketOpen, route_for
 from xactor.server.cluster.known import known_replicas
+from xactor.server.cluster.worker import gone_reply
 from xactor.server.routers.stream import deny_socket, socket_token_ok
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 HOP_HEADERS = frozenset({"transfer-encoding", "connection", "keep-alive", "upgrade"})
 FULL_CODE = "too_many_sessions"
 FORWARDED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-
 
 
 def _fresh_request_id() -> None:
@@ -50,6 +50,15 @@ def remote(worker: DeploymentHandle, method: str, arg: Any, stream: bool = False
     _fresh_request_id()
     handle = worker.options(stream=True) if stream else worker
     return getattr(handle, method).remote(arg)
+
+
+def unavailable_reply() -> HttpReply:
+    """503 in the API's shape, for a request whose worker died under it (retry: it goes elsewhere)."""
+    from xactor.server.errors import ErrorDetail, ErrorResponse
+
+    detail = ErrorDetail(code="worker_lost", message="The worker handling this request stopped; retry.")
+    body = ErrorResponse(detail=detail).model_dump_json().encode()
+    return HttpReply(503, (("content-type", "application/json"), ("retry-after", "1")), body, "ingress")
 
 
 def _pairs(headers: Any) -> tuple[tuple[str, str], ...]:
@@ -100,7 +109,14 @@ class IngressCore:
 
     # ---- helpers ------------------------------------------------------------------------------
     async def _call(self, call: HttpCall) -> HttpReply:
-        reply: HttpReply = await remote(self.worker, "http", call)
+        try:
+            reply: HttpReply = await remote(self.worker, "http", call)
+        except RayActorError:
+            # The replica died with the call in flight (its node is gone): its sessions went with it.
+            log.warning("worker died during %s %s", call.method, call.path)
+            if call.route.owner is not None:
+                return gone_reply("ingress", call.route.owner)
+            return unavailable_reply()
         return reply
 
     async def _place(self, call: HttpCall) -> HttpReply:
@@ -117,8 +133,9 @@ class IngressCore:
     async def _every_replica(self, method: str, path: str, request: Request) -> dict[str, HttpReply]:
         """The same request on every replica the router knows (by tag)."""
         tags = [tag for tag, _ in known_replicas()] or [None]
+        client = _client(request)
         calls = [
-            HttpCall(Route(owner=tag), method, path, request.url.query, _pairs(request.headers), b"", _client(request))
+            HttpCall(Route(owner=tag), method, path, request.url.query, _pairs(request.headers), b"", client)
             for tag in tags
         ]
         replies = await asyncio.gather(*(self._call(c) for c in calls), return_exceptions=True)

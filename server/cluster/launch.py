@@ -67,7 +67,8 @@ def build_application(settings: Settings, plan: ClusterPlan) -> Any:
         graceful_shutdown_timeout_s=plan.drain_s + 10.0,
         graceful_shutdown_wait_loop_s=0.5,
         request_router_config=RequestRouterConfig(
-            request_router_class=f"{SessionRouter.__module__}.{SessionRouter.__qualname__}",  # imported there: one module
+            # By import path, so the ingress imports it (as a class object it would be pickled).
+            request_router_class=f"{SessionRouter.__module__}.{SessionRouter.__qualname__}",
             request_routing_stats_period_s=plan.routing_stats_period_s,
             request_routing_stats_timeout_s=5.0,
         ),

@@ -18,6 +18,7 @@ from ray.serve.request_router import PendingRequest, ReplicaID, RunningReplica
 from xactor.server.cluster import known
 from xactor.server.cluster.calls import Route
 
+
 def replica_tag(replica: RunningReplica) -> str:
     """The short id a replica puts in front of its session ids (Serve's unique replica id)."""
     return replica.replica_id.unique_id
@@ -94,4 +95,3 @@ class SessionRouter(ConsistentHashRouter):
     def known(self) -> list[tuple[str, dict[str, Any]]]:
         """Every running replica this router knows, with its last routing stats."""
         return [(replica_tag(r), dict(r.routing_stats or {})) for r in self._replicas.values()]
-

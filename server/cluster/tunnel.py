@@ -83,7 +83,8 @@ class AsgiTunnel:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", []))
+                raw = message.get("headers", [])
+                headers.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
             elif message["type"] == "http.response.body":
                 chunks.append(bytes(message.get("body", b"")))
                 if not message.get("more_body", False):

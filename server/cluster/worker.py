@@ -96,6 +96,7 @@ class Worker:
             "draining": self.draining,
             "pid": os.getpid(),
             "node": _node_address(),
+            "node_id": _node_id(),
         }
 
     async def record_routing_stats(self) -> dict[str, Any]:
@@ -124,3 +125,9 @@ def _node_address() -> str:
     import ray
 
     return str(ray.util.get_node_ip_address())
+
+
+def _node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())

@@ -52,6 +52,7 @@ class LiveSession(ABC):
         id_prefix: str = "",
     ) -> None:
         self.id = id_prefix + uuid.uuid4().hex[:16]  # a cluster worker's prefix names the owner
+        self.replica: str | None = id_prefix.rstrip("-") or None  # the cluster replica that owns it
         self.avatar_id = avatar_id
         self.options = options
         self.metrics = metrics

@@ -259,6 +259,7 @@ class Session(LiveSession):
         v = self.video
         return {
             "id": self.id,
+            "replica": self.replica,
             "transport": self.transport,
             "avatar_id": self.avatar_id,
             "options": self.options.model_dump(),

@@ -225,6 +225,7 @@ class StreamSession(LiveSession):
         stages = {s: r.summary(s) for s in ("vad", "features", "motion", "render")}
         return {
             "id": self.id,
+            "replica": self.replica,
             "transport": self.transport,
             "avatar_id": self.avatar_id,
             "options": self.options.model_dump(),
