@@ -220,6 +220,22 @@ def load(
     _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
+@bench_app.command("cluster")
+def cluster(
+    replicas: int = typer.Option(2, min=1, help="Worker replicas of the cluster."),
+    sessions: int = typer.Option(2, min=1, help="Sessions live at once, in both modes."),
+    offers: int = typer.Option(10, min=1, help="Sessions opened one after another for the signalling times."),
+    duration: float = typer.Option(15.0, min=1.0, help="Seconds the sessions stream at once."),
+    json_out: JsonOut = None,
+) -> None:
+    """The Ray Serve cluster (xactor serve --ray local) against one process, same machine, same load."""
+    from xactor.bench.cluster import ClusterBenchConfig, print_report, run
+
+    _quiet_webrtc_logs()
+    cfg = ClusterBenchConfig(replicas=replicas, sessions=sessions, offers=offers, duration_s=duration)
+    _report(asyncio.run(run(cfg)), print_report, json_out)
+
+
 @bench_app.command("motion")
 def motion(
     weights_dir: Path | None = typer.Option(None, help="Generator weights (default: the shipped ones)."),

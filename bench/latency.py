@@ -141,17 +141,21 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def local_server(data_dir: Path, env: dict[str, str] | None = None) -> AsyncIterator[str]:
-    """``xactor serve`` in a subprocess on a free port; yields its base URL."""
+async def local_server(
+    data_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (), start_s: float = 60.0
+) -> AsyncIterator[str]:
+    """``xactor serve`` (with ``args``: ``--ray local`` for the cluster) in a subprocess on a free
+    port; yields its base URL once ``/health`` answers (within ``start_s``)."""
     port = _free_port()
-    cmd = [sys.executable, "-c", "from xactor.cli.main import app; app()", "serve", "--port", str(port)]
+    cli = [sys.executable, "-c", "from xactor.cli.main import app; app()"]
+    cmd = [*cli, "serve", "--port", str(port), *args]
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "XACTOR_DATA_DIR": str(data_dir), **(env or {})}
     log_file = open(data_dir / "probe-server.log", "ab")  # noqa: SIM115  (closed in finally)
     proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
-            end = time.monotonic() + 60
+            end = time.monotonic() + start_s
             while True:
                 if proc.poll() is not None:
                     raise RuntimeError(f"server exited with {proc.returncode}")
@@ -159,13 +163,13 @@ async def local_server(data_dir: Path, env: dict[str, str] | None = None) -> Asy
                     if (await http.get(f"{url}/health")).status_code == 200:
                         break
                 if time.monotonic() > end:
-                    raise TimeoutError("server did not come up in 60 s")
+                    raise TimeoutError(f"server did not come up in {start_s:g} s")
                 await asyncio.sleep(0.2)
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

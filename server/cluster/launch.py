@@ -10,6 +10,7 @@ included, and no copy can go stale.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,13 +104,22 @@ def start(settings: Settings, plan: ClusterPlan, address: str | None, host: str,
 
 def serve_forever(settings: Settings, plan: ClusterPlan, address: str | None, host: str, port: int) -> None:
     """``xactor serve --ray``: start, then hold until Ctrl-C, then shut Serve down."""
+    import ray
     from ray import serve
 
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # a supervisor's stop, like Ctrl-C: Ray's processes go too
     start(settings, plan, address, host, port)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        pass
+        log.info("xactor cluster: shutting down")
     finally:
-        serve.delete(APP_NAME)
+        if address is None:
+            serve.shutdown()  # a local instance ends with this process
+        else:
+            serve.delete(APP_NAME)  # a shared cluster keeps running, without this application
+        ray.shutdown()
