@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from ray.exceptions import RayActorError
+from ray.serve.exceptions import RequestCancelledError
 from ray.serve.handle import DeploymentHandle
 
 from xactor.server import __version__
@@ -139,7 +140,8 @@ class IngressCore:
             for tag in tags
         ]
         replies = await asyncio.gather(*(self._call(c) for c in calls), return_exceptions=True)
-        return {r.replica: r for r in replies if isinstance(r, HttpReply)}
+        # A replica that went away meanwhile is answered for by another ("gone"): not its answer.
+        return {r.replica: r for r in replies if isinstance(r, HttpReply) and r.status != 410}
 
     async def replicas(self) -> list[dict[str, Any]]:
         """Every replica's row (fresh), in tag order."""
@@ -298,6 +300,7 @@ class SocketRelay:
                         for earlier in self.replay:
                             self.pending.put_nowait(earlier)
                     feeder = asyncio.create_task(self._feed(owner, key), name="relay-feed")
+                    feeder.add_done_callback(lambda task, s=stream: _end_on_failure(task, s))
                 elif kind == "websocket.accept":
                     if not self.accepted.is_set():
                         await self.ws.accept(subprotocol=message.get("subprotocol"))
@@ -312,13 +315,15 @@ class SocketRelay:
                         await self.ws.send_bytes(message["bytes"])
                     else:
                         await self.ws.send_text(message["text"])
-                elif kind == "websocket.close":
+                elif kind == "websocket.close":  # sent below, unless the next replica is tried
                     break
-                    # (the close is sent below, unless the next replica is tried)
             else:
                 message = {"type": "websocket.close", "code": 1011, "reason": "worker ended"}
         except (WebSocketDisconnect, RuntimeError):
             return False
+        except (RayActorError, RequestCancelledError, WorkerGone):
+            log.warning("socket session on worker %s lost its worker", owner or "?")
+            message = {"type": "websocket.close", "code": 1011, "reason": "its worker is gone"}
         finally:
             if feeder is not None:
                 feeder.cancel()
@@ -350,9 +355,20 @@ class SocketRelay:
             batch = [await self.pending.get()]
             while not self.pending.empty():
                 batch.append(self.pending.get_nowait())
-            await remote(self.worker, "feed", SocketFeed(route, key, tuple(batch)))
+            if not await remote(self.worker, "feed", SocketFeed(route, key, tuple(batch))):
+                raise WorkerGone(owner)  # the owner is gone (or draining away): the session with it
             if batch[-1]["type"] == "websocket.disconnect":
                 return
+
+
+class WorkerGone(Exception):
+    """The worker that owns a relayed socket session no longer has it."""
+
+
+def _end_on_failure(feeder: asyncio.Task[None], stream: Any) -> None:
+    """A feeder that failed ends the relay: its stream is cancelled, and the relay closes the socket."""
+    if not feeder.cancelled() and feeder.exception() is not None:
+        stream.cancel()
 
 
 def _is_full(message: dict[str, Any]) -> bool:

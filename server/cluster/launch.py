@@ -10,8 +10,10 @@ included, and no copy can go stale.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,24 @@ def build_application(settings: Settings, plan: ClusterPlan) -> Any:
     return ingress.bind(worker.bind(worker_settings(settings), plan.drain_s), settings.token)
 
 
+def plan_from_env(env: Mapping[str, str]) -> ClusterPlan:
+    """The plan from ``XACTOR_CLUSTER_REPLICAS``, ``_GPUS``, ``_CPUS``, ``_DRAIN_S`` (2, 0, 1, 60)."""
+    return ClusterPlan(
+        replicas=int(env.get("XACTOR_CLUSTER_REPLICAS", "2")),
+        gpus_per_replica=float(env.get("XACTOR_CLUSTER_GPUS", "0")),
+        cpus_per_replica=float(env.get("XACTOR_CLUSTER_CPUS", "1")),
+        drain_s=float(env.get("XACTOR_CLUSTER_DRAIN_S", "60")),
+    )
+
+
+def app_from_env(args: dict[str, str] | None = None) -> Any:
+    """The application for a Serve config (KubeRay's ``serveConfigV2``:
+    ``import_path: xactor.server.cluster.launch:app_from_env``): settings from ``XACTOR_*``, the
+    plan from :func:`plan_from_env`; ``args`` (the config's) override the environment."""
+    env = {**os.environ, **(args or {})}
+    return build_application(Settings(), plan_from_env(env))
+
+
 def start(settings: Settings, plan: ClusterPlan, address: str | None, host: str, port: int) -> None:
     """Start (``address`` None: a local Ray instance) and deploy; returns once every replica runs."""
     import ray
@@ -91,6 +111,7 @@ def start(settings: Settings, plan: ClusterPlan, address: str | None, host: str,
 
     if address is None:
         ray.init(
+            address="local",  # always a new instance, even where another one runs on this host
             num_cpus=max(plan.replicas * plan.cpus_per_replica, 1),
             num_gpus=plan.replicas * plan.gpus_per_replica if plan.gpus_per_replica else None,
             include_dashboard=False,

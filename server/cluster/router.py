@@ -10,6 +10,7 @@ the sessions it has placed itself, so a burst of offers does not all land on one
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from ray.serve.experimental.consistent_hash_router import ConsistentHashRouter
@@ -82,6 +83,16 @@ class SessionRouter(ConsistentHashRouter):
             return [candidate_replicas]
         ranked = sorted(eligible, key=self.headroom, reverse=True)
         return [[r] for r in ranked]
+
+    async def _select_from_candidate_replicas(
+        self, candidates: list[RunningReplica], backoff_index: int
+    ) -> RunningReplica | None:
+        """A candidate of the rank (any one), without asking its queue length first. Serve's routers
+        probe each replica's queue (one more round trip per call, ~20 ms on a busy host) to balance
+        short requests; here a rank holds the one replica the call must go to, and a worker's load
+        is its sessions, which the routing stats already carry."""
+        running = [c for c in candidates if c.replica_id in self._replicas]
+        return random.choice(running) if running else None
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
         route = _route(pending_request)

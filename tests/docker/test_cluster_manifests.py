@@ -237,3 +237,18 @@ def test_compose_ice_servers_parse_with_coturns_credentials() -> None:
     assert server.urls[0] == "turn:203.0.113.7:3478?transport=udp" and server.credential == "p"
     user = next(a for a in services["coturn"]["command"] if a.startswith("--user="))
     assert substitute(user) == "--user=u:p"
+
+
+def test_the_rayservice_import_path_names_a_real_application_builder() -> None:
+    """serveConfigV2's import path resolves to the builder the manifest's environment feeds, and
+    both images install the cluster extra."""
+    import importlib
+
+    config = rayservice()["spec"]["serveConfigV2"]
+    config = yaml.safe_load(config) if isinstance(config, str) else config
+    paths = [app["import_path"] for app in config["applications"]]
+    assert paths == [APP_BUILDER]
+    module_name, _, function = APP_BUILDER.partition(":")
+    assert callable(getattr(importlib.import_module(module_name), function))
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        assert '".[cluster]"' in (ROOT / "docker" / name).read_text(), f"{name} installs the cluster extra"

@@ -140,3 +140,16 @@ def test_metrics_of_every_replica_merge_under_a_replica_label() -> None:
     assert 'xactor_sessions_active{replica="a"} 1.0' in merged
     assert 'xactor_sessions_active{replica="b"} 2.0' in merged
     assert 'xactor_frames_total{kind="video",replica="b"} 5.0' in merged
+
+
+def test_a_serve_config_builds_the_application_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker/kuberay-rayservice.yaml's import path: the plan from XACTOR_CLUSTER_*, no Ray needed."""
+    from xactor.server.cluster.launch import app_from_env, plan_from_env
+
+    env = {"XACTOR_CLUSTER_REPLICAS": "3", "XACTOR_CLUSTER_GPUS": "1", "XACTOR_CLUSTER_CPUS": "2"}
+    plan = plan_from_env(env)
+    assert (plan.replicas, plan.gpus_per_replica, plan.cpus_per_replica, plan.drain_s) == (3, 1.0, 2.0, 60.0)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    application = app_from_env()
+    assert type(application).__name__ == "Application"
