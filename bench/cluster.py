@@ -58,11 +58,21 @@ async def _wait_ready(
 
 
 async def _signalling(http: httpx.AsyncClient, cfg: ClusterBenchConfig) -> dict[str, Any]:
-    """``offers`` sessions one after another: POST /sessions time and answer -> first frame (after
-    one uncounted session per replica: a replica's first session may still build its renderer)."""
+    """``offers`` sessions one after another: offer -> answer (the client's whole exchange: offer,
+    ``POST /sessions``, answer applied), the POST alone, and answer -> first frame (after one
+    uncounted session per replica: a replica's first session may still build its renderer)."""
     offer_ms: list[float] = []
+    post_ms: list[float] = []
     first_frame_ms: list[float] = []
     warmup = cfg.replicas
+    posted: list[float] = []
+
+    async def timed(response: httpx.Response) -> None:
+        if response.request.method == "POST" and response.request.url.path == "/sessions":
+            await response.aread()
+            posted.append(response.elapsed.total_seconds() * 1000)
+
+    http.event_hooks["response"].append(timed)
     for i in range(cfg.offers + warmup):
         client = LiveClient(http=http, keep_images=False)
         t0 = time.monotonic()
@@ -72,12 +82,15 @@ async def _signalling(http: httpx.AsyncClient, cfg: ClusterBenchConfig) -> dict[
             await client.wait_frames(1, 30)
             if i >= warmup:
                 offer_ms.append((answered - t0) * 1000)
+                post_ms.append(posted[-1])
                 first_frame_ms.append((client.frames[0].t - answered) * 1000)
         finally:
             await client.stop()
         await asyncio.sleep(0.5)
+    http.event_hooks["response"].remove(timed)
     return {
         "offer_to_answer_ms": percentiles(offer_ms),
+        "post_sessions_ms": percentiles(post_ms),
         "answer_to_first_frame_ms": percentiles(first_frame_ms),
     }
 
@@ -167,6 +180,10 @@ def print_report(result: dict[str, Any]) -> None:
         (
             "offer -> answer p50 / p95 ms",
             lambda m: f"{pct(m, 'offer_to_answer_ms', 'p50')} / {pct(m, 'offer_to_answer_ms', 'p95')}",
+        ),
+        (
+            "POST /sessions alone p50 / p95 ms",
+            lambda m: f"{pct(m, 'post_sessions_ms', 'p50')} / {pct(m, 'post_sessions_ms', 'p95')}",
         ),
         (
             "answer -> first frame p50 / p95 ms",

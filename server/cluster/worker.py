@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from xactor.server.cluster.calls import HttpCall, HttpReply, Route, SocketFeed, SocketOpen
@@ -63,6 +63,7 @@ class Worker:
         await self.tunnel.start()
         self.drain_s = drain_s
         self.draining = False
+        self.stopped = False
         self._seq = 0
         log.info("worker %s ready (pid %d)", self.tag, os.getpid())
 
@@ -109,8 +110,17 @@ class Worker:
             log.error("worker %s unhealthy: %s", self.tag, problem)
             raise RuntimeError(problem)
 
-    async def __del__(self) -> None:
-        """Serve stops routing to a replica before this: wait for its sessions, then shut down."""
+    def __del__(self) -> Coroutine[Any, Any, None] | None:
+        """Serve's stop hook: it calls this, and awaits what it returns, once it has stopped routing
+        to the replica. The garbage collector calls it again later: by then there is nothing to do
+        (an ``async def __del__`` would leave an un-awaited coroutine behind on that call)."""
+        if getattr(self, "stopped", True):
+            return None
+        self.stopped = True
+        return self.drain()
+
+    async def drain(self) -> None:
+        """Report no free slots, wait (up to ``drain_s``) for the sessions to end, shut the app down."""
         self.draining = True
         manager = self.app.state.sessions
         deadline = time.monotonic() + self.drain_s
