@@ -11,6 +11,7 @@ labelled ``replica``). A new session refused as full by one replica is offered t
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import uuid
@@ -43,7 +44,8 @@ def _fresh_request_id() -> None:
     from ray.serve import context
 
     current = context._get_serve_request_context()
-    context._serve_request_context.set(dataclasses.replace(current, _internal_request_id=uuid.uuid4().hex))
+    fresh = dataclasses.replace(current, _internal_request_id=uuid.uuid4().hex)
+    context._serve_request_context.set(fresh)  # type: ignore[arg-type]
 
 
 def remote(worker: DeploymentHandle, method: str, arg: Any, stream: bool = False) -> Any:
@@ -97,7 +99,7 @@ def merge_metrics(texts: dict[str, str]) -> bytes:
             return iter(families.values())
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged())  # type: ignore[arg-type]
+    registry.register(_Merged())
     return generate_latest(registry)
 
 
@@ -133,7 +135,7 @@ class IngressCore:
 
     async def _every_replica(self, method: str, path: str, request: Request) -> dict[str, HttpReply]:
         """The same request on every replica the router knows (by tag)."""
-        tags = [tag for tag, _ in known_replicas()] or [None]
+        tags: list[str | None] = [tag for tag, _ in known_replicas()] or [None]
         client = _client(request)
         calls = [
             HttpCall(Route(owner=tag), method, path, request.url.query, _pairs(request.headers), b"", client)
@@ -300,7 +302,7 @@ class SocketRelay:
                         for earlier in self.replay:
                             self.pending.put_nowait(earlier)
                     feeder = asyncio.create_task(self._feed(owner, key), name="relay-feed")
-                    feeder.add_done_callback(lambda task, s=stream: _end_on_failure(task, s))
+                    feeder.add_done_callback(functools.partial(_end_on_failure, stream=stream))
                 elif kind == "websocket.accept":
                     if not self.accepted.is_set():
                         await self.ws.accept(subprotocol=message.get("subprotocol"))
@@ -341,7 +343,7 @@ class SocketRelay:
         """Client messages into :attr:`pending` (kept for a replay until the session is established)."""
         await self.accepted.wait()
         while True:
-            message = await self.ws.receive()
+            message = dict(await self.ws.receive())
             if not self.established:
                 self.replay.append(message)
             self.pending.put_nowait(message)
@@ -365,7 +367,7 @@ class WorkerGone(Exception):
     """The worker that owns a relayed socket session no longer has it."""
 
 
-def _end_on_failure(feeder: asyncio.Task[None], stream: Any) -> None:
+def _end_on_failure(feeder: asyncio.Task[None], *, stream: Any) -> None:
     """A feeder that failed ends the relay: its stream is cancelled, and the relay closes the socket."""
     if not feeder.cancelled() and feeder.exception() is not None:
         stream.cancel()

@@ -10,6 +10,7 @@ included, and no copy can go stale.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import time
@@ -66,14 +67,12 @@ def _loops(plan: ClusterPlan) -> dict[str, Any]:
 def build_application(settings: Settings, plan: ClusterPlan) -> Any:
     """The bound Serve application (ingress in front of the workers)."""
     from ray import serve
-    from ray.serve.config import RequestRouterConfig
 
     from xactor.server.cluster.ingress import ingress_class
     from xactor.server.cluster.router import SessionRouter
     from xactor.server.cluster.worker import Worker
 
     worker = serve.deployment(
-        Worker,
         name=WORKER,
         num_replicas=plan.replicas,
         ray_actor_options={
@@ -87,21 +86,20 @@ def build_application(settings: Settings, plan: ClusterPlan) -> Any:
         health_check_timeout_s=plan.health_timeout_s,
         graceful_shutdown_timeout_s=plan.drain_s + 10.0,
         graceful_shutdown_wait_loop_s=0.5,
-        request_router_config=RequestRouterConfig(
+        request_router_config={
             # By import path, so the ingress imports it (as a class object it would be pickled).
-            request_router_class=f"{SessionRouter.__module__}.{SessionRouter.__qualname__}",
-            request_routing_stats_period_s=plan.routing_stats_period_s,
-            request_routing_stats_timeout_s=5.0,
-        ),
-    )
+            "request_router_class": f"{SessionRouter.__module__}.{SessionRouter.__qualname__}",
+            "request_routing_stats_period_s": plan.routing_stats_period_s,
+            "request_routing_stats_timeout_s": 5.0,
+        },
+    )(Worker)
     ingress = serve.deployment(
-        ingress_class(),
         name=INGRESS,
         num_replicas=1,
         ray_actor_options={"num_cpus": 0, **_loops(plan)},
         max_ongoing_requests=MANY,
         logging_config=QUIET,
-    )
+    )(ingress_class())
     return ingress.bind(worker.bind(worker_settings(settings), plan.drain_s), settings.token)
 
 
@@ -131,8 +129,8 @@ def start(settings: Settings, plan: ClusterPlan, address: str | None, host: str,
     if address is None:
         ray.init(
             address="local",  # always a new instance, even where another one runs on this host
-            num_cpus=max(plan.replicas * plan.cpus_per_replica, 1),
-            num_gpus=plan.replicas * plan.gpus_per_replica if plan.gpus_per_replica else None,
+            num_cpus=max(math.ceil(plan.replicas * plan.cpus_per_replica), 1),
+            num_gpus=math.ceil(plan.replicas * plan.gpus_per_replica) if plan.gpus_per_replica else None,
             include_dashboard=False,
         )
     else:

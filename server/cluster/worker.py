@@ -50,7 +50,7 @@ def health_problem(render_alive: bool, last_turn_age_s: float) -> str | None:
 class Worker:
     """The deployment's class (wrapped by ``serve.deployment`` in :mod:`.launch`)."""
 
-    async def __init__(self, settings: dict[str, Any], drain_s: float = 60.0) -> None:
+    async def __init__(self, settings: dict[str, Any], drain_s: float = 60.0) -> None:  # type: ignore[misc]
         from ray import serve
 
         from xactor.server.app import create_app
