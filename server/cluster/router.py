@@ -3,14 +3,17 @@ free slots, follow-ups to the replica that owns the session.
 
 Serve's own routers balance stateless requests (power of two choices) or hash sessions onto a
 ring that moves when replicas change; a live session lives in one process, so neither fits.
-Each worker reports ``{"tag", "free", "sessions", "limit", "draining", "seq"}`` through
-``record_routing_stats`` (polled by Serve's controller); between two polls this router counts
-the sessions it has placed itself, so a burst of offers does not all land on one replica.
+Each worker reports ``{"tag", "free", "sessions", "limit", "draining", "at"}`` through
+``record_routing_stats`` (polled by Serve's controller, then broadcast to the routers); this
+router also counts the sessions it placed after the moment a replica's report was taken
+(``at``), so a burst of offers does not all land on one replica, even when a report taken before
+a placement arrives after it.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from ray.serve.experimental.consistent_hash_router import ConsistentHashRouter
@@ -49,18 +52,18 @@ class SessionRouter(ConsistentHashRouter):
 
     def initialize_state(self, **kwargs: Any) -> None:
         super().initialize_state(**kwargs)
-        self._placed: dict[ReplicaID, tuple[int, int]] = {}  # replica -> (stats seq, placed since)
+        self._placed: dict[ReplicaID, list[float]] = {}  # replica -> when this router placed there
         known.register(self)
 
     def headroom(self, replica: RunningReplica) -> float:
-        """Free slots by the replica's last report, less what this router placed since."""
+        """Free slots by the replica's last report, less what this router placed after it was taken."""
         stats = replica.routing_stats or {}
         if stats.get("draining"):
             return float("-inf")
-        seq, placed = self._placed.get(replica.replica_id, (-1, 0))
-        if seq != stats.get("seq"):
-            placed = 0
-        return float(stats.get("free", 1)) - placed
+        taken_at = float(stats.get("at", 0.0))
+        placed = self._placed.get(replica.replica_id, [])
+        placed[:] = [t for t in placed if t > taken_at]  # older ones are in the report already
+        return float(stats.get("free", 1)) - len(placed)
 
     async def choose_replicas(
         self, candidate_replicas: list[RunningReplica], pending_request: PendingRequest | None = None
@@ -96,12 +99,8 @@ class SessionRouter(ConsistentHashRouter):
 
     def on_request_routed(self, pending_request: PendingRequest, replica_id: ReplicaID, result: Any) -> None:
         route = _route(pending_request)
-        if route is None or not route.place:
-            return
-        replica = self._replicas.get(replica_id)
-        seq = (replica.routing_stats or {}).get("seq", -1) if replica is not None else -1
-        last_seq, placed = self._placed.get(replica_id, (seq, 0))
-        self._placed[replica_id] = (seq, placed + 1 if last_seq == seq else 1)
+        if route is not None and route.place:
+            self._placed.setdefault(replica_id, []).append(time.time())
 
     def known(self) -> list[tuple[str, dict[str, Any]]]:
         """Every running replica this router knows, with its last routing stats."""

@@ -90,6 +90,7 @@ class Worker:
         return {
             "tag": self.tag,
             "seq": self._seq,
+            "at": time.time(),  # when it was taken: the router counts its own placements after it
             "sessions": len(manager),
             "limit": manager.limit,
             "free": 0 if self.draining else max(manager.limit - taken, 0),

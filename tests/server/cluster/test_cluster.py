@@ -178,8 +178,10 @@ async def test_a_lost_node_costs_only_its_own_sessions(cluster: dict[str, Any]) 
             for c in clients:
                 await c.wait_frames(10, 30)
             await asyncio.sleep(2.0)
+            owners = [a["session_id"].split("-")[0] for a in answers]
+            assert len(set(owners)) == 2, f"one session on each replica: {owners}"
             owner_node = {r["tag"]: r["node_id"] for r in replicas}
-            lost_tag = answers[0]["session_id"].split("-")[0]
+            lost_tag = owners[0]
             lost = next(n for n in cluster["nodes"] if n.node_id == owner_node[lost_tag])
             survivor, survivor_answer = clients[1], answers[1]
             fps_before = _fps(survivor, 2.0)

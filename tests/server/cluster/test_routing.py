@@ -4,6 +4,7 @@ ingress's retry past a full replica, and the merged metrics."""
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -55,16 +56,22 @@ async def test_new_sessions_go_to_the_most_free_slots_first() -> None:
 
 
 async def test_placements_since_the_last_report_count_against_a_replica() -> None:
-    """Two offers inside one stats period must not both land on the replica that had one slot more."""
+    """Two offers inside one stats period must not both land on the replica that had one slot
+    more, even when a report taken before the placements arrives after them."""
     r = router()
-    replicas = [replica("a", free=2, seq=5), replica("b", free=1, seq=5)]
+    before = time.time() - 1.0
+    replicas = [replica("a", free=2, at=before), replica("b", free=1, at=before)]
     r._replicas = {x.replica_id: x for x in replicas}
     call = pending(HttpCall(Route(place=True), "POST", "/sessions"))
     assert tags(await r.choose_replicas(replicas, call))[0] == ["a"]
     r.on_request_routed(call, replicas[0].replica_id, None)
     r.on_request_routed(call, replicas[0].replica_id, None)
     assert tags(await r.choose_replicas(replicas, call))[0] == ["b"]  # a: 2 - 2 placed < b: 1
-    replicas[0].routing_stats = {"free": 2, "seq": 6}  # a fresh report replaces the count
+    replicas[0].routing_stats = {"free": 2, "at": before + 0.5}  # a stale report changes nothing
+    assert tags(await r.choose_replicas(replicas, call))[0] == ["b"]
+    replicas[0].routing_stats = {"free": 0, "at": time.time()}  # a report with them in it
+    assert tags(await r.choose_replicas(replicas, call))[0] == ["b"]
+    replicas[0].routing_stats = {"free": 2, "at": time.time()}  # they ended: counted from the report
     assert tags(await r.choose_replicas(replicas, call))[0] == ["a"]
 
 
