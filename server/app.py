@@ -58,6 +58,13 @@ def _prepare_procedural(store: AvatarStore, count: int) -> None:
             log.info("prepared procedural avatar %s (%s)", bundle.id, bundle.name)
 
 
+async def _sample_live_costs(manager: SessionManager, every_s: float = 1.0) -> None:
+    """The live capacity's samples (process CPU, render-thread time, sessions), every second."""
+    while True:
+        await asyncio.sleep(every_s)
+        manager.sample_live()
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     manager: SessionManager = app.state.sessions
@@ -70,9 +77,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc_pauses.start()
     manager.worker.on_turn = TurnTimer(app.state.live_metrics, settings.worker_stall_ms / 1000)
     manager.worker.start()
-    measuring = asyncio.create_task(_measure_capacity(app), name="measure-capacity")
-    app.state.background.add(measuring)
-    measuring.add_done_callback(app.state.background.discard)
+    for task in (
+        asyncio.create_task(_measure_capacity(app), name="measure-capacity"),
+        asyncio.create_task(_sample_live_costs(manager), name="live-capacity"),
+    ):
+        app.state.background.add(task)
+        task.add_done_callback(app.state.background.discard)
     try:
         yield
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,9 +26,10 @@ from xactor.engines.motion_source.base import MotionSource, MotionSourceOptions,
 from xactor.engines.render.base import Renderer, RendererOptions
 from xactor.engines.render.pool import RendererPool
 from xactor.server.live.audio_in import Resampler
-from xactor.server.live.capacity import Capacity, measure_capacity
+from xactor.server.live.capacity import BUDGET_SHARE, Capacity, measure_capacity
 from xactor.server.live.encoding import VideoEncoder
 from xactor.server.live.lifecycle import LiveSession
+from xactor.server.live.live_capacity import LiveCapacity
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.options import OptionError, ResolvedOptions
 from xactor.server.live.session import Session
@@ -90,6 +92,7 @@ class SessionManager:
         self.sessions: dict[str, LiveSession] = {}
         self._pending = 0
         self.capacity: Capacity | None = None
+        self.live = LiveCapacity(BUDGET_SHARE)  # what live sessions cost: replaces the probe's guess
         self._measured = asyncio.Event()
         # What the default motion source turned out to be (e.g. the heuristic standing in for a
         # generator without weights), from the start-up measurement; None until then.
@@ -101,10 +104,18 @@ class SessionManager:
     # ---- capacity ---------------------------------------------------------------------------------
     @property
     def limit(self) -> int:
-        """Sessions admitted at once: the setting, else the measured capacity (1 until measured)."""
+        """Sessions admitted at once: the setting; else what live sessions' costs allow, once
+        measured; else the start-up measurement (1 until measured)."""
         if self.settings.max_sessions is not None:
             return self.settings.max_sessions
+        if self.live.estimate is not None:
+            return self.live.estimate.sessions
         return self.capacity.sessions if self.capacity is not None else 1
+
+    def sample_live(self) -> None:
+        """One sample of the live costs (the app calls it every second)."""
+        self.live.observe(time.process_time(), self.worker.busy_s, len(self.sessions))
+        self.metrics.capacity_sessions.set(self.limit)
 
     def options_for_default(self) -> ResolvedOptions:
         from xactor.server.live.options import SessionOptions

@@ -243,6 +243,7 @@ class RenderWorker:
         self._thread: threading.Thread | None = None
         self.turns = 0
         self.last_turn_at = time.monotonic()  # the health check's: a thread that stopped turning is stuck
+        self.busy_s = 0.0  # seconds of turns that served streams, so far
         # Told each turn's seconds (turns with streams only), on the worker's thread: the watchdog's.
         self.on_turn: Callable[[float], None] | None = None
 
@@ -322,6 +323,8 @@ class RenderWorker:
                 rendered += self._render_batch(live)
         self.turns += 1
         self.last_turn_at = time.monotonic()
+        if streams:
+            self.busy_s += self.last_turn_at - t0  # the live capacity's: the thread's share per session
         if streams and self.on_turn is not None:
             self.on_turn(time.perf_counter() - t0)
         return rendered

@@ -21,6 +21,12 @@ class Health(BaseModel):
     capacity: dict[str, Any] | None = Field(
         None, description="The start-up measurement (per-frame ms of each stage); null until measured."
     )
+    live_capacity: dict[str, Any] | None = Field(
+        None,
+        description="What live sessions cost now (CPU cores and render-thread share per session, over a "
+        "steady window) and the sessions that fit by it; once measured, it sets max_sessions (unless the "
+        "max_sessions setting does). Null until a session has run for a window.",
+    )
     motion_source: dict[str, Any] | None = Field(
         None,
         description="The default motion source that actually runs (a 'fallback' says why it is not the "
@@ -42,6 +48,7 @@ async def health(request: Request) -> Health:
         sessions=len(manager),
         max_sessions=manager.limit,
         capacity=None if capacity is None else capacity.as_dict(),
+        live_capacity=None if manager.live.estimate is None else manager.live.estimate.as_dict(),
         motion_source=manager.default_motion_source,
         renderer_cache=request.app.state.renderers.stats(),
         process=process_stats(),
