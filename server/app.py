@@ -77,18 +77,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc_pauses.start()
     manager.worker.on_turn = TurnTimer(app.state.live_metrics, settings.worker_stall_ms / 1000)
     manager.worker.start()
-    for task in (
-        asyncio.create_task(_measure_capacity(app), name="measure-capacity"),
-        asyncio.create_task(_sample_live_costs(manager), name="live-capacity"),
-    ):
-        app.state.background.add(task)
-        task.add_done_callback(app.state.background.discard)
+    measuring = asyncio.create_task(_measure_capacity(app), name="measure-capacity")
+    app.state.background.add(measuring)
+    measuring.add_done_callback(app.state.background.discard)
+    # For the server's whole life, so not among the start-up's background tasks.
+    sampler = asyncio.create_task(_sample_live_costs(manager), name="live-capacity")
     try:
         yield
     finally:
+        sampler.cancel()
         for task in list(app.state.background):
             task.cancel()
-        await asyncio.gather(*app.state.background, return_exceptions=True)
+        await asyncio.gather(sampler, *app.state.background, return_exceptions=True)
         await manager.close_all()
         await watchdog.stop()
         gc_pauses.stop()
