@@ -42,14 +42,14 @@ def test_short_soak_injects_and_counts_faults(tmp_path: Path) -> None:
     # The silent RTMP ingest froze the whole server before each push got its own process (809ab15).
     faults = parse_faults("all")
     cfg = SoakConfig(
-        duration_s=25.0,
+        duration_s=18.0,
         seed=3,
         session_s=(1.5, 3.0),
         fault_share=0.6,
         rtmp_share=0.8,
         ws_share=0.5,
         bad_offer_every_s=1.0,
-        sample_s=5.0,
+        sample_s=4.0,
         warmup_sessions=2,
         faults=faults,
         data_dir=tmp_path,

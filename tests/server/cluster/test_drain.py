@@ -50,12 +50,14 @@ async def _open_session(worker: Worker) -> tuple[object, str]:
     return stream, session["session_id"]
 
 
-async def test_a_stopping_worker_waits_for_its_sessions(tmp_path: Path) -> None:
+async def test_a_stopping_worker_waits_for_its_sessions_within_its_bound(tmp_path: Path) -> None:
+    """One worker, two drains: a session that ends is waited for; one that never ends is closed
+    at the bound (``drain_s``)."""
     worker = await _worker(tmp_path, drain_s=20.0)
     stream, session_id = await _open_session(worker)
     assert worker.describe()["free"] == 1
     t0 = time.monotonic()
-    stopping = asyncio.ensure_future(worker.__del__())  # what Serve awaits
+    stopping = asyncio.ensure_future(worker.drain())
     await asyncio.sleep(1.0)
     assert not stopping.done(), "shut down with a session still live"
     row = worker.describe()
@@ -64,15 +66,15 @@ async def test_a_stopping_worker_waits_for_its_sessions(tmp_path: Path) -> None:
     await asyncio.wait_for(stopping, 10)
     assert time.monotonic() - t0 >= 1.0
     assert len(worker.app.state.sessions) == 0 and session_id.startswith("r1-")
-    assert worker.__del__() is None  # the collector's later call: nothing left to do
     await stream.aclose()
 
-
-async def test_draining_is_bounded(tmp_path: Path) -> None:
-    worker = await _worker(tmp_path, drain_s=1.0)
+    # The bound: start the app again, and drain with a session that never ends.
+    worker.drain_s, worker.draining = 1.0, False
+    await worker.tunnel.start()
     stream, _ = await _open_session(worker)
     t0 = time.monotonic()
-    await asyncio.wait_for(worker.__del__(), 15)  # type: ignore[arg-type]  # the session never ends by itself: closed at the bound
+    await asyncio.wait_for(worker.__del__(), 15)  # type: ignore[arg-type]  # what Serve awaits
     assert 1.0 <= time.monotonic() - t0 < 10
     assert len(worker.app.state.sessions) == 0
+    assert worker.__del__() is None  # the collector's later call: nothing left to do
     await stream.aclose()
