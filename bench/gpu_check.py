@@ -250,6 +250,33 @@ class Check:
         self.result[section]["rows"].append(values)
         log.info("%s: %s", section, values)
 
+    def accelerated_row(
+        self,
+        stage: str,
+        backend: str,
+        precision: str,
+        graph: str,
+        timing: tuple[float | None, float, int, float],
+        error: str,
+        note: str = "",
+    ) -> None:
+        """One timed row of the accelerated section; ``timing``: (build s, export s, batch, s a call)."""
+        build_s, export_s, batch, seconds = timing
+        self.row(
+            "accelerated",
+            stage=stage,
+            backend=backend,
+            precision=precision,
+            graph=graph,
+            build_s=build_s,
+            export_s=export_s,
+            batch=batch,
+            ms_call=seconds * 1000,
+            ms_each=seconds * 1000 / batch,
+            error=error,
+            note=note,
+        )
+
     def bundle(self) -> Any:
         """The default avatar (a procedural one where it cannot be prepared here)."""
         if self._bundle is None:
@@ -596,20 +623,10 @@ class Check:
         for batch in self.cfg.accel_batches:
             steady = steady_feeds(weights.config, step.state_shapes(batch), rng)
             seconds = timed(functools.partial(engine, steady), self.cfg.iters, self.cfg.warmup)
-            self.row(
-                "accelerated",
-                stage="motion step",
-                backend=backend,
-                precision=precision,
-                graph=f"{name}, batch {profile[0]}-{profile[2]}",
-                build_s=build_s,
-                export_s=export_s,
-                batch=batch,
-                ms_call=seconds * 1000,
-                ms_each=seconds * 1000 / batch,
-                error=f"max abs {error:.1e} (batch {self.cfg.parity_batch})",
-                note="",
-            )
+            graph = f"{name}, batch {profile[0]}-{profile[2]}"
+            timing = (build_s, export_s, batch, seconds)
+            error_text = f"max abs {error:.1e} (batch {self.cfg.parity_batch})"
+            self.accelerated_row("motion step", backend, precision, graph, timing, error_text)
 
     def _accel_warp(self, backend: str) -> None:
         from xactor.engines.onnx_io import manifest
@@ -633,20 +650,9 @@ class Check:
 
             errors = frame_errors(frames(motion), renderer.render(motion), precision)
             seconds = timed(functools.partial(frames, motion), self.cfg.iters, self.cfg.warmup)
-            self.row(
-                "accelerated",
-                stage="warp renderer",
-                backend=backend,
-                precision=precision,
-                graph=f"{size} px, batch {batch} (static)",
-                build_s=build_s,
-                export_s=export_s,
-                batch=batch,
-                ms_call=seconds * 1000,
-                ms_each=seconds * 1000 / batch,
-                error=f"PSNR {errors['psnr_db']:.1f} dB, max abs {errors['max_abs']}",
-                note="" if errors["passed"] else f"below {errors['threshold']}",
-            )
+            graph = f"{size} px, batch {batch} (static)"
+            timing = (build_s, export_s, batch, seconds)
+            self.accelerated_row("warp renderer", backend, precision, graph, timing, *frame_verdict(errors))
 
     def _accel_diffusion(self, backend: str) -> None:
         from xactor.engines.diffusion.model import frames_from, to_images
@@ -677,20 +683,15 @@ class Check:
         for batch in self.cfg.accel_batches:
             timing_feeds = diffusion_inputs(model, size, batch)
             seconds = timed(functools.partial(engine, timing_feeds), self.cfg.iters, self.cfg.warmup)
-            self.row(
-                "accelerated",
-                stage="diffusion step",
-                backend=backend,
-                precision=precision,
-                graph=f"student, {size} px, batch 1-16",
-                build_s=build_s,
-                export_s=export_s,
-                batch=batch,
-                ms_call=seconds * 1000,
-                ms_each=seconds * 1000 / batch,
-                error=f"PSNR {errors['psnr_db']:.1f} dB, max abs {errors['max_abs']}",
-                note="" if errors["passed"] else f"below {errors['threshold']}",
-            )
+            graph = f"student, {size} px, batch 1-16"
+            timing = (build_s, export_s, batch, seconds)
+            self.accelerated_row("diffusion step", backend, precision, graph, timing, *frame_verdict(errors))
+
+
+def frame_verdict(errors: dict[str, Any]) -> tuple[str, str]:
+    """A frame comparison's error text and note for an accelerated row."""
+    text = f"PSNR {errors['psnr_db']:.1f} dB, max abs {errors['max_abs']}"
+    return text, "" if errors["passed"] else f"below {errors['threshold']}"
 
 
 def diffusion_inputs(model: RenderDenoiser, size: int, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
