@@ -86,14 +86,13 @@ class Worker:
         manager = self.app.state.sessions
         capacity = manager.capacity
         self._seq += 1
-        taken = len(manager) + manager._pending
         return {
             "tag": self.tag,
             "seq": self._seq,
             "at": time.time(),  # when it was taken: the router counts its own placements after it
             "sessions": len(manager),
             "limit": manager.limit,
-            "free": 0 if self.draining else max(manager.limit - taken, 0),
+            "free": 0 if self.draining else manager.free_slots,
             "frame_ms": None if capacity is None else round(capacity.frame_ms, 2),
             "draining": self.draining,
             "pid": os.getpid(),

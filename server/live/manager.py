@@ -219,9 +219,14 @@ class SessionManager:
         finally:
             slot.release()
 
+    @property
+    def free_slots(self) -> int:
+        """Slots neither held by a session nor reserved by an offer being answered."""
+        return max(self.limit - len(self.sessions) - self._pending, 0)
+
     def reserve(self) -> Slot:
         """Take a slot or raise :class:`CapacityError` (no wait); :meth:`admit` is the way in."""
-        if len(self.sessions) + self._pending >= self.limit:
+        if self.free_slots == 0:
             self.metrics.sessions_rejected.labels("capacity").inc()
             raise CapacityError(self.limit, self.settings.retry_after_s)
         self._pending += 1
