@@ -104,18 +104,19 @@ def seal_sources(
 
     ``maps`` [2, 2, V, U] (:func:`seal_maps`), ``to_roi`` [2, 3] reference px → ROI sampling
     coordinates, ``normal`` [2] the mouth's downward normal; ``sources`` [B, 2 (layer), 2 (xy),
-    S, S] reference px per target pixel; ``allowed`` [B, 2, S, S] the least height into the
-    reference's upper and lower lip each pixel's source may have: its own height into the
-    target's lip, at most the margin (:func:`seal_margin`). Returns the sources, same shape.
+    H, W] reference px per target pixel (the whole frame or the mouth's window of it);
+    ``allowed`` [B, 2, H, W] the least height into the reference's upper and lower lip each
+    pixel's source may have: its own height into the target's lip, at most the margin
+    (:func:`seal_margin`). Returns the sources, same shape.
     """
-    batch, size = sources.shape[0], sources.shape[-1]
-    x, y = sources[:, :, 0], sources[:, :, 1]  # [B, 2, S, S]
+    batch, height, width = sources.shape[0], sources.shape[-2], sources.shape[-1]
+    x, y = sources[:, :, 0], sources[:, :, 1]  # [B, 2, H, W]
     gx = to_roi[0, 0] * x + to_roi[0, 1] * y + to_roi[0, 2]
     gy = to_roi[1, 0] * x + to_roi[1, 1] * y + to_roi[1, 2]
-    grid = torch.stack([gx, gy], -1).reshape(batch * 2, size, size, 2)
+    grid = torch.stack([gx, gy], -1).reshape(batch * 2, height, width, 2)
     planes = maps[None].expand(batch, -1, -1, -1, -1).reshape(batch * 2, 2, maps.shape[2], maps.shape[3])
     at = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    at = at.reshape(batch, 2, 2, size, size)  # [B, layer, (height, weight), S, S]
+    at = at.reshape(batch, 2, 2, height, width)  # [B, layer, (height, weight), H, W]
     push = at[:, :, 1] * torch.relu(allowed - at[:, :, 0] - _TOLERANCE)  # [B, 2, S, S]
     way = torch.stack([-normal, normal])  # [2 (layer), 2 (xy)]: the upper lip is up
     return sources + push[:, :, None] * way[None, :, :, None, None]

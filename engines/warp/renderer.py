@@ -165,8 +165,10 @@ class AvatarRenderer(Renderer):
         single = np.ndim(motion) == 1
         batch = torch.as_tensor(np.atleast_2d(motion), dtype=torch.float32)  # [B, 40]
         with torch.inference_mode():
-            frames = self.runner(batch).permute(0, 2, 3, 1).mul(255.0).add(0.5).clamp(0, 255)
-            out = frames.to(torch.uint8).numpy()
+            # The runner's frames are already in [0, 1]: scale and round on the contiguous
+            # [B, 3, S, S] floats, then reorder the bytes (a quarter of the memory traffic).
+            frames = self.runner(batch).mul(255.0).add_(0.5).to(torch.uint8)  # [B, 3, S, S]
+            out = frames.permute(0, 2, 3, 1).contiguous().numpy()  # [B, S, S, 3]
         return out[0] if single else out
 
     def paste_back(self, frames: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,8 @@ from xactor.engines import face_regions as fr
 from xactor.engines import motion_space as ms
 from xactor.engines.avatar.bundle import AvatarBundle
 from xactor.engines.warp import AvatarRenderer
+from xactor.engines.warp.cache import AvatarCache
+from xactor.engines.warp.module import WarpRenderer
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -229,3 +233,26 @@ def test_retargeting_hides_the_astronauts_teeth_at_neutral(astronaut_renderer: A
     inner = box(ref[list(fr.LIPS_INNER_UPPER + fr.LIPS_INNER_LOWER)], 0, size)
     teeth = lambda f: float((f[inner].min(-1) > 175).mean())  # noqa: E731  (white: skin has less blue)
     assert teeth(photo) > 0.15 and teeth(neutral) < 0.65 * teeth(photo), (teeth(photo), teeth(neutral))
+
+
+def test_the_mouth_window_renders_what_the_whole_frame_would(any_renderer: AvatarRenderer) -> None:
+    """The mouth's layers, seal and interior run on a window that follows the mouth; over extreme
+    motion (every channel anywhere in its range, head poses at their ends) the frame equals the
+    one rendered with those layers over the whole frame."""
+    module = any_renderer.module
+    height, width = module.window
+    assert height * width < 0.35 * module.size**2  # the point of it: a fraction of the frame
+    face_model = copy.deepcopy(module.face_model)
+    whole = WarpRenderer(
+        AvatarCache.build(module.crop[0].permute(1, 2, 0).mul(255).round().byte().numpy(), face_model),
+        face_model,
+        own_motion=module.own_motion.numpy(),
+        mouth_window=False,
+    )
+    rng = np.random.default_rng(3)
+    motion = rng.uniform(ms.LOW, ms.HIGH, size=(12, ms.MOTION_DIM)).astype(np.float32)
+    pose = ms.POSE_SLICE
+    motion[:6, pose] = np.where(rng.random((6, pose.stop - pose.start)) < 0.5, ms.LOW[pose], ms.HIGH[pose])
+    with torch.no_grad():
+        windowed, full = module(torch.as_tensor(motion)), whole(torch.as_tensor(motion))
+    assert float((windowed - full).abs().max()) < 2e-4
