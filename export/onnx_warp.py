@@ -20,15 +20,16 @@ INPUT_NAMES = ["motion"]
 OUTPUT_NAMES = ["frames"]
 
 # ONNX operators the graph may use: all are in TensorRT 10's ONNX parser support matrix
-# (onnx-tensorrt docs/operators.md), GridSample on 4D inputs, Resize linear with align_corners.
+# (onnx-tensorrt docs/operators.md), GridSample on 4D inputs, Resize linear with align_corners,
+# ScatterElements without reduction (TensorRT's core scatter layer; it writes the mouth's window).
 TENSORRT_OPS = frozenset(
     (
         "Abs", "Add", "And", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Cos", "Div",
         "Einsum", "Equal", "Exp", "Expand", "Floor", "Gather", "Gemm", "Greater", "GreaterOrEqual",
         "GridSample", "Identity", "IsInf", "IsNaN", "Less", "LessOrEqual", "MatMul", "Max", "Min", "Mod",
         "Mul", "Neg", "Not", "Or", "Pad", "Pow", "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean",
-        "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sin", "Slice", "Sqrt", "Squeeze",
-        "Sub", "Tile", "Transpose", "Unsqueeze", "Where",
+        "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "ScatterElements", "Shape", "Sin", "Slice",
+        "Sqrt", "Squeeze", "Sub", "Tile", "Transpose", "Unsqueeze", "Where",
     )
 )  # fmt: skip
 

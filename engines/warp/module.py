@@ -35,6 +35,7 @@ from xactor.engines import motion_space as ms
 from xactor.engines.face_model import FaceModel
 from xactor.engines.warp import eyelid, flow, head, lipline, mouth
 from xactor.engines.warp.cache import AvatarCache
+from xactor.engines.warp.field_blocks import FieldBlocks, apply_blocks
 
 EYE_CHANNELS: tuple[str, ...] = (
     *(f"{kind}{side}" for kind in ("eyeBlink", "eyeWide", "eyeSquint") for side in ("Left", "Right")),
@@ -62,8 +63,7 @@ class WarpRenderer(nn.Module):
     anchor_weight: torch.Tensor  # [A, 1]
     mouth_frame_idx: torch.Tensor  # [K]
     mouth_frame_pinv: torch.Tensor  # [3, K]
-    weights: torch.Tensor  # [G, N + A]
-    layer_nodes: torch.Tensor  # [2, G]
+    layer_nodes: torch.Tensor  # [2, G] per layer node: its cut-field column (field_blocks order)
     node_px: torch.Tensor  # [g, g, 2]
     window_dx: torch.Tensor  # [1, 1, W] the mouth window's columns from its left edge
     window_dy: torch.Tensor  # [1, H, 1] its rows from its top edge
@@ -101,8 +101,15 @@ class WarpRenderer(nn.Module):
         self.register_buffer("mouth_frame_idx", torch.as_tensor(head.MOUTH_FRAME_POINTS, dtype=torch.long))
         frame_pts = cache.ref_landmarks[list(head.MOUTH_FRAME_POINTS)]
         self.register_buffer("mouth_frame_pinv", torch.as_tensor(head.affine_fit_matrix(frame_pts)))
-        self.register_buffer("weights", torch.as_tensor(cache.weights))  # [G, M]
-        layers = np.stack([cache.layer_up, cache.layer_low])  # [2, G]
+        blocks = FieldBlocks.split(cache.weights, g)  # W [G, M] as dense blocks of its non-zeros
+        for k, (cols, block) in enumerate(zip(blocks.columns, blocks.blocks, strict=True)):
+            self.register_buffer(f"field_columns_{k}", torch.as_tensor(cols))  # [T, K]
+            self.register_buffer(f"field_blocks_{k}", torch.as_tensor(block))  # [T, K, tile²]
+        self._field_groups = len(blocks.blocks)
+        # Each layer's node reads the cut field's node layer_*[i], found at its place in the
+        # blocks' output order.
+        place = np.argsort(blocks.order)
+        layers = np.stack([place[cache.layer_up], place[cache.layer_low]])  # [2, G]
         self.register_buffer("layer_nodes", torch.as_tensor(layers, dtype=torch.long))
         axis = torch.arange(g, dtype=torch.float32) * ((s - 1) / (g - 1))
         ys, xs = torch.meshgrid(axis, axis, indexing="ij")
@@ -181,7 +188,9 @@ class WarpRenderer(nn.Module):
         d = torch.cat([d_face, d_anchor], 1)  # [B, M, 2]
 
         # Forward node fields of both layers, inverted on the node grid: backward maps at the nodes.
-        cut = F.linear(d.transpose(1, 2).reshape(batch * 2, -1), self.weights)  # [B*2 (xy), G]
+        columns = [getattr(self, f"field_columns_{k}") for k in range(self._field_groups)]
+        blocks = [getattr(self, f"field_blocks_{k}") for k in range(self._field_groups)]
+        cut = apply_blocks(columns, blocks, d.transpose(1, 2).reshape(batch * 2, -1))  # [B*2 (xy), G]
         fields = cut.reshape(batch, 2, -1)[:, :, self.layer_nodes]  # [B, xy, layer, G]
         fields = fields.transpose(1, 2).reshape(batch * 2, 2, g, g)  # [2B (b, layer), xy, g, g]
         pre = flow.invert_forward(fields, self.node_px, s, self.newton_steps)  # [2B, g, g, 2]
