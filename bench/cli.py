@@ -220,6 +220,27 @@ def load(
     _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
+@bench_app.command("cpu")
+def session_cpu(
+    sessions: str = typer.Option("1,2", help="Session counts to measure, each on a fresh server."),
+    duration: float = typer.Option(20.0, min=2.0, help="Seconds of each measuring window."),
+    baseline: str | None = typer.Option(None, help="A git revision measured beside the current code."),
+    repeats: int = typer.Option(1, min=1, help="Times to run every level."),
+    json_out: JsonOut = None,
+) -> None:
+    """Server CPU per live session (its own process_cpu_seconds_total), optionally beside a baseline."""
+    from xactor.bench.session_cpu import SessionCpuConfig, print_report, run
+
+    _quiet_webrtc_logs()
+    cfg = SessionCpuConfig(
+        sessions=tuple(int(n) for n in sessions.split(",")),
+        duration_s=duration,
+        baseline=baseline,
+        repeats=repeats,
+    )
+    _report(asyncio.run(run(cfg)), print_report, json_out)
+
+
 @bench_app.command("cluster")
 def cluster(
     replicas: int = typer.Option(2, min=1, help="Worker replicas of the cluster."),

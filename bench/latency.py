@@ -142,16 +142,21 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def local_server(
-    data_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (), start_s: float = 60.0
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    start_s: float = 60.0,
+    repo: Path = REPO,
 ) -> AsyncIterator[str]:
     """``xactor serve`` (with ``args``: ``--ray local`` for the cluster) in a subprocess on a free
-    port; yields its base URL once ``/health`` answers (within ``start_s``)."""
+    port, from the checkout ``repo`` (another revision's worktree, for before/after benchmarks);
+    yields its base URL once ``/health`` answers (within ``start_s``)."""
     port = _free_port()
     cli = [sys.executable, "-c", "from xactor.cli.main import app; app()"]
     cmd = [*cli, "serve", "--port", str(port), *args]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "XACTOR_DATA_DIR": str(data_dir), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": str(repo), "XACTOR_DATA_DIR": str(data_dir), **(env or {})}
     log_file = open(data_dir / "probe-server.log", "ab")  # noqa: SIM115  (closed in finally)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=repo, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:

@@ -102,9 +102,9 @@ class WarpRenderer(nn.Module):
         frame_pts = cache.ref_landmarks[list(head.MOUTH_FRAME_POINTS)]
         self.register_buffer("mouth_frame_pinv", torch.as_tensor(head.affine_fit_matrix(frame_pts)))
         blocks = FieldBlocks.split(cache.weights, g)  # W [G, M] as dense blocks of its non-zeros
-        for k, (cols, block) in enumerate(zip(blocks.columns, blocks.blocks, strict=True)):
-            self.register_buffer(f"field_columns_{k}", torch.as_tensor(cols))  # [T, K]
-            self.register_buffer(f"field_blocks_{k}", torch.as_tensor(block))  # [T, K, tile²]
+        for group, (cols, block) in enumerate(zip(blocks.columns, blocks.blocks, strict=True)):
+            self.register_buffer(f"field_columns_{group}", torch.as_tensor(cols))  # [T, K]
+            self.register_buffer(f"field_blocks_{group}", torch.as_tensor(block))  # [T, K, tile²]
         self._field_groups = len(blocks.blocks)
         # Each layer's node reads the cut field's node layer_*[i], found at its place in the
         # blocks' output order.

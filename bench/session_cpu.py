@@ -1,0 +1,198 @@
+"""What a live session costs: the server's own CPU counter while N sessions stream, per session.
+
+For each session count (default 1 and 2) a fresh ``xactor serve`` runs on a free port with its
+defaults (learned generator + warp, 256 px, H.264); N aiortc clients on this machine send speech
+and receive the video. After ``warmup`` seconds the benchmark reads ``process_cpu_seconds_total``
+from ``/metrics``, waits ``duration`` seconds, reads it again, and reports cores used, cores per
+session, each session's frame rate, its audio-to-frame latency (server side, p95) and the longest
+gap between two frames its client received (a freeze).
+
+``--baseline REV`` runs the same levels on the code of git revision REV too (a temporary worktree),
+interleaved with the current code level by level, so "before" and "after" share the machine's
+state: this VM's speed drifts by tens of percent from hour to hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from xactor.bench.churn import _speech_like
+from xactor.bench.latency import REPO, local_server, server_cpu_seconds
+from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.engines.timebase import FPS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionCpuConfig:
+    sessions: tuple[int, ...] = (1, 2)
+    duration_s: float = 20.0
+    warmup_s: float = 5.0
+    baseline: str | None = None  # a git revision to measure beside the current code
+    repeats: int = 1
+
+
+async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, Any]:
+    """``sessions`` speaking clients against the server at ``url``: cores over the window."""
+    async with httpx.AsyncClient(base_url=url, timeout=60.0) as http:
+        clients = [LiveClient(http=http, keep_images=False) for _ in range(sessions)]
+        for client in clients:  # one by one: concurrent offers would share the start-up's spike
+            await client.start(SignalTrack(_speech_like(3.0), loop_signal=True))
+        try:
+            await asyncio.sleep(cfg.warmup_s)
+            cpu0, t0 = server_cpu_seconds((await http.get("/metrics")).text), time.monotonic()
+            frames0 = [len(c.frames) for c in clients]
+            await asyncio.sleep(cfg.duration_s)
+            cpu1, t1 = server_cpu_seconds((await http.get("/metrics")).text), time.monotonic()
+            received = [(len(c.frames) - f0) / (t1 - t0) for c, f0 in zip(clients, frames0, strict=True)]
+            gaps = [
+                _longest_gap_ms([f.t for f in c.frames[f0:]]) for c, f0 in zip(clients, frames0, strict=True)
+            ]
+            stats = [await c.stats() for c in clients]
+        finally:
+            await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
+    if cpu0 is None or cpu1 is None:
+        raise RuntimeError("the server's /metrics has no process_cpu_seconds_total (not Linux?)")
+    cores = (cpu1 - cpu0) / (t1 - t0)
+    p95 = [(s["latency_ms"]["audio_to_encoder"] or {}).get("p95") for s in stats]
+    frames_per_s = sum(s["fps"] for s in stats)
+    return {
+        "sessions": sessions,
+        "cores": round(cores, 3),
+        "cores_per_session": round(cores / sessions, 3),
+        # A saturated server renders fewer frames: a whole 25 fps session costs the CPU per
+        # frame it did render, times 25.
+        "cores_per_25fps_session": round(cores / frames_per_s * FPS, 3) if frames_per_s else None,
+        "fps": [round(s["fps"], 1) for s in stats],
+        "fps_received": [round(r, 1) for r in received],
+        "audio_to_frame_p95_ms": p95,
+        "longest_gap_ms": gaps,  # the longest freeze each client saw
+    }
+
+
+def _longest_gap_ms(times: list[float]) -> float | None:
+    return round(1000 * max(b - a for a, b in itertools.pairwise(times)), 1) if len(times) > 1 else None
+
+
+@contextlib.contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """A detached checkout of ``revision`` in a temporary folder, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="xactor-baseline-")) / "repo"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), revision],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield folder
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(folder)], cwd=REPO, check=False, capture_output=True
+        )
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+async def _level(repo: Path, sessions: int, cfg: SessionCpuConfig) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="xactor-cpu-") as tmp:
+        env = {"XACTOR_MAX_SESSIONS": str(max(cfg.sessions) + 1)}
+        async with local_server(Path(tmp), env=env, repo=repo) as url:
+            return await measure(url, sessions, cfg)
+
+
+async def run(cfg: SessionCpuConfig) -> dict[str, Any]:
+    codes: dict[str, Path] = {}
+    with contextlib.ExitStack() as stack:
+        if cfg.baseline:
+            codes[f"baseline {cfg.baseline}"] = stack.enter_context(worktree(cfg.baseline))
+        codes["current"] = REPO
+        rows: list[dict[str, Any]] = []
+        for _ in range(cfg.repeats):
+            for sessions in cfg.sessions:
+                for name, repo in codes.items():
+                    log.info("session cpu: %s, %d session(s)", name, sessions)
+                    rows.append({"code": name, **await _level(repo, sessions, cfg)})
+    return {"duration_s": cfg.duration_s, "rows": rows, "summary": summary(rows)}
+
+
+def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median cores per 25 fps session for each (code, sessions), and current ÷ baseline."""
+    out = []
+    keys = sorted({(r["code"], r["sessions"]) for r in rows}, key=lambda k: (k[1], k[0]))
+    for code, sessions in keys:
+        mine = [r for r in rows if r["code"] == code and r["sessions"] == sessions]
+        per = [r["cores_per_25fps_session"] for r in mine if r["cores_per_25fps_session"] is not None]
+        out.append(
+            {
+                "code": code,
+                "sessions": sessions,
+                "cores_per_25fps_session": statistics.median(per) if per else None,
+                "min_fps_received": min(min(r["fps_received"]) for r in mine),
+            }
+        )
+    for row in out:
+        base = [b for b in out if b["code"] != "current" and b["sessions"] == row["sessions"]]
+        if (
+            row["code"] == "current"
+            and base
+            and base[0]["cores_per_25fps_session"]
+            and row["cores_per_25fps_session"]
+        ):
+            row["ratio_to_baseline"] = round(
+                row["cores_per_25fps_session"] / base[0]["cores_per_25fps_session"], 2
+            )
+    return out
+
+
+def _cell(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_report(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Server CPU per live session ({result['duration_s']:g} s windows)")
+    columns = (
+        "code",
+        "sessions",
+        "cores",
+        "per session",
+        "per 25 fps session",
+        "fps (server)",
+        "fps received",
+    )
+    for column in (*columns, "audio→frame p95 ms", "longest gap ms"):
+        table.add_column(column)
+    for r in result["rows"]:
+        table.add_row(
+            r["code"],
+            str(r["sessions"]),
+            _cell(r["cores"]),
+            _cell(r["cores_per_session"]),
+            _cell(r["cores_per_25fps_session"]),
+            " / ".join(_cell(f, 1) for f in r["fps"]),
+            " / ".join(_cell(f, 1) for f in r["fps_received"]),
+            " / ".join(_cell(p, 0) for p in r["audio_to_frame_p95_ms"]),
+            " / ".join(_cell(g, 0) for g in r["longest_gap_ms"]),
+        )
+    Console().print(table)
+    for s in result["summary"]:
+        ratio = f", {s['ratio_to_baseline']:.2f}× the baseline" if "ratio_to_baseline" in s else ""
+        cost = _cell(s["cores_per_25fps_session"])
+        print(f"{s['code']}, {s['sessions']} session(s): {cost} cores per 25 fps session{ratio}")
