@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from xactor.bench.real_speech.phones import bilabial_spans, openness_target, phones_per_frame, scored_mask
+from xactor.bench.real_speech.stress import mark_schwas
 from xactor.engines.audio.resample import load_wav_16k
 from xactor.engines.offline.speech_motion import frame_count
 
@@ -18,7 +19,7 @@ from xactor.engines.offline.speech_motion import frame_count
 class ClipData:
     id: str
     samples: np.ndarray  # float32 16 kHz mono [N]
-    per_frame: np.ndarray  # [T] phone at each frame centre
+    per_frame: np.ndarray  # [T] phone at each frame centre (unstressed AH as the schwa, AH0)
     scored: np.ndarray  # [T] bool: inside a transcribed span
     target: np.ndarray  # [T] smoothed jaw target of the phones
     bilabials: list[tuple[float, float]]  # /p b m/ spans (s) inside transcribed spans
@@ -43,7 +44,8 @@ def load_clips(devset: Path, only: list[str] | None = None) -> list[ClipData]:
         record = json.loads((devset / f"{clip_id}.json").read_text())
         samples = load_wav_16k(devset / f"{clip_id}.wav")
         frames = frame_count(samples.size)
-        per_frame = phones_per_frame(record["phones"], frames)
+        # Unstressed AH is a schwa (AH0), not an open vowel: stress from the transcript.
+        per_frame = phones_per_frame(mark_schwas(record["phones"], record["words"]), frames)
         out.append(
             ClipData(
                 id=clip_id,
