@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xactor.bench.real_speech.phones import BILABIALS, OPEN_VOWELS
+from xactor.bench.real_speech.phones import BILABIALS, OPEN_VOWELS, jaw_target
 from xactor.engines.timebase import FPS
 from xactor.training.motion.metrics import pearson
 
@@ -112,3 +112,24 @@ def open_vowel_amplitude(
     if not sel.any():
         return float("nan"), float("nan")
     return float(opening[sel].mean()), float(target[sel].mean())
+
+
+def open_vowel_peaks(
+    jaw: np.ndarray, per_frame: np.ndarray, scored: np.ndarray
+) -> tuple[list[float], list[float]]:
+    """Each transcribed open vowel's peak: (the largest ``jaw`` [T] over its frames, its corpus
+    target), one pair per vowel (a run of frames of one open-vowel phone). How far the mouth opens
+    on a vowel is its peak; a frame mean also counts the frames moving into and out of it."""
+    peaks: list[float] = []
+    targets: list[float] = []
+    start = 0
+    for k in range(1, len(per_frame) + 1):
+        if k < len(per_frame) and per_frame[k] == per_frame[start]:
+            continue
+        phone, frames = per_frame[start], slice(start, k)
+        values = jaw[frames][scored[frames] & np.isfinite(jaw[frames])]
+        if phone in OPEN_VOWELS and values.size:
+            peaks.append(float(values.max()))
+            targets.append(jaw_target(str(phone)))
+        start = k
+    return peaks, targets

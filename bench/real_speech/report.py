@@ -74,6 +74,13 @@ def markdown(report: dict[str, Any]) -> str:
                 for s in space.values()
             ),
         ]
+        peak = [
+            "jawOpen peak per open vowel (corpus target)",
+            *(
+                f"{_num(s.get('jaw_peak_open_vowels'), 3)} ({_num(s.get('jaw_target_peak'), 3)})"
+                for s in space.values()
+            ),
+        ]
         acc = offline.get("phone_recognizer") or {}
         rec = [
             "phone recognizer: frames / speech / /p b m/",
@@ -85,7 +92,9 @@ def markdown(report: dict[str, Any]) -> str:
                 for label in space
             ),
         ]
-        parts.append(_table("offline, motion space (face model, no pose)", space, "lip opening", [jaw, rec]))
+        parts.append(
+            _table("offline, motion space (face model, no pose)", space, "lip opening", [jaw, peak, rec])
+        )
     return "\n".join(parts)
 
 

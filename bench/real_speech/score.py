@@ -51,4 +51,16 @@ def jaw_amplitude(clips: Sequence[ClipData], jaws: Sequence[np.ndarray]) -> dict
     raw = np.array([jaw_target(p) for c in clips for p in c.per_frame])  # unsmoothed targets
     jaw, smoothed = metrics.open_vowel_amplitude(cat, target, per_frame, scored)
     _, unsmoothed = metrics.open_vowel_amplitude(cat, raw, per_frame, scored)
-    return {"jaw_open_vowels": jaw, "jaw_target_open_vowels": unsmoothed, "jaw_target_smoothed": smoothed}
+    peaks: list[float] = []
+    peak_targets: list[float] = []
+    for clip, series in zip(clips, jaws, strict=True):  # a vowel never spans two clips
+        p, t = metrics.open_vowel_peaks(series, clip.per_frame, clip.scored)
+        peaks, peak_targets = peaks + p, peak_targets + t
+    return {
+        "jaw_open_vowels": jaw,
+        "jaw_target_open_vowels": unsmoothed,
+        "jaw_target_smoothed": smoothed,
+        "jaw_peak_open_vowels": float(np.mean(peaks)) if peaks else float("nan"),
+        "jaw_target_peak": float(np.mean(peak_targets)) if peaks else float("nan"),
+        "open_vowels": len(peaks),
+    }

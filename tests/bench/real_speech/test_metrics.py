@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xactor.bench.real_speech import metrics
-from xactor.bench.real_speech.phones import bilabial_spans, openness_target, scored_mask
+from xactor.bench.real_speech.phones import bilabial_spans, jaw_target, openness_target, scored_mask
 
 
 def test_closure_counts_within_one_frame_of_the_phone() -> None:
@@ -73,3 +73,12 @@ def test_scored_mask_and_bilabials_inside_transcribed_spans() -> None:
     assert mask.nonzero()[0].tolist() == [5, 6, 7, 8, 9]
     phones = [["M", 0.25, 0.3, "me"], ["B", 0.9, 1.0, "be"], ["AA", 0.3, 0.35, "a"]]
     assert bilabial_spans(phones, [(0.2, 0.4)]) == [(0.25, 0.3)]
+
+
+def test_each_open_vowel_is_scored_at_its_peak() -> None:
+    per_frame = np.array(["sil", "AA", "AA", "AA", "M", "AH0", "AE", "AE", "sil"], dtype=object)
+    jaw = np.array([0.0, 0.2, 0.5, 0.3, 0.0, 0.2, 0.4, np.nan, 0.0])
+    scored = np.ones(9, bool)
+    peaks, targets = metrics.open_vowel_peaks(jaw, per_frame, scored)
+    assert peaks == [0.5, 0.4]  # the schwa is not an open vowel; NaN frames are not measured
+    assert targets == [jaw_target("AA"), jaw_target("AE")]
