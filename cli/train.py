@@ -167,6 +167,9 @@ def train_calibrate(
     seconds: Annotated[float, typer.Option(min=1.0, help="Seconds streamed per clip.")] = 60.0,
     augmented: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of clips call-augmented.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Which clips and augmentations.")] = 0,
+    reach: Annotated[
+        bool, typer.Option(help="Open vowels as far as the viseme targets, not the corpus's composed jaw.")
+    ] = True,
 ) -> None:
     """Fit the articulation calibration (quantile maps onto the corpus's true lips) into the weights."""
     from xactor.engines.motion_gen.weights import WeightsError
@@ -174,7 +177,9 @@ def train_calibrate(
 
     check_corpora(data)
     try:
-        cal = calibrate(weights, name, data, clips=clips, seconds=seconds, augmented=augmented, seed=seed)
+        cal = calibrate(
+            weights, name, data, clips=clips, seconds=seconds, augmented=augmented, seed=seed, reach=reach
+        )
     except WeightsError as e:
         raise fail(str(e)) from None
     jaw = cal.channels.index("jawOpen")

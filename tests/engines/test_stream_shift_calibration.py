@@ -75,6 +75,22 @@ def test_calibration_maps_quantiles_and_keeps_order() -> None:
     assert np.allclose(again.apply(predicted), out, atol=1e-4)
 
 
+def test_reach_opens_the_opening_channels_to_their_targets_and_leaves_closures_alone() -> None:
+    predicted, truth = ms.zeros(4000), ms.zeros(4000)
+    jaw, close = ms.INDEX["jawOpen"], ms.INDEX["mouthClose"]
+    base = RNG.uniform(0.0, 1.0, 4000)
+    predicted[:, jaw] = truth[:, jaw] = 0.4 * base
+    predicted[:, close] = truth[:, close] = 0.1 * (1.0 - base)
+    plain = Calibration.fit(predicted, truth, ("jawOpen", "mouthClose"))
+    reached = Calibration.fit(predicted, truth, ("jawOpen", "mouthClose"), reach=1.3)
+    out, ref = reached.apply(predicted), plain.apply(predicted)
+    assert np.percentile(out[:, jaw], 90) == pytest.approx(1.3 * np.percentile(ref[:, jaw], 90), rel=0.01)
+    assert out[:, jaw].min() == pytest.approx(ref[:, jaw].min(), abs=1e-3)  # closed stays closed
+    assert np.array_equal(out[:, close], ref[:, close])  # not an opening channel
+    with pytest.raises(ValueError, match="shrink"):
+        Calibration.fit(predicted, truth, ("jawOpen",), reach=0.8)
+
+
 def test_calibration_travels_with_the_weights(tmp_path: Path) -> None:
     for f in SHIPPED_DIR.glob(f"{STUDENT}.*"):
         shutil.copy(f, tmp_path / f.name)

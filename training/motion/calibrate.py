@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from xactor.engines import motion_space as ms
 from xactor.engines import timebase
 from xactor.engines.motion_gen.calibration import Calibration
 from xactor.engines.motion_gen.weights import load_weights, save_calibration
 from xactor.engines.motion_source.generator import GeneratorMotionSource
 from xactor.engines.offline.speech_motion import motion_from_audio
 from xactor.training.corpus.augment import loader_augment
+from xactor.training.corpus.motion.visemes import viseme_for
 from xactor.training.motion.data import Corpora, load_split
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,32 @@ def streamed_pairs(
     return np.concatenate(predicted), np.concatenate(truth)
 
 
+OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
+
+
+def target_shortfall(data: Corpora, clips: int = 200) -> float:
+    """How far the corpus's true jaw falls short of its viseme targets: the mean jawOpen target
+    of the stressed open vowels of (up to ``clips``) training clips over the mean of their true
+    peaks (≥ 1; unstressed AH is the schwa, no open vowel)."""
+    jaw = ms.INDEX["jawOpen"]
+    peaks: list[float] = []
+    targets: list[float] = []
+    for clip in load_split(data, "train")[:clips]:
+        for span in clip.phones:
+            phone, start, end, stress = str(span[0]), float(span[1]), float(span[2]), int(span[3])
+            if phone not in OPEN_VOWELS or (phone == "AH" and stress == 0):
+                continue
+            lo = int(np.floor(start * timebase.FPS + 0.5))
+            hi = max(lo + 1, int(np.ceil(end * timebase.FPS - 0.5)))
+            if hi > clip.motion.shape[0]:
+                continue
+            peaks.append(float(clip.motion[lo:hi, jaw].max()))
+            targets.append(float(viseme_for(phone, stress).targets.get("jawOpen", 0.0)))
+    if not peaks:
+        raise ValueError("no stressed open vowels in the training clips")
+    return max(1.0, float(np.mean(targets)) / float(np.mean(peaks)))
+
+
 def calibrate(
     weights_dir: Path,
     name: str,
@@ -70,10 +98,14 @@ def calibrate(
     seconds: float = 60.0,
     augmented: float = 0.5,
     seed: int = 0,
+    reach: bool = True,
 ) -> Calibration:
-    """Fit and write the calibration of ``weights_dir/name``; returns it."""
+    """Fit and write the calibration of ``weights_dir/name``; returns it. ``reach``: open
+    vowels as far as the viseme targets (:func:`target_shortfall`), not as far as the corpus's
+    composed jaw."""
     predicted, truth = streamed_pairs(weights_dir, name, data, clips, seconds, augmented, seed)
-    calibration = Calibration.fit(predicted, truth, CHANNELS)
+    shortfall = target_shortfall(data) if reach else 1.0
+    calibration = Calibration.fit(predicted, truth, CHANNELS, reach=shortfall)
     fitted = {
         "recipe": "xactor train calibrate",
         "clips": int(clips),
@@ -81,6 +113,7 @@ def calibrate(
         "augmented": float(augmented),
         "seed": int(seed),
         "speech_frames": int(predicted.shape[0]),
+        "reach": round(shortfall, 4),
     }
     save_calibration(weights_dir, name, calibration, fitted)
     return calibration
