@@ -13,10 +13,11 @@ timing — is untouched.
 *Reach*: the corpus's composed jaw itself falls short of the viseme targets it is built from
 (coarticulation: on held-out TTS clips its open vowels peak at 0.36 against targets of 0.47), so
 a model that matched the corpus exactly would still open vowels to three quarters of their
-targets. With ``reach`` the opening channels' (:data:`OPENING`) target quantiles are the corpus's
-times that shortfall, measured on the training clips (target ÷ true peak over their stressed open
-vowels): open vowels then open as far as their targets, zero stays zero (closures are untouched)
-and the map stays monotone, so timing and ρ do not move.
+targets. With ``reach`` the opening channels' (:data:`OPENING`) target quantiles above a
+``floor`` (the jaw of the corpus's closures) are stretched by that shortfall, measured on the
+training clips (:func:`xactor.training.motion.calibrate.target_shortfall`): open vowels then open
+as far as their targets, while a closure's jaw (below the floor) is left where it was — scaling it
+too unsealed lips — and the map stays monotone, so timing does not move.
 
 It is part of the weights (``calibration`` in ``<name>.json``): the map belongs to one set of
 weights and is refitted with them. Only the articulation channels (jaw and lips,
@@ -88,9 +89,11 @@ class Calibration:
         truth: np.ndarray,
         channels: tuple[str, ...] = ms.ARTICULATION,
         reach: float = 1.0,
+        floor: float = 0.0,
     ) -> Calibration:
         """From [N, 40] streamed model output and [N, 40] true motion of the same speech frames;
-        ``reach`` (≥ 1) scales the :data:`OPENING` channels' targets (clamped to the motion space)."""
+        ``reach`` (≥ 1) stretches the :data:`OPENING` channels' targets above ``floor``
+        (``floor + reach × (t − floor)``, clamped to the motion space)."""
         if reach < 1.0:
             raise ValueError(f"reach {reach} below 1 would shrink the corpus's range")
         idx = [ms.INDEX[n] for n in channels]
@@ -99,5 +102,6 @@ class Calibration:
         target = np.quantile(truth[:, idx], levels, axis=0).T  # [C, K]
         for row, i in enumerate(idx):
             if ms.NAMES[i] in OPENING:
-                target[row] = np.minimum(target[row] * reach, ms.HIGH[i])
+                above = np.maximum(target[row] - floor, 0.0)
+                target[row] = np.minimum(target[row] + (reach - 1.0) * above, ms.HIGH[i])
         return Calibration(tuple(channels), source.astype(np.float32), target.astype(np.float32))

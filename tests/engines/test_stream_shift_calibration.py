@@ -87,6 +87,14 @@ def test_reach_opens_the_opening_channels_to_their_targets_and_leaves_closures_a
     assert np.percentile(out[:, jaw], 90) == pytest.approx(1.3 * np.percentile(ref[:, jaw], 90), rel=0.01)
     assert out[:, jaw].min() == pytest.approx(ref[:, jaw].min(), abs=1e-3)  # closed stays closed
     assert np.array_equal(out[:, close], ref[:, close])  # not an opening channel
+    floored = Calibration.fit(predicted, truth, ("jawOpen", "mouthClose"), reach=1.3, floor=0.1).apply(
+        predicted
+    )
+    shut = ref[:, jaw] <= 0.09  # a closure's jaw stays where it was: stretching it unseals lips
+    assert np.allclose(floored[shut, jaw], ref[shut, jaw], atol=2e-3)
+    assert np.percentile(floored[:, jaw], 90) == pytest.approx(
+        0.1 + 1.3 * (np.percentile(ref[:, jaw], 90) - 0.1), rel=0.01
+    )
     with pytest.raises(ValueError, match="shrink"):
         Calibration.fit(predicted, truth, ("jawOpen",), reach=0.8)
 

@@ -65,29 +65,36 @@ def streamed_pairs(
 
 
 OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
+BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})
 
 
-def target_shortfall(data: Corpora, clips: int = 200) -> float:
-    """How far the corpus's true jaw falls short of its viseme targets: the mean jawOpen target
-    of the stressed open vowels of (up to ``clips``) training clips over the mean of their true
-    peaks (≥ 1; unstressed AH is the schwa, no open vowel)."""
+def target_shortfall(data: Corpora, clips: int = 200) -> tuple[float, float]:
+    """How far the corpus's true jaw falls short of its viseme targets on (up to ``clips``)
+    training clips: ``(reach, floor)``. ``floor`` is the jaw of its closures (the 90th percentile
+    of jawOpen at /p b m/ centres); ``reach`` (≥ 1) stretches what lies above it so the stressed
+    open vowels' true peaks meet their targets on average (unstressed AH is the schwa, no open
+    vowel): mean(target − floor) / mean(peak − floor)."""
     jaw = ms.INDEX["jawOpen"]
     peaks: list[float] = []
     targets: list[float] = []
+    closures: list[float] = []
     for clip in load_split(data, "train")[:clips]:
         for span in clip.phones:
             phone, start, end, stress = str(span[0]), float(span[1]), float(span[2]), int(span[3])
-            if phone not in OPEN_VOWELS or (phone == "AH" and stress == 0):
-                continue
             lo = int(np.floor(start * timebase.FPS + 0.5))
             hi = max(lo + 1, int(np.ceil(end * timebase.FPS - 0.5)))
             if hi > clip.motion.shape[0]:
                 continue
-            peaks.append(float(clip.motion[lo:hi, jaw].max()))
-            targets.append(float(viseme_for(phone, stress).targets.get("jawOpen", 0.0)))
-    if not peaks:
-        raise ValueError("no stressed open vowels in the training clips")
-    return max(1.0, float(np.mean(targets)) / float(np.mean(peaks)))
+            if phone in BILABIALS:
+                closures.append(float(clip.motion[min((lo + hi) // 2, hi - 1), jaw]))
+            elif phone in OPEN_VOWELS and not (phone == "AH" and stress == 0):
+                peaks.append(float(clip.motion[lo:hi, jaw].max()))
+                targets.append(float(viseme_for(phone, stress).targets.get("jawOpen", 0.0)))
+    if not peaks or not closures:
+        raise ValueError("no stressed open vowels or no /p b m/ in the training clips")
+    floor = float(np.percentile(closures, 90))
+    reach = (float(np.mean(targets)) - floor) / max(float(np.mean(peaks)) - floor, 1e-6)
+    return max(1.0, reach), floor
 
 
 def calibrate(
@@ -104,8 +111,8 @@ def calibrate(
     vowels as far as the viseme targets (:func:`target_shortfall`), not as far as the corpus's
     composed jaw."""
     predicted, truth = streamed_pairs(weights_dir, name, data, clips, seconds, augmented, seed)
-    shortfall = target_shortfall(data) if reach else 1.0
-    calibration = Calibration.fit(predicted, truth, CHANNELS, reach=shortfall)
+    stretch, floor = target_shortfall(data) if reach else (1.0, 0.0)
+    calibration = Calibration.fit(predicted, truth, CHANNELS, reach=stretch, floor=floor)
     fitted = {
         "recipe": "xactor train calibrate",
         "clips": int(clips),
@@ -113,7 +120,8 @@ def calibrate(
         "augmented": float(augmented),
         "seed": int(seed),
         "speech_frames": int(predicted.shape[0]),
-        "reach": round(shortfall, 4),
+        "reach": round(stretch, 4),
+        "reach_floor": round(floor, 4),
     }
     save_calibration(weights_dir, name, calibration, fitted)
     return calibration
