@@ -210,6 +210,9 @@ def eval_real(
     offline: Annotated[bool, typer.Option("--offline/--no-offline", help="Score offline frames.")] = True,
     live_portraits: Annotated[str, typer.Option(help="Portraits for --live.")] = "default,grace-hopper",
     seed: Annotated[int, typer.Option(help="Seed of every motion source.")] = 0,
+    lookahead: Annotated[
+        int, typer.Option(min=0, max=3, help="Future audio frames each frame waits for.")
+    ] = 1,
     threads: Annotated[int, typer.Option(min=1, help="torch CPU threads.")] = 1,
     data_dir: DataDir = None,
 ) -> None:
@@ -248,6 +251,7 @@ def eval_real(
             live=live,
             live_portraits=live_faces,
             seed=seed,
+            lookahead=lookahead,
         )
         report = evaluate(cfg, progress=lambda text: err.print(text, highlight=False))
     typer.echo(markdown(report))

@@ -22,4 +22,5 @@ class RealEvalConfig:
     live: bool = False
     live_portraits: tuple[str, ...] = ("default", "grace-hopper")
     seed: int = 0
+    lookahead: int = 1  # frames of future audio each frame waits for (offline and live alike)
     extra: dict[str, Any] = field(default_factory=dict)

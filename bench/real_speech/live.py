@@ -96,13 +96,16 @@ def live(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], N
     """Pixel scores of every source on ``cfg.live_portraits`` through a spawned server."""
     from xactor.bench.latency import local_server
 
-    factory = SourceFactory(cfg.weights_dir, seed=cfg.seed)
+    factory = SourceFactory(cfg.weights_dir, lookahead=cfg.lookahead, seed=cfg.seed)
     ids = {p: portrait_id(p, cfg.data_dir) for p in cfg.live_portraits}
     meters = {p: pixels.MouthMeter(PortraitRenderer(p, cfg.data_dir).still) for p in cfg.live_portraits}
     signal, starts = timeline(clips)
     result: dict[str, Any] = {"pixels": {p: {} for p in cfg.live_portraits}, "client_fps": {}, "server": {}}
     for label in cfg.sources:
-        env = {"XACTOR_MOTION_SOURCE": "heuristic" if label == "heuristic" else "generator"}
+        env = {
+            "XACTOR_MOTION_SOURCE": "heuristic" if label == "heuristic" else "generator",
+            "XACTOR_LOOKAHEAD_FRAMES": str(cfg.lookahead),
+        }
         if label != "heuristic":
             env["XACTOR_WEIGHTS_DIR"] = str(factory.folders[label])
 

@@ -49,7 +49,8 @@ def markdown(report: dict[str, Any]) -> str:
     dev = report["devset"]
     parts = [
         f"Dev set: {len(dev['clips'])} clips, {dev['seconds']} s, {len(dev['speakers'])} speakers, "
-        f"{dev['bilabials']} /p b m/. Weights: `{report['weights_dir']}`. Visibly closed: pixel "
+        f"{dev['bilabials']} /p b m/. Weights: `{report['weights_dir']}`, "
+        f"lookahead {report.get('lookahead', 1)}. Visibly closed: pixel "
         f"opening ≤ {report['pixel_closed_threshold']} of the mouth width within the phone ±1 frame; "
         f"motion space ≤ {_num(report['motion_closed_threshold'], 3)}.\n",
     ]

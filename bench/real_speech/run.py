@@ -61,7 +61,7 @@ def sample_frames(clip: ClipData, count: int = 6) -> list[int]:
 
 def offline(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], None]) -> dict[str, Any]:
     """Motion-space and pixel scores of every source (and the generators' phone accuracy)."""
-    factory = SourceFactory(cfg.weights_dir, seed=cfg.seed)
+    factory = SourceFactory(cfg.weights_dir, lookahead=cfg.lookahead, seed=cfg.seed)
     renderers = {p: PortraitRenderer(p, cfg.data_dir) for p in cfg.portraits}
     meters = {p: pixels.MouthMeter(r.still) for p, r in renderers.items()}
     result: dict[str, Any] = {"motion_space": {}, "pixels": {p: {} for p in cfg.portraits}, "seconds": {}}
@@ -151,6 +151,7 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
             "speakers": sorted({c.record["speaker"] for c in clips}),
         },
         "weights_dir": str(cfg.weights_dir),
+        "lookahead": cfg.lookahead,
         "sources": list(cfg.sources),
         "portraits": list(cfg.portraits),
         "pixel_closed_threshold": pixels.CLOSED,
