@@ -7,7 +7,7 @@ picture a viewer had on screen at that moment is the last frame received by then
 that way carry the whole mouth-to-photon delay, which the lag metric then reports, and a closure
 counts only if it shows within ±1 frame of the /p b m/ *as sent from the microphone*. Frames are
 kept as JPEG while the session runs (Face Mesh on the event loop would delay the frames it times)
-and measured after it.
+and measured after it. Every live series goes to ``live_series.npz`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ def live(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], N
     meters = {p: pixels.MouthMeter(PortraitRenderer(p, cfg.data_dir).still) for p in cfg.live_portraits}
     signal, starts = timeline(clips)
     result: dict[str, Any] = {"pixels": {p: {} for p in cfg.live_portraits}, "client_fps": {}, "server": {}}
+    saved: dict[str, np.ndarray] = {}  # every live series, for a later rescore
     for label in cfg.sources:
         env = {
             "XACTOR_MOTION_SOURCE": "heuristic" if label == "heuristic" else "generator",
@@ -116,6 +117,8 @@ def live(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], N
         progress(f"live {label}: {len(cfg.live_portraits)} sessions of {signal.size / RATE:.0f} s")
         for portrait, (track, frames, stats) in asyncio.run(run_all()).items():
             openings, fps = series(clips, starts, track, frames, meters[portrait])
+            for clip, opening in zip(clips, openings, strict=True):
+                saved[f"live/{portrait}/{label}/{clip.id}"] = opening
             result["pixels"][portrait][label] = score(clips, openings, pixels.CLOSED)
             result["client_fps"].setdefault(portrait, {})[label] = round(fps, 2)
             result["server"].setdefault(portrait, {})[label] = {
@@ -123,4 +126,7 @@ def live(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], N
                 "fps": stats.get("fps"),
                 "motion_source": stats.get("motion_source"),
             }
+    if cfg.out is not None:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cfg.out / "live_series.npz", **saved)
     return result

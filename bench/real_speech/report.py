@@ -29,7 +29,10 @@ def _rows(scores: dict[str, dict[str, Any]], opening_name: str) -> list[list[str
         ),
         row("open/closed contrast ↑", lambda s: _num(s["contrast"])),
         row("ρ with phone openness, lag 0 ↑", lambda s: _num(s["rho"])),
-        row("best lag (ms) / ρ there", lambda s: f"{_num(s['lag_ms'], 0)} / {_num(s['rho_at_lag'])}"),
+        row(
+            "best lag (ms; between frames) / ρ there",
+            lambda s: f"{_num(s['lag_ms'], 0)} ({_num(s.get('lag_ms_fine'), 0)}) / {_num(s['rho_at_lag'])}",
+        ),
         row(f"{opening_name} on open vowels", lambda s: _num(s["open_vowel_opening"], 3)),
         row("frames measured", lambda s: f"{s['measured_frames']}/{s['frames']}"),
     ]

@@ -173,20 +173,28 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
 
 def rescore(run: Path, devset: Path) -> dict[str, Any]:
     """A finished run's report with every pixel and motion-space score recomputed from its saved
-    series (``series.npz``) and the current thresholds; the openings themselves are not re-measured."""
+    series (``series.npz`` offline, ``live_series.npz`` live where the run saved them) and the
+    current thresholds; the openings themselves are not re-measured."""
     report = json.loads((run / "report.json").read_text())
-    series = np.load(run / "series.npz")
     clips = load_clips(devset, report["devset"]["clips"])
-    offline = report["offline"]
-    for label in report["sources"]:
-        motions = [series[f"motion/{label}/{c.id}"] for c in clips]
-        offline["motion_space"][label] = {
-            **score(clips, [motion_space.opening(m) for m in motions], motion_space.closed_threshold()),
-            **jaw_amplitude(clips, [motion_space.jaw(m) for m in motions]),
-        }
-        for portrait in report["portraits"]:
-            openings = [series[f"pixels/{portrait}/{label}/{c.id}"] for c in clips]
-            offline["pixels"][portrait][label] = score(clips, openings, pixels.CLOSED)
+    if "live" in report and (run / "live_series.npz").is_file():
+        live_series = np.load(run / "live_series.npz")
+        for portrait, by_source in report["live"]["pixels"].items():
+            for label in by_source:
+                openings = [live_series[f"live/{portrait}/{label}/{c.id}"] for c in clips]
+                by_source[label] = score(clips, openings, pixels.CLOSED)
+    if "offline" in report:
+        series = np.load(run / "series.npz")
+        offline = report["offline"]
+        for label in report["sources"]:
+            motions = [series[f"motion/{label}/{c.id}"] for c in clips]
+            offline["motion_space"][label] = {
+                **score(clips, [motion_space.opening(m) for m in motions], motion_space.closed_threshold()),
+                **jaw_amplitude(clips, [motion_space.jaw(m) for m in motions]),
+            }
+            for portrait in report["portraits"]:
+                openings = [series[f"pixels/{portrait}/{label}/{c.id}"] for c in clips]
+                offline["pixels"][portrait][label] = score(clips, openings, pixels.CLOSED)
     report["pixel_closed_threshold"] = pixels.CLOSED
     report["motion_closed_threshold"] = motion_space.closed_threshold()
     return report

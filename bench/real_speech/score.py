@@ -33,6 +33,7 @@ def score(clips: Sequence[ClipData], openings: Sequence[np.ndarray], threshold: 
         "contrast": metrics.contrast(cat, per_frame, scored),
         "rho": metrics.correlation(series, 0),
         "lag_ms": lag_ms,
+        "lag_ms_fine": metrics.fine_lag(series, lag_ms),
         "rho_at_lag": rho_best,
         "open_vowel_opening": mean_open,
         "open_vowel_target": mean_target,

@@ -82,3 +82,15 @@ def test_each_open_vowel_is_scored_at_its_peak() -> None:
     peaks, targets = metrics.open_vowel_peaks(jaw, per_frame, scored)
     assert peaks == [0.5, 0.4]  # the schwa is not an open vowel; NaN frames are not measured
     assert targets == [jaw_target("AA"), jaw_target("AE")]
+
+
+def test_the_lag_between_whole_frames_comes_from_the_correlations_curvature() -> None:
+    t = np.arange(400, dtype=np.float64)
+    target = np.sin(t / 3.0) + 0.5 * np.sin(t / 7.3)  # a smooth openness target [T]
+    late = np.interp(t - 2.5, t, target)  # the mouth 2.5 frames (100 ms) behind
+    clips = [(late, target, np.ones(t.size, bool))]
+    lag, _ = metrics.best_lag(clips)
+    assert lag in (80.0, 120.0)  # the whole-frame grid cannot say more
+    assert metrics.fine_lag(clips, lag) == pytest.approx(100.0, abs=6.0)
+    on_time = [(target, target, np.ones(t.size, bool))]
+    assert metrics.fine_lag(on_time, metrics.best_lag(on_time)[0]) == pytest.approx(0.0, abs=2.0)
