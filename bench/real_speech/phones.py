@@ -11,10 +11,9 @@ import numpy as np
 
 from xactor.engines.timebase import FPS
 from xactor.training.corpus.motion.visemes import VISEMES
-from xactor.training.motion.metrics import SILENCE, frame_phones
+from xactor.training.motion.metrics import BILABIALS, SILENCE, frame_phones
+from xactor.training.motion.metrics import OPEN_VOWELS as OPEN_VOWELS  # re-exported for the metrics
 
-BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})
-OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
 SMOOTH_FRAMES = 1.0  # Gaussian sigma of the openness target, in frames (40 ms): lips are not steps
 
 

@@ -55,8 +55,9 @@ def jaw_amplitude(clips: Sequence[ClipData], jaws: Sequence[np.ndarray]) -> dict
     peaks: list[float] = []
     peak_targets: list[float] = []
     for clip, series in zip(clips, jaws, strict=True):  # a vowel never spans two clips
-        p, t = metrics.open_vowel_peaks(series, clip.per_frame, clip.scored)
-        peaks, peak_targets = peaks + p, peak_targets + t
+        clip_peaks, clip_targets = metrics.open_vowel_peaks(series, clip.per_frame, clip.scored)
+        peaks.extend(clip_peaks)
+        peak_targets.extend(clip_targets)
     return {
         "jaw_open_vowels": jaw,
         "jaw_target_open_vowels": unsmoothed,

@@ -117,6 +117,6 @@ def seal_sources(
     planes = maps[None].expand(batch, -1, -1, -1, -1).reshape(batch * 2, 2, maps.shape[2], maps.shape[3])
     at = F.grid_sample(planes, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     at = at.reshape(batch, 2, 2, height, width)  # [B, layer, (height, weight), H, W]
-    push = at[:, :, 1] * torch.relu(allowed - at[:, :, 0] - _TOLERANCE)  # [B, 2, S, S]
+    push = at[:, :, 1] * torch.relu(allowed - at[:, :, 0] - _TOLERANCE)  # [B, 2, H, W]
     way = torch.stack([-normal, normal])  # [2 (layer), 2 (xy)]: the upper lip is up
     return sources + push[:, :, None] * way[None, :, :, None, None]

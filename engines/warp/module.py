@@ -20,7 +20,7 @@ Only the mouth needs two layers, the seal and the painted interior, so those run
 that follows the mouth every frame. The rest of the frame is one read of the upper layer; the
 window's pixels are written over it. Outside the window the painted layer is empty and the seal
 pushes nothing, so the frame is the same as rendering everything everywhere (a test compares the
-two over extreme motion), for about a fifth of the full-frame work at 256 px.
+two over extreme motion), on about a quarter of the frame at 256 px.
 """
 
 from __future__ import annotations

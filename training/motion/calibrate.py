@@ -26,6 +26,7 @@ from xactor.engines.offline.speech_motion import motion_from_audio
 from xactor.training.corpus.augment import loader_augment
 from xactor.training.corpus.motion.visemes import viseme_for
 from xactor.training.motion.data import Corpora, load_split
+from xactor.training.motion.metrics import BILABIALS, OPEN_VOWELS
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,6 @@ def streamed_pairs(
         truth.append(clip.motion[:frames][speech])
         log.info("calibration clip %s: %d speech frames", clip.id, int(speech.sum()))
     return np.concatenate(predicted), np.concatenate(truth)
-
-
-OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
-BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})
 
 
 def target_shortfall(data: Corpora, clips: int = 200) -> tuple[float, float]:

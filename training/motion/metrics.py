@@ -32,6 +32,8 @@ CHANNEL_GROUPS: dict[str, tuple[int, ...]] = {
     "gaze": tuple(range(ms.GAZE_SLICE.start, ms.GAZE_SLICE.stop)),
 }
 BILABIALS: frozenset[str] = frozenset({"P", "B", "M"})
+# The vowels the jaw opens widest for (their stressed forms: unstressed AH is the schwa).
+OPEN_VOWELS: frozenset[str] = frozenset({"AA", "AE", "AH", "AO", "AW", "AY"})
 SILENCE = "sil"
 
 
