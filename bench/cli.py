@@ -319,6 +319,7 @@ def diffusion(
     steps: str = typer.Option("1,2,4,8", help="Sampling steps, in turn."),
     batches: str = typer.Option("1,4", help="Frames per call, in turn."),
     sizes: str = typer.Option("256,512", help="Session sizes (the output is upsampled to them)."),
+    avatars: str = typer.Option("2,4", help="Different avatars rendered one frame each, alone and together."),
     repeats: int = typer.Option(20, min=3, help="Timed calls per row."),
     live: float = typer.Option(
         0.0, help="Also run a live session on a procedural avatar for this many seconds."
@@ -336,6 +337,7 @@ def diffusion(
         steps=tuple(int(s) for s in steps.split(",")),
         batches=tuple(int(b) for b in batches.split(",")),
         sizes=tuple(int(s) for s in sizes.split(",")),
+        avatars=tuple(int(a) for a in avatars.split(",")),
         repeats=repeats,
     )
     result = run_diffusion(cfg)

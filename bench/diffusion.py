@@ -6,7 +6,11 @@ Rows:
   the denoiser's steps, upsampling to the session size), shipped or given weights;
 * ``denoiser`` — one denoiser step alone at a working size (random weights of the same
   architecture: its cost does not depend on the values), to show what a larger working size costs;
-* ``warp`` — the warp renderer alone at the session size.
+* ``warp`` — the warp renderer alone at the session size;
+* ``avatars one by one`` / ``avatars together`` — one frame each of ``batch`` different avatars,
+  rendered avatar by avatar (each a batch of one) or gathered into one denoiser batch
+  (:meth:`~engines.diffusion.renderer.DiffusionRenderer.render_together`, what the live render
+  stage does), side by side in the same run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import torch
 from xactor.bench.render import machine, time_calls
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.diffusion.model import RenderDenoiser
-from xactor.engines.diffusion.renderer import DiffusionRenderer, shared_denoiser, weights_folder
+from xactor.engines.diffusion.renderer import Denoiser, DiffusionRenderer, shared_denoiser, weights_folder
 from xactor.engines.diffusion.weights import STUDENT, load_render_weights
 from xactor.engines.offline.demo import demo_motion
 from xactor.engines.procedural.avatar import TEST_SEED_BASE, add_procedural
@@ -37,6 +41,7 @@ class DiffusionBenchConfig:
     batches: tuple[int, ...] = (1, 4)
     sizes: tuple[int, ...] = (256, 512)
     work_sizes: tuple[int, ...] = (128, 256)
+    avatars: tuple[int, ...] = (2, 4)  # different avatars rendered one frame each, alone and together
     repeats: int = 20
 
 
@@ -71,6 +76,7 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
                             "ms_per_frame": ms,
                         }
                     )
+        rows += across_avatars(cfg, store, denoiser, motion)
         for work_size in cfg.work_sizes:
             net = RenderDenoiser(model.cfg).eval()
             for batch in cfg.batches:
@@ -91,6 +97,36 @@ def run(cfg: DiffusionBenchConfig) -> dict[str, Any]:
                      "ms_per_frame": time_calls(step, [motion[:batch]], cfg.repeats)}
                 )  # fmt: skip
     return {"machine": machine(), "work_size": work, "weights": meta.get("recipe"), "rows": rows}
+
+
+def across_avatars(
+    cfg: DiffusionBenchConfig, store: AvatarStore, denoiser: Denoiser, motion: np.ndarray
+) -> list[dict[str, Any]]:
+    """ms per frame for one frame each of N avatars: avatar by avatar, then in one batch."""
+    rows: list[dict[str, Any]] = []
+    for size in cfg.sizes[:1]:
+        for n in cfg.avatars:
+            renderers = [
+                DiffusionRenderer(seed, denoiser, size)
+                for seed in (
+                    add_procedural(store, TEST_SEED_BASE + k)[0].meta.procedural_seed for k in range(n)
+                )
+                if seed is not None
+            ]
+            parts = [(r, motion[k : k + 1]) for k, r in enumerate(renderers)]
+
+            def alone(_: np.ndarray, parts: list[tuple[DiffusionRenderer, np.ndarray]] = parts) -> object:
+                return [r.render(m) for r, m in parts]
+
+            def together(_: np.ndarray, parts: list[tuple[DiffusionRenderer, np.ndarray]] = parts) -> object:
+                return parts[0][0].render_together(parts)
+
+            for stage, call in (("avatars one by one", alone), ("avatars together", together)):
+                ms = time_calls(call, [motion[:1]], cfg.repeats) / n
+                rows.append(
+                    {"stage": stage, "size": size, "batch": n, "steps": denoiser.steps, "ms_per_frame": ms}
+                )
+    return rows
 
 
 def markdown(result: dict[str, Any]) -> str:

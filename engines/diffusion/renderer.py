@@ -19,6 +19,7 @@ badly.
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,13 @@ if TYPE_CHECKING:
     from xactor.engines.avatar.bundle import AvatarBundle
 
 
+ORT_UP_TO_BATCH = 1
+"""Batches up to this size run the denoiser on ONNX Runtime (when it has a step graph), larger ones
+on torch. On the 2-core CPU (``xactor bench engines``) ONNX Runtime runs one frame 1.5x faster than
+torch, but its batch of two no faster than two single frames, while torch's batch of two costs 1.5
+frames: the right backend depends on the batch size."""
+
+
 @dataclass(frozen=True)
 class Denoiser:
     """One weights file's denoiser as the live renderer runs it; shared by every avatar and
@@ -56,6 +64,37 @@ class Denoiser:
     steps: int
     work_size: int
     step: OrtEngine | None = None
+
+    def runs_on(self, batch: int) -> str:
+        """The backend a batch of ``batch`` frames runs on (:data:`ORT_UP_TO_BATCH`)."""
+        return "onnxruntime" if self.step is not None and batch <= ORT_UP_TO_BATCH else "torch"
+
+    def residual(
+        self, prior: torch.Tensor, lmap: torch.Tensor, reference: list[torch.Tensor], noise: torch.Tensor
+    ) -> torch.Tensor:
+        """The sampled residual [B, 3, R, R] of warp priors [B, 3, R, R] (in [-1, 1]), landmark
+        maps [B, 1, R, R], reference features per level [B, C, ...] and noise [B, 3, R, R]."""
+        if self.step is None or self.runs_on(len(prior)) == "torch":
+            return sample_residual(self.model, prior, lmap, reference, self.steps, noise)
+        step = self.step
+        fixed = {"prior": prior.numpy(), "lmap": lmap.numpy()}
+        fixed |= {f"ref{i}": f.contiguous().numpy() for i, f in enumerate(reference)}
+
+        def clean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            feeds = {**fixed, "x_t": x.contiguous().numpy(), "t": np.full(len(x), float(t), np.float32)}
+            return torch.from_numpy(step(feeds)["clean"])
+
+        return euler_flow(clean, noise, self.steps)
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What the denoiser needs of one avatar's frames, as tensors of ``n`` rows."""
+
+    prior: torch.Tensor  # [n, 3, R, R] the warp prior in [-1, 1]
+    lmap: torch.Tensor  # [n, 1, R, R] landmark maps
+    reference: list[torch.Tensor]  # per level [n, C, ...] the avatar's reference features
+    noise: torch.Tensor  # [n, 3, R, R] the avatar's fixed noise
 
 
 _denoisers: dict[tuple[str, str], Denoiser] = {}
@@ -106,6 +145,7 @@ class DiffusionRenderer(Renderer):
 
     @property
     def backend(self) -> str:
+        """The backend a single frame's denoiser runs on (batches: :meth:`Denoiser.runs_on`)."""
         return "torch" if self.denoiser.step is None else "onnxruntime"
 
     @property
@@ -118,46 +158,48 @@ class DiffusionRenderer(Renderer):
         feats = sum(f.numel() * f.element_size() for f in self.reference)
         return feats + self.warp.nbytes
 
-    @torch.inference_mode()
+    def batch_key(self) -> Hashable:
+        """Every avatar on the same denoiser and sizes renders in one batch (:meth:`render_together`)."""
+        return ("diffusion", id(self.denoiser), self.work_size, self._size)
+
+    def conditioning(self, motion: np.ndarray) -> Conditioning:
+        """This avatar's denoiser inputs for ``motion`` [n, 40]: its warp prior, landmark maps,
+        reference features and noise (the per-avatar tensors the shared stage gathers)."""
+        n = len(motion)
+        prior = self.warp.render(motion)  # [n, R, R, 3] uint8
+        marks = self.face_model.landmarks(motion)  # [n, 478, 3] work px
+        lmap = np.stack([landmark_map(m, self.work_size) for m in marks])[:, None]  # [n, 1, R, R]
+        return Conditioning(
+            prior=to_tensor(prior),
+            lmap=torch.from_numpy(lmap),
+            reference=[f.expand(n, -1, -1, -1) for f in self.reference],
+            noise=self.noise.expand(n, -1, -1, -1),
+        )
+
     def render(self, motion: np.ndarray) -> np.ndarray:
         single = np.ndim(motion) == 1
-        batch = np.atleast_2d(np.asarray(motion, np.float32))  # [B, 40]
-        b = len(batch)
-        prior = self.warp.render(batch)  # [B, R, R, 3] uint8
-        marks = self.face_model.landmarks(batch)  # [B, 478, 3] work px
-        lmap = np.stack([landmark_map(m, self.work_size) for m in marks])[:, None]  # [B, 1, R, R]
-        prior_t = to_tensor(prior)
-        reference = [f.expand(b, -1, -1, -1) for f in self.reference]
-        noise = self.noise.expand(b, -1, -1, -1)
-        if self.denoiser.step is None:
-            residual = sample_residual(
-                self.denoiser.model, prior_t, torch.from_numpy(lmap), reference, self.denoiser.steps, noise
-            )
-        else:
-            residual = self._sample_onnx(self.denoiser.step, prior_t, lmap, reference, noise)
-        out = to_images(frames_from(prior_t, residual, self.denoiser.model.cfg))  # [B, R, R, 3]
+        out = self.render_together([(self, motion)])[0]
+        return out[0] if single else out
+
+    @torch.inference_mode()
+    def render_together(self, parts: Sequence[tuple[Renderer, np.ndarray]]) -> list[np.ndarray]:
+        """Frames of several avatars (all of this renderer's :meth:`batch_key`) with one denoiser
+        run: each avatar's conditioning, concatenated along the batch, sampled once, split back."""
+        conds = []
+        for renderer, motion in parts:
+            if not isinstance(renderer, DiffusionRenderer) or renderer.batch_key() != self.batch_key():
+                raise ValueError("render_together needs diffusion renderers of one denoiser and size")
+            conds.append(renderer.conditioning(np.atleast_2d(np.asarray(motion, np.float32))))
+        prior = torch.cat([c.prior for c in conds])  # [B, 3, R, R]
+        reference = [torch.cat(levels) for levels in zip(*(c.reference for c in conds), strict=True)]
+        residual = self.denoiser.residual(
+            prior, torch.cat([c.lmap for c in conds]), reference, torch.cat([c.noise for c in conds])
+        )
+        out = to_images(frames_from(prior, residual, self.denoiser.model.cfg))  # [B, R, R, 3]
         if self._size != self.work_size:  # on uint8 images: a fifth of torch's float bicubic here
             size = (self._size, self._size)
             out = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in out])
-        return out[0] if single else out
-
-    def _sample_onnx(
-        self,
-        step: OrtEngine,
-        prior: torch.Tensor,
-        lmap: np.ndarray,
-        reference: list[torch.Tensor],
-        noise: torch.Tensor,
-    ) -> torch.Tensor:
-        """:func:`~engines.diffusion.model.sample_residual` with each step on ONNX Runtime."""
-        fixed = {"prior": prior.numpy(), "lmap": lmap}
-        fixed |= {f"ref{i}": f.contiguous().numpy() for i, f in enumerate(reference)}
-
-        def clean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            feeds = {**fixed, "x_t": x.contiguous().numpy(), "t": np.full(len(x), float(t), np.float32)}
-            return torch.from_numpy(step(feeds)["clean"])
-
-        return euler_flow(clean, noise, self.denoiser.steps)
+        return np.split(out, np.cumsum([len(c.prior) for c in conds])[:-1])
 
 
 def weights_folder(options: RendererOptions) -> Path:

@@ -10,7 +10,7 @@ threads and must not keep per-session state.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,9 +40,39 @@ class Renderer(ABC):
         """Memory this renderer keeps (its per-avatar cache), for the pool's memory limit."""
         return 0
 
+    def batch_key(self) -> Hashable:
+        """Renderers with equal keys render together in one :meth:`render_together` call: the
+        render stage's batching across sessions *and avatars*. The default key is the renderer
+        itself, so only sessions on the same avatar and size share a call; a renderer whose per-frame
+        network is shared by every avatar (the diffusion renderer's denoiser) returns a key of that
+        network and gathers each avatar's tensors into one batch."""
+        return id(self)
+
+    def render_together(self, parts: Sequence[tuple[Renderer, np.ndarray]]) -> list[np.ndarray]:
+        """Frames of several renderers that share this one's :meth:`batch_key`: ``parts`` are
+        (renderer, motion [n_i, 40]) pairs, the result is uint8 [n_i, S, S, 3] per pair, in order.
+        The default renders each renderer's rows in one :meth:`render` call."""
+        return render_each(parts)
+
     def warm_up(self) -> None:
         """Pay first-call costs (allocation, tracing) now, not on a session's first frame."""
         self.render(np.zeros((1, 40), dtype=np.float32))
+
+
+def render_each(parts: Sequence[tuple[Renderer, np.ndarray]]) -> list[np.ndarray]:
+    """:meth:`Renderer.render_together` without a shared batch: the rows of each distinct renderer
+    stacked into one call, split back per part."""
+    rows: dict[int, list[int]] = {}  # renderer -> the parts it draws
+    for i, (renderer, _) in enumerate(parts):
+        rows.setdefault(id(renderer), []).append(i)
+    out: list[np.ndarray] = [np.empty(0, np.uint8)] * len(parts)
+    for members in rows.values():
+        renderer = parts[members[0]][0]
+        motion = [np.atleast_2d(np.asarray(parts[i][1], np.float32)) for i in members]
+        frames = renderer.render(np.concatenate(motion))  # [sum n_i, S, S, 3]
+        for i, chunk in zip(members, np.split(frames, np.cumsum([len(m) for m in motion])[:-1]), strict=True):
+            out[i] = chunk
+    return out
 
 
 @dataclass(frozen=True)

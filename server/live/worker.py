@@ -310,9 +310,14 @@ class RenderWorker:
         for stream in fed:
             stream.collect()
         due = sorted((s for s in streams if s.active and s.has_frame), key=lambda s: s.last_served)
-        groups: dict[int, list[FrameStream]] = {}  # streams sharing a renderer render as one batch
+        groups: dict[Hashable, list[FrameStream]] = {}  # streams whose renderers batch together
         for stream in due:
-            groups.setdefault(id(stream.renderer), []).append(stream)
+            try:
+                key = stream.renderer.batch_key()
+            except Exception as exc:
+                stream.fail(exc)
+                continue
+            groups.setdefault(key, []).append(stream)
         rendered = 0
         for group in groups.values():
             live = [s for s in group if not s.closed]
@@ -330,9 +335,11 @@ class RenderWorker:
         return rendered
 
     def _render_batch(self, streams: list[FrameStream]) -> int:
-        """Streams sharing one renderer (same avatar and size): the freshest audio in, then their
-        newest frames rendered in one call [B, 40] -> [B, S, S, 3], each charged its share. If the
-        batch fails, each frame is rendered alone, so one bad frame only costs its own stream."""
+        """Streams whose renderers share a batch key (the same avatar and size; for the diffusion
+        renderer any avatar on its denoiser): the freshest audio in, then their newest frames
+        rendered in one :meth:`~engines.render.base.Renderer.render_together` call, each stream
+        charged its share. If the batch fails, each frame is rendered alone, so one bad frame only
+        costs its own stream."""
         taken = []
         for stream in streams:
             stream.ingest()
@@ -343,8 +350,10 @@ class RenderWorker:
             return 0
         try:
             t0 = time.perf_counter()
-            motion = np.stack([np.asarray(f.motion, dtype=np.float32) for _, f in taken])  # [B, 40]
-            images = taken[0][0].renderer.render(motion)  # [B, S, S, 3]
+            parts = [
+                (s.renderer, np.asarray(f.motion, dtype=np.float32)[None]) for s, f in taken
+            ]  # [1, 40] each
+            images = taken[0][0].renderer.render_together(parts)  # [1, S, S, 3] each
             share = (time.perf_counter() - t0) / len(taken)
         except Exception:
             log.exception("batched render of %d frames failed; rendering them one by one", len(taken))
@@ -352,7 +361,7 @@ class RenderWorker:
         self.batched_renders += 1
         self.largest_render_batch = max(self.largest_render_batch, len(taken))
         return sum(
-            stream.deliver_rendered(frame, np.ascontiguousarray(images[i]), share)
+            stream.deliver_rendered(frame, np.ascontiguousarray(images[i][0]), share)
             for i, (stream, frame) in enumerate(taken)
         )
 

@@ -15,10 +15,18 @@ def test_rows_for_every_stage_steps_and_size(tmp_path: Path) -> None:
         tmp_path, "render_student", RenderDenoiser(RenderModelConfig(widths=(16, 32, 32))), 1, {}
     )
     cfg = DiffusionBenchConfig(
-        weights_dir=tmp_path, steps=(1, 2), batches=(2,), sizes=(256,), work_sizes=(64,), repeats=3
+        weights_dir=tmp_path, steps=(1, 2), batches=(2,), sizes=(256,), work_sizes=(64,), avatars=(2,), repeats=3
     )
     result = run(cfg)
     stages = {(r["stage"], r["steps"]) for r in result["rows"]}
-    assert stages == {("warp", 0), ("diffusion", 1), ("diffusion", 2), ("denoiser", 1)}
+    assert stages == {
+        ("warp", 0),
+        ("diffusion", 1),
+        ("diffusion", 2),
+        ("denoiser", 1),
+        ("avatars one by one", 1),
+        ("avatars together", 1),
+    }
     assert all(r["ms_per_frame"] > 0 for r in result["rows"]) and result["work_size"] == 128
     assert "| diffusion | 256 | 2 | 2 |" in markdown(result)
+    assert "| avatars together | 256 | 2 | 1 |" in markdown(result)

@@ -11,6 +11,7 @@ import pytest
 from xactor.engines import motion_space as ms
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.diffusion.model import RenderDenoiser, RenderModelConfig
+from xactor.engines.diffusion.renderer import DiffusionRenderer
 from xactor.engines.diffusion.weights import save_render_weights
 from xactor.engines.procedural.avatar import add_procedural
 from xactor.engines.render.base import RendererOptions, create_renderer
@@ -67,11 +68,58 @@ def test_diffusion_renderer_on_onnxruntime_matches_torch(store: AvatarStore, tmp
     save_render_weights(tmp_path, "render_student", model, 2, {})  # two steps: the loop runs on ORT
     bundle, _ = add_procedural(store, 2_000_005)
     motion = np.stack([ms.from_dict({"jawOpen": 0.5})[0], ms.from_dict({"eyeBlinkLeft": 1.0})[0]])
-    frames = {
-        backend: create_renderer("diffusion", bundle, RendererOptions(256, backend, tmp_path)).render(motion)
+    renderers = {
+        backend: create_renderer("diffusion", bundle, RendererOptions(256, backend, tmp_path))
         for backend in ("torch", "onnxruntime")
     }
-    assert np.abs(frames["torch"].astype(int) - frames["onnxruntime"]).max() <= 2
+    on_ort = renderers["onnxruntime"]
+    assert isinstance(on_ort, DiffusionRenderer) and on_ort.denoiser.runs_on(1) == "onnxruntime"
+    single = np.stack([on_ort.render(m) for m in motion])  # batches of one run on ONNX Runtime
+    assert np.abs(renderers["torch"].render(motion).astype(int) - single).max() <= 2
+
+
+def test_avatars_on_one_denoiser_render_together_in_one_batch(
+    store: AvatarStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render stage's batch across avatars: every avatar's conditioning gathered into one
+    denoiser run, each frame the one its avatar renders alone; renderers of another size refused."""
+    import torch
+
+    torch.manual_seed(1)
+    model = RenderDenoiser(RenderModelConfig(widths=(16, 32, 32)))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    save_render_weights(tmp_path, "render_student", model, 1, {})
+    options = RendererOptions(256, "onnxruntime", tmp_path)
+    one, two = (
+        create_renderer("diffusion", add_procedural(store, s)[0], options) for s in (2_000_008, 2_000_009)
+    )
+    assert isinstance(one, DiffusionRenderer) and isinstance(two, DiffusionRenderer)
+    assert one.batch_key() == two.batch_key() and one.denoiser.runs_on(3) == "torch"
+    motion = np.stack([ms.from_dict({"jawOpen": 0.5})[0], ms.from_dict({"headYaw": 0.3})[0]])
+    alone = [one.render(motion[:1]), two.render(motion)]  # [1, ...] on ONNX Runtime, [2, ...] on torch
+    from xactor.engines.diffusion import renderer as diffusion
+
+    batches: list[int] = []
+    sample = diffusion.sample_residual
+
+    def counted(model: RenderDenoiser, prior: torch.Tensor, *rest: object) -> torch.Tensor:
+        batches.append(len(prior))
+        return sample(model, prior, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(diffusion, "sample_residual", counted)
+    together = one.render_together([(one, motion[:1]), (two, motion)])
+    assert [f.shape for f in together] == [(1, 256, 256, 3), (2, 256, 256, 3)]
+    for got, want in zip(together, alone, strict=True):
+        assert np.abs(got.astype(int) - want).max() <= 2
+    assert batches == [3]  # one denoiser run for both avatars
+    assert np.abs(together[0][0].astype(int) - together[1][0]).mean() > 1  # two faces, not one
+    other = create_renderer(
+        "diffusion", add_procedural(store, 2_000_010)[0], RendererOptions(128, "torch", tmp_path)
+    )
+    assert other.batch_key() != one.batch_key()
+    with pytest.raises(ValueError, match="one denoiser and size"):
+        one.render_together([(one, motion[:1]), (other, motion[:1])])
 
 
 def test_denoiser_is_shared_by_avatars_and_its_graph_exported_once(

@@ -608,6 +608,43 @@ async def test_streams_sharing_a_renderer_render_in_one_call(fail_batches: bool)
         assert shared.batches == [3, 3, 3, 3] and run.worker.largest_render_batch == 3
 
 
+class SharedStage(BarRenderer):
+    """Per-avatar renderers of one shared stage (one batch key): each paints its own grey, and
+    ``render_together`` records which renderers each call carried."""
+
+    def __init__(self, grey: int, calls: list[list[int]]) -> None:
+        super().__init__(SIZE)
+        self.grey, self.stage_calls = grey, calls
+
+    def batch_key(self) -> str:
+        return "shared-stage"
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        out = super().render(motion)
+        out[out == 96] = self.grey
+        return out
+
+    def render_together(self, parts):  # type: ignore[no-untyped-def]
+        self.stage_calls.append([r.grey for r, _ in parts])
+        return [r.render(m) for r, m in parts]
+
+
+async def test_streams_of_different_avatars_on_one_stage_render_in_one_call() -> None:
+    """Renderers that share a batch key (the diffusion renderer's denoiser, any avatar) render all
+    due frames in one ``render_together`` call a turn; each stream gets its own avatar's picture."""
+    calls: list[list[int]] = []
+    greys = {"a": 40, "b": 120}
+    scripts = {
+        n: StreamScript([frames_of(0.5) for _ in range(3)], renderer=SharedStage(g, calls))
+        for n, g in greys.items()
+    }
+    run = await run_worker_test(scripts)
+    assert [sorted(c) for c in calls] == [[40, 120]] * 3 and run.worker.largest_render_batch == 2
+    for name, grey in greys.items():
+        assert [f.index for f in run.delivered[name]] == [0, 1, 2]
+        assert all(int(f.image[0, 0, 0]) == grey for f in run.delivered[name])
+
+
 # ---- batching behind the motion source's contract ------------------------------------------------
 class Batches:
     """A shared "model" for :class:`BatchingSource`: records each batch it ran, costs clock time,
