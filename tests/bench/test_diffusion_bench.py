@@ -15,7 +15,13 @@ def test_rows_for_every_stage_steps_and_size(tmp_path: Path) -> None:
         tmp_path, "render_student", RenderDenoiser(RenderModelConfig(widths=(16, 32, 32))), 1, {}
     )
     cfg = DiffusionBenchConfig(
-        weights_dir=tmp_path, steps=(1, 2), batches=(2,), sizes=(256,), work_sizes=(64,), avatars=(2,), repeats=3
+        weights_dir=tmp_path,
+        steps=(1, 2),
+        batches=(2,),
+        sizes=(256,),
+        work_sizes=(64,),
+        avatars=(2,),
+        repeats=3,
     )
     result = run(cfg)
     stages = {(r["stage"], r["steps"]) for r in result["rows"]}
