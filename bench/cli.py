@@ -226,6 +226,9 @@ def session_cpu(
     duration: float = typer.Option(20.0, min=2.0, help="Seconds of each measuring window."),
     baseline: str | None = typer.Option(None, help="A git revision measured beside the current code."),
     repeats: int = typer.Option(1, min=1, help="Times to run every level."),
+    renderer: str = typer.Option(
+        "warp", help="warp (default avatar) or diffusion (each session its own procedural avatar)."
+    ),
     json_out: JsonOut = None,
 ) -> None:
     """Server CPU per live session (its own process_cpu_seconds_total), optionally beside a baseline."""
@@ -237,6 +240,7 @@ def session_cpu(
         duration_s=duration,
         baseline=baseline,
         repeats=repeats,
+        renderer=renderer,
     )
     _report(asyncio.run(run(cfg)), print_report, json_out)
 

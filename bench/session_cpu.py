@@ -7,6 +7,9 @@ from ``/metrics``, waits ``duration`` seconds, reads it again, and reports cores
 session, each session's frame rate, its audio-to-frame latency (server side, p95) and the longest
 gap between two frames its client received (a freeze).
 
+``--renderer diffusion`` measures the diffusion renderer instead: each session on a different
+procedural avatar (its domain), so the render stage's batch across avatars is what runs.
+
 ``--baseline REV`` runs the same levels on the code of git revision REV too (a temporary worktree),
 interleaved with the current code level by level, so "before" and "after" share the machine's
 state: this VM's speed drifts by tens of percent from hour to hour.
@@ -45,14 +48,18 @@ class SessionCpuConfig:
     warmup_s: float = 5.0
     baseline: str | None = None  # a git revision to measure beside the current code
     repeats: int = 1
+    renderer: str = "warp"  # "diffusion": each session on its own procedural avatar
 
 
 async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, Any]:
     """``sessions`` speaking clients against the server at ``url``: cores over the window."""
     async with httpx.AsyncClient(base_url=url, timeout=60.0) as http:
         clients = [LiveClient(http=http, keep_images=False) for _ in range(sessions)]
-        for client in clients:  # one by one: concurrent offers would share the start-up's spike
-            await client.start(SignalTrack(_speech_like(3.0), loop_signal=True))
+        avatars = await _avatars(http, cfg.renderer, sessions)
+        options = {"renderer": cfg.renderer}
+        for client, avatar in zip(clients, avatars, strict=True):  # one by one: offers at once
+            # would share the start-up's spike
+            await client.start(SignalTrack(_speech_like(3.0), loop_signal=True), avatar, options)
         try:
             await asyncio.sleep(cfg.warmup_s)
             cpu0, t0 = server_cpu_seconds((await http.get("/metrics")).text), time.monotonic()
@@ -85,6 +92,20 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
     }
 
 
+async def _avatars(http: httpx.AsyncClient, renderer: str, sessions: int) -> list[str]:
+    """The avatar of each session: the default for the warp renderer; for the diffusion renderer a
+    different procedural avatar each (waiting for the server to prepare them)."""
+    if renderer != "diffusion":
+        return ["default"] * sessions
+    for _ in range(600):
+        listed = (await http.get("/avatars")).json()["avatars"]
+        ids = [a["id"] for a in listed if a["procedural_seed"] is not None]
+        if len(ids) >= sessions:
+            return ids[:sessions]
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"the server prepared fewer than {sessions} procedural avatars")
+
+
 def _longest_gap_ms(times: list[float]) -> float | None:
     return round(1000 * max(b - a for a, b in itertools.pairwise(times)), 1) if len(times) > 1 else None
 
@@ -110,7 +131,10 @@ def worktree(revision: str) -> Iterator[Path]:
 
 async def _level(repo: Path, sessions: int, cfg: SessionCpuConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="xactor-cpu-") as tmp:
-        env = {"XACTOR_MAX_SESSIONS": str(max(cfg.sessions) + 1)}
+        env = {
+            "XACTOR_MAX_SESSIONS": str(max(cfg.sessions) + 1),
+            "XACTOR_PROCEDURAL_AVATARS": str(max(2, *cfg.sessions)),
+        }
         async with local_server(Path(tmp), env=env, repo=repo) as url:
             return await measure(url, sessions, cfg)
 
@@ -127,7 +151,7 @@ async def run(cfg: SessionCpuConfig) -> dict[str, Any]:
                 for name, repo in codes.items():
                     log.info("session cpu: %s, %d session(s)", name, sessions)
                     rows.append({"code": name, **await _level(repo, sessions, cfg)})
-    return {"duration_s": cfg.duration_s, "rows": rows, "summary": summary(rows)}
+    return {"duration_s": cfg.duration_s, "renderer": cfg.renderer, "rows": rows, "summary": summary(rows)}
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,7 +191,10 @@ def print_report(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Server CPU per live session ({result['duration_s']:g} s windows)")
+    renderer = result.get("renderer", "warp")
+    table = Table(
+        title=f"Server CPU per live session, {renderer} renderer ({result['duration_s']:g} s windows)"
+    )
     columns = (
         "code",
         "sessions",

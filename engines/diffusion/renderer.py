@@ -48,13 +48,6 @@ if TYPE_CHECKING:
     from xactor.engines.avatar.bundle import AvatarBundle
 
 
-ORT_UP_TO_BATCH = 1
-"""Batches up to this size run the denoiser on ONNX Runtime (when it has a step graph), larger ones
-on torch. On the 2-core CPU (``xactor bench engines``) ONNX Runtime runs one frame 1.5x faster than
-torch, but its batch of two no faster than two single frames, while torch's batch of two costs 1.5
-frames: the right backend depends on the batch size."""
-
-
 @dataclass(frozen=True)
 class Denoiser:
     """One weights file's denoiser as the live renderer runs it; shared by every avatar and
@@ -65,16 +58,17 @@ class Denoiser:
     work_size: int
     step: OrtEngine | None = None
 
-    def runs_on(self, batch: int) -> str:
-        """The backend a batch of ``batch`` frames runs on (:data:`ORT_UP_TO_BATCH`)."""
-        return "onnxruntime" if self.step is not None and batch <= ORT_UP_TO_BATCH else "torch"
-
     def residual(
         self, prior: torch.Tensor, lmap: torch.Tensor, reference: list[torch.Tensor], noise: torch.Tensor
     ) -> torch.Tensor:
         """The sampled residual [B, 3, R, R] of warp priors [B, 3, R, R] (in [-1, 1]), landmark
-        maps [B, 1, R, R], reference features per level [B, C, ...] and noise [B, 3, R, R]."""
-        if self.step is None or self.runs_on(len(prior)) == "torch":
+        maps [B, 1, R, R], reference features per level [B, C, ...] and noise [B, 3, R, R].
+
+        Every batch size runs on the same backend. Alone, torch runs a batch of two frames
+        faster than ONNX Runtime (17 against 22 ms a frame here), but in the live server, beside
+        the encoders and the motion model's ONNX Runtime threads, two sessions fell from 14.4 to
+        7.0 fps with torch's batches (``xactor bench cpu --renderer diffusion``)."""
+        if self.step is None:
             return sample_residual(self.model, prior, lmap, reference, self.steps, noise)
         step = self.step
         fixed = {"prior": prior.numpy(), "lmap": lmap.numpy()}
@@ -145,7 +139,6 @@ class DiffusionRenderer(Renderer):
 
     @property
     def backend(self) -> str:
-        """The backend a single frame's denoiser runs on (batches: :meth:`Denoiser.runs_on`)."""
         return "torch" if self.denoiser.step is None else "onnxruntime"
 
     @property

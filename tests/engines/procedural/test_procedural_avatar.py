@@ -73,49 +73,51 @@ def test_diffusion_renderer_on_onnxruntime_matches_torch(store: AvatarStore, tmp
         for backend in ("torch", "onnxruntime")
     }
     on_ort = renderers["onnxruntime"]
-    assert isinstance(on_ort, DiffusionRenderer) and on_ort.denoiser.runs_on(1) == "onnxruntime"
-    single = np.stack([on_ort.render(m) for m in motion])  # batches of one run on ONNX Runtime
-    assert np.abs(renderers["torch"].render(motion).astype(int) - single).max() <= 2
+    assert isinstance(on_ort, DiffusionRenderer) and on_ort.denoiser.step is not None
+    single = np.stack([on_ort.render(m) for m in motion])
+    assert np.abs(renderers["torch"].render(motion).astype(int) - on_ort.render(motion)).max() <= 2
+    np.testing.assert_array_equal(single, on_ort.render(motion))  # a batch = its frames alone
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 def test_avatars_on_one_denoiser_render_together_in_one_batch(
-    store: AvatarStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: AvatarStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     """The render stage's batch across avatars: every avatar's conditioning gathered into one
     denoiser run, each frame the one its avatar renders alone; renderers of another size refused."""
     import torch
+
+    from xactor.engines.diffusion import renderer as diffusion
 
     torch.manual_seed(1)
     model = RenderDenoiser(RenderModelConfig(widths=(16, 32, 32)))
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
     save_render_weights(tmp_path, "render_student", model, 1, {})
-    options = RendererOptions(256, "onnxruntime", tmp_path)
+    options = RendererOptions(256, backend, tmp_path)
     one, two = (
         create_renderer("diffusion", add_procedural(store, s)[0], options) for s in (2_000_008, 2_000_009)
     )
     assert isinstance(one, DiffusionRenderer) and isinstance(two, DiffusionRenderer)
-    assert one.batch_key() == two.batch_key() and one.denoiser.runs_on(3) == "torch"
+    assert one.batch_key() == two.batch_key() and one.denoiser is two.denoiser
     motion = np.stack([ms.from_dict({"jawOpen": 0.5})[0], ms.from_dict({"headYaw": 0.3})[0]])
-    alone = [one.render(motion[:1]), two.render(motion)]  # [1, ...] on ONNX Runtime, [2, ...] on torch
-    from xactor.engines.diffusion import renderer as diffusion
-
+    alone = [one.render(motion[:1]), two.render(motion)]
     batches: list[int] = []
-    sample = diffusion.sample_residual
+    residual = diffusion.Denoiser.residual
 
-    def counted(model: RenderDenoiser, prior: torch.Tensor, *rest: object) -> torch.Tensor:
+    def counted(self: diffusion.Denoiser, prior: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
         batches.append(len(prior))
-        return sample(model, prior, *rest)  # type: ignore[arg-type]
+        return residual(self, prior, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(diffusion, "sample_residual", counted)
+    monkeypatch.setattr(diffusion.Denoiser, "residual", counted)
     together = one.render_together([(one, motion[:1]), (two, motion)])
+    assert batches == [3]  # one denoiser run for both avatars
     assert [f.shape for f in together] == [(1, 256, 256, 3), (2, 256, 256, 3)]
     for got, want in zip(together, alone, strict=True):
         assert np.abs(got.astype(int) - want).max() <= 2
-    assert batches == [3]  # one denoiser run for both avatars
     assert np.abs(together[0][0].astype(int) - together[1][0]).mean() > 1  # two faces, not one
     other = create_renderer(
-        "diffusion", add_procedural(store, 2_000_010)[0], RendererOptions(128, "torch", tmp_path)
+        "diffusion", add_procedural(store, 2_000_010)[0], RendererOptions(128, backend, tmp_path)
     )
     assert other.batch_key() != one.batch_key()
     with pytest.raises(ValueError, match="one denoiser and size"):
