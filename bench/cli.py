@@ -220,6 +220,13 @@ def load(
     _report(asyncio.run(run(cfg)), print_report, json_out)
 
 
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{item!r}: expected KEY=VALUE")
+    return key, value
+
+
 @bench_app.command("cpu")
 def session_cpu(
     sessions: str = typer.Option("1,2", help="Session counts to measure, each on a fresh server."),
@@ -228,6 +235,9 @@ def session_cpu(
     repeats: int = typer.Option(1, min=1, help="Times to run every level."),
     renderer: str = typer.Option(
         "warp", help="warp (default avatar) or diffusion (each session its own procedural avatar)."
+    ),
+    variant_env: list[str] = typer.Option(
+        [], help="KEY=VALUE server setting measured as another row beside the defaults (repeatable)."
     ),
     json_out: JsonOut = None,
 ) -> None:
@@ -241,6 +251,7 @@ def session_cpu(
         baseline=baseline,
         repeats=repeats,
         renderer=renderer,
+        variant_env=tuple(_key_value(item) for item in variant_env),
     )
     _report(asyncio.run(run(cfg)), print_report, json_out)
 

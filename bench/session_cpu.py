@@ -10,6 +10,9 @@ gap between two frames its client received (a freeze).
 ``--renderer diffusion`` measures the diffusion renderer instead: each session on a different
 procedural avatar (its domain), so the render stage's batch across avatars is what runs.
 
+``--variant-env KEY=VALUE`` (repeatable) measures the current code with those server settings
+too, as a third row per level: how a setting (``XACTOR_TORCH_THREADS=1``) changes the cost.
+
 ``--baseline REV`` runs the same levels on the code of git revision REV too (a temporary worktree),
 interleaved with the current code level by level, so "before" and "after" share the machine's
 state: this VM's speed drifts by tens of percent from hour to hour.
@@ -49,6 +52,9 @@ class SessionCpuConfig:
     baseline: str | None = None  # a git revision to measure beside the current code
     repeats: int = 1
     renderer: str = "warp"  # "diffusion": each session on its own procedural avatar
+    # Server settings (environment variables) measured as another row beside the current code's
+    # defaults, level by level: e.g. (("XACTOR_TORCH_THREADS", "1"),).
+    variant_env: tuple[tuple[str, str], ...] = ()
 
 
 async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, Any]:
@@ -129,9 +135,12 @@ def worktree(revision: str) -> Iterator[Path]:
         shutil.rmtree(folder.parent, ignore_errors=True)
 
 
-async def _level(repo: Path, sessions: int, cfg: SessionCpuConfig) -> dict[str, Any]:
+async def _level(
+    repo: Path, extra_env: dict[str, str], sessions: int, cfg: SessionCpuConfig
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="xactor-cpu-") as tmp:
         env = {
+            **extra_env,
             "XACTOR_MAX_SESSIONS": str(max(cfg.sessions) + 1),
             "XACTOR_PROCEDURAL_AVATARS": str(max(2, *cfg.sessions)),
         }
@@ -140,17 +149,22 @@ async def _level(repo: Path, sessions: int, cfg: SessionCpuConfig) -> dict[str, 
 
 
 async def run(cfg: SessionCpuConfig) -> dict[str, Any]:
-    codes: dict[str, Path] = {}
+    codes: dict[str, tuple[Path, dict[str, str]]] = {}
     with contextlib.ExitStack() as stack:
         if cfg.baseline:
-            codes[f"baseline {cfg.baseline}"] = stack.enter_context(worktree(cfg.baseline))
-        codes["current"] = REPO
+            codes[f"baseline {cfg.baseline}"] = (stack.enter_context(worktree(cfg.baseline)), {})
+        codes["current"] = (REPO, {})
+        if cfg.variant_env:
+            codes["current, " + " ".join(f"{k}={v}" for k, v in cfg.variant_env)] = (
+                REPO,
+                dict(cfg.variant_env),
+            )
         rows: list[dict[str, Any]] = []
         for _ in range(cfg.repeats):
             for sessions in cfg.sessions:
-                for name, repo in codes.items():
+                for name, (repo, extra_env) in codes.items():
                     log.info("session cpu: %s, %d session(s)", name, sessions)
-                    rows.append({"code": name, **await _level(repo, sessions, cfg)})
+                    rows.append({"code": name, **await _level(repo, extra_env, sessions, cfg)})
     return {"duration_s": cfg.duration_s, "renderer": cfg.renderer, "rows": rows, "summary": summary(rows)}
 
 
@@ -170,7 +184,7 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     for row in out:
-        base = [b for b in out if b["code"] != "current" and b["sessions"] == row["sessions"]]
+        base = [b for b in out if b["code"].startswith("baseline") and b["sessions"] == row["sessions"]]
         if (
             row["code"] == "current"
             and base

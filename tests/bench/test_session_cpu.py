@@ -29,6 +29,11 @@ def test_a_saturated_server_is_charged_per_frame_and_compared_with_the_baseline(
     assert "ratio_to_baseline" not in baseline
 
 
+def test_a_settings_variant_is_not_taken_for_the_baseline() -> None:
+    rows = [_row("current", 1, 0.8, 25.0), _row("current, XACTOR_TORCH_THREADS=1", 1, 0.7, 25.0)]
+    assert all("ratio_to_baseline" not in row for row in summary(rows))
+
+
 def test_the_baseline_is_a_detached_checkout_removed_afterwards() -> None:
     with worktree("HEAD") as folder:
         assert (folder / "pyproject.toml").is_file() and (folder / "xactor").is_dir()
@@ -36,10 +41,13 @@ def test_the_baseline_is_a_detached_checkout_removed_afterwards() -> None:
 
 
 @pytest.mark.slow
-def test_one_live_session_is_measured_on_a_real_server() -> None:
-    result = asyncio.run(run(SessionCpuConfig(sessions=(1,), duration_s=3.0, warmup_s=2.0)))
-    (row,) = result["rows"]
-    assert row["code"] == "current" and row["sessions"] == 1
-    assert 0.05 < row["cores"] < 4.0  # it streamed: the server spent CPU on it
-    assert row["fps"][0] > 5 and row["fps_received"][0] > 5, row
-    assert row["longest_gap_ms"][0] is not None and row["cores_per_25fps_session"] is not None
+def test_one_live_diffusion_session_is_measured_on_a_real_server() -> None:
+    """A real server: the diffusion renderer on a procedural avatar."""
+    cfg = SessionCpuConfig(sessions=(1,), duration_s=3.0, warmup_s=2.0, renderer="diffusion")
+    result = asyncio.run(run(cfg))
+    assert [r["code"] for r in result["rows"]] == ["current"]
+    assert result["renderer"] == "diffusion"
+    for row in result["rows"]:
+        assert row["sessions"] == 1 and 0.05 < row["cores"] < 4.0  # it streamed: the server spent CPU
+        assert row["fps"][0] > 5 and row["fps_received"][0] > 5, row
+        assert row["longest_gap_ms"][0] is not None and row["cores_per_25fps_session"] is not None
