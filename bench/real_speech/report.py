@@ -85,6 +85,18 @@ def markdown(report: dict[str, Any]) -> str:
                 for s in space.values()
             ),
         ]
+        jaw_rho = [
+            "ρ of jawOpen alone with phone openness",
+            *(_num(s.get("jaw_rho")) for s in space.values()),
+        ]
+        press = [
+            "mouthPress on /p b m/ · on /t d n k g ng/ (corpus targets)",
+            *(
+                f"{_num(s.get('press_bilabials'))} ({_num(s.get('press_target_bilabials'))}) · "
+                f"{_num(s.get('press_tongue_stops'))} ({_num(s.get('press_target_tongue_stops'))})"
+                for s in space.values()
+            ),
+        ]
         acc = offline.get("phone_recognizer") or {}
         rec = [
             "phone recognizer: frames / speech / /p b m/",
@@ -97,7 +109,12 @@ def markdown(report: dict[str, Any]) -> str:
             ),
         ]
         parts.append(
-            _table("offline, motion space (face model, no pose)", space, "lip opening", [jaw, peak, rec])
+            _table(
+                "offline, motion space (face model, no pose)",
+                space,
+                "lip opening",
+                [jaw, peak, jaw_rho, press, rec],
+            )
         )
     return "\n".join(parts)
 

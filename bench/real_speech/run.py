@@ -16,7 +16,7 @@ from xactor.bench.real_speech import motion_space, pixels
 from xactor.bench.real_speech.clips import ClipData, load_clips
 from xactor.bench.real_speech.config import RealEvalConfig
 from xactor.bench.real_speech.offline import PortraitRenderer, SourceFactory, clip_motion
-from xactor.bench.real_speech.score import jaw_amplitude, score
+from xactor.bench.real_speech.score import jaw_amplitude, lip_press, score
 from xactor.engines.timebase import FPS
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ def offline(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str]
         result["motion_space"][label] = {
             **score(clips, openings, motion_space.closed_threshold()),
             **jaw_amplitude(clips, [motion_space.jaw(m) for m in motions]),
+            **lip_press(clips, motions),
         }
         for clip, motion in zip(clips, motions, strict=True):
             series[f"motion/{label}/{clip.id}"] = motion
@@ -191,6 +192,7 @@ def rescore(run: Path, devset: Path) -> dict[str, Any]:
             offline["motion_space"][label] = {
                 **score(clips, [motion_space.opening(m) for m in motions], motion_space.closed_threshold()),
                 **jaw_amplitude(clips, [motion_space.jaw(m) for m in motions]),
+                **lip_press(clips, motions),
             }
             for portrait in report["portraits"]:
                 openings = [series[f"pixels/{portrait}/{label}/{c.id}"] for c in clips]

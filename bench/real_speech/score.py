@@ -11,6 +11,11 @@ import numpy as np
 from xactor.bench.real_speech import metrics
 from xactor.bench.real_speech.clips import ClipData
 from xactor.bench.real_speech.phones import jaw_target
+from xactor.engines import motion_space as ms
+from xactor.training.corpus.motion.visemes import VISEMES
+from xactor.training.motion.metrics import BILABIALS
+
+TONGUE_STOPS: frozenset[str] = frozenset({"T", "D", "N", "K", "G", "NG"})  # closed mouth inside, lips free
 
 
 def score(clips: Sequence[ClipData], openings: Sequence[np.ndarray], threshold: float) -> dict[str, Any]:
@@ -65,4 +70,40 @@ def jaw_amplitude(clips: Sequence[ClipData], jaws: Sequence[np.ndarray]) -> dict
         "jaw_peak_open_vowels": float(np.mean(peaks)) if peaks else float("nan"),
         "jaw_target_peak": float(np.mean(peak_targets)) if peaks else float("nan"),
         "open_vowels": len(peaks),
+    }
+
+
+def lip_press(clips: Sequence[ClipData], motions: Sequence[np.ndarray]) -> dict[str, float]:
+    """Where the lips press and how well the jaw alone follows the phones: mean mouthPress on
+    /p b m/ frames and on tongue stops (/t d n k g ng/, whose lips the corpus leaves free), each
+    with the corpus's viseme target, and ρ of jawOpen alone with phone openness. A source unsure
+    of a stop's place presses on every stop and shuts the lips where the phones leave them apart:
+    the lip opening then follows the phones less well than its jaw does."""
+    press = [ms.INDEX["mouthPressLeft"], ms.INDEX["mouthPressRight"]]
+    pairs = list(zip(clips, motions, strict=True))
+    ends = [min(len(m), c.frames) for c, m in pairs]
+    per_frame = np.concatenate([c.per_frame[:n] for (c, _), n in zip(pairs, ends, strict=True)])
+    scored = np.concatenate([c.scored[:n] for (c, _), n in zip(pairs, ends, strict=True)])
+    pressed = np.concatenate([m[:n, press].mean(1) for (_, m), n in zip(pairs, ends, strict=True)])  # [sum T]
+
+    def mean_on(phones: frozenset[str]) -> tuple[float, float]:
+        sel = scored & np.isin(per_frame, list(phones))
+        targets = [VISEMES[p].targets.get("mouthPressLeft", 0.0) for p in per_frame[sel]]
+        if not sel.any():
+            return float("nan"), float("nan")
+        return float(pressed[sel].mean()), float(np.mean(targets))
+
+    bilabial, bilabial_target = mean_on(BILABIALS)
+    tongue, tongue_target = mean_on(TONGUE_STOPS)
+    jaw = ms.INDEX["jawOpen"]
+    jaws = [
+        (np.asarray(m[:n, jaw], np.float64), c.target[:n], c.scored[:n])
+        for (c, m), n in zip(pairs, ends, strict=True)
+    ]
+    return {
+        "press_bilabials": bilabial,
+        "press_target_bilabials": bilabial_target,
+        "press_tongue_stops": tongue,
+        "press_target_tongue_stops": tongue_target,
+        "jaw_rho": metrics.correlation(jaws, 0),
     }

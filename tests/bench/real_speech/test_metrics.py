@@ -94,3 +94,22 @@ def test_the_lag_between_whole_frames_comes_from_the_correlations_curvature() ->
     assert metrics.fine_lag(clips, lag) == pytest.approx(100.0, abs=6.0)
     on_time = [(target, target, np.ones(t.size, bool))]
     assert metrics.fine_lag(on_time, metrics.best_lag(on_time)[0]) == pytest.approx(0.0, abs=2.0)
+
+
+def test_lip_press_splits_bilabials_from_tongue_stops_and_scores_the_jaw_alone() -> None:
+    from xactor.bench.real_speech.clips import ClipData
+    from xactor.bench.real_speech.score import lip_press
+    from xactor.engines import motion_space as ms
+
+    per_frame = np.array(["AA", "AA", "M", "M", "T", "D", "IY", "sil"], object)
+    target = openness_target(per_frame, sigma=0)
+    clip = ClipData("c", np.zeros(1, np.float32), per_frame, np.ones(8, bool), target, [], {})
+    motion = np.zeros((8, 40), np.float32)
+    motion[:, ms.INDEX["jawOpen"]] = target  # the jaw follows the phones exactly
+    for side in ("Left", "Right"):
+        motion[[2, 3], ms.INDEX[f"mouthPress{side}"]] = 0.6
+        motion[[4, 5], ms.INDEX[f"mouthPress{side}"]] = 0.3  # pressed where the tongue closes
+    out = lip_press([clip], [motion])
+    assert out["press_bilabials"] == pytest.approx(0.6) and out["press_tongue_stops"] == pytest.approx(0.3)
+    assert out["press_target_bilabials"] > 0.5 and out["press_target_tongue_stops"] == 0.0
+    assert out["jaw_rho"] == pytest.approx(1.0)
