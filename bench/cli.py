@@ -301,6 +301,26 @@ def motion(
     _report(result, print_report, json_out)
 
 
+@bench_app.command("encode")
+def encode(
+    presets: str = typer.Option("veryfast,superfast,ultrafast", help="libx264 presets, in turn."),
+    vp8: bool = typer.Option(True, help="Also VP8 (the fallback codec)."),
+    size: int = typer.Option(256, help="Frame side in pixels: 256 or 512 (the default avatar's crops)."),
+    bitrate: int = typer.Option(600_000, min=50_000, help="Video bits per second."),
+    frames: int = typer.Option(250, min=10, help="Rendered frames encoded per setting."),
+    rounds: int = typer.Option(2, min=1, help="Interleaved rounds of every setting."),
+    json_out: JsonOut = None,
+) -> None:
+    """The video encoder's ms per frame and PSNR by H.264 preset (and VP8), on rendered frames."""
+    from xactor.bench.encode import EncodeBenchConfig, print_report
+    from xactor.bench.encode import run as run_encode
+
+    cfg = EncodeBenchConfig(
+        presets=tuple(presets.split(",")), vp8=vp8, size=size, bitrate=bitrate, frames=frames, rounds=rounds
+    )
+    _report(run_encode(cfg), print_report, json_out)
+
+
 @bench_app.command("engines")
 def engines(
     weights_dir: Path | None = typer.Option(None, help="Generator weights (default: the shipped ones)."),

@@ -112,3 +112,25 @@ async def test_codec_negotiation_follows_preference(preferred: str) -> None:
     finally:
         await offerer.close()
         await answerer.close()
+
+
+def test_rgb_to_yuv_matches_ffmpegs_conversion_at_even_and_odd_sizes() -> None:
+    """OpenCV's I420 conversion uses FFmpeg's matrix (BT.601, limited range) and plane order: flat
+    colours come out within a level; on a picture, luma within a level and chroma close (FFmpeg
+    low-passes chroma over a wider window); odd sizes go through swscale itself."""
+    from xactor.server.live.encoding import swscale_yuv420_frame, yuv420_frame
+
+    for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255), (200, 150, 40), (16, 16, 16)):
+        flat = np.broadcast_to(np.array(colour, np.uint8), (64, 64, 3))
+        a = yuv420_frame(flat).to_ndarray().astype(int)  # [96, 64]: Y, then U, then V
+        b = swscale_yuv420_frame(flat).to_ndarray().astype(int)
+        assert np.abs(a - b).max() <= 1, colour
+    rng = np.random.default_rng(3)
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(64, 64, 3)), 0), 1)
+    image = np.clip((smooth - smooth.min()) / np.ptp(smooth) * 255, 0, 255).astype(np.uint8)
+    ours, ffmpeg = yuv420_frame(image), swscale_yuv420_frame(image)
+    assert ours.format.name == ffmpeg.format.name == "yuv420p" and (ours.width, ours.height) == (64, 64)
+    a, b = ours.to_ndarray().astype(int), ffmpeg.to_ndarray().astype(int)
+    assert np.abs(a[:64] - b[:64]).max() <= 1 and np.abs(a[64:] - b[64:]).mean() < 2
+    odd = yuv420_frame(image[:63, :63])
+    assert (odd.width, odd.height) == (63, 63)
