@@ -31,7 +31,7 @@ animator, not a pitch tracker.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -237,10 +237,19 @@ class StreamingLogMel(_StreamingRows):
 
 
 class StreamingAnalysis(_StreamingRows):
-    """Streaming log-mel and prosody from one framing and one FFT per row."""
+    """Streaming log-mel and prosody from one framing and one FFT per row. ``prosody=False``
+    leaves the prosody rows at zero (its pitch and voicing analysis is a third of the features'
+    time, and the learned generator reads log-mel only)."""
+
+    def __init__(self, prosody: bool = True) -> None:
+        super().__init__()
+        self.prosody = prosody
 
     def push(self, samples: np.ndarray) -> tuple[np.ndarray, Prosody]:
         """Append samples; returns (log-mel [n_new, 80], :class:`Prosody` with n_new rows)."""
         frames = self._framer.push(samples)
         power = _power(frames)
+        if not self.prosody:
+            rows = len(frames)
+            return _log_mel_from_power(power), Prosody(*(np.zeros(rows, np.float32) for _ in fields(Prosody)))
         return _log_mel_from_power(power), _prosody(frames, power)

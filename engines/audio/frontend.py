@@ -98,10 +98,14 @@ class AudioFrontEnd:
     One instance per session (it holds VAD state and buffers); not thread-safe.
     """
 
-    def __init__(self, vad: SileroVAD | None = None, gate: SpeechGate | None = None) -> None:
+    def __init__(
+        self, vad: SileroVAD | None = None, gate: SpeechGate | None = None, prosody: bool = True
+    ) -> None:
+        """``prosody=False``: the frames' prosody rows stay zero (for consumers that read only
+        log-mel and speech, such as the learned generator)."""
         self._vad = vad or SileroVAD()
         self._gate = gate or SpeechGate()
-        self._analysis = StreamingAnalysis()
+        self._analysis = StreamingAnalysis(prosody)
         self._stage_s = {"vad": 0.0, "features": 0.0}
         self.reset()
 

@@ -177,7 +177,7 @@ class GeneratorMotionSource(MotionSource):
                 slots=engine.slots,
             )
         self._generator.set_emotion(None if emotion is None else EMOTIONS.index(emotion), emotion_intensity)
-        self._frontend = AudioFrontEnd()
+        self._frontend = AudioFrontEnd(prosody=False)  # the model reads log-mel and speech only
         self._life = Life(seed=0 if seed is None else int(seed))
         self.reset()
 

@@ -48,6 +48,19 @@ def test_streaming_equals_offline_bit_for_bit(seed: int) -> None:
     _assert_same(_stream(AudioFrontEnd(), x, seed), offline)
 
 
+def test_without_prosody_log_mel_and_speech_are_unchanged_and_prosody_is_zero() -> None:
+    """The generator's front end skips the prosody analysis: what it does read is the same."""
+    x = _speech_with_pauses()
+    full, lean = analyse(x), _stream(AudioFrontEnd(prosody=False), x, seed=0)
+    np.testing.assert_array_equal(lean.index, full.index)
+    np.testing.assert_array_equal(lean.speech, full.speech)
+    np.testing.assert_array_equal(lean.log_mel, full.log_mel)
+    for name in F.Prosody.__dataclass_fields__:
+        rows = getattr(lean.prosody, name)
+        assert rows.shape == (len(full), ROWS_PER_FRAME) and not rows.any(), name
+    assert np.abs(full.prosody.rms_db).sum() > 0  # the full front end does measure it
+
+
 def test_frames_sit_on_the_time_base() -> None:
     """Frame k holds feature rows 4k..4k+3 and the gate after chunk (k+1)*640 // 512 - 1."""
     x = np.clip(_speech_with_pauses(), -1.0, 1.0)  # espeak peaks a little above 1; the front end clips
