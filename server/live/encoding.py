@@ -79,6 +79,8 @@ def yuv420_frame(image: np.ndarray) -> av.VideoFrame:
     (BT.601, limited range: the same matrix as FFmpeg's default) takes 0.2 ms at 256 px where
     swscale takes 0.9 (``xactor bench encode``); odd sizes, which I420 cannot hold, go through
     swscale."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected RGB bytes [H, W, 3] uint8, got {image.dtype} {image.shape}")
     h, w = image.shape[:2]
     if h % 2 or w % 2:
         return swscale_yuv420_frame(image)

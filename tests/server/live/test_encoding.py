@@ -134,3 +134,5 @@ def test_rgb_to_yuv_matches_ffmpegs_conversion_at_even_and_odd_sizes() -> None:
     assert np.abs(a[:64] - b[:64]).max() <= 1 and np.abs(a[64:] - b[64:]).mean() < 2
     odd = yuv420_frame(image[:63, :63])
     assert (odd.width, odd.height) == (63, 63)
+    with pytest.raises(ValueError, match="uint8"):
+        yuv420_frame(image.astype(np.float32))
