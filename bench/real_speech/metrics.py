@@ -70,6 +70,8 @@ def shifted(x: np.ndarray, lag: int) -> np.ndarray:
     """``x`` moved ``lag`` frames earlier (a mouth ``lag`` frames late lines up with its audio);
     the frames shifted in from outside are NaN."""
     out = np.full(x.shape, np.nan)
+    if abs(lag) >= x.size:  # a clip shorter than the lag: nothing lines up
+        return out
     if lag >= 0:
         out[: x.size - lag] = x[lag:]
     else:

@@ -48,6 +48,15 @@ def _table(
     return "\n".join(lines) + "\n"
 
 
+def _worst_clip(by_clip: dict[str, float]) -> str:
+    """The clip the source follows least well, with its ρ ("–" when not measured)."""
+    finite = {k: v for k, v in by_clip.items() if v == v}
+    if not finite:
+        return "–"
+    clip = min(finite, key=lambda k: finite[k])
+    return f"{_num(finite[clip])} ({clip})"
+
+
 def markdown(report: dict[str, Any]) -> str:
     dev = report["devset"]
     parts = [
@@ -89,6 +98,10 @@ def markdown(report: dict[str, Any]) -> str:
             "ρ of jawOpen alone with phone openness",
             *(_num(s.get("jaw_rho")) for s in space.values()),
         ]
+        worst = [
+            "lip opening's ρ, worst clip",
+            *(_worst_clip(s.get("rho_by_clip") or {}) for s in space.values()),
+        ]
         press = [
             "mouthPress on /p b m/ · on /t d n k g ng/ (corpus targets)",
             *(
@@ -113,7 +126,7 @@ def markdown(report: dict[str, Any]) -> str:
                 "offline, motion space (face model, no pose)",
                 space,
                 "lip opening",
-                [jaw, peak, jaw_rho, press, rec],
+                [jaw, peak, jaw_rho, worst, press, rec],
             )
         )
     return "\n".join(parts)

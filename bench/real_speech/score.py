@@ -37,6 +37,7 @@ def score(clips: Sequence[ClipData], openings: Sequence[np.ndarray], threshold: 
         "closed_share": closed / total if total else float("nan"),
         "contrast": metrics.contrast(cat, per_frame, scored),
         "rho": metrics.correlation(series, 0),
+        "rho_by_clip": {c.id: metrics.correlation([s], 0) for c, s in zip(clips, series, strict=True)},
         "lag_ms": lag_ms,
         "lag_ms_fine": metrics.fine_lag(series, lag_ms),
         "rho_at_lag": rho_best,

@@ -113,3 +113,18 @@ def test_lip_press_splits_bilabials_from_tongue_stops_and_scores_the_jaw_alone()
     assert out["press_bilabials"] == pytest.approx(0.6) and out["press_tongue_stops"] == pytest.approx(0.3)
     assert out["press_target_bilabials"] > 0.5 and out["press_target_tongue_stops"] == 0.0
     assert out["jaw_rho"] == pytest.approx(1.0)
+
+
+def test_each_clip_gets_its_own_correlation_and_the_report_names_the_worst() -> None:
+    from xactor.bench.real_speech.clips import ClipData
+    from xactor.bench.real_speech.report import _worst_clip
+    from xactor.bench.real_speech.score import score
+
+    per_frame = np.array(["AA", "M", "IY", "AE", "P", "AO", "sil", "AA"], object)
+    target = openness_target(per_frame, sigma=0)
+    clips = [
+        ClipData(name, np.zeros(1, np.float32), per_frame, np.ones(8, bool), target, [], {}) for name in "ab"
+    ]
+    result = score(clips, [target.copy(), -target], threshold=0.01)  # b's mouth does the opposite
+    assert result["rho_by_clip"] == {"a": pytest.approx(1.0), "b": pytest.approx(-1.0)}
+    assert _worst_clip(result["rho_by_clip"]) == "-1.00 (b)" and _worst_clip({}) == "–"
