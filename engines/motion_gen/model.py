@@ -57,7 +57,7 @@ def teacher_forcing_mask(frames: int, chunk: int, context: int) -> torch.Tensor:
 
 def rope_tables(pos: torch.Tensor, dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin [n, dim/2] for absolute positions ``pos`` [n] (float64 angles: long streams)."""
-    inv = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    inv = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=pos.device) / dim)
     ang = pos.to(torch.float64)[:, None] * inv[None, :]  # [n, dim/2]
     return ang.cos().float(), ang.sin().float()
 
@@ -171,8 +171,8 @@ class AudioEncoder(nn.Module):
             posteriors = self.phones(audio).softmax(-1).detach()  # [B, T + window - 1, classes]
             h = h + self.phone_in(posteriors)
         win = h.unfold(1, self.window, 1).transpose(2, 3)  # [B, T, window, d]
-        la = torch.as_tensor(lookahead).reshape(-1, 1)  # [B or 1, 1]
-        heard = torch.arange(self.window)[None, :] < self.history + la  # [B or 1, window]
+        la = torch.as_tensor(lookahead, device=win.device).reshape(-1, 1)  # [B or 1, 1]
+        heard = torch.arange(self.window, device=win.device)[None, :] < self.history + la  # [B or 1, window]
         win = torch.where(heard[:, None, :, None], win, self.unseen)
         b, t = win.shape[:2]
         return self.out(self.mix(win.reshape(b, t, -1)))  # [B, T, d]

@@ -161,3 +161,17 @@ def test_sessions_in_pool_slots_equal_sessions_alone(tmp_path: Path, guidance: f
     for i in range(5):
         assert len(got[i]) == len(want[i]) > 0
         np.testing.assert_allclose(np.stack(got[i]), np.stack(want[i]), atol=1e-5)
+
+
+def test_the_streaming_step_stays_on_its_device() -> None:
+    """The step module of the shipped weights on PyTorch's ``meta`` device (shapes, no data): an
+    op that mixes in a tensor made on the CPU by default raises here, as on a GPU."""
+    from xactor.engines.motion_gen.onnx_step import sample_inputs, step_module
+    from xactor.engines.motion_gen.weights import SHIPPED_DIR, load_weights
+
+    for name in ("motion_student", "motion_teacher"):
+        step = step_module(load_weights(SHIPPED_DIR, name))
+        feeds = {k: v.to("meta") for k, v in sample_inputs(step, 2).items()}
+        with torch.no_grad():
+            out = step.to("meta")(**feeds)
+        assert all(t.device.type == "meta" for t in out), name

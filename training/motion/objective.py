@@ -57,12 +57,16 @@ def channel_weights() -> torch.Tensor:
 
 
 def noise_levels(
-    shape: tuple[int, int], cfg: ObjectiveConfig, gen: torch.Generator | None = None
+    shape: tuple[int, int],
+    cfg: ObjectiveConfig,
+    gen: torch.Generator | None = None,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
-    """[B, T] independent per-token levels from the mixture above."""
-    near = torch.rand(shape, generator=gen) < cfg.p_clean_history
-    low = torch.rand(shape, generator=gen) * cfg.clean_max
-    high = torch.rand(shape, generator=gen).clamp_min(1e-3)
+    """[B, T] independent per-token levels from the mixture above (on ``device``; the
+    generator, if given, must live there too)."""
+    near = torch.rand(shape, generator=gen, device=device) < cfg.p_clean_history
+    low = torch.rand(shape, generator=gen, device=device) * cfg.clean_max
+    high = torch.rand(shape, generator=gen, device=device).clamp_min(1e-3)
     return torch.where(near, low, high)
 
 
@@ -90,20 +94,27 @@ def diffusion_forcing_loss(
     """One batch's loss. ``model`` may be the DDP wrapper of ``core`` (the call goes through it)."""
     b, t_frames, _ = batch.motion.shape
     x0 = batch.motion
-    t = noise_levels((b, t_frames), cfg)
+    device = x0.device  # every tensor made here lives beside the batch (a GPU's, or the CPU)
+    t = noise_levels((b, t_frames), cfg, device=device)
     eps = torch.randn_like(x0)
     x_t = (1.0 - t[..., None]) * x0 + t[..., None] * eps
     heard = core.encode_audio(batch.audio, batch.lookahead)  # [B, T, d]
-    drop_audio, drop_emotion = torch.rand(b) < cfg.p_drop_audio, torch.rand(b) < cfg.p_drop_emotion
+    drop_audio = torch.rand(b, device=device) < cfg.p_drop_audio
+    drop_emotion = torch.rand(b, device=device) < cfg.p_drop_emotion
     audio, emotion = conditioning(core, batch, drop_audio, drop_emotion, heard)
-    pos = torch.arange(t_frames)
+    pos = torch.arange(t_frames, device=device)
     mask = block_causal_mask(pos, pos, core.cfg.chunk, core.cfg.context)
     pred, _ = model(x_t, t, audio, emotion, pos, mask)
-    frame_w = torch.where(torch.isin(batch.phones, BILABIAL_IDS), cfg.bilabial_weight, 1.0)  # [B, T]
+    bilabial = torch.isin(batch.phones, BILABIAL_IDS.to(device))
+    frame_w = torch.where(bilabial, cfg.bilabial_weight, 1.0)  # [B, T]
     loss = (((pred - x0) ** 2) * weights * frame_w[..., None]).mean()
-    known = batch.phones != UNKNOWN_PHONE  # real-video clips have no alignment: no phone loss there
-    if cfg.phone_weight > 0 and core.audio.phones is not None and bool(known.any()):
+    if cfg.phone_weight > 0 and core.audio.phones is not None:
+        # Mean cross-entropy over the frames with a known phone (real-video clips have no
+        # alignment); none known adds 0. No `if known.any()`: that would stop a GPU every step.
+        known = (batch.phones != UNKNOWN_PHONE).sum()
         logits = core.audio.phone_logits(batch.audio)  # [B, T, classes]
-        ce = F.cross_entropy(logits.flatten(0, 1), batch.phones.flatten(), ignore_index=UNKNOWN_PHONE)
-        loss = loss + cfg.phone_weight * ce
+        ce = F.cross_entropy(
+            logits.flatten(0, 1), batch.phones.flatten(), ignore_index=UNKNOWN_PHONE, reduction="sum"
+        )
+        loss = loss + cfg.phone_weight * ce / known.clamp_min(1)
     return loss
