@@ -158,7 +158,7 @@ async def live_session(
     import httpx
 
     from xactor.bench.latency import local_server
-    from xactor.bench.live_client import LiveClient, SignalTrack
+    from xactor.bench.live_client import LiveClient, SignalTrack, procedural_avatar_ids
     from xactor.bench.speech import speech_with_onsets
 
     env = {"XACTOR_MOTION_SOURCE": motion_source, "XACTOR_PROCEDURAL_AVATARS": "1"}
@@ -172,20 +172,12 @@ async def live_session(
             ) as url,
             httpx.AsyncClient(base_url=url, timeout=30.0) as http,
         ):
-            avatar = None
-            for _ in range(600):
-                listed = (await http.get("/avatars")).json()["avatars"]
-                avatar = next((a for a in listed if a["procedural_seed"] is not None), None)
-                if avatar:
-                    break
-                await asyncio.sleep(0.2)
-            if avatar is None:
-                raise RuntimeError("the server prepared no procedural avatar")
+            (avatar_id,) = await procedural_avatar_ids(http, 1)
             signal = speech_with_onsets(seconds, period_s=3.0, lead_s=0.5, rate=48000).signal
             client = LiveClient(http=http, analyse=lambda image: 0, keep_images=False)
             await client.start(
                 SignalTrack(signal),
-                avatar_id=avatar["id"],
+                avatar_id=avatar_id,
                 options={"renderer": renderer, "resolution": resolution},
             )
             try:

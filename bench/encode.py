@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import av
 import numpy as np
 
+from xactor.bench.gpu_check import psnr
 from xactor.bench.render import machine
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.offline.demo import demo_motion
@@ -38,11 +40,6 @@ class EncodeBenchConfig:
     rounds: int = 2
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
 def rendered_frames(size: int, count: int) -> list[np.ndarray]:
     """``count`` frames [S, S, 3] of the default avatar speaking the demo script."""
     motion = demo_motion(count / 25.0 + 1.0).astype(np.float32)[:count]
@@ -51,13 +48,17 @@ def rendered_frames(size: int, count: int) -> list[np.ndarray]:
         return [renderer.render(m) for m in motion]
 
 
+def _to_yuv(swscale: bool) -> Callable[[np.ndarray], av.VideoFrame]:
+    """The RGB → YUV 4:2:0 conversion measured: the encoder's own, or FFmpeg's swscale."""
+    return swscale_yuv420_frame if swscale else yuv420_frame
+
+
 def encode_once(
     codec: str, preset: str, frames: list[np.ndarray], bitrate: int, swscale: bool = False
 ) -> dict[str, Any]:
     """Encode every frame (ms each), decode the stream back, PSNR against the frames
     (``swscale``: FFmpeg's RGB → YUV conversion in place of the encoder's own)."""
-    to_yuv = swscale_yuv420_frame if swscale else yuv420_frame
-    encoder = VideoEncoder(codec, bitrate, h264_preset=preset, to_yuv=to_yuv)  # type: ignore[arg-type]
+    encoder = VideoEncoder(codec, bitrate, h264_preset=preset, to_yuv=_to_yuv(swscale))  # type: ignore[arg-type]
     decoder = av.CodecContext.create("h264" if codec == "h264" else "vp8", "r")
     times, scores, size = [], [], 0
     try:
@@ -82,13 +83,11 @@ def encode_once(
 def conversion_ms(frames: list[np.ndarray], swscale: bool = False) -> float:
     """Median ms of the RGB → YUV 4:2:0 conversion ``encode`` does before the codec
     (``swscale``: FFmpeg's instead, as it was)."""
+    convert = _to_yuv(swscale)
     times = []
     for frame in frames:
         start = time.perf_counter()
-        if swscale:
-            swscale_yuv420_frame(frame)
-        else:
-            yuv420_frame(frame)
+        convert(frame)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 

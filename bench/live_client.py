@@ -109,6 +109,20 @@ class MarkerVideoJitterBuffer(JitterBuffer):
         return pli, None
 
 
+async def procedural_avatar_ids(http: httpx.AsyncClient, count: int, timeout_s: float = 120.0) -> list[str]:
+    """The ids of ``count`` procedural avatars of the server behind ``http``, waiting while it
+    prepares them at start-up (RuntimeError when fewer appear within ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listed = (await http.get("/avatars")).json()["avatars"]
+        ids = [a["id"] for a in listed if a["procedural_seed"] is not None]
+        if len(ids) >= count:
+            return ids[:count]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server prepared {len(ids)} procedural avatars, not {count}")
+        await asyncio.sleep(0.2)
+
+
 def use_marker_video_buffer(pc: RTCPeerConnection) -> int:
     """Install :class:`MarkerVideoJitterBuffer` on every video receiver of ``pc``; returns how many."""
     done = 0

@@ -38,7 +38,7 @@ import httpx
 
 from xactor.bench.churn import _speech_like
 from xactor.bench.latency import REPO, local_server, server_cpu_seconds
-from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, SignalTrack, procedural_avatar_ids
 from xactor.engines.timebase import FPS
 
 log = logging.getLogger(__name__)
@@ -100,16 +100,10 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
 
 async def _avatars(http: httpx.AsyncClient, renderer: str, sessions: int) -> list[str]:
     """The avatar of each session: the default for the warp renderer; for the diffusion renderer a
-    different procedural avatar each (waiting for the server to prepare them)."""
+    different procedural avatar each."""
     if renderer != "diffusion":
         return ["default"] * sessions
-    for _ in range(600):
-        listed = (await http.get("/avatars")).json()["avatars"]
-        ids = [a["id"] for a in listed if a["procedural_seed"] is not None]
-        if len(ids) >= sessions:
-            return ids[:sessions]
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"the server prepared fewer than {sessions} procedural avatars")
+    return await procedural_avatar_ids(http, sessions)
 
 
 def _longest_gap_ms(times: list[float]) -> float | None:

@@ -152,8 +152,9 @@ class DiffusionRenderer(Renderer):
         return feats + self.warp.nbytes
 
     def batch_key(self) -> Hashable:
-        """Every avatar on the same denoiser and sizes renders in one batch (:meth:`render_together`)."""
-        return ("diffusion", id(self.denoiser), self.work_size, self._size)
+        """Every avatar on the same denoiser (which fixes the working size) and session size
+        renders in one batch (:meth:`render_together`)."""
+        return ("diffusion", id(self.denoiser), self._size)
 
     def conditioning(self, motion: np.ndarray) -> Conditioning:
         """This avatar's denoiser inputs for ``motion`` [n, 40]: its warp prior, landmark maps,
