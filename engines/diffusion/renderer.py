@@ -184,16 +184,22 @@ class DiffusionRenderer(Renderer):
             if not isinstance(renderer, DiffusionRenderer) or renderer.batch_key() != self.batch_key():
                 raise ValueError("render_together needs diffusion renderers of one denoiser and size")
             conds.append(renderer.conditioning(np.atleast_2d(np.asarray(motion, np.float32))))
-        prior = torch.cat([c.prior for c in conds])  # [B, 3, R, R]
-        reference = [torch.cat(levels) for levels in zip(*(c.reference for c in conds), strict=True)]
+        prior = _batch([c.prior for c in conds])  # [B, 3, R, R]
+        reference = [_batch(list(levels)) for levels in zip(*(c.reference for c in conds), strict=True)]
         residual = self.denoiser.residual(
-            prior, torch.cat([c.lmap for c in conds]), reference, torch.cat([c.noise for c in conds])
+            prior, _batch([c.lmap for c in conds]), reference, _batch([c.noise for c in conds])
         )
         out = to_images(frames_from(prior, residual, self.denoiser.model.cfg))  # [B, R, R, 3]
         if self._size != self.work_size:  # on uint8 images: a fifth of torch's float bicubic here
             size = (self._size, self._size)
             out = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in out])
         return np.split(out, np.cumsum([len(c.prior) for c in conds])[:-1])
+
+
+def _batch(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Parts joined along the batch; one part as it is (a session alone copies nothing: its
+    reference features stay views of the avatar's)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def weights_folder(options: RendererOptions) -> Path:
