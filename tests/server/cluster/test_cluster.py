@@ -26,7 +26,7 @@ from xactor.bench.live_client import LiveClient, SignalTrack
 from xactor.server.cluster.launch import APP_NAME, ClusterPlan, build_application
 from xactor.server.settings import Settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, pytest.mark.ray]  # Ray's threads stay: run last
 PER_REPLICA = 2
 
 

@@ -16,7 +16,7 @@ from xactor.server.cluster.calls import Route, SocketFeed, SocketOpen
 from xactor.server.cluster.tunnel import AsgiTunnel
 from xactor.server.cluster.worker import Worker
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.ray]  # Ray's threads stay: run last
 
 
 @pytest.fixture

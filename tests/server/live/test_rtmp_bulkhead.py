@@ -9,6 +9,7 @@ deadline, is dropped with its reason, and retries.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,7 +58,11 @@ class SilentIngest:
     def close(self) -> None:
         for conn in self.held:
             conn.close()
+        # close() alone leaves accept() blocked in its thread (Linux); shutdown wakes it with an error.
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
         self.socket.close()
+        self._thread.join(5)
 
 
 _SERVE = """

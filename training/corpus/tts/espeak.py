@@ -44,7 +44,8 @@ the same text would not come out identical twice in one process. Each
 :meth:`EspeakSynthesizer.synth` therefore loads the library afresh (``dlopen``), initialises it,
 speaks, terminates it and unloads it (``dlclose``; ~6 ms with the voice list scan) and seeds
 ``rand()``: the bytes depend only on text, voice and the installed espeak-ng. Nothing else in the
-process may hold ``libespeak-ng`` loaded, or the reload cannot reset it (a warning is logged).
+process may hold ``libespeak-ng`` loaded, or the reload cannot reset it (a warning is logged), nor
+draw from ``rand()`` in another thread meanwhile (Ray's driver leaves gRPC threads that do).
 espeak-ng is one global engine and not thread-safe: calls are serialised by a process-wide lock,
 so a process runs one synthesis at a time. Parallel corpus generation must use worker processes
 (one synthesiser each), not threads. libespeak-ng 1.51 leaks ~4 KB of static buffers per

@@ -31,7 +31,8 @@ libc ``rand()``, a process-global generator, so the same text could give slightl
 samples depending on what ran before. Each utterance therefore first calls ``srand`` with a seed
 derived from the voice id and the text (CRC-32): equal requests give equal bytes, and different
 utterances still get different noise. (Other code calling ``rand()`` in another thread during a
-synthesis would break this; nothing in xactor does.)
+synthesis breaks this: Ray's driver leaves gRPC threads that do, even after ``ray.shutdown()``.
+Build corpora in a process that never joined a Ray cluster, as ``xactor synth`` does.)
 """
 
 from __future__ import annotations
