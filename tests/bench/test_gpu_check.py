@@ -22,21 +22,23 @@ def test_gpu_check_cpu_quick(tmp_path: Path) -> None:
         warmup=1,
         accel_warp=((256, 1),),
         accel_batches=(1,),
+        train_batch=1,
+        train_frames=16,
+        train_iters=1,
     )
     result = Check(cfg, tmp_path).run()
 
     header = result["header"]
     assert header["mode"] == "cpu (test)" and header["status"] == "complete"
     assert header["verdict"] == "PASS", markdown(result)
-    for section in ("parity", "throughput", "accelerated"):
+    for section in ("parity", "throughput", "accelerated", "training"):
         assert result[section]["status"] == "done", result[section]
-    assert result["training"]["status"] == "skipped"
 
     parity = result["parity"]["rows"]
     stages = {(r["stage"], r["precision"]) for r in parity}
     assert stages == {
         (s, p) for s in ("motion step", "warp renderer", "diffusion step") for p in ("fp32", "fp16")
-    }
+    } | {("distillation loss", "fp32")}
     assert all(r["passed"] for r in parity)
     warp32 = next(r for r in parity if r["stage"] == "warp renderer" and r["precision"] == "fp32")
     assert warp32["max_abs"] <= 1  # the same CPU path: the trace against the renderer's trace
@@ -49,6 +51,10 @@ def test_gpu_check_cpu_quick(tmp_path: Path) -> None:
     accelerated = result["accelerated"]["rows"]
     assert {r["stage"] for r in accelerated} == {"motion step", "warp renderer", "diffusion step"}
     assert all(r["backend"] == "onnxruntime" and r["ms_call"] > 0 for r in accelerated)
+
+    training = result["training"]["rows"]
+    assert [r["stage"].split(":")[0] for r in training] == ["teacher", "student"]
+    assert all(r["device"] == "cpu" and r["ms_step"] > 0 and r["finite"] for r in training)
 
     text = (tmp_path / "gpu_check.md").read_text()
     for heading in ("## 1. Parity", "## 2. Warp renderer throughput", "## 3. ONNX Runtime", "## 4. Training"):

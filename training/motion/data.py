@@ -19,7 +19,7 @@ import multiprocessing as mp
 import os
 import queue
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,10 @@ class Batch:
     intensity: torch.Tensor
     lookahead: torch.Tensor
     phones: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on ``device`` (batches are sampled on the CPU, then moved)."""
+        return Batch(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
 
 
 def audio_vectors(

@@ -72,10 +72,12 @@ class DistillConfig:
     init_student: str | None = None  # a folder with motion_student weights to start from (else the teacher)
 
 
-def _halves(frames: int, model: MotionDenoiser) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Positions [T], the clean half's mask [T, T] and the noisy half's mask [T, 2T]."""
-    pos = torch.arange(frames)
-    full = teacher_forcing_mask(frames, model.cfg.chunk, model.cfg.context)
+def _halves(
+    frames: int, model: MotionDenoiser, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positions [T], the clean half's mask [T, T] and the noisy half's mask [T, 2T], on ``device``."""
+    pos = torch.arange(frames, device=device)
+    full = teacher_forcing_mask(frames, model.cfg.chunk, model.cfg.context).to(device)
     return pos, block_causal_mask(pos, pos, model.cfg.chunk, model.cfg.context), full[frames:]
 
 
@@ -88,7 +90,7 @@ def _clean_cache(
     mask: torch.Tensor,
 ) -> list[KV]:
     """Keys/values of the clean history half (level 0)."""
-    _, kv = model(x0, torch.zeros(x0.shape[:2]), audio, emotion, pos, mask)
+    _, kv = model(x0, torch.zeros(x0.shape[:2], device=x0.device), audio, emotion, pos, mask)
     return kv
 
 
@@ -98,8 +100,9 @@ def teacher_targets(
 ) -> torch.Tensor:
     """The guided teacher's sample for every token given the clean true past: [B, T, 40]."""
     b, frames, _ = batch.motion.shape
-    pos, clean_mask, noisy_mask = _halves(frames, teacher)
-    keep = torch.zeros(b, dtype=torch.bool)
+    device = batch.motion.device
+    pos, clean_mask, noisy_mask = _halves(frames, teacher, device)
+    keep = torch.zeros(b, dtype=torch.bool, device=device)
     audio, emotion = conditioning(teacher, batch, keep, keep)
     null = teacher.null_audio.expand_as(audio)
     audio2, emotion2 = torch.cat([audio, null]), torch.cat([emotion, emotion])  # cond rows, then uncond
@@ -107,9 +110,8 @@ def teacher_targets(
     x = eps
     levels = time_steps(cfg.teacher_steps, cfg.shift)
     for t, s in itertools.pairwise(levels):
-        x0, _ = teacher(
-            x.repeat(2, 1, 1), torch.full((2 * b, frames), t), audio2, emotion2, pos, noisy_mask, cache
-        )
+        level = torch.full((2 * b, frames), t, device=device)
+        x0, _ = teacher(x.repeat(2, 1, 1), level, audio2, emotion2, pos, noisy_mask, cache)
         c, u = x0.chunk(2)
         x = step_toward(x, u + cfg.guidance * (c - u), t, s)
     return x
@@ -121,12 +123,13 @@ def student_prediction(
     """The student's one step from ε (level 1) for every token given a clean past: the true one,
     or ``past`` [B, T, 40] (its own rollout)."""
     b, frames, _ = batch.motion.shape
-    pos, clean_mask, noisy_mask = _halves(frames, student)
-    keep = torch.zeros(b, dtype=torch.bool)
+    device = batch.motion.device
+    pos, clean_mask, noisy_mask = _halves(frames, student, device)
+    keep = torch.zeros(b, dtype=torch.bool, device=device)
     audio, emotion = conditioning(student, batch, keep, keep)
     history = batch.motion if past is None else past
     cache = _clean_cache(student, history, audio, emotion, pos, clean_mask)
-    pred, _ = student(eps, torch.ones(b, frames), audio, emotion, pos, noisy_mask, cache)
+    pred, _ = student(eps, torch.ones(b, frames, device=device), audio, emotion, pos, noisy_mask, cache)
     return pred
 
 
@@ -135,11 +138,14 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
     """The student streaming over the window on its own past, as live: [B, T, 40] (normalised).
 
     Frame k's audio window is rows k .. k + window - 1 of ``batch.audio`` (each row its own L), its
-    emotion the batch's label; the stream starts with an empty cache at the window's first frame."""
+    emotion the batch's label; the stream starts with an empty cache at the window's first frame.
+    Noise comes from ``gen`` on the CPU and moves to the batch's device (the same draws anywhere)."""
     b, frames, _ = batch.motion.shape
+    device = batch.motion.device
     cfg = student.cfg
-    step = MotionStep(student, steps=1, shift=1.0, guidance=1.0)
-    state = {k: torch.zeros(shape, dtype=dtype) for k, (shape, dtype) in step.state_shapes(b).items()}
+    step = MotionStep(student, steps=1, shift=1.0, guidance=1.0).to(device)  # its tables: CPU-made
+    shapes = step.state_shapes(b)
+    state = {k: torch.zeros(shape, dtype=dtype, device=device) for k, (shape, dtype) in shapes.items()}
     out = []
     c = cfg.chunk
     for k in range(0, frames - c + 1, c):  # whole chunks; a partial last one keeps the truth
@@ -148,7 +154,7 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
             batch.lookahead,
             batch.emotion[:, k : k + c],
             batch.intensity[:, k : k + c],
-            torch.randn((b, c, cfg.motion_dim), generator=gen),
+            torch.randn((b, c, cfg.motion_dim), generator=gen).to(device),
             *(state[name] for name in STATE),
         )
         out.append(result[0])
@@ -157,10 +163,51 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
     return torch.cat([rolled, batch.motion[:, rolled.shape[1] :]], 1)  # a partial last chunk: truth
 
 
+def distill_loss(
+    teacher: MotionDenoiser,
+    student: MotionDenoiser,
+    batch: Batch,
+    cfg: DistillConfig,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """One distillation step's loss on the batch's device: the student's one step against the
+    guided teacher's sample, plus the rollout lip loss when ``cfg.rollout_weight`` > 0. Noise is
+    drawn from ``gen`` on the CPU and moved, so a step is the same draws on any device."""
+    device = batch.motion.device
+    weights = channel_weights().to(device)
+    eps = torch.randn(batch.motion.shape, generator=gen).to(device)
+    target = teacher_targets(teacher, batch, eps, cfg)
+    pred = student_prediction(student, batch, eps)
+    loss = (((pred - target) ** 2) * weights).mean()
+    if cfg.rollout_weight > 0:
+        lips = mouth_mask().to(device) * weights  # the rollout loss: mouth and jaw only
+        lips = lips / lips.mean()
+        own = student_rollout(student, batch, gen)
+        fresh = torch.randn(eps.shape, generator=gen).to(device)
+        pred_own = student_prediction(student, batch, fresh, own)
+        bilabial = torch.isin(batch.phones, BILABIAL_IDS.to(device))
+        frame_w = torch.where(bilabial, cfg.rollout_bilabial_weight, 1.0)  # [B, T]
+        err = ((pred_own - batch.motion) ** 2) * lips * frame_w[..., None]  # [B, T, 40]
+        loss = loss + cfg.rollout_weight * err.mean()
+    return loss
+
+
+def default_device() -> torch.device:
+    """The first GPU where there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def distill(
-    teacher_dir: Path, data: Corpora, out: Path, cfg: DistillConfig, progress: bool = True
+    teacher_dir: Path,
+    data: Corpora,
+    out: Path,
+    cfg: DistillConfig,
+    progress: bool = True,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
-    """Distill ``teacher_dir/motion_teacher`` into ``out/motion_student`` (resumes from ``out``)."""
+    """Distill ``teacher_dir/motion_teacher`` into ``out/motion_student`` (resumes from ``out``),
+    on ``device`` (default: the first GPU, else the CPU); batches are sampled on the CPU."""
+    device = device or default_device()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,6 +221,7 @@ def distill(
                 f"{cfg.init_student}: the student's shape {earlier.cfg} differs from the teacher's"
             )
         student.load_state_dict(earlier.state_dict())
+    teacher, student = teacher.to(device), student.to(device)  # before the optimiser sees the weights
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
     loop = TrainingLoop(
         out,
@@ -184,7 +232,7 @@ def distill(
         progress=progress,
     )
     parts: dict[str, Stateful] = {"student": student, "opt": opt}
-    loop.resume(parts)
+    loop.resume(parts, map_location=device)
     step = loop.step
     clips = load_split(data, "train", cfg.limit_clips)
     sampler = BatchSampler(
@@ -195,31 +243,18 @@ def distill(
         if cfg.augment
         else None
     )
-    weights = channel_weights()
-    lips = mouth_mask() * weights  # the rollout loss: mouth and jaw only
-    lips = lips / lips.mean()
     gen = torch.Generator().manual_seed(cfg.seed * 1009 + step)
 
     def distill_step(step: int) -> torch.Tensor:
         if augmenter:
             augmenter.collect()
-        batch = sampler.batch(cfg.batch)
-        eps = torch.randn(batch.motion.shape, generator=gen)
-        target = teacher_targets(teacher, batch, eps, cfg)
-        pred = student_prediction(student, batch, eps)
-        loss = (((pred - target) ** 2) * weights).mean()
-        if cfg.rollout_weight > 0:
-            own = student_rollout(student, batch, gen)
-            pred_own = student_prediction(student, batch, torch.randn(eps.shape, generator=gen), own)
-            frame_w = torch.where(torch.isin(batch.phones, BILABIAL_IDS), cfg.rollout_bilabial_weight, 1.0)
-            err = ((pred_own - batch.motion) ** 2) * lips * frame_w[..., None]  # [B, T, 40]
-            loss = loss + cfg.rollout_weight * err.mean()
+        loss = distill_loss(teacher, student, sampler.batch(cfg.batch).to(device), cfg, gen)
         optimiser_step(opt, loss, student)
         return loss
 
     def export_and_checkpoint() -> dict[str, Any]:
         record = {"step": loop.step, "trained_s": round(loop.trained_s, 1), "loss": round(loop.loss, 5)}
-        frozen = copy.deepcopy(student).eval()
+        frozen = copy.deepcopy(student).eval().to("cpu")
         info = {"recipe": "xactor distill motion", "distill": asdict(cfg), "teacher": loaded.record}
         save_weights(
             out, STUDENT, frozen, norm, SamplerSettings(steps=1, guidance=1.0, shift=1.0), {**info, **record}

@@ -120,22 +120,6 @@ def validate(model: MotionDenoiser, batches: list[Batch]) -> dict[str, float]:
     return {k: round(float(np.mean(v)), 5) for k, v in out.items()}
 
 
-def _to(batch: Batch, device: torch.device) -> Batch:
-    return Batch(
-        *(
-            x.to(device, non_blocking=True)
-            for x in (
-                batch.audio,
-                batch.motion,
-                batch.emotion,
-                batch.intensity,
-                batch.lookahead,
-                batch.phones,
-            )
-        )
-    )
-
-
 def train(
     data: Corpora, out: Path, cfg: TrainConfig, progress: bool = True, init_from: Path | None = None
 ) -> dict[str, Any]:
@@ -192,7 +176,7 @@ def train(
             g["lr"] = lr_at(step, cfg)
         if augmenter:
             augmenter.collect()
-        batch = _to(sampler.batch(cfg.batch), device)
+        batch = sampler.batch(cfg.batch).to(device)
         loss = diffusion_forcing_loss(wrapped, model, batch, cfg.objective, weights)
         optimiser_step(opt, loss, model)
         ema_update(ema, model, cfg.ema)
@@ -212,7 +196,7 @@ def train(
         record = {
             "step": loop.step,
             "trained_s": round(loop.trained_s, 1),
-            "val": validate(ema_cpu, [_to(b, torch.device("cpu")) for b in val_data]),
+            "val": validate(ema_cpu, [b.to("cpu") for b in val_data]),
         }
         loop.write(record)
         info = {"recipe": "xactor train motion", "train": _jsonable(cfg), "world": world, "init": init_record}
