@@ -256,3 +256,18 @@ def test_the_mouth_window_renders_what_the_whole_frame_would(any_renderer: Avata
     with torch.no_grad():
         windowed, full = module(torch.as_tensor(motion)), whole(torch.as_tensor(motion))
     assert float((windowed - full).abs().max()) < 2e-4
+
+
+def test_planes_become_rounded_interleaved_bytes() -> None:
+    """The renderer's uint8 conversion: round to nearest, saturate above 1, channels interleaved."""
+    from xactor.engines.warp.renderer import planes_to_images
+
+    rng = np.random.default_rng(0)
+    planes = rng.random((2, 3, 16, 24), dtype=np.float32)
+    planes[0, 0, 0, 0], planes[1, 2, 5, 7] = 1.3, 0.0
+    images = planes_to_images(planes)
+    assert images.shape == (2, 16, 24, 3) and images.dtype == np.uint8 and images.flags.c_contiguous
+    expected = np.floor(np.clip(planes, 0.0, 1.0) * 255.0 + 0.5).transpose(0, 2, 3, 1)
+    assert np.abs(images.astype(np.int16) - expected).max() <= 1  # ties may round to even
+    assert images[0, 0, 0, 0] == 255 and images[1, 5, 7, 2] == 0
+    assert (images == expected).mean() > 0.999
