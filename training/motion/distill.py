@@ -192,6 +192,20 @@ def distill_loss(
     return loss
 
 
+def student_init_state(earlier: MotionDenoiser, teacher_copy: MotionDenoiser) -> dict[str, torch.Tensor]:
+    """The weights a student resumed from ``earlier`` starts with: all of ``earlier``'s but its
+    phone recognizer, which is the teacher's (``teacher_copy``'s). Distillation never trains the
+    recognizer (its posteriors are detached and there is no phone loss here), so an earlier
+    student would otherwise keep the recognizer of the teacher *it* was distilled from: the
+    shipped real-voice student kept one trained before per-stream normalisation, fed normalised
+    audio it had never seen."""
+    state = earlier.state_dict()
+    for name, value in teacher_copy.state_dict().items():
+        if name.startswith("audio.phones."):
+            state[name] = value.clone()
+    return state
+
+
 def default_device() -> torch.device:
     """The first GPU where there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -220,7 +234,7 @@ def distill(
             raise WeightsError(
                 f"{cfg.init_student}: the student's shape {earlier.cfg} differs from the teacher's"
             )
-        student.load_state_dict(earlier.state_dict())
+        student.load_state_dict(student_init_state(earlier, student), strict=True)
     teacher, student = teacher.to(device), student.to(device)  # before the optimiser sees the weights
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0)
     loop = TrainingLoop(

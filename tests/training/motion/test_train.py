@@ -315,3 +315,23 @@ def test_real_voice_recipe_two_corpora_weights_init_and_calibration(
     assert result.exit_code == 0, result.output
     calibrated = load_weights(again, STUDENT)
     assert calibrated.calibration is not None and "jawOpen" in calibrated.calibration.channels
+
+
+def test_a_resumed_student_takes_its_teachers_phone_recognizer() -> None:
+    """Distillation never trains the recognizer, so a student started from an earlier one must
+    carry its new teacher's: everything else comes from the earlier student."""
+    import torch
+
+    from xactor.engines.motion_gen.config import MotionGenConfig
+    from xactor.engines.motion_gen.model import MotionDenoiser
+    from xactor.training.motion.distill import student_init_state
+
+    cfg = MotionGenConfig(d_model=32, n_layers=1, n_heads=2, phones=8, phone_hidden=16)
+    torch.manual_seed(0)
+    earlier, teacher = MotionDenoiser(cfg), MotionDenoiser(cfg)
+    state = student_init_state(earlier, teacher)
+    names = [n for n in state if n.startswith("audio.phones.")]
+    assert names and all(torch.equal(state[n], teacher.state_dict()[n]) for n in names)
+    others = [n for n in state if not n.startswith("audio.phones.")]
+    assert all(torch.equal(state[n], earlier.state_dict()[n]) for n in others)
+    assert not torch.equal(state["audio.inp.0.weight"], teacher.state_dict()["audio.inp.0.weight"])
