@@ -42,7 +42,6 @@ import json
 import logging
 import math
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -56,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xactor.bench.render import machine
+from xactor.bench.render import machine, timed
 from xactor.engines import timebase
 from xactor.engines.diffusion.model import RenderDenoiser
 
@@ -182,18 +181,6 @@ class U8Frames(nn.Module):
 
     def forward(self, motion: torch.Tensor) -> torch.Tensor:
         return to_u8(self.runner(motion).float())
-
-
-def timed(call: Callable[[], object], iters: int, warmup: int) -> float:
-    """Median seconds of ``call`` (which must return host data: that is the synchronisation)."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(max(iters, 1)):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def trace_on(module: nn.Module, batch: int, device: torch.device) -> tuple[nn.Module, str]:
@@ -407,7 +394,7 @@ class Check:
         self.row(
             "parity",
             stage="distillation loss",
-            input="student = teacher, batch 2 × 32 frames, same noise",
+            input=f"student = teacher, batch {parity['batch']}, same noise",
             precision="fp32",
             runner=f"torch on {self.device.type}",
             max_abs=abs(parity["device"] - parity["cpu"]),

@@ -13,19 +13,21 @@ device, so it has no such row). Where the device is the CPU the rows are the CPU
 from __future__ import annotations
 
 import copy
-import statistics
-import time
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from xactor.bench.render import timed
 from xactor.engines.motion_gen.model import MotionDenoiser
 from xactor.training.loop import optimiser_step
 from xactor.training.motion.data import Batch
 from xactor.training.motion.distill import DistillConfig, distill_loss
 from xactor.training.motion.objective import ObjectiveConfig, channel_weights, diffusion_forcing_loss
+
+DISTILL = DistillConfig(rollout_weight=1.0, rollout_bilabial_weight=3.0)  # the recipe's last stage
 
 
 @dataclass(frozen=True)
@@ -56,18 +58,6 @@ def synthetic_batch(model: MotionDenoiser, batch: int, frames: int, seed: int = 
     )
 
 
-def _median_s(step: Callable[[], float], iters: int, warmup: int, sync: Callable[[], None]) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(max(iters, 1)):
-        sync()
-        t0 = time.perf_counter()
-        step()  # returns the loss as a float: the host waits for the step
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def _train_step(model: MotionDenoiser, batch: Batch) -> Callable[[], float]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     weights = channel_weights().to(batch.motion.device)
@@ -83,11 +73,10 @@ def _train_step(model: MotionDenoiser, batch: Batch) -> Callable[[], float]:
 
 def _distill_step(teacher: MotionDenoiser, student: MotionDenoiser, batch: Batch) -> Callable[[], float]:
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
-    cfg = DistillConfig(rollout_weight=1.0, rollout_bilabial_weight=3.0)
     gen = torch.Generator().manual_seed(0)
 
     def step() -> float:
-        loss = distill_loss(teacher, student, batch, cfg, gen)
+        loss = distill_loss(teacher, student, batch, DISTILL, gen)
         optimiser_step(opt, loss, student)
         return float(loss)
 
@@ -96,17 +85,15 @@ def _distill_step(teacher: MotionDenoiser, student: MotionDenoiser, batch: Batch
 
 def distill_loss_on(device: torch.device, teacher: MotionDenoiser, batch: Batch, seed: int = 0) -> float:
     """The distillation loss (no update) of a student equal to the teacher, on ``device``."""
-    cfg = DistillConfig(rollout_weight=1.0, rollout_bilabial_weight=3.0)
     t = copy.deepcopy(teacher).to(device)
     with torch.no_grad():
-        return float(distill_loss(t, t, batch.to(device), cfg, torch.Generator().manual_seed(seed)))
+        return float(distill_loss(t, t, batch.to(device), DISTILL, torch.Generator().manual_seed(seed)))
 
 
 def burst(teacher: MotionDenoiser, device: torch.device, cfg: BurstConfig) -> list[dict[str, Any]]:
     """Rows of the training section: each step on ``device`` (and one CPU step beside it on a GPU),
     then the distillation loss's parity."""
     cuda = device.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
     batch = synthetic_batch(teacher, cfg.batch, cfg.frames)
     windows = f"{cfg.batch} × {cfg.frames} frames"
     rows = []
@@ -122,7 +109,7 @@ def burst(teacher: MotionDenoiser, device: torch.device, cfg: BurstConfig) -> li
             ("teacher: diffusion-forcing step", _train_step(model, on)),
             ("student: distillation step (8-step teacher, rollout)", _distill_step(frozen, student, on)),
         ):
-            seconds = _median_s(step, iters, warmup, sync if place.type == "cuda" else (lambda: None))
+            seconds = timed(step, iters, warmup)  # each step returns its loss: the host waits for it
             loss = step()
             rows.append(
                 {
@@ -132,7 +119,7 @@ def burst(teacher: MotionDenoiser, device: torch.device, cfg: BurstConfig) -> li
                     "ms_step": seconds * 1000,
                     "windows_s": cfg.batch / seconds,
                     "loss": loss,
-                    "finite": bool(torch.isfinite(torch.tensor(loss))),
+                    "finite": math.isfinite(loss),
                 }
             )
     return rows
@@ -140,7 +127,8 @@ def burst(teacher: MotionDenoiser, device: torch.device, cfg: BurstConfig) -> li
 
 def loss_parity(teacher: MotionDenoiser, device: torch.device, cfg: BurstConfig) -> dict[str, Any]:
     """The distillation loss on ``device`` against the CPU's, same batch and noise (TF32 off)."""
-    batch = synthetic_batch(teacher, min(cfg.batch, 2), min(cfg.frames, 32), seed=1)
+    rows, frames = min(cfg.batch, 2), min(cfg.frames, 32)
+    batch = synthetic_batch(teacher, rows, frames, seed=1)
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
@@ -149,4 +137,5 @@ def loss_parity(teacher: MotionDenoiser, device: torch.device, cfg: BurstConfig)
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
     cpu = distill_loss_on(torch.device("cpu"), teacher, batch)
     rel = abs(here - cpu) / max(abs(cpu), 1e-12)
-    return {"device": here, "cpu": cpu, "rel": rel, "passed": bool(rel <= cfg.loss_rtol)}
+    passed = bool(rel <= cfg.loss_rtol)
+    return {"device": here, "cpu": cpu, "rel": rel, "passed": passed, "batch": f"{rows} × {frames} frames"}

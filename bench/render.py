@@ -44,6 +44,18 @@ def machine(threads: bool = True) -> str:
     return f"{about}, {torch.get_num_threads()} threads" if threads else about
 
 
+def timed(call: Callable[[], object], iters: int, warmup: int) -> float:
+    """Median seconds of ``call`` (which must return host data: that is the synchronisation)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(max(iters, 1)):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def time_calls(call: Callable[[np.ndarray], object], batches: list[np.ndarray], repeats: int) -> float:
     """Median ms per *frame* over ``repeats`` calls (after two warm-up calls)."""
     for warm in batches[:2]:

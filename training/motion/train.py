@@ -196,7 +196,7 @@ def train(
         record = {
             "step": loop.step,
             "trained_s": round(loop.trained_s, 1),
-            "val": validate(ema_cpu, [b.to("cpu") for b in val_data]),
+            "val": validate(ema_cpu, val_data),  # sampled on the CPU, never moved
         }
         loop.write(record)
         info = {"recipe": "xactor train motion", "train": _jsonable(cfg), "world": world, "init": init_record}
