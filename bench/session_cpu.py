@@ -68,10 +68,10 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
             await client.start(SignalTrack(_speech_like(3.0), loop_signal=True), avatar, options)
         try:
             await asyncio.sleep(cfg.warmup_s)
-            cpu0, t0 = server_cpu_seconds((await http.get("/metrics")).text), time.monotonic()
+            text0, t0 = (await http.get("/metrics")).text, time.monotonic()
             frames0 = [len(c.frames) for c in clients]
             await asyncio.sleep(cfg.duration_s)
-            cpu1, t1 = server_cpu_seconds((await http.get("/metrics")).text), time.monotonic()
+            text1, t1 = (await http.get("/metrics")).text, time.monotonic()
             received = [(len(c.frames) - f0) / (t1 - t0) for c, f0 in zip(clients, frames0, strict=True)]
             gaps = [
                 _longest_gap_ms([f.t for f in c.frames[f0:]]) for c, f0 in zip(clients, frames0, strict=True)
@@ -79,11 +79,19 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
             stats = [await c.stats() for c in clients]
         finally:
             await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
+    cpu0, cpu1 = server_cpu_seconds(text0), server_cpu_seconds(text1)
     if cpu0 is None or cpu1 is None:
         raise RuntimeError("the server's /metrics has no process_cpu_seconds_total (not Linux?)")
     cores = (cpu1 - cpu0) / (t1 - t0)
     p95 = [(s["latency_ms"]["audio_to_encoder"] or {}).get("p95") for s in stats]
     frames_per_s = sum(s["fps"] for s in stats)
+    threads0, threads1 = thread_cpu_seconds(text0), thread_cpu_seconds(text1)
+    # CPU ms per frame rendered, by thread role (only roles alive through the whole window).
+    per_frame = {
+        name: round(1000 * (threads1[name] - threads0[name]) / ((t1 - t0) * frames_per_s), 2)
+        for name in sorted(threads1.keys() & threads0.keys())
+        if frames_per_s
+    }
     return {
         "sessions": sessions,
         "cores": round(cores, 3),
@@ -95,7 +103,48 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
         "fps_received": [round(r, 1) for r in received],
         "audio_to_frame_p95_ms": p95,
         "longest_gap_ms": gaps,  # the longest freeze each client saw
+        "cpu_ms_per_frame_by_thread": per_frame,
+        "stage_ms": _stage_means(text0, text1),
     }
+
+
+def _stage_sums(metrics_text: str) -> dict[str, tuple[float, float]]:
+    """(seconds, calls) so far of each ``xactor_stage_seconds`` stage."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "xactor_stage_seconds":
+            continue
+        for sample in family.samples:
+            pair = out.setdefault(sample.labels["stage"], [0.0, 0.0])
+            if sample.name.endswith("_sum"):
+                pair[0] = sample.value
+            elif sample.name.endswith("_count"):
+                pair[1] = sample.value
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _stage_means(text0: str, text1: str) -> dict[str, float]:
+    """Mean wall ms per call of each stage over the window (stages that ran in it): what the
+    thread budget's CPU was spent on."""
+    before, after = _stage_sums(text0), _stage_sums(text1)
+    means = {}
+    for stage, (seconds, calls) in after.items():
+        s0, c0 = before.get(stage, (0.0, 0.0))
+        if calls > c0:
+            means[stage] = round(1000 * (seconds - s0) / (calls - c0), 2)
+    return means
+
+
+def thread_cpu_seconds(metrics_text: str) -> dict[str, float]:
+    """The server's ``xactor_thread_cpu_seconds`` by thread role (empty on an older server)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == "xactor_thread_cpu_seconds":
+            return {s.labels["thread"]: float(s.value) for s in family.samples}
+    return {}
 
 
 async def _avatars(http: httpx.AsyncClient, renderer: str, sessions: int) -> list[str]:
@@ -191,6 +240,32 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def print_thread_budget(rows: list[dict[str, Any]], least_ms: float = 0.05) -> None:
+    """Where each row's CPU went: ms per rendered frame by thread role (roles under ``least_ms``
+    everywhere are left out)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    budgets = [r.get("cpu_ms_per_frame_by_thread") or {} for r in rows]
+    roles = sorted(
+        {k for b in budgets for k, v in b.items() if v >= least_ms},
+        key=lambda k: -max(b.get(k, 0.0) for b in budgets),
+    )
+    if not roles:
+        return
+    table = Table(title="Server CPU ms per rendered frame, by thread")
+    for column in ("code", "sessions", *roles, "all"):
+        table.add_column(column)
+    for r, b in zip(rows, budgets, strict=True):
+        cells = [_cell(b.get(k), 1) for k in roles]
+        table.add_row(r["code"], str(r["sessions"]), *cells, _cell(sum(b.values()), 1))
+    Console().print(table)
+    for r in rows:
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in (r.get("stage_ms") or {}).items())
+        if stages:
+            print(f"{r['code']}, {r['sessions']} session(s), stage wall ms per call: {stages}")
+
+
 def _cell(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -227,6 +302,7 @@ def print_report(result: dict[str, Any]) -> None:
             " / ".join(_cell(g, 0) for g in r["longest_gap_ms"]),
         )
     Console().print(table)
+    print_thread_budget(result["rows"])
     for s in result["summary"]:
         ratio = f", {s['ratio_to_baseline']:.2f}× the baseline" if "ratio_to_baseline" in s else ""
         cost = _cell(s["cores_per_25fps_session"])

@@ -96,11 +96,12 @@ class Settings(BaseSettings):
         1024.0, gt=0, description="Memory for per-avatar renderer caches shared by sessions (LRU)."
     )
     torch_threads: int = Field(
-        0,
+        1,
         ge=0,
-        description="torch's intra-op threads of the render worker (0: torch's default, one per core). The "
-        "render worker runs the motion model and the renderer; the encoders and the event loop need "
-        "CPU too.",
+        description="torch's intra-op threads of the render worker (0: torch's default, one per core). "
+        "One by default: a second thread shortens a warp frame by about a millisecond but costs "
+        "the pool's hand-offs and spinning, about 75 % more CPU per frame (bench/RESULTS.md), and the "
+        "encoders and the event loop need those cores; sessions already run in parallel as a batch.",
     )
 
     # Live sessions (server/live). Per-session options in POST /sessions override the defaults.

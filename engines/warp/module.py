@@ -195,11 +195,16 @@ class WarpRenderer(nn.Module):
         fields = fields.transpose(1, 2).reshape(batch * 2, 2, g, g)  # [2B (b, layer), xy, g, g]
         pre = flow.invert_forward(fields, self.node_px, s, self.newton_steps)  # [2B, g, g, 2]
         pre = pre.reshape(batch, 2, g, g, 2).permute(0, 1, 4, 2, 3)  # [B, layer, xy, g, g]
-        # The upper layer everywhere (one channel per map: faster); both layers in the window.
+        # The upper layer everywhere (one channel per map: faster), already in grid_sample's
+        # coordinates: the conversion is affine, so it commutes with bilinear upsampling and runs
+        # on g² nodes instead of S² pixels; both layers in the window.
         upper = F.interpolate(
-            pre[:, 0].reshape(batch * 2, 1, g, g), size=(s, s), mode="bilinear", align_corners=True
+            flow.pixel_coords(pre[:, 0], s).reshape(batch * 2, 1, g, g),
+            size=(s, s),
+            mode="bilinear",
+            align_corners=True,
         )
-        upper = upper.reshape(batch, 2, s, s)  # [B, xy, S, S]
+        upper = upper.reshape(batch, 2, s, s)  # [B, xy, S, S] grid coordinates
 
         # The mouth's window: a fixed-size box of target pixels that follows the mouth.
         m = self._group("mouth", self._mouth_keys)
@@ -237,7 +242,7 @@ class WarpRenderer(nn.Module):
         source = eyelid.paste_patches(self.crop, patches, self.eye_y0, self.eye_x0)  # [B, 3, S, S]
         frame = F.grid_sample(
             source,
-            flow.pixel_coords(upper.permute(0, 2, 3, 1), s),
+            upper.permute(0, 2, 3, 1),
             mode="bilinear",
             padding_mode="border",
             align_corners=False,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+from xactor.server.live.thread_cpu import ThreadCpuCollector
+
 STAGES = ("resample", "vad", "features", "motion", "render", "encode")
 
 # Stage times: 0.1 ms .. 1 s. Latencies: 5 ms .. 2 s (the goal is p95 <= 160 ms).
@@ -25,6 +27,7 @@ class LiveMetrics:
         r = self.registry
         if registry is None:  # the standard process_* metrics (CPU seconds, memory, descriptors)
             ProcessCollector(registry=r)
+            ThreadCpuCollector(registry=r)  # and where the CPU goes, thread by thread
         self.stage_seconds = Histogram(
             "xactor_stage_seconds",
             "Compute time per stage and call (resample: per audio frame; the others: per video frame).",

@@ -51,3 +51,7 @@ def test_one_live_diffusion_session_is_measured_on_a_real_server() -> None:
         assert row["sessions"] == 1 and 0.05 < row["cores"] < 4.0  # it streamed: the server spent CPU
         assert row["fps"][0] > 5 and row["fps_received"][0] > 5, row
         assert row["longest_gap_ms"][0] is not None and row["cores_per_25fps_session"] is not None
+        # Where the CPU went: the render thread and the event loop, and the stages they ran.
+        threads = row["cpu_ms_per_frame_by_thread"]
+        assert threads["render"] > 1.0 and threads["MainThread"] > 0.1, threads
+        assert {"motion", "render", "encode"} <= row["stage_ms"].keys(), row["stage_ms"]
