@@ -11,7 +11,7 @@ gap between two frames its client received (a freeze).
 procedural avatar (its domain), so the render stage's batch across avatars is what runs.
 
 ``--variant-env KEY=VALUE`` (repeatable) measures the current code with those server settings
-too, as a third row per level: how a setting (``XACTOR_TORCH_THREADS=1``) changes the cost.
+too, as a third row per level: how a setting (``XACTOR_TORCH_THREADS=0``) changes the cost.
 
 ``--baseline REV`` runs the same levels on the code of git revision REV too (a temporary worktree),
 interleaved with the current code level by level, so "before" and "after" share the machine's

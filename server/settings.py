@@ -99,9 +99,9 @@ class Settings(BaseSettings):
         1,
         ge=0,
         description="torch's intra-op threads of the render worker (0: torch's default, one per core). "
-        "One by default: a second thread shortens a warp frame by about a millisecond but costs "
-        "the pool's hand-offs and spinning, about 75 % more CPU per frame (bench/RESULTS.md), and the "
-        "encoders and the event loop need those cores; sessions already run in parallel as a batch.",
+        "One by default: a second thread shortens a warp frame by about a millisecond, but its pool "
+        "costs 2-4.5 ms of CPU a frame live while saving the render thread 0.3-2.4 (bench/RESULTS.md), "
+        "and the encoders and the event loop need those cores.",
     )
 
     # Live sessions (server/live). Per-session options in POST /sessions override the defaults.
