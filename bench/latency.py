@@ -38,9 +38,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-from xactor.bench.live_client import LiveClient, SignalTrack
+from xactor.bench.live_client import LiveClient, ReceivedFrame, SignalTrack
 from xactor.bench.mouth import Box, OpeningDetector, find_mouth_box
 from xactor.bench.speech import SpeechTimeline, speech_with_onsets
+from xactor.server.live.encoding import VIDEO_CLOCK
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,7 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
 
     span = times[-1] - times[0] if times.size > 1 else 0.0
     final = snapshots[-1] if snapshots else {}
+    trips = video_trips(client.frames, final.get("video_clock_origin_s"))
     result: dict[str, Any] = {
         "config": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "server_env"
@@ -312,6 +314,8 @@ async def run_probe(cfg: ProbeConfig, url: str, avatars_root: Path | None = None
         # Gaps between received frames: a stall shows here (the max), not in the mean fps.
         "frame_gap_ms": percentiles([float(x) * 1000 for x in np.diff(times)]),
         "mouth_to_photon_ms": percentiles(latencies),
+        # The server taking a frame for encoding → the client holding it decoded (same host).
+        "video_trip_ms": percentiles(trips),
         # return_audio: jaw opening minus the returned voice's onset at the client (audio of
         # frame k leaves with frame k; the jaw may lead by a frame of lookahead). None otherwise.
         "return_audio_offset_ms": percentiles(return_offsets) if cfg.return_audio else None,
@@ -390,6 +394,20 @@ def server_cpu_seconds(metrics_text: str) -> float | None:
         if family.name == "process_cpu_seconds":
             return float(family.samples[0].value)
     return None
+
+
+def video_trips(frames: list[ReceivedFrame], clock_origin: float | None) -> list[float]:
+    """Per received frame, ms from the server taking it for encoding to the client holding it
+    decoded: encode, RTP, transport, the client's buffer and decoder. Server and client read one
+    monotonic clock (same host). RTP timestamps start at a random origin, so the first frame
+    received stands for the server's pts 0: right when it was the first sent (a loopback session
+    loses none; a lost first frame shows as trips one or more frame intervals short, even below 0).
+    """
+    stamped = [f for f in frames if f.pts is not None]
+    if clock_origin is None or not stamped:
+        return []
+    first = int(stamped[0].pts or 0)
+    return [(f.t - clock_origin - ((int(f.pts or 0) - first) % 2**32) / VIDEO_CLOCK) * 1000 for f in stamped]
 
 
 def _percent(start: float | None, end: float | None, wall: float) -> float | None:
@@ -548,6 +566,7 @@ def print_report(result: dict[str, Any]) -> None:
     table.add_row("server: newest audio sample → encoder", fmt(lat.get("audio_to_encoder")))
     table.add_row("server: frame's own audio → encoder", fmt(lat.get("own_audio_to_encoder")))
     table.add_row("server: newest audio sample → RTP", fmt(lat.get("audio_to_send")))
+    table.add_row("video trip: server encode start → client decoded", fmt(result.get("video_trip_ms")))
     for stage, s in (server.get("stages_ms") or {}).items():
         table.add_row(f"server stage: {stage}", fmt(s))
     for name, s in (result.get("audio_transport_ms") or {}).items():

@@ -141,6 +141,7 @@ class ReceivedFrame:
     t: float  # monotonic receive (decode) time
     image: np.ndarray | None  # RGB [H, W, 3] (kept only when ``keep_images``)
     value: Any = None  # what ``analyse`` returned for it
+    pts: int | None = None  # the sender's RTP timestamp (90 kHz)
 
 
 @dataclass
@@ -218,11 +219,11 @@ class LiveClient:
                 t = time.monotonic()
                 assert isinstance(frame, av.VideoFrame)
                 if not self.keep_images and self.analyse is None:  # nothing looks: skip the conversion
-                    self.frames.append(ReceivedFrame(t, None))
+                    self.frames.append(ReceivedFrame(t, None, pts=frame.pts))
                     continue
                 image = frame.to_ndarray(format="rgb24")
                 value = self.analyse(image) if self.analyse is not None else None
-                self.frames.append(ReceivedFrame(t, image if self.keep_images else None, value))
+                self.frames.append(ReceivedFrame(t, image if self.keep_images else None, value, frame.pts))
         except MediaStreamError:
             pass
 

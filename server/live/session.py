@@ -282,6 +282,8 @@ class Session(LiveSession):
                 "at_clear": self.core.frames_dropped_at_clear,
             },
             "first_frame_ms": None if v.first_frame_s is None else round(v.first_frame_s * 1000, 1),
+            # time.monotonic() at video pts 0: on the same host a client times its frames' trip
+            "video_clock_origin_s": v.clock_origin,
             "latency_ms": {
                 "audio_to_encoder": r.summary("audio_to_encoder"),
                 "own_audio_to_encoder": r.summary("own_audio_to_encoder"),

@@ -82,6 +82,13 @@ class AvatarVideoTrack(MediaStreamTrack):
         self.fps_all = RateMeter()
         self.packet_taps: list[Callable[[av.Packet], None]] = []  # each sent packet, on the loop
 
+    @property
+    def clock_origin(self) -> float | None:
+        """The ``time.monotonic()`` reading at pts 0 (None before the first frame): a frame with pts
+        ``p`` was taken for encoding at ``clock_origin + p / 90000``. Another process on the same
+        host reads the same clock, so a loopback benchmark can time encode + transport + decode."""
+        return self._start
+
     # ---- producer side (event loop, from the render worker) ---------------------------------------
     def offer(self, frame: RenderedFrame) -> None:
         """Make ``frame`` the next to send, replacing one not yet sent (counted as superseded)."""

@@ -6,8 +6,22 @@ import asyncio
 
 import pytest
 
-from xactor.bench.latency import ProbeConfig, probe
+from xactor.bench.latency import ProbeConfig, probe, video_trips
+from xactor.bench.live_client import ReceivedFrame
 from xactor.bench.speech import have_espeak
+
+
+def test_video_trips_start_from_the_first_frame_and_unwrap_rtp_time() -> None:
+    origin = 100.0
+    near_wrap = 2**32 - 1800  # the random RTP origin lies 20 ms before the 32-bit wrap
+    frames = [
+        ReceivedFrame(origin + 0.030, None, pts=near_wrap),  # taken at +0 ms, held at +30 ms
+        ReceivedFrame(origin + 0.075, None, pts=(near_wrap + 3600) % 2**32),  # +40 ms, held +35
+        ReceivedFrame(origin + 0.200, None, pts=None),  # no timestamp: left out
+    ]
+    assert video_trips(frames, origin) == pytest.approx([30.0, 35.0])
+    assert video_trips(frames, None) == []
+    assert video_trips([], origin) == []
 
 
 @pytest.mark.slow
@@ -41,3 +55,5 @@ def test_quick_probe_measures_mouth_to_photon(tmp_path) -> None:
     assert cpu["server"] is not None and cpu["server"] > 1 and cpu["probe_client"] > 1, cpu
     transport = result["audio_transport_ms"]
     assert transport["ours_prefetch_0"]["p50"] + 40 < transport["aiortc_default_prefetch_4"]["p50"], transport
+    trip = result["video_trip_ms"]  # encode + loopback + decode: positive, and under the whole
+    assert trip is not None and 0 < trip["p50"] < m2p["p50"], trip
