@@ -87,11 +87,15 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
     frames_per_s = sum(s["fps"] for s in stats)
     threads0, threads1 = thread_cpu_seconds(text0), thread_cpu_seconds(text1)
     # CPU ms per frame rendered, by thread role (only roles alive through the whole window).
-    per_frame = {
-        name: round(1000 * (threads1[name] - threads0[name]) / ((t1 - t0) * frames_per_s), 2)
-        for name in sorted(threads1.keys() & threads0.keys())
-        if frames_per_s
-    }
+    frames = (t1 - t0) * frames_per_s
+    per_frame = (
+        {
+            name: round(1000 * (threads1[name] - threads0[name]) / frames, 2)
+            for name in sorted(threads1.keys() & threads0.keys())
+        }
+        if frames
+        else {}
+    )
     return {
         "sessions": sessions,
         "cores": round(cores, 3),
