@@ -104,6 +104,15 @@ class Settings(BaseSettings):
         "and the encoders and the event loop need those cores.",
     )
 
+    render_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Intra-op threads of a renderer's own ONNX Runtime session (the diffusion denoiser), "
+        "sleeping between calls. Two render a frame sooner and carry more sessions at full rate; one "
+        "costs about 0.1-0.2 of a core less per session (bench/RESULTS.md).",
+    )
+
     # Live sessions (server/live). Per-session options in POST /sessions override the defaults.
     lookahead_frames: int = Field(1, ge=0, le=8, description="Future audio frames (40 ms) a frame waits for.")
     resolution: int = Field(256, ge=64, le=1024, description="Rendered square frame side in pixels.")

@@ -91,21 +91,22 @@ class Conditioning:
     noise: torch.Tensor  # [n, 3, R, R] the avatar's fixed noise
 
 
-_denoisers: dict[tuple[str, str], Denoiser] = {}
+_denoisers: dict[tuple[str, str, int], Denoiser] = {}
 _denoisers_lock = threading.Lock()
 
 
-def shared_denoiser(folder: Path, backend: str) -> Denoiser:
+def shared_denoiser(folder: Path, backend: str, threads: int = 2) -> Denoiser:
     """The denoiser of ``folder``'s student on ``backend`` (``torch`` or ``onnxruntime``), loaded
     once per process and weights file. On ONNX Runtime (about 1.6x faster here) the step graph is
-    exported once per weights and code version into the ONNX cache and reused across processes."""
+    exported once per weights and code version into the ONNX cache and reused across processes,
+    and runs on ``threads`` intra-op threads that sleep between calls."""
     files = (folder / f"{STUDENT}.safetensors", folder / f"{STUDENT}.json")
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise RenderWeightsError(f"{', '.join(missing)}: missing")
     key = content_key((*files, Path(model_code.__file__), Path(onnx_graphs.__file__)))
     with _denoisers_lock:
-        if (key, backend) not in _denoisers:
+        if (key, backend, threads) not in _denoisers:
             model, steps, meta = load_render_weights(folder, STUDENT)  # a clear error if corrupt
             size = int(meta.get("size", 128))
             step = None
@@ -113,9 +114,9 @@ def shared_denoiser(folder: Path, backend: str) -> Denoiser:
                 path = cached_export(
                     f"render_step_{size}", key, lambda out: onnx_graphs.export_step(model, size, out)
                 )
-                step = OrtEngine(path, threads=2, providers=("CPUExecutionProvider",), spin=False)
-            _denoisers[(key, backend)] = Denoiser(model, steps, size, step)
-        return _denoisers[(key, backend)]
+                step = OrtEngine(path, threads=threads, providers=("CPUExecutionProvider",), spin=False)
+            _denoisers[(key, backend, threads)] = Denoiser(model, steps, size, step)
+        return _denoisers[(key, backend, threads)]
 
 
 class DiffusionRenderer(Renderer):
@@ -217,7 +218,8 @@ def build_diffusion(bundle: AvatarBundle, options: RendererOptions) -> Diffusion
             f"the diffusion renderer's weights were trained on procedural identities; avatar "
             f"{bundle.id} ({bundle.name}) is a photo: use the warp renderer for it"
         )
-    return DiffusionRenderer(seed, shared_denoiser(weights_folder(options), options.backend), options.size)
+    denoiser = shared_denoiser(weights_folder(options), options.backend, options.threads)
+    return DiffusionRenderer(seed, denoiser, options.size)
 
 
 register_renderer(

@@ -82,6 +82,9 @@ class RendererOptions:
     size: int = 256
     backend: str = "auto"  # one of engines.registry.BACKENDS the renderer supports
     weights_dir: Path | None = None  # where learned renderers find their weights
+    # Intra-op threads of a renderer's own runtime session (the diffusion denoiser's ONNX Runtime):
+    # a second one renders a frame sooner and costs more CPU per frame (bench/RESULTS.md).
+    threads: int = 2
 
 
 @dataclass(frozen=True)
@@ -113,4 +116,4 @@ def create_renderer(name: str, bundle: AvatarBundle, options: RendererOptions) -
     """Build renderer ``name`` for ``bundle`` (UnknownNameError for unknown names or backends)."""
     spec = RENDERERS.get(name)
     backend = resolve_backend(name, options.backend)
-    return spec.build(bundle, RendererOptions(options.size, backend, options.weights_dir))
+    return spec.build(bundle, RendererOptions(options.size, backend, options.weights_dir, options.threads))

@@ -37,6 +37,7 @@ class PoolKey:
     renderer: str
     backend: str  # concrete (never "auto")
     weights_dir: Path | None
+    threads: int = 2
 
 
 class RendererPool:
@@ -57,7 +58,7 @@ class RendererPool:
 
     def key(self, name: str, bundle: AvatarBundle, options: RendererOptions) -> PoolKey:
         backend = resolve_backend(name, options.backend)
-        return PoolKey(bundle.id, options.size, name, backend, options.weights_dir)
+        return PoolKey(bundle.id, options.size, name, backend, options.weights_dir, options.threads)
 
     def get(self, name: str, bundle: AvatarBundle, options: RendererOptions) -> Renderer:
         """The shared renderer for this avatar, size, renderer and backend, built (and warmed) on
@@ -76,7 +77,8 @@ class RendererPool:
             return future.result()
         try:
             start = time.perf_counter()
-            renderer = self._builder(name, bundle, RendererOptions(key.size, key.backend, key.weights_dir))
+            options = RendererOptions(key.size, key.backend, key.weights_dir, key.threads)
+            renderer = self._builder(name, bundle, options)
             renderer.warm_up()
             took = time.perf_counter() - start
         except BaseException as exc:

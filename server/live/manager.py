@@ -123,7 +123,9 @@ class SessionManager:
         return SessionOptions().resolve(self.settings)
 
     def _renderer_options(self, options: ResolvedOptions) -> RendererOptions:
-        return RendererOptions(options.resolution, options.backend, self.settings.weights_dir)
+        return RendererOptions(
+            options.resolution, options.backend, self.settings.weights_dir, self.settings.render_threads
+        )
 
     def renderer_for(self, bundle: AvatarBundle, options: ResolvedOptions) -> Renderer:
         """The shared renderer of ``bundle`` for these options (built on first use; blocking)."""

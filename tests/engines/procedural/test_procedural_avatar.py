@@ -3,6 +3,7 @@ and the diffusion renderer on them (tiny random weights): deterministic, batched
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,14 @@ def test_denoiser_is_shared_by_avatars_and_its_graph_exported_once(
     two = create_renderer("diffusion", add_procedural(store, 2_000_007)[0], options)
     assert isinstance(one, diffusion.DiffusionRenderer) and isinstance(two, diffusion.DiffusionRenderer)
     assert one.denoiser is two.denoiser and one.backend == "onnxruntime"
+    assert one.denoiser.step is not None  # two sleeping intra-op threads unless told otherwise
+    assert one.denoiser.step.session.get_session_options().intra_op_num_threads == 2
+    single = create_renderer(
+        "diffusion", add_procedural(store, 2_000_008)[0], dataclasses.replace(options, threads=1)
+    )
+    assert isinstance(single, diffusion.DiffusionRenderer) and single.denoiser is not one.denoiser
+    assert single.denoiser.step is not None
+    assert single.denoiser.step.session.get_session_options().intra_op_num_threads == 1
     (graph,) = cache_dir().glob("render_step_128-*.onnx")
     exported_at = graph.stat().st_mtime_ns
     monkeypatch.setattr(diffusion, "_denoisers", {})  # a restarted process: the file is reused
