@@ -85,7 +85,7 @@ async def measure(url: str, sessions: int, cfg: SessionCpuConfig) -> dict[str, A
     cores = (cpu1 - cpu0) / (t1 - t0)
     p95 = [(s["latency_ms"]["audio_to_encoder"] or {}).get("p95") for s in stats]
     frames_per_s = sum(s["fps"] for s in stats)
-    threads0, threads1 = thread_cpu_seconds(text0), thread_cpu_seconds(text1)
+    threads0, threads1 = thread_cpu_from_metrics(text0), thread_cpu_from_metrics(text1)
     # CPU ms per frame rendered, by thread role (only roles alive through the whole window).
     frames = (t1 - t0) * frames_per_s
     per_frame = (
@@ -141,7 +141,7 @@ def _stage_means(text0: str, text1: str) -> dict[str, float]:
     return means
 
 
-def thread_cpu_seconds(metrics_text: str) -> dict[str, float]:
+def thread_cpu_from_metrics(metrics_text: str) -> dict[str, float]:
     """The server's ``xactor_thread_cpu_seconds`` by thread role (empty on an older server)."""
     from prometheus_client.parser import text_string_to_metric_families
 

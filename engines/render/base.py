@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,4 +116,4 @@ def create_renderer(name: str, bundle: AvatarBundle, options: RendererOptions) -
     """Build renderer ``name`` for ``bundle`` (UnknownNameError for unknown names or backends)."""
     spec = RENDERERS.get(name)
     backend = resolve_backend(name, options.backend)
-    return spec.build(bundle, RendererOptions(options.size, backend, options.weights_dir, options.threads))
+    return spec.build(bundle, replace(options, backend=backend))

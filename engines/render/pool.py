@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ class PoolKey:
     renderer: str
     backend: str  # concrete (never "auto")
     weights_dir: Path | None
-    threads: int = 2
+    threads: int
 
 
 class RendererPool:
@@ -77,8 +77,7 @@ class RendererPool:
             return future.result()
         try:
             start = time.perf_counter()
-            options = RendererOptions(key.size, key.backend, key.weights_dir, key.threads)
-            renderer = self._builder(name, bundle, options)
+            renderer = self._builder(name, bundle, replace(options, backend=key.backend))
             renderer.warm_up()
             took = time.perf_counter() - start
         except BaseException as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from xactor.bench.session_cpu import thread_cpu_seconds as parse_thread_cpu
+from xactor.bench.session_cpu import thread_cpu_from_metrics as parse_thread_cpu
 from xactor.server.live.metrics import LiveMetrics
 from xactor.server.live.thread_cpu import NATIVE, ThreadCpuCollector, _cpu_seconds, role, thread_cpu_seconds
 
