@@ -196,9 +196,13 @@ def eval_real_devset(
 def eval_real(
     devset: Annotated[Path, typer.Argument(help="Dev set folder (xactor eval real-devset --out DIR).")],
     out: Annotated[Path | None, typer.Option(help="Write report.json, report.md, frames/ here.")] = None,
-    sources: Annotated[str, typer.Option(help="Comma-separated: heuristic,student,teacher.")] = (
-        "heuristic,student,teacher"
-    ),
+    sources: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: heuristic,student,teacher,oracle (the corpus's motion of the aligned"
+            " phones: the ceiling; offline only)."
+        ),
+    ] = ("heuristic,student,teacher"),
     portraits: Annotated[
         str, typer.Option(help="Comma-separated: default,grace-hopper,procedural.")
     ] = "default,grace-hopper,procedural",

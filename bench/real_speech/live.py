@@ -23,6 +23,7 @@ import soxr
 from xactor.bench.real_speech import pixels
 from xactor.bench.real_speech.clips import ClipData
 from xactor.bench.real_speech.offline import SIZE, PortraitRenderer, SourceFactory, portrait_id
+from xactor.bench.real_speech.oracle import ORACLE
 from xactor.bench.real_speech.score import score
 from xactor.engines.timebase import FPS, SAMPLE_RATE
 
@@ -103,6 +104,9 @@ def live(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str], N
     result: dict[str, Any] = {"pixels": {p: {} for p in cfg.live_portraits}, "client_fps": {}, "server": {}}
     saved: dict[str, np.ndarray] = {}  # every live series, for a later rescore
     for label in cfg.sources:
+        if label == ORACLE:  # it reads the transcript: a live stream has none
+            progress(f"live: {ORACLE} skipped (offline only: it needs the alignment)")
+            continue
         env = {
             "XACTOR_MOTION_SOURCE": "heuristic" if label == "heuristic" else "generator",
             "XACTOR_LOOKAHEAD_FRAMES": str(cfg.lookahead),

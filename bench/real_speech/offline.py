@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from xactor.server.settings import Settings
 
 PORTRAITS = ("default", "grace-hopper", "procedural")
-SOURCES = ("heuristic", "student", "teacher")
+SOURCES = ("heuristic", "student", "teacher", "oracle")  # oracle: bench/real_speech/oracle.py
 SIZE = 256
 BATCH = 16
 

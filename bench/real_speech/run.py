@@ -16,6 +16,7 @@ from xactor.bench.real_speech import motion_space, pixels
 from xactor.bench.real_speech.clips import ClipData, load_clips
 from xactor.bench.real_speech.config import RealEvalConfig
 from xactor.bench.real_speech.offline import PortraitRenderer, SourceFactory, clip_motion
+from xactor.bench.real_speech.oracle import ORACLE, oracle_motion
 from xactor.bench.real_speech.score import jaw_amplitude, lip_press, score
 from xactor.engines.timebase import FPS
 
@@ -68,9 +69,12 @@ def offline(cfg: RealEvalConfig, clips: list[ClipData], progress: Callable[[str]
     series: dict[str, np.ndarray] = {}
     for label in cfg.sources:
         start = time.perf_counter()
-        source = factory(label)
         progress(f"{label}: motion of {len(clips)} clips")
-        motions = [clip_motion(source, c.samples) for c in clips]  # [T, 40] each
+        if label == ORACLE:  # the corpus's own motion of the aligned phones: the ceiling
+            motions = [oracle_motion(c, cfg.seed) for c in clips]  # [T, 40] each
+        else:
+            source = factory(label)
+            motions = [clip_motion(source, c.samples) for c in clips]
         openings = [motion_space.opening(m) for m in motions]
         result["motion_space"][label] = {
             **score(clips, openings, motion_space.closed_threshold()),

@@ -49,7 +49,7 @@ def test_eval_real_offline(devset: Path, tmp_path: Path) -> None:
     from xactor.cli.main import app
 
     out = tmp_path / "report"
-    args = ["eval", "real", str(devset), "--sources", "heuristic", "--portraits", "grace-hopper"]
+    args = ["eval", "real", str(devset), "--sources", "heuristic,oracle", "--portraits", "grace-hopper"]
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -62,9 +62,13 @@ def test_eval_real_offline(devset: Path, tmp_path: Path) -> None:
         assert math.isfinite(value)
     assert pixels["rho_at_lag"] >= pixels["rho"] - 1e-9  # the best lag is at least as good as lag 0
     assert "| /p b m/ visibly closed" in (out / "report.md").read_text()
+    # The corpus's own motion of the aligned phones (the ceiling) seals what it was told to seal.
+    oracle = report["offline"]["pixels"]["grace-hopper"]["oracle"]
+    assert oracle["bilabials_closed"] >= 0.8 * oracle["bilabials"]
+    assert oracle["contrast"] > pixels["contrast"]
     assert list((out / "frames").glob("grace-hopper_heuristic_espeak.png"))
 
     merged = tmp_path / "merged"
     result = CliRunner().invoke(app, ["eval", "real-merge", str(out), str(out), "--out", str(merged)])
     assert result.exit_code == 0, result.output
-    assert json.loads((merged / "report.json").read_text())["sources"] == ["heuristic"]
+    assert json.loads((merged / "report.json").read_text())["sources"] == ["heuristic", "oracle"]
