@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from xactor.engines import face_regions as fr
-from xactor.engines.warp import lipline
+from xactor.engines.warp import kernels, lipline
 
 Array = np.ndarray
 
@@ -278,8 +278,11 @@ def mouth_layer(
     ``polygon`` [B, 20, 2]: target inner lips carried back into the reference (skull) frame
     (:data:`INNER_LIP_POLYGON` order); ``jaw_shift`` [B, 2]: the lower lip's displacement in that
     frame (px). Inside the reference's own opening the portrait's mouth (its teeth) is used as is,
-    skull-fixed; elsewhere the synthesised interior.
+    skull-fixed; elsewhere the synthesised interior. On a CPU at inference all of it is one fused
+    kernel (:mod:`xactor.engines.warp.kernels`; this code is its reference).
     """
+    if kernels.enabled(polygon, jaw_shift):
+        return kernels.mouth_layer(c, polygon, jaw_shift, depth_scale, softness)
     nodes, coarse = c["nodes"], c["coarse_nodes"]  # [V, U, 2], [V', U', 2]
     n_v, n_u = nodes.shape[0], nodes.shape[1]
     batch = polygon.shape[0]

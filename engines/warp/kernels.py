@@ -1,0 +1,316 @@
+"""The mouth interior as one fused CPU kernel, a torch custom operator (``xactor::mouth_layer``).
+
+Why: on a CPU a warp frame is mostly many small torch operations, each paying dispatch and a pass
+over memory. :func:`xactor.engines.warp.mouth.mouth_layer` is the worst of them: the signed
+distance of ~1,400 coarse ROI nodes to the 20-edge inner-lip polygon, their heights under three
+lip contours, an upsampling, a jaw-shifted read and ~30 colour operations on ~5,500 nodes, about
+150 operations and 3–4 ms of a 10 ms frame for arithmetic that one loop does in a tenth of that.
+Here that loop is compiled once with numba (``nogil``: the encoder and the event loop run beside
+it) and registered with torch, so the TorchScript trace of
+:class:`~xactor.engines.warp.module.WarpRenderer` calls it like any other operator.
+
+The torch code in :mod:`~xactor.engines.warp.mouth` stays the reference and the path everywhere
+else: autograd, CUDA, ONNX export, anything inside :func:`torch_only`, and an install without
+numba. The two agree to float32 rounding (tests compare them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+try:  # numba is a dependency; without it (an odd install) every caller takes the torch path
+    import numba
+except ImportError:  # pragma: no cover - depends on the install
+    numba = None
+
+AVAILABLE = numba is not None
+_state = threading.local()
+
+# The order of the per-avatar tensors the operator takes (MouthConstants' torch tensors).
+CONSTANTS: tuple[str, ...] = (
+    "nodes", "coarse_nodes", "coarse_uv", "frame", "to_roi", "ref_sdf", "own", "teeth_up", "gum",
+    "jaw_maps", "side_shade", "teeth_shade", "seal_margin", "cavity", "teeth", "tongue", "gum_rgb",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def torch_only() -> Iterator[None]:
+    """Within this block (this thread) the warp records torch operators only: for a trace meant
+    for another runtime, or to compare against the reference."""
+    previous = getattr(_state, "off", False)
+    _state.off = True
+    try:
+        yield
+    finally:
+        _state.off = previous
+
+
+def enabled(*tensors: torch.Tensor) -> bool:
+    """Whether the fused kernel serves these tensors: numba present, not inside :func:`torch_only`
+    or an ONNX export, all on the CPU in float32, and no gradient wanted (it has no backward)."""
+    if not AVAILABLE or getattr(_state, "off", False) or torch.is_grad_enabled():
+        return False
+    if torch.onnx.is_in_onnx_export():  # an exported graph holds standard operators only
+        return False
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+
+
+def mouth_layer(
+    c: dict[str, torch.Tensor],
+    polygon: torch.Tensor,
+    jaw_shift: torch.Tensor,
+    depth_scale: float,
+    softness: float,
+) -> torch.Tensor:
+    """:func:`xactor.engines.warp.mouth.mouth_layer` in one call (only where :func:`enabled`)."""
+    return torch.ops.xactor.mouth_layer(
+        [c[k] for k in CONSTANTS], c["half_width"], polygon, jaw_shift, depth_scale, softness
+    )
+
+
+if AVAILABLE:
+    _jit = numba.njit(cache=True, nogil=True)
+
+    @_jit
+    def _clamp01(x: float) -> float:  # pragma: no cover - compiled
+        if x < 0.0:
+            return 0.0
+        return 1.0 if x > 1.0 else x
+
+    @_jit
+    def _contour_lines(
+        frame: np.ndarray, half_width: float, u: np.ndarray, contour: np.ndarray, out: np.ndarray
+    ) -> None:  # pragma: no cover - compiled
+        """v of ``contour`` [K, 2] (corner to corner) at each node's u [N] → out [N]:
+        :func:`xactor.engines.warp.lipline.contour_v`, piecewise linear in u, level beyond the ends."""
+        k = contour.shape[0]
+        cu = np.empty(k, np.float32)
+        cv = np.empty(k, np.float32)
+        inv_span = np.empty(k - 1, np.float32)
+        for j in range(k):
+            rx, ry = contour[j, 0] - frame[0, 0], contour[j, 1] - frame[0, 1]
+            cu[j] = (rx * frame[1, 0] + ry * frame[1, 1]) / half_width
+            cv[j] = rx * frame[2, 0] + ry * frame[2, 1]
+        for j in range(k - 1):
+            span = cu[j + 1] - cu[j]
+            inv_span[j] = np.float32(1.0) / (span if abs(span) >= 1e-6 else np.float32(1e-6))
+        for n in range(u.shape[0]):
+            hits = np.float32(0.0)
+            line = np.float32(0.0)
+            for j in range(k - 1):
+                t = (u[n] - cu[j]) * inv_span[j]
+                if t >= 0.0 and t < 1.0:
+                    hits += 1
+                    line += cv[j] + t * (cv[j + 1] - cv[j])
+            line = line / max(hits, np.float32(1.0))
+            if hits < 0.5:
+                line += cv[0] if u[n] < cu[0] else cv[k - 1]
+            out[n] = line
+
+    @_jit
+    def _polygon_sdf(points: np.ndarray, poly: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+        """Signed distance of points [P, 2] to the closed polygon [V, 2], negative inside (even-odd):
+        :func:`xactor.engines.warp.mouth.polygon_sdf`."""
+        edges = poly.shape[0]
+        tiny = np.float32(1e-9)
+        inv_len2 = np.empty(edges, np.float32)
+        for v in range(edges):
+            w = v + 1 if v + 1 < edges else 0
+            ex, ey = poly[w, 0] - poly[v, 0], poly[w, 1] - poly[v, 1]
+            inv_len2[v] = np.float32(1.0) / (ex * ex + ey * ey + tiny)
+        for p in range(points.shape[0]):
+            px, py = points[p, 0], points[p, 1]
+            nearest = np.float32(np.inf)
+            crossings = 0
+            for v in range(edges):
+                w = v + 1 if v + 1 < edges else 0
+                ax, ay = poly[v, 0], poly[v, 1]
+                ex, ey = poly[w, 0] - ax, poly[w, 1] - ay
+                wx, wy = px - ax, py - ay
+                t = min(max((wx * ex + wy * ey) * inv_len2[v], np.float32(0.0)), np.float32(1.0))
+                dx, dy = wx - t * ex, wy - t * ey
+                nearest = min(nearest, dx * dx + dy * dy)
+                if (ay > py) != (poly[w, 1] > py):
+                    safe = ey if abs(ey) >= tiny else tiny
+                    if px < ax + (py - ay) * ex / safe:
+                        crossings += 1
+            dist = np.sqrt(nearest + np.float32(1e-12))
+            out[p] = -dist if crossings % 2 else dist
+
+    @_jit
+    def _bilinear(img: np.ndarray, ch: int, y: float, x: float) -> float:  # pragma: no cover
+        """img [C, H, W] at (y, x) in index units, clamped to the border."""
+        h, w = img.shape[1], img.shape[2]
+        x = min(max(x, 0.0), w - 1.0)
+        y = min(max(y, 0.0), h - 1.0)
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+        fx, fy = x - x0, y - y0
+        top = img[ch, y0, x0] * (1 - fx) + img[ch, y0, x1] * fx
+        bottom = img[ch, y1, x0] * (1 - fx) + img[ch, y1, x1] * fx
+        return top * (1 - fy) + bottom * fy
+
+    @_jit
+    def _tap(
+        img: np.ndarray, ch: int, i0: int, i1: int, fy: float, j0: int, j1: int, fx: float
+    ) -> float:  # pragma: no cover - compiled
+        """img [C, H, W] interpolated between rows i0, i1 and columns j0, j1 (weights fy, fx)."""
+        top = img[ch, i0, j0] * (1 - fx) + img[ch, i0, j1] * fx
+        bottom = img[ch, i1, j0] * (1 - fx) + img[ch, i1, j1] * fx
+        return top * (1 - fy) + bottom * fy
+
+    @_jit
+    def _geometry(
+        coarse: np.ndarray,  # [V', U', 2] px
+        coarse_uv: np.ndarray,  # [V', U', 2]
+        frame: np.ndarray,
+        half_width: float,
+        poly: np.ndarray,  # [20, 2]
+        split: int,
+        softness: float,
+        out: np.ndarray,  # [4, V', U']: sdf, below the mouth line, heights into upper and lower lip
+    ) -> None:  # pragma: no cover - compiled
+        n = coarse.shape[0] * coarse.shape[1]
+        points = coarse.reshape(n, 2)
+        uv = coarse_uv.reshape(n, 2)
+        flat = out.reshape(4, n)
+        _polygon_sdf(points, poly, flat[0])
+        k, last = split, poly.shape[0]
+        upper = poly[:k]
+        lower = np.empty_like(upper)  # corner, the lower lip back to front, corner
+        lower[0] = poly[0]
+        for j in range(1, k - 1):
+            lower[j] = poly[last - j]
+        lower[k - 1] = poly[k - 1]
+        u = np.ascontiguousarray(uv[:, 0])
+        _contour_lines(frame, half_width, u, (np.float32(0.5) * (upper + lower)).astype(np.float32), flat[1])
+        _contour_lines(frame, half_width, u, upper, flat[2])
+        _contour_lines(frame, half_width, u, lower, flat[3])
+        for i in range(n):
+            v = uv[i, 1]
+            flat[1, i] = _clamp01(0.5 + (v - flat[1, i]) / softness)
+            flat[2, i] = flat[2, i] - v
+            flat[3, i] = v - flat[3, i]
+
+    @_jit
+    def _mouth_layer(
+        consts: tuple,  # CONSTANTS as arrays, in that order
+        half_width: float,
+        polygons: np.ndarray,  # [B, 20, 2]
+        jaw_shift: np.ndarray,  # [B, 2]
+        split: int,
+        depth_scale: float,
+        softness: float,
+        out: np.ndarray,  # [B, 7, V, U]
+    ) -> None:  # pragma: no cover - compiled
+        (nodes, coarse, coarse_uv, frame, to_roi, ref_sdf, own, teeth_up, gum, jaw_maps, side_shade,
+         teeth_shade, seal_margin, cavity, teeth_rgb, tongue_rgb, gum_rgb) = consts  # fmt: skip
+        n_v, n_u = nodes.shape[0], nodes.shape[1]
+        c_v, c_u = coarse.shape[0], coarse.shape[1]
+        geometry = np.empty((4, c_v, c_u), np.float32)
+        # Upsampling the coarse geometry (bilinear, corners aligned): each row's and column's
+        # two source nodes and weight, shared by the four channels.
+        rows, row_w = _upsample_taps(c_v, n_v)
+        cols, col_w = _upsample_taps(c_u, n_u)
+        inset = np.float32(0.5) * softness
+        for b in range(polygons.shape[0]):
+            _geometry(coarse, coarse_uv, frame, half_width, polygons[b], split, softness, geometry)
+            for i in range(n_v):
+                i0, i1, fy = rows[i, 0], rows[i, 1], row_w[i]
+                for j in range(n_u):
+                    j0, j1, fx = cols[j, 0], cols[j, 1], col_w[j]
+                    sdf = _tap(geometry, 0, i0, i1, fy, j0, j1, fx)
+                    below = _tap(geometry, 1, i0, i1, fy, j0, j1, fx)
+                    h_up = _tap(geometry, 2, i0, i1, fy, j0, j1, fx)
+                    h_low = _tap(geometry, 3, i0, i1, fy, j0, j1, fx)
+                    sdf = max(sdf, max(h_up, h_low))
+                    depth = _clamp01(-sdf / depth_scale)
+                    # Jaw-fixed maps read where the node was before the jaw moved (border padding).
+                    mx, my = nodes[i, j, 0] - jaw_shift[b, 0], nodes[i, j, 1] - jaw_shift[b, 1]
+                    sx = mx * to_roi[0, 0] + my * to_roi[0, 1] + to_roi[0, 2]
+                    sy = mx * to_roi[1, 0] + my * to_roi[1, 1] + to_roi[1, 2]
+                    jx, jy = (sx + 1) / 2 * (n_u - 1), (sy + 1) / 2 * (n_v - 1)
+                    lower_teeth = _bilinear(jaw_maps, 0, jy, jx)
+                    tongue = _bilinear(jaw_maps, 1, jy, jx)
+                    shade = side_shade[i, j]
+                    lip_shadow = np.float32(0.78) + np.float32(0.22) * _clamp01(depth * 3)
+                    alpha = _clamp01((-sdf - inset) / softness)
+                    reuse = _clamp01((-ref_sdf[i, j] - inset) / (np.float32(0.5) * softness) + 1)
+                    for ch in range(3):
+                        colour = cavity[ch] * (1 - np.float32(0.55) * depth) * shade  # back of the mouth
+                        tongue_colour = tongue_rgb[ch] * (1 - np.float32(0.4) * depth) * shade
+                        colour = colour + tongue * (tongue_colour - colour)
+                        teeth = teeth_rgb[ch] * teeth_shade[i, j] * lip_shadow
+                        colour = colour + lower_teeth * (np.float32(0.85) * teeth - colour)
+                        colour = colour + teeth_up[i, j] * (teeth - colour)
+                        colour = colour + gum[i, j] * (gum_rgb[ch] * shade - colour)
+                        colour = colour + reuse * (own[ch, i, j] - colour)
+                        out[b, ch, i, j] = colour * alpha
+                    out[b, 3, i, j] = alpha
+                    out[b, 4, i, j] = below
+                    out[b, 5, i, j] = min(h_up, seal_margin[i, j])
+                    out[b, 6, i, j] = min(h_low, seal_margin[i, j])
+
+    @_jit
+    def _upsample_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        """Source indices [out, 2] and weights [out] of a corners-aligned bilinear upsampling
+        (F.interpolate(..., align_corners=True))."""
+        scale = np.float32((size_in - 1) / (size_out - 1)) if size_out > 1 else np.float32(0.0)
+        taps = np.empty((size_out, 2), np.int64)
+        weights = np.empty(size_out, np.float32)
+        for k in range(size_out):
+            src = scale * k
+            lo = min(int(src), size_in - 1)
+            taps[k, 0], taps[k, 1] = lo, min(lo + 1, size_in - 1)
+            weights[k] = src - lo
+        return taps, weights
+
+    @torch.library.custom_op("xactor::mouth_layer", mutates_args=())
+    def _mouth_layer_op(
+        constants: list[torch.Tensor],
+        half_width: torch.Tensor,
+        polygon: torch.Tensor,
+        jaw_shift: torch.Tensor,
+        depth_scale: float,
+        softness: float,
+    ) -> torch.Tensor:
+        nodes = constants[0]
+        out = torch.empty(polygon.shape[0], 7, nodes.shape[0], nodes.shape[1], dtype=torch.float32)
+        arrays = tuple(t.contiguous().numpy() for t in constants)
+        _mouth_layer(
+            arrays,
+            float(half_width),
+            polygon.contiguous().numpy(),
+            jaw_shift.contiguous().numpy(),
+            _SPLIT,
+            float(depth_scale),
+            float(softness),
+            out.numpy(),
+        )
+        return out
+
+    @_mouth_layer_op.register_fake
+    def _(
+        constants: list[torch.Tensor],
+        half_width: torch.Tensor,
+        polygon: torch.Tensor,
+        jaw_shift: torch.Tensor,
+        depth_scale: float,
+        softness: float,
+    ) -> torch.Tensor:
+        nodes = constants[0]
+        return polygon.new_empty(polygon.shape[0], 7, nodes.shape[0], nodes.shape[1])
+
+
+def _split() -> int:
+    from xactor.engines import face_regions as fr
+
+    return len(fr.LIPS_INNER_UPPER)
+
+
+_SPLIT = _split()  # the inner-lip polygon's upper contour is its first _SPLIT points

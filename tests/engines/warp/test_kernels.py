@@ -1,0 +1,91 @@
+"""The fused mouth kernel against its torch reference: same numbers on real portraits and on
+made-up lips (open, shut, crossed, shifted jaw, batches), used where it should be and nowhere else."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from xactor.engines import motion_space as ms
+from xactor.engines.warp import AvatarRenderer, kernels, mouth
+from xactor.engines.warp.module import probe_motion
+
+pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
+
+
+def _mouth_inputs(renderer: AvatarRenderer, batch: int, seed: int) -> tuple[dict[str, torch.Tensor], ...]:
+    """The module's mouth constants and ``batch`` inner-lip polygons around the reference's:
+    opened, pressed shut (upper and lower contour equal) and pushed through each other."""
+    module = renderer.module
+    c = module._group("mouth", module._mouth_keys)
+    ref = module.ref[list(mouth.INNER_LIP_POLYGON)]  # [20, 2]
+    rng = np.random.default_rng(seed)
+    polygons = []
+    for b in range(batch):
+        poly = ref.clone()
+        kind = b % 3
+        upper, lower = slice(1, 10), slice(11, 20)  # the contours between the corners
+        if kind == 0:  # open: the lower lip drops
+            poly[lower, 1] += float(rng.uniform(2, 12))
+        elif kind == 1:  # shut: the lower contour onto the upper one (reversed order)
+            poly[lower] = poly[upper].flip(0)
+        else:  # crossed: the lower lip above the upper one
+            poly[lower, 1] -= float(rng.uniform(1, 4))
+        poly += torch.as_tensor(rng.normal(0, 0.7, poly.shape), dtype=torch.float32)
+        polygons.append(poly)
+    jaw = torch.as_tensor(rng.normal(0, 3, (batch, 2)), dtype=torch.float32)
+    return c, torch.stack(polygons), jaw
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_fused_mouth_layer_equals_the_torch_reference(any_renderer: AvatarRenderer, batch: int) -> None:
+    c, polygons, jaw = _mouth_inputs(any_renderer, batch, seed=batch)
+    depth, soft = any_renderer.module.mouth_depth_scale, any_renderer.module.mouth_softness
+    with torch.no_grad():
+        assert kernels.enabled(polygons, jaw)
+        fused = mouth.mouth_layer(c, polygons, jaw, depth, soft)
+        with kernels.torch_only():
+            assert not kernels.enabled(polygons, jaw)
+            reference = mouth.mouth_layer(c, polygons, jaw, depth, soft)
+    assert fused.shape == reference.shape == (batch, 7, *c["nodes"].shape[:2])
+    assert torch.isfinite(fused).all()
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), atol=2e-4)
+    assert (reference[:, 3] > 0.5).any()  # the open lips painted something: the comparison bites
+
+
+def test_frames_with_and_without_the_kernel_are_the_same(any_renderer: AvatarRenderer) -> None:
+    rng = np.random.default_rng(0)
+    motion = torch.as_tensor(rng.uniform(ms.LOW, ms.HIGH, (6, ms.MOTION_DIM)), dtype=torch.float32)
+    motion[:3] *= 0.3  # everyday motion, then extremes
+    with torch.no_grad():
+        fused = any_renderer.module(motion)
+        with kernels.torch_only():
+            reference = any_renderer.module(motion)
+    assert float((fused - reference).abs().max()) * 255 < 0.01  # a hundredth of a grey level
+
+
+def test_the_trace_calls_the_kernel_and_onnx_export_does_not(
+    astronaut_renderer: AvatarRenderer, tmp_path: object
+) -> None:
+    module = astronaut_renderer.module
+    probe = probe_motion(1)
+    with torch.no_grad():
+        traced = torch.jit.trace(module, (probe,), check_trace=False)
+        with kernels.torch_only():
+            plain = torch.jit.trace(module, (probe,), check_trace=False)
+    assert "xactor::mouth_layer" in str(traced.graph)
+    assert "xactor::mouth_layer" not in str(plain.graph)
+    with torch.no_grad():
+        torch.onnx.export(module, (probe,), io.BytesIO(), opset_version=17, dynamo=False)  # standard ops only
+
+
+def test_kernel_steps_aside_for_gradients_other_dtypes_and_devices() -> None:
+    x = torch.zeros(1, 20, 2)
+    assert not kernels.enabled(x)  # gradients on (the default): the torch code, which has a backward
+    with torch.no_grad():
+        assert kernels.enabled(x)
+        assert not kernels.enabled(x.double())
+        assert not kernels.enabled(x.to("meta"))
