@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from xactor.engines import face_regions as fr
+from xactor.engines.warp import kernels
 
 Array = np.ndarray
 
@@ -205,8 +206,12 @@ def eye_patches(
     """Corrected eye patches [B, E, 3, H, W] read from ``crop`` [1, 3, S, S].
 
     ``lid_landmarks`` [B, 478, 2]: face model output with only eyelid/gaze coefficients, no pose;
-    ``ref_landmarks`` [478, 2]: the reference. ``c`` holds :class:`EyeConstants` as tensors.
+    ``ref_landmarks`` [478, 2]: the reference. ``c`` holds :class:`EyeConstants` as tensors. On a
+    CPU at inference all of it is one fused kernel (:mod:`xactor.engines.warp.kernels`; this code
+    is its reference).
     """
+    if kernels.enabled(crop, lid_landmarks, ref_landmarks):
+        return kernels.eye_patches(c, crop, lid_landmarks, ref_landmarks)
     axis, normal = c["axis"], c["normal"]  # [E, 2]
     n_e, height, width = c["u"].shape
     batch = lid_landmarks.shape[0]

@@ -73,6 +73,21 @@ def mouth_layer(
     )
 
 
+# The order of the per-avatar eye tensors the eye operator takes (EyeConstants' torch tensors).
+EYE_CONSTANTS: tuple[str, ...] = (
+    "upper_idx", "lower_idx", "iris_idx", "origin", "axis", "normal", "u", "v", "interp_up",
+    "interp_low", "gap_up", "gap_low", "lid_up", "lid_low", "reach_up", "reach_low", "band_up",
+    "band_low", "iris_centre", "iris_radius", "half_width", "sclera",
+)  # fmt: skip
+
+
+def eye_patches(
+    c: dict[str, torch.Tensor], crop: torch.Tensor, lid_landmarks: torch.Tensor, ref_landmarks: torch.Tensor
+) -> torch.Tensor:
+    """:func:`xactor.engines.warp.eyelid.eye_patches` in one call (only where :func:`enabled`)."""
+    return torch.ops.xactor.eye_patches([c[k] for k in EYE_CONSTANTS], crop, lid_landmarks, ref_landmarks)
+
+
 if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True)
 
@@ -305,6 +320,138 @@ if AVAILABLE:
     ) -> torch.Tensor:
         nodes = constants[0]
         return polygon.new_empty(polygon.shape[0], 7, nodes.shape[0], nodes.shape[1])
+
+    @_jit
+    def _smooth(t: float) -> float:  # pragma: no cover - compiled
+        t = _clamp01(t)
+        return t * t * (3.0 - 2.0 * t)
+
+    @_jit
+    def _eye_patches(
+        consts: tuple,  # EYE_CONSTANTS as arrays, in that order
+        crop: np.ndarray,  # [3, S, S]
+        lids: np.ndarray,  # [B, 478, 2]
+        ref: np.ndarray,  # [478, 2]
+        out: np.ndarray,  # [B, E, 3, H, W]
+    ) -> None:  # pragma: no cover - compiled
+        (upper_idx, lower_idx, iris_idx, origin, axis, normal, u_map, v_map, interp_up, interp_low,
+         gap_up, gap_low, lid_up_map, lid_low_map, reach_up, reach_low, band_up_map, band_low_map,
+         iris_centre, iris_radius, half_width, sclera_rgb) = consts  # fmt: skip
+        n_e, height, width = u_map.shape
+        points = upper_idx.shape[1]
+        size = crop.shape[2]
+        eps = 1e-3
+        frac_up = np.empty(points, np.float32)
+        frac_low = np.empty(points, np.float32)
+        for b in range(lids.shape[0]):
+            for e in range(n_e):
+                nx, ny, ax, ay = normal[e, 0], normal[e, 1], axis[e, 0], axis[e, 1]
+                for k in range(points):
+                    i, j = upper_idx[e, k], lower_idx[e, k]
+                    d_up = (lids[b, i, 0] - ref[i, 0]) * nx + (lids[b, i, 1] - ref[i, 1]) * ny
+                    d_low = (lids[b, j, 0] - ref[j, 0]) * nx + (lids[b, j, 1] - ref[j, 1]) * ny
+                    frac_up[k] = d_up / gap_up[e, k]
+                    frac_low[k] = -d_low / gap_low[e, k]
+                m = iris_idx[e]
+                sx, sy = lids[b, m, 0] - ref[m, 0], lids[b, m, 1] - ref[m, 1]
+                gu, gv = sx * ax + sy * ay, sx * nx + sy * ny
+                cu, cv, radius = iris_centre[e, 0], iris_centre[e, 1], iris_radius[e]
+                half = half_width[e] - 1.0
+                for y in range(height):
+                    for x in range(width):
+                        n = y * width + x
+                        u, v = u_map[e, y, x], v_map[e, y, x]
+                        lid_up, lid_low = lid_up_map[e, y, x], lid_low_map[e, y, x]
+                        band_up, band_low = band_up_map[e, y, x], band_low_map[e, y, x]
+                        close_up = np.float32(0.0)
+                        close_low = np.float32(0.0)
+                        for k in range(points):
+                            close_up += interp_up[e, n, k] * frac_up[k]
+                            close_low += interp_low[e, n, k] * frac_low[k]
+                        opening = lid_low - lid_up
+                        new_low = lid_low - close_low * opening
+                        new_up = min(lid_up + close_up * opening, new_low)
+                        top, bottom = lid_up - reach_up[e, y, x], lid_low + reach_low[e, y, x]
+                        # Upper lid: the lash band slides rigidly, the skin above it stretches.
+                        if v >= new_up - band_up:
+                            src_upper = v - (new_up - lid_up)
+                        else:
+                            src_upper = top + (v - top) * (lid_up - band_up - top) / max(
+                                new_up - band_up - top, eps
+                            )
+                        m0, m1 = min(new_up, lid_up), max(new_low, lid_low)
+                        src_ball = lid_up + (v - m0) * (lid_low - lid_up) / max(m1 - m0, eps)
+                        if v <= new_low + band_low:
+                            src_lower = v - (new_low - lid_low)
+                        else:
+                            stretch = (bottom - lid_low - band_low) / max(bottom - new_low - band_low, eps)
+                            src_lower = bottom - (bottom - v) * stretch
+                        margin = 0.8 * _clamp01(close_up + close_low)
+                        src_upper -= margin * _clamp01((v - top) / max(new_up - top, eps))
+                        src_lower += margin * _clamp01((bottom - v) / max(bottom - new_low, eps))
+                        in_ball = new_up <= v <= new_low
+                        if top <= v < new_up:
+                            v_src = src_upper
+                        elif in_ball:
+                            v_src = src_ball
+                        elif new_low < v <= bottom:
+                            v_src = src_lower
+                        else:
+                            v_src = v
+                        # Gaze: inside the new iris disc read the iris where it was.
+                        dist_new = np.sqrt((u - cu - gu) ** 2 + (v_src - cv - gv) ** 2 + 1e-6)
+                        dist_old = np.sqrt((u - cu) ** 2 + (v_src - cv) ** 2 + 1e-6)
+                        in_new = _smooth(radius - dist_new + 0.5)
+                        in_old = _smooth(radius - dist_old + 0.5)
+                        ball = 1.0 if in_ball else 0.0
+                        iris_v = min(max(v_src - gv, min(lid_up + 0.5, v_src)), max(lid_low - 0.5, v_src))
+                        sclera = ball * _clamp01(in_old - in_new)
+                        if gu < 0.0:  # the iris moved toward -u: sclera lies at +u
+                            mirrored = 2.0 * (cu + radius) - u + 1.0
+                        else:
+                            mirrored = 2.0 * (cu - radius) - u - 1.0
+                        mirrored = min(max(mirrored, -half), half)
+                        u_src = u - ball * in_new * gu + sclera * (mirrored - u)
+                        v_src = v_src + ball * in_new * (iris_v - v_src)
+                        lid_shade = 0.8 + 0.2 * _smooth((v - new_up) / max(0.3 * (new_low - new_up), eps))
+                        sclera = 0.25 * sclera
+                        px = origin[e, 0] + u_src * ax + v_src * nx
+                        py = origin[e, 1] + u_src * ay + v_src * ny
+                        for ch in range(3):
+                            read = _bilinear(
+                                crop, ch, min(max(py, 0.0), size - 1.0), min(max(px, 0.0), size - 1.0)
+                            )
+                            out[b, e, ch, y, x] = (
+                                read * (1.0 - sclera) + sclera * lid_shade * sclera_rgb[e, ch]
+                            )
+
+    @torch.library.custom_op("xactor::eye_patches", mutates_args=())
+    def _eye_patches_op(
+        constants: list[torch.Tensor],
+        crop: torch.Tensor,
+        lid_landmarks: torch.Tensor,
+        ref_landmarks: torch.Tensor,
+    ) -> torch.Tensor:
+        n_e, height, width = constants[EYE_CONSTANTS.index("u")].shape
+        out = torch.empty(lid_landmarks.shape[0], n_e, 3, height, width, dtype=torch.float32)
+        _eye_patches(
+            tuple(t.contiguous().numpy() for t in constants),
+            crop[0].contiguous().numpy(),
+            lid_landmarks.contiguous().numpy(),
+            ref_landmarks.contiguous().numpy(),
+            out.numpy(),
+        )
+        return out
+
+    @_eye_patches_op.register_fake
+    def _(
+        constants: list[torch.Tensor],
+        crop: torch.Tensor,
+        lid_landmarks: torch.Tensor,
+        ref_landmarks: torch.Tensor,
+    ) -> torch.Tensor:
+        n_e, height, width = constants[EYE_CONSTANTS.index("u")].shape
+        return crop.new_empty(lid_landmarks.shape[0], n_e, 3, height, width)
 
 
 def _split() -> int:

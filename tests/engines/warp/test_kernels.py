@@ -1,5 +1,6 @@
-"""The fused mouth kernel against its torch reference: same numbers on real portraits and on
-made-up lips (open, shut, crossed, shifted jaw, batches), used where it should be and nowhere else."""
+"""The fused kernels against their torch references: the mouth on real portraits and on made-up
+lips (open, shut, crossed, shifted jaw, batches), the eyes blinking, widening and looking away;
+whole frames alike; each used where it should be and nowhere else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from xactor.engines import motion_space as ms
-from xactor.engines.warp import AvatarRenderer, kernels, mouth
+from xactor.engines.warp import AvatarRenderer, eyelid, kernels, mouth
 from xactor.engines.warp.module import probe_motion
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -56,6 +57,28 @@ def test_fused_mouth_layer_equals_the_torch_reference(any_renderer: AvatarRender
     assert (reference[:, 3] > 0.5).any()  # the open lips painted something: the comparison bites
 
 
+@pytest.mark.parametrize(
+    "channels",
+    [{"eyeBlinkLeft": 1.0}, {"eyeBlinkRight": 0.6, "gazeYaw": -0.8}, {"eyeWideLeft": 1.0, "gazePitch": 0.7}],
+)
+def test_fused_eye_patches_equal_the_torch_reference(
+    astronaut_renderer: AvatarRenderer, channels: dict
+) -> None:
+    module = astronaut_renderer.module
+    motion = torch.zeros(2, ms.MOTION_DIM)
+    for name, value in channels.items():
+        motion[1, ms.INDEX[name]] = value  # row 0: open eyes, looking ahead
+    eyes = module._group("eye", module._eye_keys)
+    with torch.no_grad():
+        lids = module.face_model((motion - module.own_motion) * module.eye_mask)[..., :2]  # [2, 478, 2]
+        fused = eyelid.eye_patches(eyes, module.crop, lids, module.ref)
+        with kernels.torch_only():
+            reference = eyelid.eye_patches(eyes, module.crop, lids, module.ref)
+    assert fused.shape == reference.shape and fused.shape[:3] == (2, 2, 3)
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), atol=1e-4)
+    assert float((reference[1] - reference[0]).abs().max()) > 0.1  # the lids or irises moved
+
+
 def test_frames_with_and_without_the_kernel_are_the_same(any_renderer: AvatarRenderer) -> None:
     rng = np.random.default_rng(0)
     motion = torch.as_tensor(rng.uniform(ms.LOW, ms.HIGH, (6, ms.MOTION_DIM)), dtype=torch.float32)
@@ -76,8 +99,9 @@ def test_the_trace_calls_the_kernel_and_onnx_export_does_not(
         traced = torch.jit.trace(module, (probe,), check_trace=False)
         with kernels.torch_only():
             plain = torch.jit.trace(module, (probe,), check_trace=False)
-    assert "xactor::mouth_layer" in str(traced.graph)
-    assert "xactor::mouth_layer" not in str(plain.graph)
+    for op in ("xactor::mouth_layer", "xactor::eye_patches"):
+        assert op in str(traced.graph)
+        assert op not in str(plain.graph)
     with torch.no_grad():
         torch.onnx.export(module, (probe,), io.BytesIO(), opset_version=17, dynamo=False)  # standard ops only
 
