@@ -113,3 +113,16 @@ def test_kernel_steps_aside_for_gradients_other_dtypes_and_devices() -> None:
         assert kernels.enabled(x)
         assert not kernels.enabled(x.double())
         assert not kernels.enabled(x.to("meta"))
+
+
+def test_without_numba_the_torch_code_renders_the_same_frame(
+    astronaut_renderer: AvatarRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    motion = probe_motion(1)
+    with torch.no_grad():
+        fused = astronaut_renderer.module(motion)
+        monkeypatch.setattr(kernels, "AVAILABLE", False)  # an install without numba
+        assert not kernels.enabled(motion)
+        plain = torch.jit.trace(astronaut_renderer.module, (motion,), check_trace=False)
+        assert "xactor::" not in str(plain.graph)
+        assert float((plain(motion) - fused).abs().max()) * 255 < 0.01
