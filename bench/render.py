@@ -1,5 +1,9 @@
 """Warp renderer speed: median ms/frame at 256 and 512 px, batch 1 and 8, torch and ONNX Runtime.
 
+torch runs what ``AvatarRenderer.render`` runs (the trace, with the fused CPU kernels of
+``engines/warp/kernels.py``); beside it, interleaved call by call so the machine's drift hits both
+alike, the same module traced with torch operators only (``kernels.torch_only()``).
+
 Run: ``python -m bench.render [--repeats 40] [--markdown]`` — renders the default avatar with
 varied motion (visemes, blinks, head turns from the demo script), after a warm-up, on this
 machine's CPU. The time is the whole per-frame path: motion → face model → flow → frames.
@@ -24,7 +28,8 @@ from rich.table import Table
 
 from xactor.engines.avatar.store import AvatarStore
 from xactor.engines.offline.demo import demo_motion
-from xactor.engines.warp import AvatarRenderer
+from xactor.engines.warp import AvatarRenderer, kernels
+from xactor.engines.warp.renderer import TorchRunner, WarpRenderer
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +75,12 @@ def time_calls(call: Callable[[np.ndarray], object], batches: list[np.ndarray], 
 
 
 def run(
-    repeats: int = 40, sizes: tuple[int, ...] = (256, 512), batches: tuple[int, ...] = (1, 8)
+    repeats: int = 40,
+    sizes: tuple[int, ...] = (256, 512),
+    batches: tuple[int, ...] = (1, 8),
+    onnx: bool = True,
 ) -> list[dict]:
-    import onnxruntime as ort
-
-    from xactor.export.onnx_warp import export_warp
-
+    """One row per (size, batch); ``onnx=False`` skips the export and ONNX Runtime (NaN there)."""
     motion = demo_motion(8.0)  # 200 frames of varied motion
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,37 +95,89 @@ def run(
                 chunks = [motion[i : i + batch] for i in range(0, len(motion) - batch + 1, batch)]
 
                 runner = renderer.runner  # what render() runs: the traced module
+                plain = TorchRunner(module)  # traced on its first call, below: torch operators only
+                with kernels.torch_only(), torch.inference_mode():
+                    plain(torch.from_numpy(chunks[0]))
 
                 @torch.inference_mode()
                 def torch_call(m: np.ndarray, runner: Callable[..., torch.Tensor] = runner) -> object:
                     return runner(torch.from_numpy(m))
 
-                torch_ms = time_calls(torch_call, chunks, repeats)
-                path = Path(tmp) / f"warp_{size}_{batch}.onnx"
-                export_warp(module, path, batch=batch)
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = torch.get_num_threads()
-                session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                @torch.inference_mode()
+                def plain_call(m: np.ndarray, runner: Callable[..., torch.Tensor] = plain) -> object:
+                    return runner(torch.from_numpy(m))
 
-                def ort_call(m: np.ndarray, session: ort.InferenceSession = session) -> object:
-                    return session.run(None, {"motion": m})
-
-                ort_ms = time_calls(ort_call, chunks, repeats)
-                rows.append(dict(size=size, batch=batch, torch_ms=torch_ms, ort_ms=ort_ms, build_s=build_s))
-                log.info("%d px batch %d: torch %.2f ms, ORT %.2f ms", size, batch, torch_ms, ort_ms)
+                torch_ms, plain_ms = time_paired([torch_call, plain_call], chunks, repeats)
+                ort_ms = float("nan")
+                if onnx:
+                    ort_ms = _ort_ms(module, Path(tmp) / f"warp_{size}_{batch}.onnx", batch, chunks, repeats)
+                rows.append(
+                    dict(
+                        size=size,
+                        batch=batch,
+                        torch_ms=torch_ms,
+                        torch_plain_ms=plain_ms,
+                        ort_ms=ort_ms,
+                        build_s=build_s,
+                    )
+                )
+                log.info(
+                    "%d px batch %d: torch %.2f ms (%.2f without kernels), ORT %.2f ms",
+                    size,
+                    batch,
+                    torch_ms,
+                    plain_ms,
+                    ort_ms,
+                )
     return rows
+
+
+def time_paired(
+    calls: list[Callable[[np.ndarray], object]], batches: list[np.ndarray], repeats: int
+) -> list[float]:
+    """Median ms per frame of each call, the calls alternating on the same motion (after a warm-up
+    call each): a comparison this VM's minute-to-minute drift cannot bias."""
+    for call in calls:
+        call(batches[0])
+    times: list[list[float]] = [[] for _ in calls]
+    for i in range(repeats):
+        motion = batches[i % len(batches)]
+        for k, call in enumerate(calls):
+            start = time.perf_counter()
+            call(motion)
+            times[k].append((time.perf_counter() - start) * 1000 / len(motion))
+    return [statistics.median(t) for t in times]
+
+
+def _ort_ms(module: WarpRenderer, path: Path, batch: int, chunks: list[np.ndarray], repeats: int) -> float:
+    """The module exported at ``batch`` and timed on ONNX Runtime's CPU provider (ms per frame)."""
+    import onnxruntime as ort
+
+    from xactor.export.onnx_warp import export_warp
+
+    export_warp(module, path, batch=batch)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def ort_call(m: np.ndarray) -> object:
+        return session.run(None, {"motion": m})
+
+    return time_calls(ort_call, chunks, repeats)
 
 
 def markdown(rows: list[dict]) -> str:
     lines = [
         f"Machine: {machine()}.",
         "",
-        "| crop | batch | torch ms/frame | ONNX Runtime ms/frame | avatar cache build (s) |",
-        "|---:|---:|---:|---:|---:|",
+        "| crop | batch | torch ms/frame | torch without fused kernels | ratio | ONNX Runtime ms/frame "
+        "| avatar cache build (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['size']} | {r['batch']} | {r['torch_ms']:.2f} | {r['ort_ms']:.2f} | {r['build_s']:.2f} |"
+            f"| {r['size']} | {r['batch']} | {r['torch_ms']:.2f} | {r['torch_plain_ms']:.2f} | "
+            f"{r['torch_ms'] / r['torch_plain_ms']:.2f}× | {r['ort_ms']:.2f} | {r['build_s']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -130,19 +187,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=40, help="Timed calls per configuration.")
     parser.add_argument("--markdown", action="store_true", help="Print a Markdown table for RESULTS.md.")
     parser.add_argument("--threads", type=int, default=None, help="torch/ONNX Runtime threads.")
+    parser.add_argument(
+        "--no-onnx", action="store_true", help="torch only: skip the export and ONNX Runtime."
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
-    rows = run(args.repeats)
+    rows = run(args.repeats, onnx=not args.no_onnx)
     if args.markdown:
         print(markdown(rows))
         return
     table = Table(title=f"warp renderer, median ms/frame — {machine()}")
-    for column in ("crop", "batch", "torch", "ONNX Runtime", "cache build s"):
+    for column in ("crop", "batch", "torch", "torch, no kernels", "ratio", "ONNX Runtime", "cache build s"):
         table.add_column(column, justify="right")
     for r in rows:
-        cells = (f"{r['torch_ms']:.2f}", f"{r['ort_ms']:.2f}", f"{r['build_s']:.2f}")
+        cells = (
+            f"{r['torch_ms']:.2f}",
+            f"{r['torch_plain_ms']:.2f}",
+            f"{r['torch_ms'] / r['torch_plain_ms']:.2f}×",
+            f"{r['ort_ms']:.2f}",
+            f"{r['build_s']:.2f}",
+        )
         table.add_row(str(r["size"]), str(r["batch"]), *cells)
     Console().print(table)
 
