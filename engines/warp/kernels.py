@@ -1,4 +1,6 @@
-"""The mouth interior as one fused CPU kernel, a torch custom operator (``xactor::mouth_layer``).
+"""The warp's small-tensor stages as fused CPU kernels, registered as torch custom operators:
+``xactor::mouth_layer`` (the painted mouth interior), ``xactor::eye_patches`` (lids, iris, sclera)
+and ``xactor::seal_sources`` (the lip seal's push of the window's source points).
 
 Why: on a CPU a warp frame is mostly many small torch operations, each paying dispatch and a pass
 over memory. :func:`xactor.engines.warp.mouth.mouth_layer` is the worst of them: the signed
@@ -86,6 +88,17 @@ def eye_patches(
 ) -> torch.Tensor:
     """:func:`xactor.engines.warp.eyelid.eye_patches` in one call (only where :func:`enabled`)."""
     return torch.ops.xactor.eye_patches([c[k] for k in EYE_CONSTANTS], crop, lid_landmarks, ref_landmarks)
+
+
+def seal_sources(
+    maps: torch.Tensor,
+    to_roi: torch.Tensor,
+    normal: torch.Tensor,
+    sources: torch.Tensor,
+    allowed: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`xactor.engines.warp.lipline.seal_sources` in one call (only where :func:`enabled`)."""
+    return torch.ops.xactor.seal_sources(maps, to_roi, normal, sources, allowed)
 
 
 if AVAILABLE:
@@ -452,6 +465,79 @@ if AVAILABLE:
     ) -> torch.Tensor:
         n_e, height, width = constants[EYE_CONSTANTS.index("u")].shape
         return crop.new_empty(lid_landmarks.shape[0], n_e, 3, height, width)
+
+    @_jit
+    def _seal_sources(
+        maps: np.ndarray,  # [2 (layer), 2 (height, weight), V, U]
+        to_roi: np.ndarray,  # [2, 3]
+        normal: np.ndarray,  # [2]
+        sources: np.ndarray,  # [B, 2 (layer), 2 (xy), H, W]
+        allowed: np.ndarray,  # [B, 2, H, W]
+        tolerance: float,
+        out: np.ndarray,  # like sources
+    ) -> None:  # pragma: no cover - compiled
+        n_v, n_u = maps.shape[2], maps.shape[3]
+        for b in range(sources.shape[0]):
+            for layer in range(2):
+                sign = -1.0 if layer == 0 else 1.0  # the upper lip's sources go up, the lower's down
+                for y in range(sources.shape[3]):
+                    for x in range(sources.shape[4]):
+                        sx, sy = sources[b, layer, 0, y, x], sources[b, layer, 1, y, x]
+                        gx = to_roi[0, 0] * sx + to_roi[0, 1] * sy + to_roi[0, 2]
+                        gy = to_roi[1, 0] * sx + to_roi[1, 1] * sy + to_roi[1, 2]
+                        # grid_sample, corners aligned, zeros outside the ROI
+                        ix, iy = (gx + 1) / 2 * (n_u - 1), (gy + 1) / 2 * (n_v - 1)
+                        x0, y0 = int(np.floor(ix)), int(np.floor(iy))
+                        fx, fy = ix - x0, iy - y0
+                        height = 0.0
+                        weight = 0.0
+                        for dy in range(2):
+                            row = y0 + dy
+                            if row < 0 or row >= n_v:
+                                continue
+                            wy = fy if dy else 1.0 - fy
+                            for dx in range(2):
+                                col = x0 + dx
+                                if col < 0 or col >= n_u:
+                                    continue
+                                w = wy * (fx if dx else 1.0 - fx)
+                                height += w * maps[layer, 0, row, col]
+                                weight += w * maps[layer, 1, row, col]
+                        push = weight * max(allowed[b, layer, y, x] - height - tolerance, 0.0)
+                        out[b, layer, 0, y, x] = sx + push * sign * normal[0]
+                        out[b, layer, 1, y, x] = sy + push * sign * normal[1]
+
+    @torch.library.custom_op("xactor::seal_sources", mutates_args=())
+    def _seal_sources_op(
+        maps: torch.Tensor,
+        to_roi: torch.Tensor,
+        normal: torch.Tensor,
+        sources: torch.Tensor,
+        allowed: torch.Tensor,
+    ) -> torch.Tensor:
+        from xactor.engines.warp.lipline import _TOLERANCE
+
+        out = torch.empty_like(sources, memory_format=torch.contiguous_format)
+        _seal_sources(
+            maps.contiguous().numpy(),
+            to_roi.contiguous().numpy(),
+            normal.contiguous().numpy(),
+            sources.contiguous().numpy(),
+            allowed.contiguous().numpy(),
+            _TOLERANCE,
+            out.numpy(),
+        )
+        return out
+
+    @_seal_sources_op.register_fake
+    def _(
+        maps: torch.Tensor,
+        to_roi: torch.Tensor,
+        normal: torch.Tensor,
+        sources: torch.Tensor,
+        allowed: torch.Tensor,
+    ) -> torch.Tensor:
+        return torch.empty_like(sources)
 
 
 def _split() -> int:

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xactor.engines.warp import kernels
+
 Array = np.ndarray
 
 # The lip band a target pixel at the lip edge reads from: this far (px at 256) inside the
@@ -107,8 +109,11 @@ def seal_sources(
     H, W] reference px per target pixel (the whole frame or the mouth's window of it);
     ``allowed`` [B, 2, H, W] the least height into the reference's upper and lower lip each
     pixel's source may have: its own height into the target's lip, at most the margin
-    (:func:`seal_margin`). Returns the sources, same shape.
+    (:func:`seal_margin`). Returns the sources, same shape. One fused kernel on a CPU at inference
+    (:mod:`xactor.engines.warp.kernels`; this code is its reference).
     """
+    if kernels.enabled(maps, sources, allowed):
+        return kernels.seal_sources(maps, to_roi, normal, sources, allowed)
     batch, height, width = sources.shape[0], sources.shape[-2], sources.shape[-1]
     x, y = sources[:, :, 0], sources[:, :, 1]  # [B, 2, H, W]
     gx = to_roi[0, 0] * x + to_roi[0, 1] * y + to_roi[0, 2]

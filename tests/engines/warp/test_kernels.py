@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from xactor.engines import motion_space as ms
-from xactor.engines.warp import AvatarRenderer, eyelid, kernels, mouth
+from xactor.engines.warp import AvatarRenderer, eyelid, kernels, lipline, mouth
 from xactor.engines.warp.module import probe_motion
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -79,6 +79,25 @@ def test_fused_eye_patches_equal_the_torch_reference(
     assert float((reference[1] - reference[0]).abs().max()) > 0.1  # the lids or irises moved
 
 
+def test_fused_seal_equals_the_torch_reference(any_renderer: AvatarRenderer) -> None:
+    module = any_renderer.module
+    m = module._group("mouth", module._mouth_keys)
+    rng = np.random.default_rng(1)
+    height, width = module.window
+    corner = m["nodes"][0, 0]  # sources spread over the mouth ROI and past its edges (zeros there)
+    span = m["nodes"][-1, -1] - corner
+    unit = torch.as_tensor(rng.uniform(-0.1, 1.1, (2, 2, 2, height, width)), dtype=torch.float32)
+    sources = corner[None, None, :, None, None] + unit * span[None, None, :, None, None]
+    allowed = torch.as_tensor(rng.uniform(-2, 3, (2, 2, height, width)), dtype=torch.float32)
+    args = (m["seal"], m["to_roi"], m["frame"][2], sources, allowed)
+    with torch.no_grad():
+        fused = lipline.seal_sources(*args)
+        with kernels.torch_only():
+            reference = lipline.seal_sources(*args)
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), atol=1e-4)
+    assert float((reference - sources).abs().max()) > 0.5  # some sources were pushed
+
+
 def test_frames_with_and_without_the_kernel_are_the_same(any_renderer: AvatarRenderer) -> None:
     rng = np.random.default_rng(0)
     motion = torch.as_tensor(rng.uniform(ms.LOW, ms.HIGH, (6, ms.MOTION_DIM)), dtype=torch.float32)
@@ -99,7 +118,7 @@ def test_the_trace_calls_the_kernel_and_onnx_export_does_not(
         traced = torch.jit.trace(module, (probe,), check_trace=False)
         with kernels.torch_only():
             plain = torch.jit.trace(module, (probe,), check_trace=False)
-    for op in ("xactor::mouth_layer", "xactor::eye_patches"):
+    for op in ("xactor::mouth_layer", "xactor::eye_patches", "xactor::seal_sources"):
         assert op in str(traced.graph)
         assert op not in str(plain.graph)
     with torch.no_grad():
