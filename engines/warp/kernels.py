@@ -96,9 +96,10 @@ def seal_sources(
     normal: torch.Tensor,
     sources: torch.Tensor,
     allowed: torch.Tensor,
+    tolerance: float,
 ) -> torch.Tensor:
     """:func:`xactor.engines.warp.lipline.seal_sources` in one call (only where :func:`enabled`)."""
-    return torch.ops.xactor.seal_sources(maps, to_roi, normal, sources, allowed)
+    return torch.ops.xactor.seal_sources(maps, to_roi, normal, sources, allowed, tolerance)
 
 
 if AVAILABLE:
@@ -514,9 +515,8 @@ if AVAILABLE:
         normal: torch.Tensor,
         sources: torch.Tensor,
         allowed: torch.Tensor,
+        tolerance: float,
     ) -> torch.Tensor:
-        from xactor.engines.warp.lipline import _TOLERANCE
-
         out = torch.empty_like(sources, memory_format=torch.contiguous_format)
         _seal_sources(
             maps.contiguous().numpy(),
@@ -524,7 +524,7 @@ if AVAILABLE:
             normal.contiguous().numpy(),
             sources.contiguous().numpy(),
             allowed.contiguous().numpy(),
-            _TOLERANCE,
+            float(tolerance),
             out.numpy(),
         )
         return out
@@ -536,6 +536,7 @@ if AVAILABLE:
         normal: torch.Tensor,
         sources: torch.Tensor,
         allowed: torch.Tensor,
+        tolerance: float,
     ) -> torch.Tensor:
         return torch.empty_like(sources)
 

@@ -113,7 +113,7 @@ def seal_sources(
     (:mod:`xactor.engines.warp.kernels`; this code is its reference).
     """
     if kernels.enabled(maps, sources, allowed):
-        return kernels.seal_sources(maps, to_roi, normal, sources, allowed)
+        return kernels.seal_sources(maps, to_roi, normal, sources, allowed, _TOLERANCE)
     batch, height, width = sources.shape[0], sources.shape[-2], sources.shape[-1]
     x, y = sources[:, :, 0], sources[:, :, 1]  # [B, 2, H, W]
     gx = to_roi[0, 0] * x + to_roi[0, 1] * y + to_roi[0, 2]
