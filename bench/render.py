@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import platform
 import statistics
@@ -166,6 +167,10 @@ def _ort_ms(module: WarpRenderer, path: Path, batch: int, chunks: list[np.ndarra
     return time_calls(ort_call, chunks, repeats)
 
 
+def _ms(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f}"
+
+
 def markdown(rows: list[dict]) -> str:
     lines = [
         f"Machine: {machine()}.",
@@ -177,7 +182,7 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"| {r['size']} | {r['batch']} | {r['torch_ms']:.2f} | {r['torch_plain_ms']:.2f} | "
-            f"{r['torch_ms'] / r['torch_plain_ms']:.2f}× | {r['ort_ms']:.2f} | {r['build_s']:.2f} |"
+            f"{r['torch_ms'] / r['torch_plain_ms']:.2f}× | {_ms(r['ort_ms'])} | {r['build_s']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -206,7 +211,7 @@ def main() -> None:
             f"{r['torch_ms']:.2f}",
             f"{r['torch_plain_ms']:.2f}",
             f"{r['torch_ms'] / r['torch_plain_ms']:.2f}×",
-            f"{r['ort_ms']:.2f}",
+            _ms(r["ort_ms"]),
             f"{r['build_s']:.2f}",
         )
         table.add_row(str(r["size"]), str(r["batch"]), *cells)
