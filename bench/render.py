@@ -100,15 +100,7 @@ def run(
                 with kernels.torch_only(), torch.inference_mode():
                     plain(torch.from_numpy(chunks[0]))
 
-                @torch.inference_mode()
-                def torch_call(m: np.ndarray, runner: Callable[..., torch.Tensor] = runner) -> object:
-                    return runner(torch.from_numpy(m))
-
-                @torch.inference_mode()
-                def plain_call(m: np.ndarray, runner: Callable[..., torch.Tensor] = plain) -> object:
-                    return runner(torch.from_numpy(m))
-
-                torch_ms, plain_ms = time_paired([torch_call, plain_call], chunks, repeats)
+                torch_ms, plain_ms = time_paired([_numpy_call(runner), _numpy_call(plain)], chunks, repeats)
                 ort_ms = float("nan")
                 if onnx:
                     ort_ms = _ort_ms(module, Path(tmp) / f"warp_{size}_{batch}.onnx", batch, chunks, repeats)
@@ -131,6 +123,16 @@ def run(
                     ort_ms,
                 )
     return rows
+
+
+def _numpy_call(runner: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], object]:
+    """``runner`` on NumPy motion, under inference mode (as ``AvatarRenderer.render`` calls it)."""
+
+    @torch.inference_mode()
+    def call(motion: np.ndarray) -> object:
+        return runner(torch.from_numpy(motion))
+
+    return call
 
 
 def time_paired(

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from xactor.engines import face_regions as fr
+
 try:  # numba is a dependency; without it (an odd install) every caller takes the torch path
     import numba
 except ImportError:  # pragma: no cover - depends on the install
@@ -32,9 +34,10 @@ except ImportError:  # pragma: no cover - depends on the install
 
 AVAILABLE = numba is not None
 _state = threading.local()
+_SPLIT = len(fr.LIPS_INNER_UPPER)  # the inner-lip polygon's upper contour is its first _SPLIT points
 
-# The order of the per-avatar tensors the operator takes (MouthConstants' torch tensors).
-CONSTANTS: tuple[str, ...] = (
+# The order of the per-avatar tensors the mouth operator takes (MouthConstants' torch tensors).
+MOUTH_CONSTANTS: tuple[str, ...] = (
     "nodes", "coarse_nodes", "coarse_uv", "frame", "to_roi", "ref_sdf", "own", "teeth_up", "gum",
     "jaw_maps", "side_shade", "teeth_shade", "seal_margin", "cavity", "teeth", "tongue", "gum_rgb",
 )  # fmt: skip
@@ -71,7 +74,7 @@ def mouth_layer(
 ) -> torch.Tensor:
     """:func:`xactor.engines.warp.mouth.mouth_layer` in one call (only where :func:`enabled`)."""
     return torch.ops.xactor.mouth_layer(
-        [c[k] for k in CONSTANTS], c["half_width"], polygon, jaw_shift, depth_scale, softness
+        [c[k] for k in MOUTH_CONSTANTS], c["half_width"], polygon, jaw_shift, depth_scale, softness
     )
 
 
@@ -172,19 +175,6 @@ if AVAILABLE:
             out[p] = -dist if crossings % 2 else dist
 
     @_jit
-    def _bilinear(img: np.ndarray, ch: int, y: float, x: float) -> float:  # pragma: no cover
-        """img [C, H, W] at (y, x) in index units, clamped to the border."""
-        h, w = img.shape[1], img.shape[2]
-        x = min(max(x, 0.0), w - 1.0)
-        y = min(max(y, 0.0), h - 1.0)
-        x0, y0 = int(np.floor(x)), int(np.floor(y))
-        x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
-        fx, fy = x - x0, y - y0
-        top = img[ch, y0, x0] * (1 - fx) + img[ch, y0, x1] * fx
-        bottom = img[ch, y1, x0] * (1 - fx) + img[ch, y1, x1] * fx
-        return top * (1 - fy) + bottom * fy
-
-    @_jit
     def _tap(
         img: np.ndarray, ch: int, i0: int, i1: int, fy: float, j0: int, j1: int, fx: float
     ) -> float:  # pragma: no cover - compiled
@@ -192,6 +182,15 @@ if AVAILABLE:
         top = img[ch, i0, j0] * (1 - fx) + img[ch, i0, j1] * fx
         bottom = img[ch, i1, j0] * (1 - fx) + img[ch, i1, j1] * fx
         return top * (1 - fy) + bottom * fy
+
+    @_jit
+    def _bilinear(img: np.ndarray, ch: int, y: float, x: float) -> float:  # pragma: no cover
+        """img [C, H, W] at (y, x) in index units, clamped to the border."""
+        h, w = img.shape[1], img.shape[2]
+        x = min(max(x, 0.0), w - 1.0)
+        y = min(max(y, 0.0), h - 1.0)
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        return _tap(img, ch, y0, min(y0 + 1, h - 1), y - y0, x0, min(x0 + 1, w - 1), x - x0)
 
     @_jit
     def _geometry(
@@ -228,7 +227,7 @@ if AVAILABLE:
 
     @_jit
     def _mouth_layer(
-        consts: tuple,  # CONSTANTS as arrays, in that order
+        consts: tuple,  # MOUTH_CONSTANTS as arrays, in that order
         half_width: float,
         polygons: np.ndarray,  # [B, 20, 2]
         jaw_shift: np.ndarray,  # [B, 2]
@@ -299,6 +298,13 @@ if AVAILABLE:
             weights[k] = src - lo
         return taps, weights
 
+    def _arrays(*tensors: torch.Tensor) -> tuple[np.ndarray, ...]:
+        return tuple(t.contiguous().numpy() for t in tensors)
+
+    def _mouth_shape(constants: list[torch.Tensor], polygon: torch.Tensor) -> tuple[int, ...]:
+        nodes = constants[MOUTH_CONSTANTS.index("nodes")]  # [V, U, 2]
+        return (polygon.shape[0], 7, nodes.shape[0], nodes.shape[1])  # [B, 7, V, U]
+
     @torch.library.custom_op("xactor::mouth_layer", mutates_args=())
     def _mouth_layer_op(
         constants: list[torch.Tensor],
@@ -308,14 +314,11 @@ if AVAILABLE:
         depth_scale: float,
         softness: float,
     ) -> torch.Tensor:
-        nodes = constants[0]
-        out = torch.empty(polygon.shape[0], 7, nodes.shape[0], nodes.shape[1], dtype=torch.float32)
-        arrays = tuple(t.contiguous().numpy() for t in constants)
+        out = torch.empty(_mouth_shape(constants, polygon), dtype=torch.float32)
         _mouth_layer(
-            arrays,
+            _arrays(*constants),
             float(half_width),
-            polygon.contiguous().numpy(),
-            jaw_shift.contiguous().numpy(),
+            *_arrays(polygon, jaw_shift),
             _SPLIT,
             float(depth_scale),
             float(softness),
@@ -332,8 +335,7 @@ if AVAILABLE:
         depth_scale: float,
         softness: float,
     ) -> torch.Tensor:
-        nodes = constants[0]
-        return polygon.new_empty(polygon.shape[0], 7, nodes.shape[0], nodes.shape[1])
+        return polygon.new_empty(_mouth_shape(constants, polygon))
 
     @_jit
     def _smooth(t: float) -> float:  # pragma: no cover - compiled
@@ -353,7 +355,6 @@ if AVAILABLE:
          iris_centre, iris_radius, half_width, sclera_rgb) = consts  # fmt: skip
         n_e, height, width = u_map.shape
         points = upper_idx.shape[1]
-        size = crop.shape[2]
         eps = 1e-3
         frac_up = np.empty(points, np.float32)
         frac_low = np.empty(points, np.float32)
@@ -432,12 +433,14 @@ if AVAILABLE:
                         px = origin[e, 0] + u_src * ax + v_src * nx
                         py = origin[e, 1] + u_src * ay + v_src * ny
                         for ch in range(3):
-                            read = _bilinear(
-                                crop, ch, min(max(py, 0.0), size - 1.0), min(max(px, 0.0), size - 1.0)
-                            )
+                            read = _bilinear(crop, ch, py, px)  # border padding: it clamps
                             out[b, e, ch, y, x] = (
                                 read * (1.0 - sclera) + sclera * lid_shade * sclera_rgb[e, ch]
                             )
+
+    def _eye_shape(constants: list[torch.Tensor], lid_landmarks: torch.Tensor) -> tuple[int, ...]:
+        n_e, height, width = constants[EYE_CONSTANTS.index("u")].shape
+        return (lid_landmarks.shape[0], n_e, 3, height, width)  # [B, E, 3, H, W]
 
     @torch.library.custom_op("xactor::eye_patches", mutates_args=())
     def _eye_patches_op(
@@ -446,15 +449,8 @@ if AVAILABLE:
         lid_landmarks: torch.Tensor,
         ref_landmarks: torch.Tensor,
     ) -> torch.Tensor:
-        n_e, height, width = constants[EYE_CONSTANTS.index("u")].shape
-        out = torch.empty(lid_landmarks.shape[0], n_e, 3, height, width, dtype=torch.float32)
-        _eye_patches(
-            tuple(t.contiguous().numpy() for t in constants),
-            crop[0].contiguous().numpy(),
-            lid_landmarks.contiguous().numpy(),
-            ref_landmarks.contiguous().numpy(),
-            out.numpy(),
-        )
+        out = torch.empty(_eye_shape(constants, lid_landmarks), dtype=torch.float32)
+        _eye_patches(_arrays(*constants), *_arrays(crop[0], lid_landmarks, ref_landmarks), out.numpy())
         return out
 
     @_eye_patches_op.register_fake
@@ -464,8 +460,7 @@ if AVAILABLE:
         lid_landmarks: torch.Tensor,
         ref_landmarks: torch.Tensor,
     ) -> torch.Tensor:
-        n_e, height, width = constants[EYE_CONSTANTS.index("u")].shape
-        return crop.new_empty(lid_landmarks.shape[0], n_e, 3, height, width)
+        return crop.new_empty(_eye_shape(constants, lid_landmarks))
 
     @_jit
     def _seal_sources(
@@ -518,15 +513,7 @@ if AVAILABLE:
         tolerance: float,
     ) -> torch.Tensor:
         out = torch.empty_like(sources, memory_format=torch.contiguous_format)
-        _seal_sources(
-            maps.contiguous().numpy(),
-            to_roi.contiguous().numpy(),
-            normal.contiguous().numpy(),
-            sources.contiguous().numpy(),
-            allowed.contiguous().numpy(),
-            float(tolerance),
-            out.numpy(),
-        )
+        _seal_sources(*_arrays(maps, to_roi, normal, sources, allowed), float(tolerance), out.numpy())
         return out
 
     @_seal_sources_op.register_fake
@@ -539,12 +526,3 @@ if AVAILABLE:
         tolerance: float,
     ) -> torch.Tensor:
         return torch.empty_like(sources)
-
-
-def _split() -> int:
-    from xactor.engines import face_regions as fr
-
-    return len(fr.LIPS_INNER_UPPER)
-
-
-_SPLIT = _split()  # the inner-lip polygon's upper contour is its first _SPLIT points
