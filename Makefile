@@ -18,8 +18,14 @@ serve: $(VENV)/.installed
 
 test: test-server test-integrations
 
+# Two passes: most tests on $(WORKERS) pytest-xdist workers (CPU-bound and independent: about half the
+# time on 2 cores), then alone the `serial` ones (live servers, browsers and load that time what they
+# see against the clock) and the `ray` ones (Ray's threads stay in the process: run last).
+WORKERS ?= 2
+
 test-server: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not serial and not ray"
+	$(BIN)/python -m pytest -q -m "serial or ray"
 
 # pipecat and LiveKit Agents in their own environment (numpy 2, protobuf 5+), against a real server.
 $(VENV_INTEGRATIONS)/.installed: integrations/pyproject.toml integrations/constraints.txt scripts/bootstrap_integrations.sh

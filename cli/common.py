@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     from xactor.engines.render.base import Renderer
     from xactor.server.settings import Settings
 
-err = Console(stderr=True)
+# soft_wrap: a message is never broken into lines, so a path in it stays one string (copyable,
+# greppable); the terminal wraps it where it must.
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,

@@ -13,7 +13,7 @@ import pytest
 
 from xactor.bench.churn import ChurnConfig, churn
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_thirty_sessions_leave_nothing_behind(tmp_path: Path) -> None:

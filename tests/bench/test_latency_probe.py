@@ -25,6 +25,7 @@ def test_video_trips_start_from_the_first_frame_and_unwrap_rtp_time() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_quick_probe_measures_mouth_to_photon(tmp_path) -> None:
     if not have_espeak():
         pytest.skip("espeak-ng is not installed")

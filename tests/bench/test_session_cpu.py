@@ -41,6 +41,7 @@ def test_the_baseline_is_a_detached_checkout_removed_afterwards() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 def test_one_live_diffusion_session_is_measured_on_a_real_server() -> None:
     """A real server: the diffusion renderer on a procedural avatar."""
     cfg = SessionCpuConfig(sessions=(1,), duration_s=3.0, warmup_s=2.0, renderer="diffusion")

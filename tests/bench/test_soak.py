@@ -14,7 +14,7 @@ import pytest
 
 from xactor.bench.soak import FAULTS, SoakConfig, loop_metrics, parse_faults, soak
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_parse_faults() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from xactor.bench.viewers import ViewersConfig, viewers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_viewers_bench_measures_each_count(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from xactor.bench.latency import local_server
 from xactor.bench.mouth import mouth_box
 from xactor.bench.speech import speech_with_onsets, write_wav
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.serial, pytest.mark.anyio]
 
 SAMPLE_JS = """
 (() => {

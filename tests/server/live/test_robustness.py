@@ -133,6 +133,7 @@ asyncio.run(main())
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 async def test_vanished_client_is_cleaned_up(data_dir) -> None:
     import uvicorn
 
