@@ -181,7 +181,7 @@ async def churn(cfg: ChurnConfig) -> dict[str, Any]:
         data_dir = cfg.data_dir or Path(tmp)
         # Half-open sessions must be released quickly; admission must not refuse the churn itself.
         env = {"XACTOR_CONNECT_TIMEOUT_S": "3", "XACTOR_MAX_SESSIONS": "64"}
-        async with local_server(data_dir, env=env) as url:
+        async with local_server(data_dir, env=env, ready=True) as url:
             return await run_churn(cfg, url)
 
 

@@ -191,7 +191,7 @@ async def _level(
             "XACTOR_MAX_SESSIONS": str(max(cfg.sessions) + 1),
             "XACTOR_PROCEDURAL_AVATARS": str(max(2, *cfg.sessions)),
         }
-        async with local_server(Path(tmp), env=env, repo=repo) as url:
+        async with local_server(Path(tmp), env=env, repo=repo, ready=True) as url:
             return await measure(url, sessions, cfg)
 
 

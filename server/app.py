@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 async def _measure_capacity(app: FastAPI) -> None:
-    """Prepare the default avatar, build its renderer and measure the session capacity (off the loop)."""
+    """Prepare the default avatar, build its renderer and measure the session capacity (off the loop);
+    then the server is ready (``GET /ready``), whether the measurement worked or not."""
     manager: SessionManager = app.state.sessions
     store: AvatarStore = app.state.avatar_store
     try:
@@ -41,6 +42,7 @@ async def _measure_capacity(app: FastAPI) -> None:
         # admitted, since the collection that precedes the freeze stops every thread for ~0.2 s.
         freeze_startup_objects()
     manager.set_capacity(capacity)
+    app.state.ready = True
     await asyncio.to_thread(_prepare_procedural, store, app.state.settings.procedural_avatars)
 
 
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.avatar_store = open_avatar_store(settings)
     app.state.renderers = open_renderer_pool(settings)
+    app.state.ready = False  # True once the start-up warm-up is over (GET /ready)
     app.state.background = set()  # tasks of the app (capacity measurement, renderer builds)
     app.state.live_metrics = LiveMetrics()
     app.state.sessions = SessionManager(settings, app.state.live_metrics, app.state.renderers)

@@ -1,4 +1,10 @@
-"""Liveness, and what the server can take: session capacity (measured) and the renderer cache."""
+"""Liveness (``/health``), readiness (``/ready``), and what the server can take: session capacity
+(measured) and the renderer cache.
+
+Liveness and readiness differ at start-up: the server answers at once, but its first seconds go to
+warming up (the default avatar's renderer built and traced, its compiled kernels loaded, the motion
+source's backend chosen, the capacity measured), and a session that arrives then waits for that
+work (about 6 s on 2 cores). An orchestrator routes to ``/ready``'s 200 and restarts on ``/health``."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from xactor.server import __version__
+from xactor.server.errors import ErrorDoc, api_error, error_responses
 from xactor.server.process_stats import process_stats
 
 router = APIRouter(tags=["health"])
@@ -16,6 +23,9 @@ router = APIRouter(tags=["health"])
 class Health(BaseModel):
     status: str
     version: str
+    ready: bool = Field(
+        description="The start-up warm-up is over: a session is answered without waiting for it."
+    )
     sessions: int = Field(description="Live sessions now open.")
     max_sessions: int = Field(description="Sessions admitted at once (max_sessions, or measured).")
     capacity: dict[str, Any] | None = Field(
@@ -45,6 +55,7 @@ async def health(request: Request) -> Health:
     return Health(
         status="ok",
         version=__version__,
+        ready=request.app.state.ready,
         sessions=len(manager),
         max_sessions=manager.limit,
         capacity=None if capacity is None else capacity.as_dict(),
@@ -53,3 +64,30 @@ async def health(request: Request) -> Health:
         renderer_cache=request.app.state.renderers.stats(),
         process=process_stats(),
     )
+
+
+class Readiness(BaseModel):
+    ready: bool = Field(description="The start-up warm-up is over.")
+    capacity_measured: bool = Field(
+        description="The warm-up measured the session capacity (false: it failed, and the log says why; "
+        "the server serves at its configured limit)."
+    )
+
+
+WARMING_UP = ErrorDoc(
+    503,
+    "warming_up",
+    "The start-up warm-up is still running (the default avatar's renderer, the motion source, the "
+    "capacity measurement); sessions are accepted but the first waits for it",
+    "Warming up: the capacity measurement is still running.",
+    headers=(("Retry-After", "Seconds to wait before asking again"),),
+)
+
+
+@router.get("/ready", response_model=Readiness, responses=error_responses(WARMING_UP))
+async def ready(request: Request) -> Readiness:
+    """200 once the start-up warm-up is over, 503 before: a readiness probe's route (alive or not is
+    ``/health``'s)."""
+    if not request.app.state.ready:
+        raise api_error(503, WARMING_UP.code, WARMING_UP.example, headers={"Retry-After": "1"})
+    return Readiness(ready=True, capacity_measured=request.app.state.sessions.capacity is not None)

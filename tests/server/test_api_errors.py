@@ -245,7 +245,7 @@ async def test_openapi_lists_every_status_with_the_error_model(served) -> None:
     spec = (await http.get("/openapi.json")).json()
     protected = await _protected(http, spec)
     assert ("POST", "/sessions") in protected and ("GET", "/metrics") in protected
-    assert ("GET", "/health") not in protected
+    assert ("GET", "/health") not in protected and ("GET", "/ready") not in protected  # probes
     assert "HTTPValidationError" not in spec["components"]["schemas"]  # FastAPI's own 422 shape
     for method, path, op in _operations(spec):
         where = f"{method} {path}"
@@ -341,6 +341,15 @@ async def _too_many_outputs(c: Ctx) -> httpx.Response:
     return await _with_session(c, fill)
 
 
+async def _warming_up(c: Ctx) -> httpx.Response:
+    """/ready while the start-up warm-up runs (whether or not this app's has ended by now)."""
+    was, c.app.state.ready = c.app.state.ready, False
+    try:
+        return await c.http.get("/ready")
+    finally:
+        c.app.state.ready = was
+
+
 def _by_id(base: str) -> dict[str, Trigger]:
     """Triggers shared by the /avatars/{avatar_id}... routes (``base`` has a {} for the id)."""
     return {
@@ -351,6 +360,7 @@ def _by_id(base: str) -> dict[str, Trigger]:
 
 
 TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
+    ("GET", "/ready"): {"warming_up": _warming_up},
     ("POST", "/avatars"): {
         "upload_too_large": lambda c: c.http.post(
             "/avatars",

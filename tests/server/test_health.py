@@ -19,6 +19,8 @@ def test_health_reports_the_measured_capacity_and_the_warm_default_avatar(tmp_pa
         while (body := client.get("/health").json())["capacity"] is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert body["status"] == "ok" and body["version"] == __version__
+        assert body["ready"] is True
+        assert client.get("/ready").json() == {"ready": True, "capacity_measured": True}
         capacity = body["capacity"]
         assert capacity is not None, "capacity not measured within 60 s"
         assert capacity["render_ms"] > 0 and capacity["encode_ms"] > 0 and capacity["motion_ms"] > 0
@@ -37,6 +39,30 @@ def test_health_reports_the_measured_capacity_and_the_warm_default_avatar(tmp_pa
         assert client.get("/client-config").json()["max_sessions"] == capacity["sessions"]
         assert client.get("/openapi.json").json()["info"]["title"] == "xactor"
         assert client.get("/docs").status_code == 200
+
+
+def test_ready_answers_503_until_the_warm_up_is_over(tmp_path) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    client = TestClient(app)  # no lifespan: the warm-up has not run
+    reply = client.get("/ready")
+    assert reply.status_code == 503 and reply.json()["detail"]["code"] == "warming_up"
+    assert reply.headers["retry-after"] == "1"
+    assert client.get("/health").json()["ready"] is False  # alive all the same
+
+
+def test_a_failed_capacity_measurement_still_ends_the_warm_up(tmp_path, monkeypatch, caplog) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+
+    def broken(bundle: object) -> None:
+        raise RuntimeError("no encoder here")
+
+    monkeypatch.setattr(app.state.sessions, "measure", broken)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 60
+        while (reply := client.get("/ready")).status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert reply.status_code == 200 and reply.json() == {"ready": True, "capacity_measured": False}
+    assert "measuring the session capacity failed" in caplog.text
 
 
 def test_settings_read_environment(monkeypatch, tmp_path) -> None:
