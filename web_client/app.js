@@ -399,6 +399,27 @@ async function init() {
   window.addEventListener("pagehide", () => stop());
   await loadAvatars();
   document.body.dataset.ready = "1";
+  watchWarmUp();
+}
+
+// The server answers at once but spends its first seconds warming up (GET /ready: 503 until then);
+// a session started meanwhile waits for that work, so say so instead of seeming stuck.
+const WARMING = "server warming up: the first session may wait a few seconds";
+async function watchWarmUp() {
+  for (;;) {
+    let warming = false;
+    try {
+      warming = (await fetch("/ready")).status === 503;
+    } catch (error) {
+      return; // unreachable: the start-up check above reports that
+    }
+    if (!warming) {
+      if ($("status").textContent === WARMING) setStatus("idle");
+      return;
+    }
+    if ($("status").textContent === "idle") setStatus(WARMING);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
 init();
