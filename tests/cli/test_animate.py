@@ -122,3 +122,12 @@ def test_missing_or_unreadable_audio_is_a_clear_error(data_dir: Path, tmp_path: 
     garbage.write_bytes(b"RIFF but not really a wave file" * 10)
     result = runner.invoke(app, [*base, "--audio", str(garbage)])
     assert result.exit_code == 1 and "cannot read audio" in _flat(result.stderr), result.output
+
+
+def test_an_error_naming_a_long_path_keeps_it_on_one_line(data_dir: Path, tmp_path: Path) -> None:
+    """The message is never hard-wrapped (the terminal wraps it): the path stays one copyable string."""
+    deep = tmp_path / ("a-folder-name-long-enough-to-pass-eighty-columns-" * 3)
+    missing = deep / "absent.wav"
+    base = ["animate", "--data-dir", str(data_dir), "--out", str(tmp_path / "x.mp4")]
+    result = runner.invoke(app, [*base, "--audio", str(missing)])
+    assert result.exit_code == 1 and f"{missing}: no such file" in result.stderr, result.stderr
