@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from xactor.bench.real_speech.align import AlignError, align, unknown_words
-from xactor.bench.real_speech.stress import mark_schwas
+from xactor.bench.real_speech.oracle import corpus_spans
 from xactor.engines import timebase
 from xactor.engines.audio.frontend import analyse
 from xactor.engines.audio.resample import load_wav_16k
 from xactor.training.corpus.motion.compose import clip_motion
-from xactor.training.corpus.motion.visemes import SCHWA
-from xactor.training.corpus.phonemes import INVENTORY, SILENCE, PhoneSpan
 from xactor.training.corpus.store.format import Clip, write_manifest, write_shard
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
@@ -60,18 +58,6 @@ for key, words, wav in prompts:
 print(len(aligned), "aligned,", skipped, "skipped", flush=True)
 
 
-def corpus_spans(spans, words, offset):
-    out = []
-    for phone, start, end, *_ in mark_schwas([[p.phone, p.start, p.end, p.word] for p in spans], words):
-        if phone == SILENCE or end <= start:
-            continue
-        name, stress = ("AH", 0) if phone == SCHWA else (phone, 1)
-        if name not in INVENTORY:
-            raise ValueError(phone)
-        out.append(PhoneSpan(name, float(start) + offset, float(end) + offset, stress))
-    return out
-
-
 clips, cur, seconds = [], [], 0.0
 for item in aligned:
     cur.append(item)
@@ -84,11 +70,12 @@ if cur:
 built = []
 for ci, group in enumerate(clips):
     audio, phones, texts, t = [], [], [], 0.0
-    for _key, words, x, spans in group:
+    for key, words, x, spans in group:
         gap = np.zeros(int(rng.uniform(0.3, 0.9) * 16000), np.float32)
         audio.append(gap)
         t += gap.size / 16000
-        phones += corpus_spans(spans, words, t)
+        shifted = [[p.phone, p.start + t, p.end + t, p.word] for p in spans]  # [phone, start, end, word]
+        phones += corpus_spans(shifted, words, key)
         audio.append(x.astype(np.float32))
         t += x.size / 16000
         texts.append(words)

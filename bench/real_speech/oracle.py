@@ -14,7 +14,8 @@ stream has no alignment).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,18 +30,24 @@ ORACLE = "oracle"
 
 
 def aligned_phones(clip: ClipData) -> list[PhoneSpan]:
-    """The clip's aligned phones as the corpus's spans: silences left as gaps, the schwa as an
-    unstressed AH, every other vowel stressed (the alignment has no stress of its own)."""
+    """The clip's aligned phones as the corpus's spans (:func:`corpus_spans`)."""
+    return corpus_spans(clip.record["phones"], clip.record["words"], clip.id)
+
+
+def corpus_spans(phones: Sequence[Sequence[Any]], words: str, name: str = "") -> list[PhoneSpan]:
+    """A forced alignment's ``[phone, start, end, word]`` spans of ``words`` as the corpus's spans:
+    silences left as gaps, the schwa as an unstressed AH, every other vowel stressed (the alignment
+    has no stress of its own). ``name`` says whose, in errors."""
     from xactor.training.corpus.phonemes import INVENTORY, SILENCE, PhoneSpan
 
     spans = []
-    for phone, start, end, *_ in mark_schwas(clip.record["phones"], clip.record["words"]):
+    for phone, start, end, *_ in mark_schwas(phones, words):
         if phone == SILENCE or end <= start:
             continue
-        name, stress = ("AH", 0) if phone == SCHWA else (phone, 1)
-        if name not in INVENTORY:
-            raise ValueError(f"{clip.id}: phone {phone!r} is not in the corpus's inventory")
-        spans.append(PhoneSpan(name, float(start), float(end), stress))
+        label, stress = ("AH", 0) if phone == SCHWA else (phone, 1)
+        if label not in INVENTORY:
+            raise ValueError(f"{name}: phone {phone!r} is not in the corpus's inventory")
+        spans.append(PhoneSpan(label, float(start), float(end), stress))
     return spans
 
 
