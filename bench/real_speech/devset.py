@@ -49,6 +49,7 @@ def _cached(source: Source, cache: Path) -> list[Path]:
 
 def fetch_package(source: Source, cache: Path) -> Path:
     """The package file of ``source`` in ``cache`` (downloaded once)."""
+    cache = cache.resolve()  # the command runs inside it: a relative -d would nest a second copy
     cache.mkdir(parents=True, exist_ok=True)
     found = _cached(source, cache)
     if found:
@@ -64,8 +65,11 @@ def fetch_package(source: Source, cache: Path) -> Path:
         raise DevsetError(f"unknown package kind {source.kind!r}")
     done = subprocess.run(cmd, cwd=cache, capture_output=True, text=True, timeout=600)
     found = _cached(source, cache)
-    if done.returncode != 0 or not found:
+    if done.returncode != 0:
         raise DevsetError(f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()[-400:]}")
+    if not found:
+        wanted = f"{source.package} {source.version}"
+        raise DevsetError(f"{' '.join(cmd)} succeeded but left no {wanted} in {cache}")
     return found[0]
 
 

