@@ -3,9 +3,10 @@ worker replicas.
 
 Every request is forwarded, whole, to one worker (placed or pinned by :mod:`.router`), whose
 in-process app answers it as the single process would; the media of a WebRTC session never comes
-here. The ingress answers three things itself: ``/health`` (every replica, with its sessions and
-slots), ``GET /sessions`` (every replica's sessions) and ``/metrics`` (every replica's series,
-labelled ``replica``). A new session refused as full by one replica is offered to the next.
+here. The ingress answers four things itself: ``/health`` (every replica, with its sessions and
+slots), ``/ready`` (200 once any replica has warmed up), ``GET /sessions`` (every replica's sessions)
+and ``/metrics`` (every replica's series, labelled ``replica``). A new session refused as full by
+one replica is offered to the next.
 """
 
 import asyncio
@@ -177,6 +178,20 @@ class IngressCore:
             "replicas": rows,
         }
 
+    async def ready(self) -> Response:
+        """The cluster is ready once one replica is: the router sends new sessions to warmed-up
+        replicas first. Before that, the single process's 503 ``warming_up``."""
+        from xactor.server.routers.health import WARMING_UP
+
+        rows = await self.replicas()
+        warm = sum(1 for r in rows if r.get("ready"))
+        if not warm:
+            body = json.dumps(WARMING_UP.body())
+            return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
+        measured = all(r.get("frame_ms") is not None for r in rows if r.get("ready"))
+        answer = {"ready": True, "capacity_measured": measured, "replicas_ready": warm, "replicas": len(rows)}
+        return Response(json.dumps(answer), 200, media_type="application/json")
+
     async def list_sessions(self, request: Request) -> Response:
         replies = await self._every_replica("GET", "/sessions", request)
         failed = [r for r in replies.values() if r.status != 200]
@@ -228,6 +243,10 @@ def ingress_class() -> type:
         @app.get("/health", include_in_schema=False)
         async def health_route(self) -> dict[str, Any]:
             return await self.health()
+
+        @app.get("/ready", include_in_schema=False)
+        async def ready_route(self) -> Response:
+            return await self.ready()
 
         @app.get("/sessions", include_in_schema=False)
         async def sessions_route(self, request: Request) -> Response:

@@ -1,5 +1,5 @@
-"""The Serve request router of the worker deployment: new sessions to the replica with the most
-free slots, follow-ups to the replica that owns the session.
+"""The Serve request router of the worker deployment: new sessions to the warmed-up replica with
+the most free slots, follow-ups to the replica that owns the session.
 
 Serve's own routers balance stateless requests (power of two choices) or hash sessions onto a
 ring that moves when replicas change; a live session lives in one process, so neither fits.
@@ -65,6 +65,13 @@ class SessionRouter(ConsistentHashRouter):
         placed[:] = [t for t in placed if t > taken_at]  # older ones are in the report already
         return float(stats.get("free", 1)) - len(placed)
 
+    def rank(self, replica: RunningReplica) -> tuple[bool, bool, bool, float]:
+        """Sort key, best last: not draining, a free slot, warmed up (a new session on a replica
+        still warming waits seconds for it), then the most free slots."""
+        stats = replica.routing_stats or {}
+        room = self.headroom(replica)
+        return (not stats.get("draining", False), room > 0, bool(stats.get("ready", True)), room)
+
     async def choose_replicas(
         self, candidate_replicas: list[RunningReplica], pending_request: PendingRequest | None = None
     ) -> list[list[RunningReplica]]:
@@ -84,7 +91,7 @@ class SessionRouter(ConsistentHashRouter):
         eligible = [r for r in candidate_replicas if replica_tag(r) not in route.exclude]
         if not eligible:  # every replica refused already: one more answers 503 for all of them
             return [candidate_replicas]
-        ranked = sorted(eligible, key=self.headroom, reverse=True)
+        ranked = sorted(eligible, key=self.rank, reverse=True)
         return [[r] for r in ranked]
 
     async def _select_from_candidate_replicas(

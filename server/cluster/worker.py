@@ -95,6 +95,7 @@ class Worker:
             "free": 0 if self.draining else manager.free_slots,
             "frame_ms": None if capacity is None else round(capacity.frame_ms, 2),
             "draining": self.draining,
+            "ready": bool(self.app.state.ready),  # its start-up warm-up is over (its own GET /ready)
             "pid": os.getpid(),
             "node": _node_address(),
             "node_id": _node_id(),

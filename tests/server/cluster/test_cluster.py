@@ -91,6 +91,21 @@ async def _wait_replicas(http: httpx.AsyncClient, count: int, timeout: float = 6
         await asyncio.sleep(0.5)
 
 
+async def _wait_ready(http: httpx.AsyncClient, timeout: float = 120.0) -> dict[str, Any]:
+    """Until /ready says every replica has warmed up (503 warming_up before the first has)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await http.get("/ready")
+        if r.status_code == 503:
+            assert r.json()["detail"]["code"] == "warming_up" and r.headers["retry-after"] == "1"
+        else:
+            assert r.status_code == 200, r.text
+            if r.json()["replicas_ready"] == r.json()["replicas"] or time.monotonic() > deadline:
+                return r.json()
+        assert time.monotonic() < deadline, "no replica warmed up"
+        await asyncio.sleep(0.5)
+
+
 def _client(url: str, http: httpx.AsyncClient) -> LiveClient:
     return LiveClient(base_url=url, http=http, keep_images=False)
 
@@ -109,6 +124,8 @@ async def test_sessions_spread_and_follow_ups_reach_their_owner(cluster: dict[st
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         health = await _wait_replicas(http, 2)
         assert [r["limit"] for r in health["replicas"]] == [PER_REPLICA, PER_REPLICA], health
+        ready = await _wait_ready(http)
+        assert ready["replicas"] == 2 and ready["replicas_ready"] == 2, ready
         tags = {r["tag"] for r in health["replicas"]}
         clients = [_client(url, http) for _ in range(2)]
         try:

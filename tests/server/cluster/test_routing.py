@@ -55,6 +55,19 @@ async def test_new_sessions_go_to_the_most_free_slots_first() -> None:
     assert tags(ranks) == [["b"], ["a"], ["c"]]  # one replica per rank; a draining one last
 
 
+async def test_new_sessions_go_to_warmed_up_replicas_first() -> None:
+    """A replica still warming up (its /ready says 503) would make a new session wait seconds."""
+    replicas = [
+        replica("cold", free=4, ready=False),
+        replica("warm", free=1, ready=True),
+        replica("old", free=2),  # a report without "ready" counts as warm
+        replica("full", free=0, ready=True),
+    ]
+    offer = pending(HttpCall(Route(place=True), "POST", "/sessions"))
+    ranks = await router().choose_replicas(replicas, offer)
+    assert tags(ranks) == [["old"], ["warm"], ["cold"], ["full"]]  # a cold free slot beats none
+
+
 async def test_placements_since_the_last_report_count_against_a_replica() -> None:
     """Two offers inside one stats period must not both land on the replica that had one slot
     more, even when a report taken before the placements arrives after them."""
@@ -160,3 +173,30 @@ def test_a_serve_config_builds_the_application_from_the_environment(monkeypatch:
         monkeypatch.setenv(key, value)
     application = app_from_env()
     assert type(application).__name__ == "Application"
+
+
+class DescribingWorker:
+    """A worker handle whose replicas describe themselves from a script."""
+
+    def __init__(self, rows: dict[str, dict[str, Any]]) -> None:
+        self.rows = rows
+        self.describe = SimpleNamespace(remote=self._describe)
+
+    async def _describe(self, route: Route | None) -> dict[str, Any]:
+        tag = route.owner if route is not None and route.owner else next(iter(self.rows))
+        return {"tag": tag, **self.rows[tag]}
+
+
+async def test_the_cluster_is_ready_once_a_replica_is() -> None:
+    keep = TwoReplicas()
+    known.register(keep)
+    cold = {"ready": False, "frame_ms": None}
+    reply = await IngressCore(DescribingWorker({"a": cold, "b": cold})).ready()  # type: ignore[arg-type]
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
+    assert json.loads(reply.body)["detail"]["code"] == "warming_up"
+    warm = {"ready": True, "frame_ms": 31.5}
+    reply = await IngressCore(DescribingWorker({"a": cold, "b": warm})).ready()  # type: ignore[arg-type]
+    assert reply.status_code == 200
+    answer = json.loads(reply.body)
+    assert answer == {"ready": True, "capacity_measured": True, "replicas_ready": 1, "replicas": 2}
+    del keep
