@@ -10,7 +10,7 @@ xactor eval real-devset --out devset/
 xactor eval real devset/ --out runs/real [--sources heuristic,student,teacher] [--portraits ...]
     [--weights-dir DIR] [--clip ID] [--live] [--no-offline]
 xactor eval real-merge runs/a runs/b --out runs/real
-xactor eval real-rescore runs/real devset/ --out runs/real2
+xactor eval real-rescore runs/real devset/ --out runs/real2 [--without-speaker allison-smith]
 """
 
 from __future__ import annotations
@@ -284,13 +284,19 @@ def eval_real_rescore(
     run: Annotated[Path, typer.Argument(help="Folder of an offline xactor eval real run.")],
     devset: Annotated[Path, typer.Argument(help="Its dev set folder.")],
     out: Annotated[Path, typer.Option(help="Write the rescored report.json and report.md here.")],
+    clip: Annotated[list[str] | None, typer.Option(help="Score only this clip id (repeatable).")] = None,
+    without_speaker: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out this speaker's clips (repeatable): the weights have heard them."),
+    ] = None,
 ) -> None:
-    """Recompute a run's scores from its saved series with the current thresholds (no rendering)."""
+    """Recompute a run's scores from its saved series with the current thresholds (no rendering),
+    on all its clips or a subset."""
     from xactor.bench.real_speech.report import markdown
     from xactor.bench.real_speech.run import rescore
 
     try:
-        report = rescore(run, devset)
+        report = rescore(run, devset, clip or (), without_speaker or ())
     except (OSError, KeyError, ValueError) as exc:
         raise fail(f"cannot rescore {run}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,15 @@ def phone_accuracy(factory: SourceFactory, clips: list[ClipData]) -> dict[str, A
     return out
 
 
+def _recognizer_again(report: dict[str, Any], clips: list[ClipData]) -> dict[str, Any] | None:
+    """Phone accuracy of the run's weights on ``clips`` (None where the weights are gone)."""
+    weights = Path(report["weights_dir"])
+    if not weights.is_dir():
+        log.warning("%s is gone: the subset's phone accuracy is left out", weights)
+        return None
+    return phone_accuracy(SourceFactory(weights, lookahead=report["lookahead"]), clips)
+
+
 def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) -> dict[str, Any]:
     """The whole evaluation; writes ``report.json`` and ``report.md`` into ``cfg.out`` when set."""
     from xactor.bench.real_speech.report import markdown
@@ -176,12 +185,32 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
     return report
 
 
-def rescore(run: Path, devset: Path) -> dict[str, Any]:
+def rescore(
+    run: Path, devset: Path, only: Sequence[str] = (), without_speakers: Sequence[str] = ()
+) -> dict[str, Any]:
     """A finished run's report with every pixel and motion-space score recomputed from its saved
     series (``series.npz`` offline, ``live_series.npz`` live where the run saved them) and the
-    current thresholds; the openings themselves are not re-measured."""
+    current thresholds; the openings themselves are not re-measured.
+
+    ``only`` (clip ids) and ``without_speakers`` score a subset: a model that has heard one of
+    the dev set's speakers is judged on the others. The phone recognizer's accuracy is then
+    recomputed from the run's weights, or dropped where they are gone."""
     report = json.loads((run / "report.json").read_text())
     clips = load_clips(devset, report["devset"]["clips"])
+    subset = [c for c in clips if (not only or c.id in only) and c.record["speaker"] not in without_speakers]
+    if not subset:
+        raise ValueError("no clip of the run is left by --clip / --without-speaker")
+    if len(subset) < len(clips):
+        clips = subset
+        report["devset"] = {
+            "clips": [c.id for c in clips],
+            "seconds": round(sum(c.samples.size for c in clips) / 16000, 1),
+            "bilabials": sum(len(c.bilabials) for c in clips),
+            "speakers": sorted({c.record["speaker"] for c in clips}),
+            "subset_of": report["devset"]["clips"],
+        }
+        if "offline" in report:
+            report["offline"]["phone_recognizer"] = _recognizer_again(report, clips)
     if "live" in report and (run / "live_series.npz").is_file():
         live_series = np.load(run / "live_series.npz")
         for portrait, by_source in report["live"]["pixels"].items():
