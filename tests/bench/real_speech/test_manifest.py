@@ -16,11 +16,11 @@ def test_every_clip_is_described() -> None:
     for clip in manifest.clips:
         assert re.fullmatch(r"[0-9a-f]{64}", clip.sha256), clip.id
         assert clip.source.licence and clip.source.version, clip.id
-        assert clip.sex in {"female", "male"}, clip.id
+        assert clip.sex in {"female", "male", "unknown"}, clip.id  # unknown: the source does not say
         assert clip.style in {"read", "conversational"}, clip.id
         assert clip.words.strip() and clip.words_from, clip.id
         assert "pocketsphinx" not in clip.source.package.lower(), clip.id
-    assert {c.sex for c in manifest.clips} == {"female", "male"}
+    assert {c.sex for c in manifest.clips} >= {"female", "male"}
     assert {c.style for c in manifest.clips} == {"read", "conversational"}
 
 
