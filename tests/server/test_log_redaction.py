@@ -68,7 +68,9 @@ def test_xactor_serve_logs_no_token(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(out, "Application startup complete", proc, 120)
+        # uvicorn says "startup complete" after the app's lifespan and *before* it binds the port:
+        # a loaded machine connected in between and was refused. "running on" follows the bind.
+        _wait_for(out, "Uvicorn running on", proc, 120)
         base = f"127.0.0.1:{port}"
         with connect(f"ws://{base}/sessions/stream?token={TOKEN}", open_timeout=10) as ws:
             ws.send(json.dumps({"sample_rate": 3}))  # refused: logged, with the request line
