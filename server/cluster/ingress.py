@@ -179,12 +179,14 @@ class IngressCore:
         }
 
     async def ready(self) -> Response:
-        """The cluster is ready once one replica is: the router sends new sessions to warmed-up
-        replicas first. Before that, the single process's 503 ``warming_up``."""
+        """The cluster is ready once one replica is, as the router sees it too (its routing stats
+        arrive a poll later than a replica's own answer, and placement goes by them): new sessions
+        then go to a warmed-up replica. Before that, the single process's 503 ``warming_up``."""
         from xactor.server.routers.health import WARMING_UP
 
         rows = await self.replicas()
-        warm = sum(1 for r in rows if r.get("ready"))
+        seen = dict(known_replicas())
+        warm = sum(1 for r in rows if r.get("ready") and seen.get(r["tag"], {}).get("ready"))
         if not warm:
             body = json.dumps(WARMING_UP.body())
             return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
