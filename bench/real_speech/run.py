@@ -141,6 +141,16 @@ def phone_accuracy(factory: SourceFactory, clips: list[ClipData]) -> dict[str, A
     return out
 
 
+def devset_summary(clips: list[ClipData]) -> dict[str, Any]:
+    """The report's ``devset`` entry: which clips were scored, their length, /p b m/ and speakers."""
+    return {
+        "clips": [c.id for c in clips],
+        "seconds": round(sum(c.samples.size for c in clips) / 16000, 1),
+        "bilabials": sum(len(c.bilabials) for c in clips),
+        "speakers": sorted({c.record["speaker"] for c in clips}),
+    }
+
+
 def _recognizer_again(report: dict[str, Any], clips: list[ClipData]) -> dict[str, Any] | None:
     """Phone accuracy of the run's weights on ``clips`` (None where the weights are gone)."""
     weights = Path(report["weights_dir"])
@@ -158,12 +168,7 @@ def evaluate(cfg: RealEvalConfig, progress: Callable[[str], None] = log.info) ->
     if not clips:
         raise ValueError(f"no clips to score in {cfg.devset}")
     report: dict[str, Any] = {
-        "devset": {
-            "clips": [c.id for c in clips],
-            "seconds": round(sum(c.samples.size for c in clips) / 16000, 1),
-            "bilabials": sum(len(c.bilabials) for c in clips),
-            "speakers": sorted({c.record["speaker"] for c in clips}),
-        },
+        "devset": devset_summary(clips),
         "weights_dir": str(cfg.weights_dir),
         "lookahead": cfg.lookahead,
         "sources": list(cfg.sources),
@@ -202,13 +207,7 @@ def rescore(
         raise ValueError("no clip of the run is left by --clip / --without-speaker")
     if len(subset) < len(clips):
         clips = subset
-        report["devset"] = {
-            "clips": [c.id for c in clips],
-            "seconds": round(sum(c.samples.size for c in clips) / 16000, 1),
-            "bilabials": sum(len(c.bilabials) for c in clips),
-            "speakers": sorted({c.record["speaker"] for c in clips}),
-            "subset_of": report["devset"]["clips"],
-        }
+        report["devset"] = {**devset_summary(clips), "subset_of": report["devset"]["clips"]}
         if "offline" in report:
             report["offline"]["phone_recognizer"] = _recognizer_again(report, clips)
     if "live" in report and (run / "live_series.npz").is_file():

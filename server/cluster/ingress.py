@@ -186,12 +186,16 @@ class IngressCore:
 
         rows = await self.replicas()
         seen = dict(known_replicas())
-        warm = sum(1 for r in rows if r.get("ready") and seen.get(r["tag"], {}).get("ready"))
+        warm = [r for r in rows if r.get("ready") and seen.get(r["tag"], {}).get("ready")]
         if not warm:
             body = json.dumps(WARMING_UP.body())
             return Response(body, 503, {"Retry-After": "1"}, media_type="application/json")
-        measured = all(r.get("frame_ms") is not None for r in rows if r.get("ready"))
-        answer = {"ready": True, "capacity_measured": measured, "replicas_ready": warm, "replicas": len(rows)}
+        answer = {
+            "ready": True,
+            "capacity_measured": all(r.get("frame_ms") is not None for r in warm),
+            "replicas_ready": len(warm),
+            "replicas": len(rows),
+        }
         return Response(json.dumps(answer), 200, media_type="application/json")
 
     async def list_sessions(self, request: Request) -> Response:
