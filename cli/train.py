@@ -20,6 +20,14 @@ train_app = typer.Typer(help="Train the learned stages (resumable).", no_args_is
 distill_app = typer.Typer(help="Distill a teacher into a few-step student (resumable).", no_args_is_help=True)
 
 
+def probabilities(text: str, option: str) -> tuple[float, ...]:
+    """``"0.5,0.5"`` -> (0.5, 0.5); a clear error for anything else."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise fail(f"{option}: comma-separated numbers expected, got {text!r}") from None
+
+
 def check_corpora(folders: list[Path]) -> None:
     """Fail with one line unless every folder is a corpus."""
     for folder in folders:
@@ -127,12 +135,19 @@ def distill_motion(
         int | None,
         typer.Option(min=1, help="CPU threads (1 on a busy machine: the rollout is many small steps)."),
     ] = None,
+    lookahead_p: Annotated[
+        str | None,
+        typer.Option(
+            help="Lookaheads to distill at: probabilities of L = 0, 1, ... per window, e.g. 0.5,0.5 "
+            "(default: the weights' default L only)."
+        ),
+    ] = None,
 ) -> None:
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
 
     from xactor.engines.motion_gen.weights import WeightsError
-    from xactor.training.motion.distill import DistillConfig, distill
+    from xactor.training.motion.distill import DistillConfig, LookaheadError, distill
 
     chosen: dict[str, Any] = {
         "steps": steps,
@@ -146,12 +161,13 @@ def distill_motion(
         "rollout_bilabial_weight": rollout_bilabial_weight,
         "init_student": None if init_student is None else str(init_student),
         "threads": threads,
+        "lookahead_p": None if lookahead_p is None else probabilities(lookahead_p, "--lookahead-p"),
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     check_corpora(data)
     try:
         record = distill(teacher, data, out, cfg)
-    except WeightsError as e:
+    except (WeightsError, LookaheadError) as e:
         raise fail(str(e)) from None
     typer.echo(f"done: {record}")
 

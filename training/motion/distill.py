@@ -70,6 +70,26 @@ class DistillConfig:
     rollout_weight: float = 0.0  # weight of the rollout lip loss (0: plain distillation)
     rollout_bilabial_weight: float = 1.0  # in the rollout loss, frames of /P B M/ count this much
     init_student: str | None = None  # a folder with motion_student weights to start from (else the teacher)
+    # L per window, probabilities for 0..max_lookahead (None: the model's default L only). The
+    # student serves every L live (``lookahead_frames``); distilled at one L only, the others run
+    # on whatever the teacher's weights it started from still knew.
+    lookahead_p: tuple[float, ...] | None = None
+
+
+class LookaheadError(ValueError):
+    """Lookahead probabilities the teacher cannot take."""
+
+
+def lookahead_probabilities(p: tuple[float, ...] | None, max_lookahead: int) -> tuple[float, ...] | None:
+    """``p`` padded with zeros to 0..``max_lookahead``; :class:`LookaheadError` when it is longer,
+    negative or sums to zero."""
+    if p is None:
+        return None
+    if len(p) > max_lookahead + 1 or min(p) < 0 or sum(p) <= 0:
+        raise LookaheadError(
+            f"lookahead probabilities {p}: need at most {max_lookahead + 1} non-negative values, not all 0"
+        )
+    return tuple(p) + (0.0,) * (max_lookahead + 1 - len(p))
 
 
 def _halves(
@@ -250,7 +270,13 @@ def distill(
     step = loop.step
     clips = load_split(data, "train", cfg.limit_clips)
     sampler = BatchSampler(
-        teacher.cfg, norm, clips, cfg.frames, seed=cfg.seed + 7 * step, p_augment=0.75 if cfg.augment else 0.0
+        teacher.cfg,
+        norm,
+        clips,
+        cfg.frames,
+        seed=cfg.seed + 7 * step,
+        p_augment=0.75 if cfg.augment else 0.0,
+        lookahead_p=lookahead_probabilities(cfg.lookahead_p, teacher.cfg.max_lookahead),
     )
     augmenter = (
         Augmenter(data, "train", clips, cfg.limit_clips, seed=cfg.seed + step).start()

@@ -70,11 +70,14 @@ def test_train_resume_and_distill(tiny_corpus: Path, tmp_path: Path) -> None:
             "--no-augment",
             "--rollout-weight",
             "1.0",
+            "--lookahead-p",
+            "0.5,0.5",
         ],
     )
     assert result.exit_code == 0, result.output
     st = load_weights(student, STUDENT)
     assert st.record["distill"]["rollout_weight"] == 1.0
+    assert st.record["distill"]["lookahead_p"] == [0.5, 0.5]
     assert st.sampler.steps == 1 and st.sampler.guidance == 1.0 and st.record["step"] == 2
 
 
@@ -93,6 +96,41 @@ def test_distill_without_a_teacher_is_a_clear_error(tiny_corpus: Path, tmp_path:
         ],
     )
     assert result.exit_code != 0 and "missing" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [("0.5,x", "comma-separated numbers"), ("0.2,0.2,0.2,0.2,0.2", "at most 4"), ("0,0", "not all 0")],
+)
+def test_distill_refuses_lookaheads_it_cannot_draw(
+    tiny_corpus: Path, tmp_path: Path, given: str, says: str
+) -> None:
+    teacher = tmp_path / "teacher"
+    args = ["train", "motion", "--data", str(tiny_corpus), "--out", str(teacher), *TINY, "--threads", "1"]
+    assert CliRunner().invoke(app, [*args, "--steps", "1"]).exit_code == 0
+    result = CliRunner().invoke(
+        app,
+        [
+            "distill",
+            "motion",
+            "--teacher",
+            str(teacher),
+            "--data",
+            str(tiny_corpus),
+            "--out",
+            str(tmp_path / "s"),
+            "--lookahead-p",
+            given,
+        ],
+    )
+    assert result.exit_code != 0 and says in " ".join(result.output.split())
+
+
+def test_lookahead_probabilities_pad_to_every_lookahead() -> None:
+    from xactor.training.motion.distill import lookahead_probabilities
+
+    assert lookahead_probabilities(None, 3) is None
+    assert lookahead_probabilities((0.5, 0.5), 3) == (0.5, 0.5, 0.0, 0.0)
 
 
 def test_train_refuses_a_folder_that_is_not_a_corpus(tmp_path: Path) -> None:
