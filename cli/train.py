@@ -142,6 +142,14 @@ def distill_motion(
             "(default: the weights' default L only)."
         ),
     ] = None,
+    teacher_lookahead: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="The teacher's targets hear at least this many future frames whatever the student's L "
+            "(1: a student at L = 0 learns to anticipate; default 0: the student's own L).",
+        ),
+    ] = None,
 ) -> None:
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
@@ -162,6 +170,7 @@ def distill_motion(
         "init_student": None if init_student is None else str(init_student),
         "threads": threads,
         "lookahead_p": None if lookahead_p is None else probabilities(lookahead_p, "--lookahead-p"),
+        "teacher_lookahead": teacher_lookahead,
     }
     cfg = replace(DistillConfig(), **{k: v for k, v in chosen.items() if v is not None})
     check_corpora(data)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,10 @@ class DistillConfig:
     # student serves every L live (``lookahead_frames``); distilled at one L only, the others run
     # on whatever the teacher's weights it started from still knew.
     lookahead_p: tuple[float, ...] | None = None
+    # The teacher's targets use at least this lookahead whatever the student's L: a student at
+    # L = 0 then learns what the teacher says with one more frame heard (anticipation), not the
+    # teacher's own L = 0 answer, which opens later inside its frame. 0: the student's L.
+    teacher_lookahead: int = 0
 
 
 class LookaheadError(ValueError):
@@ -183,6 +187,14 @@ def student_rollout(student: MotionDenoiser, batch: Batch, gen: torch.Generator)
     return torch.cat([rolled, batch.motion[:, rolled.shape[1] :]], 1)  # a partial last chunk: truth
 
 
+def teacher_view(batch: Batch, lookahead: int) -> Batch:
+    """``batch`` with every window's L raised to at least ``lookahead`` (the window already holds
+    the audio: L only says how much of it is heard)."""
+    if lookahead <= 0:
+        return batch
+    return replace(batch, lookahead=batch.lookahead.clamp(min=lookahead))
+
+
 def distill_loss(
     teacher: MotionDenoiser,
     student: MotionDenoiser,
@@ -196,7 +208,7 @@ def distill_loss(
     device = batch.motion.device
     weights = channel_weights().to(device)
     eps = torch.randn(batch.motion.shape, generator=gen).to(device)
-    target = teacher_targets(teacher, batch, eps, cfg)
+    target = teacher_targets(teacher, teacher_view(batch, cfg.teacher_lookahead), eps, cfg)
     pred = student_prediction(student, batch, eps)
     loss = (((pred - target) ** 2) * weights).mean()
     if cfg.rollout_weight > 0:
@@ -247,6 +259,10 @@ def distill(
     out.mkdir(parents=True, exist_ok=True)
     loaded = load_weights(teacher_dir, TEACHER)
     teacher, norm = loaded.model, loaded.normalizer
+    if not 0 <= cfg.teacher_lookahead <= teacher.cfg.max_lookahead:
+        raise LookaheadError(
+            f"teacher lookahead {cfg.teacher_lookahead} outside 0..{teacher.cfg.max_lookahead}, the teacher's"
+        )
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     if cfg.init_student is not None:  # an earlier student of the same shape: it already knows one step
         earlier = load_weights(Path(cfg.init_student), STUDENT).model

@@ -72,12 +72,15 @@ def test_train_resume_and_distill(tiny_corpus: Path, tmp_path: Path) -> None:
             "1.0",
             "--lookahead-p",
             "0.5,0.5",
+            "--teacher-lookahead",
+            "1",
         ],
     )
     assert result.exit_code == 0, result.output
     st = load_weights(student, STUDENT)
     assert st.record["distill"]["rollout_weight"] == 1.0
     assert st.record["distill"]["lookahead_p"] == [0.5, 0.5]
+    assert st.record["distill"]["teacher_lookahead"] == 1
     assert st.sampler.steps == 1 and st.sampler.guidance == 1.0 and st.record["step"] == 2
 
 
@@ -100,10 +103,15 @@ def test_distill_without_a_teacher_is_a_clear_error(tiny_corpus: Path, tmp_path:
 
 @pytest.mark.parametrize(
     ("given", "says"),
-    [("0.5,x", "comma-separated numbers"), ("0.2,0.2,0.2,0.2,0.2", "at most 4"), ("0,0", "not all 0")],
+    [
+        (["--lookahead-p", "0.5,x"], "comma-separated numbers"),
+        (["--lookahead-p", "0.2,0.2,0.2,0.2,0.2"], "at most 4"),
+        (["--lookahead-p", "0,0"], "not all 0"),
+        (["--teacher-lookahead", "4"], "outside 0..3"),
+    ],
 )
 def test_distill_refuses_lookaheads_it_cannot_draw(
-    tiny_corpus: Path, tmp_path: Path, given: str, says: str
+    tiny_corpus: Path, tmp_path: Path, given: list[str], says: str
 ) -> None:
     teacher = tmp_path / "teacher"
     args = ["train", "motion", "--data", str(tiny_corpus), "--out", str(teacher), *TINY, "--threads", "1"]
@@ -119,11 +127,23 @@ def test_distill_refuses_lookaheads_it_cannot_draw(
             str(tiny_corpus),
             "--out",
             str(tmp_path / "s"),
-            "--lookahead-p",
-            given,
+            *given,
         ],
     )
     assert result.exit_code != 0 and says in " ".join(result.output.split())
+
+
+def test_the_teacher_hears_at_least_its_lookahead() -> None:
+    import torch
+
+    from xactor.training.motion.data import Batch
+    from xactor.training.motion.distill import teacher_view
+
+    z = torch.zeros(3, 4)
+    batch = Batch(z, z, z, z, torch.tensor([0, 1, 3]), z)
+    assert teacher_view(batch, 0) is batch
+    assert teacher_view(batch, 1).lookahead.tolist() == [1, 1, 3]
+    assert batch.lookahead.tolist() == [0, 1, 3]  # the student's own L is untouched
 
 
 def test_lookahead_probabilities_pad_to_every_lookahead() -> None:
