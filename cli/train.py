@@ -154,8 +154,9 @@ def distill_motion(
     """Distill the teacher into a 1-step student (guidance folded in); rerun to resume."""
     from dataclasses import replace
 
+    from xactor.engines.motion_gen.config import LookaheadError
     from xactor.engines.motion_gen.weights import WeightsError
-    from xactor.training.motion.distill import DistillConfig, LookaheadError, distill
+    from xactor.training.motion.distill import DistillConfig, distill
 
     chosen: dict[str, Any] = {
         "steps": steps,
@@ -195,17 +196,34 @@ def train_calibrate(
     reach: Annotated[
         bool, typer.Option(help="Open vowels as far as the viseme targets, not the corpus's composed jaw.")
     ] = True,
+    lookahead: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Stream at this L and keep its own map beside the default one (fitted at the weights' "
+            "default L), for sessions that run at it.",
+        ),
+    ] = None,
 ) -> None:
     """Fit the articulation calibration (quantile maps onto the corpus's true lips) into the weights."""
+    from xactor.engines.motion_gen.config import LookaheadError
     from xactor.engines.motion_gen.weights import WeightsError
     from xactor.training.motion.calibrate import calibrate
 
     check_corpora(data)
     try:
         cal = calibrate(
-            weights, name, data, clips=clips, seconds=seconds, augmented=augmented, seed=seed, reach=reach
+            weights,
+            name,
+            data,
+            clips=clips,
+            seconds=seconds,
+            augmented=augmented,
+            seed=seed,
+            reach=reach,
+            lookahead=lookahead,
         )
-    except WeightsError as e:
+    except (WeightsError, LookaheadError) as e:
         raise fail(str(e)) from None
     jaw = cal.channels.index("jawOpen")
     typer.echo(

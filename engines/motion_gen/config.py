@@ -15,6 +15,10 @@ from xactor.engines.audio.features import N_MELS
 from xactor.engines.timebase import ROWS_PER_FRAME
 
 
+class LookaheadError(ValueError):
+    """A lookahead the weights were not trained for."""
+
+
 @dataclass(frozen=True)
 class MotionGenConfig:
     """Shape of the denoiser and of its conditioning (frames are 25 fps video frames)."""
@@ -50,6 +54,14 @@ class MotionGenConfig:
             raise ValueError(f"lookahead {self.lookahead} outside 0..max_lookahead={self.max_lookahead}")
         if self.chunk < 1 or self.context < self.chunk:
             raise ValueError(f"bad lookahead/chunk/context: {self.lookahead}/{self.chunk}/{self.context}")
+
+    def check_lookahead(self, lookahead: int, what: str = "lookahead") -> None:
+        """:class:`LookaheadError` unless 0 <= ``lookahead`` <= ``max_lookahead``."""
+        if not 0 <= lookahead <= self.max_lookahead:
+            raise LookaheadError(
+                f"{what} {lookahead} outside 0..{self.max_lookahead}, "
+                "the lookaheads the weights were trained for"
+            )
 
     def same_network(self, other: MotionGenConfig) -> bool:
         """Whether weights of one load into the other: equal but for how the audio is normalised

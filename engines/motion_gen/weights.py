@@ -50,16 +50,27 @@ class GeneratorWeights:
     sampler: SamplerSettings
     record: dict[str, Any] = field(default_factory=dict)
     calibration: Calibration | None = None  # articulation quantile maps (engines.motion_gen.calibration)
+    # Maps fitted while streaming at another lookahead than the config's default: the model's
+    # output distribution depends on how much audio it has heard (at L = 0 it is more cautious),
+    # so a map fitted at one L under- or over-stretches at another.
+    lookahead_calibrations: dict[int, Calibration] = field(default_factory=dict)
 
     @property
     def config(self) -> MotionGenConfig:
         return self.model.cfg
 
-    def absolute(self, z: np.ndarray) -> np.ndarray:
+    def calibration_for(self, lookahead: int | None = None) -> Calibration | None:
+        """The map fitted at ``lookahead``, else the default one (fitted at the config's L)."""
+        if lookahead is None:
+            return self.calibration
+        return self.lookahead_calibrations.get(lookahead, self.calibration)
+
+    def absolute(self, z: np.ndarray, lookahead: int | None = None) -> np.ndarray:
         """[..., 40] normalised model output -> absolute motion, the articulation calibrated
-        where the weights carry a calibration."""
+        where the weights carry a calibration (the one fitted at ``lookahead`` when there is one)."""
         motion = self.normalizer.motion_out(z)
-        return motion if self.calibration is None else self.calibration.apply(motion)
+        calibration = self.calibration_for(lookahead)
+        return motion if calibration is None else calibration.apply(motion)
 
 
 def save_weights(
@@ -86,13 +97,20 @@ def save_weights(
     return folder / f"{name}.safetensors"
 
 
-def save_calibration(folder: Path, name: str, calibration: Calibration, record: dict[str, Any]) -> Path:
+def save_calibration(
+    folder: Path, name: str, calibration: Calibration, record: dict[str, Any], lookahead: int | None = None
+) -> Path:
     """Put ``calibration`` into ``folder/name.json`` (replacing any), how it was fitted into its
-    record's ``calibration``; the tensors are not touched."""
+    record's ``calibration``; the tensors are not touched. ``lookahead`` other than the config's
+    default: kept beside the default map, under ``lookahead_calibrations``."""
     meta_path = folder / f"{name}.json"
     meta = json.loads(meta_path.read_text())
-    meta["calibration"] = calibration.to_json()
-    meta.setdefault("record", {})["calibration"] = record
+    if lookahead is None or lookahead == meta["config"]["lookahead"]:
+        meta["calibration"] = calibration.to_json()
+        meta.setdefault("record", {})["calibration"] = record
+    else:
+        meta.setdefault("lookahead_calibrations", {})[str(lookahead)] = calibration.to_json()
+        meta.setdefault("record", {}).setdefault("lookahead_calibrations", {})[str(lookahead)] = record
     meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True))
     return meta_path
 
@@ -108,6 +126,8 @@ def load_weights(folder: Path, name: str) -> GeneratorWeights:
         cfg = MotionGenConfig.from_dict(meta["config"])
         sampler = SamplerSettings(**meta.get("sampler", {}))
         calibration = Calibration.from_json(meta["calibration"]) if "calibration" in meta else None
+        tables = meta.get("lookahead_calibrations", {})
+        by_lookahead = {int(la): Calibration.from_json(table) for la, table in tables.items()}
     except (ValueError, KeyError, TypeError) as e:
         raise WeightsError(f"{meta_path}: unreadable config ({e})") from e
     try:
@@ -124,4 +144,4 @@ def load_weights(folder: Path, name: str) -> GeneratorWeights:
     if not all(torch.isfinite(v).all() for v in tensors.values()):
         raise WeightsError(f"{tensors_path}: contains NaN or infinite values")
     model.eval().requires_grad_(False)
-    return GeneratorWeights(model, normalizer, sampler, meta.get("record", {}), calibration)
+    return GeneratorWeights(model, normalizer, sampler, meta.get("record", {}), calibration, by_lookahead)

@@ -252,7 +252,9 @@ class GeneratorMotionSource(MotionSource):
             frames.append(
                 MotionFrame(
                     index=k,
-                    motion=with_life_channels(self._weights.absolute(z), self._life.step(k, speech)),
+                    motion=with_life_channels(
+                        self._weights.absolute(z, self._lookahead), self._life.step(k, speech)
+                    ),
                     newest_sample=frame_end_sample(last, self._lookahead),
                     speech=float(speech),
                 )

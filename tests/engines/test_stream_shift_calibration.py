@@ -118,3 +118,36 @@ def test_calibration_travels_with_the_weights(tmp_path: Path) -> None:
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(WeightsError, match="unreadable config"):
         load_weights(tmp_path, STUDENT)
+
+
+def test_a_map_fitted_at_a_lookahead_serves_sessions_at_it(tmp_path: Path) -> None:
+    """The default map applies at every L without its own; a map fitted at L = 0 replaces it there,
+    in the weights and in a live source streaming at L = 0."""
+    from xactor.engines.motion_gen.weights import save_calibration
+    from xactor.engines.motion_source.generator import GeneratorMotionSource
+
+    for f in SHIPPED_DIR.glob(f"{STUDENT}.*"):
+        shutil.copy(f, tmp_path / f.name)
+    levels = len(QUANTILES)
+    shut = Calibration(("jawOpen",), np.linspace(0, 1, levels)[None], np.zeros((1, levels)))  # jaw -> 0
+    save_calibration(tmp_path, STUDENT, shut, {"test": True}, lookahead=0)
+    weights = load_weights(tmp_path, STUDENT)
+    assert weights.calibration is not None and set(weights.lookahead_calibrations) == {0}
+    assert weights.calibration_for(0) is weights.lookahead_calibrations[0]
+    assert (
+        weights.calibration_for(1) is weights.calibration
+        and weights.calibration_for(None) is weights.calibration
+    )
+    z = np.zeros((3, ms.MOTION_DIM), np.float32) + 2.0  # far from the mean: an open jaw
+    jaw = ms.INDEX["jawOpen"]
+    assert np.all(weights.absolute(z, 0)[:, jaw] == 0.0) and np.all(weights.absolute(z, 1)[:, jaw] > 0.0)
+
+    t = np.arange(16000 * 2) / 16000
+    speech = (0.3 * np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    jaws = {}
+    for lookahead in (0, 1):
+        source = GeneratorMotionSource(weights, lookahead_frames=lookahead, seed=0)
+        source.push_audio(speech)
+        jaws[lookahead] = np.array([f.motion[jaw] for f in source.pull()])
+    assert len(jaws[0]) > 20 and np.all(jaws[0] == 0.0)
+    assert jaws[1].max() > 0.0

@@ -39,10 +39,20 @@ CHANNELS: tuple[str, ...] = (
 
 
 def streamed_pairs(
-    weights_dir: Path, name: str, data: Corpora, clips: int, seconds: float, augmented: float, seed: int
+    weights_dir: Path,
+    name: str,
+    data: Corpora,
+    clips: int,
+    seconds: float,
+    augmented: float,
+    seed: int,
+    lookahead: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """([N, 40] the uncalibrated weights' streamed motion, [N, 40] truth) on speech frames."""
-    weights = replace(load_weights(weights_dir, name), calibration=None)
+    """([N, 40] the uncalibrated weights' streamed motion at ``lookahead`` (default: the
+    config's), [N, 40] truth) on speech frames."""
+    weights = replace(load_weights(weights_dir, name), calibration=None, lookahead_calibrations={})
+    if lookahead is not None:
+        weights.config.check_lookahead(lookahead)
     pool = load_split(data, "train")
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(pool), size=min(clips, len(pool)), replace=False)
@@ -56,7 +66,7 @@ def streamed_pairs(
             audio /= 32768.0
         if j < round(augmented * len(chosen)):
             audio = hook(audio, int(rng.integers(2**31)))
-        source = GeneratorMotionSource(weights, seed=int(rng.integers(2**31)))
+        source = GeneratorMotionSource(weights, lookahead_frames=lookahead, seed=int(rng.integers(2**31)))
         motion, _ = motion_from_audio(source, audio)
         speech = clip.speech[:frames] > 0.5
         predicted.append(motion[:frames][speech])
@@ -103,11 +113,13 @@ def calibrate(
     augmented: float = 0.5,
     seed: int = 0,
     reach: bool = True,
+    lookahead: int | None = None,
 ) -> Calibration:
     """Fit and write the calibration of ``weights_dir/name``; returns it. ``reach``: open
     vowels as far as the viseme targets (:func:`target_shortfall`), not as far as the corpus's
-    composed jaw."""
-    predicted, truth = streamed_pairs(weights_dir, name, data, clips, seconds, augmented, seed)
+    composed jaw. ``lookahead``: stream at that L and keep the map for it (beside the default
+    one, which is fitted at the config's L)."""
+    predicted, truth = streamed_pairs(weights_dir, name, data, clips, seconds, augmented, seed, lookahead)
     stretch, floor = target_shortfall(data) if reach else (1.0, 0.0)
     calibration = Calibration.fit(predicted, truth, CHANNELS, reach=stretch, floor=floor)
     fitted = {
@@ -119,6 +131,7 @@ def calibrate(
         "speech_frames": int(predicted.shape[0]),
         "reach": round(stretch, 4),
         "reach_floor": round(floor, 4),
+        "lookahead": lookahead,
     }
-    save_calibration(weights_dir, name, calibration, fitted)
+    save_calibration(weights_dir, name, calibration, fitted, lookahead)
     return calibration

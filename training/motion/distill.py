@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from xactor.engines.motion_gen.config import LookaheadError
 from xactor.engines.motion_gen.model import KV, MotionDenoiser, block_causal_mask, teacher_forcing_mask
 from xactor.engines.motion_gen.sampler import step_toward, time_steps
 from xactor.engines.motion_gen.step import STATE, MotionStep
@@ -78,10 +79,6 @@ class DistillConfig:
     # L = 0 then learns what the teacher says with one more frame heard (anticipation), not the
     # teacher's own L = 0 answer, which opens later inside its frame. 0: the student's L.
     teacher_lookahead: int = 0
-
-
-class LookaheadError(ValueError):
-    """Lookahead probabilities the teacher cannot take."""
 
 
 def lookahead_probabilities(p: tuple[float, ...] | None, max_lookahead: int) -> tuple[float, ...] | None:
@@ -259,10 +256,7 @@ def distill(
     out.mkdir(parents=True, exist_ok=True)
     loaded = load_weights(teacher_dir, TEACHER)
     teacher, norm = loaded.model, loaded.normalizer
-    if not 0 <= cfg.teacher_lookahead <= teacher.cfg.max_lookahead:
-        raise LookaheadError(
-            f"teacher lookahead {cfg.teacher_lookahead} outside 0..{teacher.cfg.max_lookahead}, the teacher's"
-        )
+    teacher.cfg.check_lookahead(cfg.teacher_lookahead, "teacher lookahead")
     student = copy.deepcopy(teacher).train().requires_grad_(True)
     if cfg.init_student is not None:  # an earlier student of the same shape: it already knows one step
         earlier = load_weights(Path(cfg.init_student), STUDENT).model

@@ -109,7 +109,7 @@ class GeneratorSource:
             self.denoiser, norm.silence(), s.steps, s.shift, vectors, frames, seeds, la, tracks=emotions
         )
         return [
-            with_life_channels(self.weights.absolute(z), life_track(life_speech(v, n, la), seed))
+            with_life_channels(self.weights.absolute(z, la), life_track(life_speech(v, n, la), seed))
             for z, v, n, seed in zip(out, vectors, frames, seeds, strict=True)
         ]
 
@@ -136,7 +136,7 @@ class GeneratorSource:
             self.denoiser, Conditioning(audio_emb, emotion_emb), noise[:, :frames], s.steps, s.shift
         )
         life = life_track(life_speech(self.vectors(feed), frames, la), seed)
-        return with_life_channels(self.weights.absolute(z[0].numpy()), life)
+        return with_life_channels(self.weights.absolute(z[0].numpy(), la), life)
 
 
 class HeuristicSource:

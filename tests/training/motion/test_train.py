@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -373,6 +375,23 @@ def test_real_voice_recipe_two_corpora_weights_init_and_calibration(
     assert result.exit_code == 0, result.output
     calibrated = load_weights(again, STUDENT)
     assert calibrated.calibration is not None and "jawOpen" in calibrated.calibration.channels
+    assert calibrated.lookahead_calibrations == {}
+
+    def calibrate_at(lookahead: str) -> Any:
+        return runner.invoke(
+            app, ["train", "calibrate", "--weights", str(again), "--data", str(tiny_corpus), "--clips", "1",
+                  "--seconds", "4", "--lookahead", lookahead]
+        )  # fmt: skip
+
+    result = calibrate_at("0")  # beside the default map, which stays
+    assert result.exit_code == 0, result.output
+    both = load_weights(again, STUDENT)
+    assert set(both.lookahead_calibrations) == {0}
+    assert both.calibration is not None
+    assert np.array_equal(both.calibration.source, calibrated.calibration.source)
+    assert both.record["lookahead_calibrations"]["0"]["lookahead"] == 0
+    result = calibrate_at("9")
+    assert result.exit_code != 0 and "outside 0..3" in " ".join(result.output.split())
 
 
 def test_a_resumed_student_takes_its_teachers_phone_recognizer() -> None:
