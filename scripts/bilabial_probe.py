@@ -14,7 +14,6 @@ Run: ``.venv/bin/python scripts/bilabial_probe.py CORPUS [CORPUS ...] --devset D
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from xactor.bench.real_speech.offline import SourceFactory, clip_motion
 from xactor.bench.real_speech.recognizer import audio_vectors
 from xactor.engines import motion_space as ms
 from xactor.engines.motion_gen.weights import SHIPPED_DIR, STUDENT, GeneratorWeights, load_weights
-from xactor.engines.timebase import FPS
 from xactor.training.motion.data import PHONE_CLASSES, Augmenter, BatchSampler, load_split
 
 BILABIAL_IDS = torch.tensor([PHONE_CLASSES.index(p) for p in ("P", "B", "M")])
@@ -104,16 +102,9 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
 
 
 def phones_found(scores: dict[str, np.ndarray], clips: list[ClipData], threshold: float) -> int:
-    """/p b m/ phones with a score over ``threshold`` within the phone ± 1 frame."""
-    found = 0
-    for clip in clips:
-        s = scores[clip.id]
-        for start, end in clip.bilabials:
-            lo, hi = math.ceil(start * FPS - 0.5), math.floor(end * FPS - 0.5)
-            if hi < lo:
-                lo = hi = round(0.5 * (start + end) * FPS - 0.5)
-            found += int(s[max(lo - 1, 0) : min(hi + 2, len(s))].max() > threshold)
-    return found
+    """/p b m/ phones with a score over ``threshold`` within the phone ± 1 frame: the evaluation's
+    own closure window (:func:`metrics.closures`), on the negated score."""
+    return sum(metrics.closures(-scores[c.id], c.bilabials, -threshold)[0] for c in clips)
 
 
 def detector_table(

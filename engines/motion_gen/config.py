@@ -55,12 +55,13 @@ class MotionGenConfig:
         if self.chunk < 1 or self.context < self.chunk:
             raise ValueError(f"bad lookahead/chunk/context: {self.lookahead}/{self.chunk}/{self.context}")
 
-    def check_lookahead(self, lookahead: int, what: str = "lookahead") -> None:
-        """:class:`LookaheadError` unless 0 <= ``lookahead`` <= ``max_lookahead``."""
+    def check_lookahead(self, lookahead: int, what: str = "lookahead", weights: str = "the weights") -> None:
+        """:class:`LookaheadError` unless 0 <= ``lookahead`` <= ``max_lookahead``: the one check
+        every consumer of a lookahead (sampler, step engine, motion source, training) makes."""
         if not 0 <= lookahead <= self.max_lookahead:
             raise LookaheadError(
-                f"{what} {lookahead} outside 0..{self.max_lookahead}, "
-                "the lookaheads the weights were trained for"
+                f"{what} {lookahead} is outside 0..{self.max_lookahead}, "
+                f"the lookaheads {weights} were trained for"
             )
 
     def same_network(self, other: MotionGenConfig) -> bool:

@@ -42,8 +42,7 @@ class EngineStreamer:
         self._release = None if slots is None else weakref.finalize(self, slots.release, self.slot)
         self._own_state: dict[str, np.ndarray] = {}
         self.lookahead = cfg.lookahead if lookahead is None else int(lookahead)
-        if not 0 <= self.lookahead <= cfg.max_lookahead:
-            raise ValueError(f"lookahead {self.lookahead} outside 0..{cfg.max_lookahead} for these weights")
+        cfg.check_lookahead(self.lookahead)
         self.shapes = {k: shape for k, (shape, _) in state_shapes.items()}
         self.silence = np.asarray(silence, np.float32)
         self.seed = seed

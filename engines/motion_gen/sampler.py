@@ -130,10 +130,7 @@ class StreamingGenerator:
         self.denoiser = denoiser
         self.cfg = denoiser.model.cfg
         self.lookahead = self.cfg.lookahead if lookahead is None else lookahead
-        if not 0 <= self.lookahead <= self.cfg.max_lookahead:
-            raise ValueError(
-                f"lookahead {self.lookahead} outside 0..{self.cfg.max_lookahead} for these weights"
-            )
+        self.cfg.check_lookahead(self.lookahead)
         self.silence = torch.from_numpy(np.asarray(silence, np.float32))
         self.levels = time_steps(steps, shift)
         self.history_noise = history_noise

@@ -140,12 +140,8 @@ class GeneratorMotionSource(MotionSource):
     ) -> None:
         cfg = weights.config
         lookahead = cfg.lookahead if lookahead_frames is None else int(lookahead_frames)
-        if not 0 <= lookahead <= cfg.max_lookahead:
-            which = f" {weights_label}" if weights_label else ""
-            raise ValueError(
-                f"lookahead_frames {lookahead} is outside 0..{cfg.max_lookahead}, the lookaheads the "
-                f"generator weights{which} were trained for"
-            )
+        which = f" {weights_label}" if weights_label else ""
+        cfg.check_lookahead(lookahead, "lookahead_frames", f"the generator weights{which}")
         check_emotion(emotion, emotion_intensity)
         self._lookahead = lookahead
         self._weights = weights
