@@ -13,6 +13,8 @@ from xactor.training.corpus.phonemes import ARPABET, SILENCE, VOWELS, check_span
 from xactor.training.corpus.tts import espeak as te
 from xactor.training.corpus.tts.voices import SynthResult, Voice
 
+from .energy import frames, rms_db
+
 _SYNTH = te.EspeakSynthesizer()
 _AVAILABLE = _SYNTH.available()
 needs_espeak = pytest.mark.skipif(not _AVAILABLE, reason=_SYNTH.reason or "espeak-ng unavailable")
@@ -59,14 +61,6 @@ def _phones(result: SynthResult) -> list[str]:
 def _contains_run(seq: list[str], run: list[str]) -> int:
     """Index where ``run`` occurs contiguously in ``seq`` (-1 if not)."""
     return next((i for i in range(len(seq) - len(run) + 1) if seq[i : i + len(run)] == run), -1)
-
-
-def _rms_db(audio: np.ndarray) -> tuple[np.ndarray, float]:
-    """Centred 10 ms RMS in dB every 2.5 ms -> ([n], step seconds)."""
-    win, hop = SAMPLE_RATE // 100, SAMPLE_RATE // 400
-    padded = np.pad(audio, (win // 2, win // 2))
-    idx = np.arange(audio.shape[0] // hop)[:, None] * hop + np.arange(win)[None, :]  # [n, win]
-    return 20 * np.log10(np.sqrt((padded[idx] ** 2).mean(axis=1)) + 1e-6), hop / SAMPLE_RATE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,10 +253,6 @@ def test_every_voice_speaks_a_rich_list_without_unknown_mnemonics() -> None:
     assert union == set(ARPABET) | {SILENCE}
 
 
-def _frames(t0: float, t1: float, step: float) -> slice:
-    return slice(max(round(t0 / step), 0), max(round(t1 / step), 0) + 1)
-
-
 @needs_espeak
 def test_stop_closures_and_pauses_line_up_with_the_audio_energy() -> None:
     """The engine's timing against the signal (10 ms RMS): closure onsets, closures, vowels."""
@@ -272,20 +262,20 @@ def test_stop_closures_and_pauses_line_up_with_the_audio_energy() -> None:
     for voice in ("en-us+m3", "en-us+f2", "en-gb-x-rp+m4", "en-029+f4"):
         for text in RICH[:8]:
             r = _SYNTH.synth(text, _voice(voice))
-            db, step = _rms_db(r.audio)
+            db, step = rms_db(r.audio)
             for prev, p, nxt in zip(r.phones, r.phones[1:], r.phones[2:], strict=False):
                 if (p.phone in STOPS or p.phone == SILENCE) and prev.phone in VOWELS and p.duration > 0.02:
                     # the steepest fall of the RMS near the start: where the closure / pause begins
-                    win = _frames(p.start - 0.04, p.start + 0.04, step)
+                    win = frames(p.start - 0.04, p.start + 0.04, step)
                     drop = (win.start + int(np.argmin(np.diff(db[win]))) + 0.5) * step
                     onset_ms.append(1000 * abs(drop - p.start))
                 if p.phone in STOPS and prev.phone in VOWELS and nxt.phone in VOWELS:
-                    win = _frames(p.start - 0.03, p.end + 0.03, step)
+                    win = frames(p.start - 0.03, p.end + 0.03, step)
                     t_min = (win.start + int(np.argmin(db[win]))) * step
                     closure_inside.append(p.start - 0.005 <= t_min <= p.end + 0.005)
                 if p.phone in VOWELS and p.duration > 0.03 and prev.phone in STOPS:
-                    vowel = float(np.median(db[_frames(p.start, p.end, step)]))
-                    closure = float(db[_frames(prev.start, prev.end, step)].min())
+                    vowel = float(np.median(db[frames(p.start, p.end, step)]))
+                    closure = float(db[frames(prev.start, prev.end, step)].min())
                     vowel_louder.append(vowel > closure + 10.0)
     assert len(onset_ms) > 50 and len(closure_inside) > 20
     assert float(np.median(onset_ms)) <= 10.0 and float(np.percentile(onset_ms, 90)) <= 20.0

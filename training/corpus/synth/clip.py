@@ -43,7 +43,7 @@ def emotional_voice(voice: Voice, prosody: EmotionProsody) -> Voice:
     """
     ratio = 2.0 ** (prosody.pitch_semitones / 12.0)
     rate = voice.rate * prosody.rate
-    if voice.engine == "espeak-ng":
+    if voice.engine in ("espeak-ng", "mbrola"):  # MBROLA voices take espeak-ng's settings
         pitch = float(np.clip(round(voice.pitch * ratio), 0, ESPEAK_PITCH_MAX))
         spread = float(np.clip(round(voice.pitch_range * prosody.pitch_range), 0, ESPEAK_PITCH_MAX))
         return replace(voice, pitch=pitch, pitch_range=spread, rate=rate)

@@ -35,7 +35,8 @@ from xactor.training.corpus.tts.voices import Synthesizer, SynthResult, Voice
 log = logging.getLogger(__name__)
 
 ENGINES: tuple[str, ...] = ("espeak-ng", "flite", "festival")  # the default build
-KNOWN_ENGINES: tuple[str, ...] = (*ENGINES, "piper")  # piper: a neural voice (its own corpus, train only)
+# piper: a neural voice; mbrola: recorded human diphones (each its own corpus, train only)
+KNOWN_ENGINES: tuple[str, ...] = (*ENGINES, "piper", "mbrola")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ def make_synthesizer(engine: str) -> Synthesizer:
         from xactor.training.corpus.tts.piper import PiperSynthesizer
 
         return PiperSynthesizer()
+    if engine == "mbrola":
+        from xactor.training.corpus.tts.mbrola import MbrolaSynthesizer
+
+        return MbrolaSynthesizer()
     raise ValueError(f"unknown engine {engine!r}; known: {', '.join(KNOWN_ENGINES)}")
 
 

@@ -4,7 +4,9 @@ Voices are split by *family* — the engine voice and variant, whatever its pitc
 because the same espeak-ng ``en-us+m3`` at two pitches is one speaker to a model: holding out
 only one of them would leak. Families are shuffled with the seed inside each (engine, sex)
 stratum, and every stratum with at least three families gives one to test first, then val, so
-held-out speakers cover engines and both sexes. Texts come from the text generator's disjoint
+held-out speakers cover engines and both sexes. The voices of :data:`TRAIN_ONLY_ENGINES` (one neural
+voice, three recorded MBROLA speakers: too few to hold any out, and closer to people than the
+voices the evaluation is kept for) are all training voices. Texts come from the text generator's disjoint
 pools (training/corpus/text/), one pool per split.
 """
 
@@ -17,6 +19,7 @@ import numpy as np
 from xactor.training.corpus.tts.voices import Voice
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+TRAIN_ONLY_ENGINES: frozenset[str] = frozenset({"piper", "mbrola"})
 
 
 def family(voice: Voice) -> str:
@@ -37,8 +40,8 @@ def split_voices(voices: list[Voice], seed: int, held_out: float = 0.2) -> dict[
     for key in sorted(strata):
         names = sorted(strata[key])
         rng.shuffle(names)
-        n_out = round(held_out * len(names))
-        if len(names) >= 3:
+        n_out = 0 if key[0] in TRAIN_ONLY_ENGINES else round(held_out * len(names))
+        if len(names) >= 3 and key[0] not in TRAIN_ONLY_ENGINES:
             n_out = max(n_out, 2)
         for i, name in enumerate(names):
             assignment[name] = ("test", "val")[i % 2] if i < n_out else "train"

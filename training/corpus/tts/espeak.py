@@ -2,7 +2,8 @@
 
 :class:`EspeakSynthesizer` drives ``libespeak-ng.so.1`` (Debian's ``libespeak-ng1``) through
 ``ctypes`` in ``AUDIO_OUTPUT_SYNCHRONOUS`` mode with ``espeakINITIALIZE_PHONEME_EVENTS``: the synth
-callback receives the int16 samples (22050 Hz) together with the events, and every
+callback receives the int16 samples (22050 Hz; 16 kHz for an MBROLA voice,
+:mod:`~xactor.training.corpus.tts.mbrola`) together with the events, and every
 ``espeakEVENT_PHONEME`` carries the phoneme's mnemonic and the output sample where the engine
 placed it. Those events are the timing source: each phoneme lasts from its event to the next
 phoneme event (or the end of the audio). No forced alignment, no second pass. The audio is then
@@ -523,6 +524,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.espeak_Info.restype = ctypes.c_char_p
     lib.espeak_Terminate.argtypes = ()
     lib.espeak_Terminate.restype = ctypes.c_int
+    lib.espeak_ng_GetSampleRate.argtypes = ()
+    lib.espeak_ng_GetSampleRate.restype = ctypes.c_int
 
 
 class _Libc:
@@ -589,13 +592,22 @@ def _session() -> Iterator[tuple[ctypes.CDLL, int, str]]:
             )
 
 
+ESPEAK_DRIVEN: frozenset[str] = frozenset({"espeak-ng", "mbrola"})  # engines synthesised here
+
+
+def dialect(voice: Voice) -> str:
+    """The espeak-ng dialect whose phoneme mnemonics ``voice`` speaks (an MBROLA voice names its
+    own in ``extra["dialect"]``; an espeak-ng voice's name is its dialect)."""
+    return voice.extra.get("dialect", voice.name)
+
+
 def _voice_name(voice: Voice) -> str:
     return f"{voice.name}+{voice.variant}" if voice.variant else voice.name
 
 
 def _check_voice_fields(voice: Voice) -> int:
     """Validate the espeak-ng settings of ``voice``; returns the rate in words per minute."""
-    if voice.engine != "espeak-ng":
+    if voice.engine not in ESPEAK_DRIVEN:
         raise ValueError(f"{voice.id}: not an espeak-ng voice ({voice.engine})")
     wpm = round(RATE_NORMAL_WPM * voice.rate)
     if not RATE_MIN_WPM <= wpm <= RATE_MAX_WPM:
@@ -645,6 +657,7 @@ def synth_raw(text: str, voice: Voice, volume: int = DEFAULT_VOLUME) -> RawSynth
             rc = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
             if rc != 0:
                 raise RuntimeError(f"{voice.id}: espeak_Synth failed ({rc}) for {text[:80]!r}")
+            rate = lib.espeak_ng_GetSampleRate()  # the voice's: an MBROLA database speaks at 16 kHz
         samples = np.frombuffer(b"".join(_CURRENT.chunks), dtype="<i2").copy()  # [N] int16
         delay, amp = _variant_echo(Path(data_dir), voice.variant)
         return RawSynthesis(samples, rate, list(_CURRENT.events), list(_CURRENT.traces), delay, amp)
@@ -744,5 +757,5 @@ class EspeakSynthesizer:
         if raw.samples.size == 0:
             raise RuntimeError(f"{voice.id}: espeak-ng produced no audio for {text[:80]!r}")
         audio = np.clip(resample_array(raw.samples, raw.rate), -1.0, 1.0).astype(np.float32)  # [M]
-        spans, words = events_to_spans(raw, voice.name, text, duration=audio.shape[0] / SAMPLE_RATE)
+        spans, words = events_to_spans(raw, dialect(voice), text, duration=audio.shape[0] / SAMPLE_RATE)
         return SynthResult(audio=audio, phones=spans, text=text, voice=voice, words=words)

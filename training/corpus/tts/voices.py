@@ -9,7 +9,7 @@ import numpy as np
 
 from xactor.training.corpus.phonemes import PhoneSpan
 
-Engine = Literal["espeak-ng", "flite", "festival", "piper"]
+Engine = Literal["espeak-ng", "flite", "festival", "piper", "mbrola"]
 
 
 @dataclass(frozen=True)
