@@ -30,11 +30,11 @@ fi
 
 if ! installed mbrola-us1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -r /etc/os-release ]; then
   . /etc/os-release
-  if [ "${ID:-}" = debian ] && ! apt-cache show mbrola-us1 >/dev/null 2>&1; then
+  if [ "${ID:-}" = debian ] && [ -n "${VERSION_CODENAME:-}" ] && ! apt-cache show mbrola-us1 >/dev/null 2>&1; then
     echo "bootstrap: enabling Debian contrib and non-free for the MBROLA voices"
     printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
       "$VERSION_CODENAME" > /etc/apt/sources.list.d/xactor-contrib-non-free.sources
-    apt-get update -qq
+    apt-get update -qq || echo "bootstrap: warning: apt-get update failed" >&2
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${MBROLA_PACKAGES[@]}" >/dev/null \
     || echo "bootstrap: warning: MBROLA voices not installed; the corpus builds without them" >&2
