@@ -27,14 +27,13 @@ def vowel_offset_ms(audio: np.ndarray, phones: list[PhoneSpan], max_ms: float = 
     the RMS in dB, maximised over shifts of whole 2.5 ms steps."""
     db, step = rms_db(audio)
     reach = round(max_ms / 1000 / step)
+    vowel = np.zeros(db.size)  # [n]
+    for p in phones:
+        if p.phone in VOWELS:
+            vowel[round(p.start / step) : round(p.end / step)] = 1.0
     best, best_rho = 0, -np.inf
     for shift in range(-reach, reach + 1):
-        vowel = np.zeros(db.size)  # [n]
-        for p in phones:
-            if p.phone in VOWELS:
-                vowel[round(p.start / step) : round(p.end / step)] = 1.0
-        vowel = np.roll(vowel, shift)
-        rho = float(np.corrcoef(vowel, db)[0, 1])
+        rho = float(np.corrcoef(np.roll(vowel, shift), db)[0, 1])
         if rho > best_rho:
             best, best_rho = shift, rho
     return best * step * 1000.0

@@ -19,6 +19,7 @@ from xactor.training.corpus.motion.emotion import EMOTION_INDEX, EmotionProsody,
 from xactor.training.corpus.store.format import Clip, write_shard
 from xactor.training.corpus.synth.run import ClipPlan, SynthConfig, make_synthesizer, speak_clip
 from xactor.training.corpus.text import iter_texts
+from xactor.training.corpus.tts.espeak import ESPEAK_DRIVEN
 from xactor.training.corpus.tts.voices import Synthesizer, SynthResult, Voice
 
 _SYNTHS: dict[str, Synthesizer] = {}
@@ -43,7 +44,7 @@ def emotional_voice(voice: Voice, prosody: EmotionProsody) -> Voice:
     """
     ratio = 2.0 ** (prosody.pitch_semitones / 12.0)
     rate = voice.rate * prosody.rate
-    if voice.engine in ("espeak-ng", "mbrola"):  # MBROLA voices take espeak-ng's settings
+    if voice.engine in ESPEAK_DRIVEN:  # MBROLA voices take espeak-ng's settings
         pitch = float(np.clip(round(voice.pitch * ratio), 0, ESPEAK_PITCH_MAX))
         spread = float(np.clip(round(voice.pitch_range * prosody.pitch_range), 0, ESPEAK_PITCH_MAX))
         return replace(voice, pitch=pitch, pitch_range=spread, rate=rate)

@@ -40,9 +40,11 @@ def split_voices(voices: list[Voice], seed: int, held_out: float = 0.2) -> dict[
     for key in sorted(strata):
         names = sorted(strata[key])
         rng.shuffle(names)
-        n_out = 0 if key[0] in TRAIN_ONLY_ENGINES else round(held_out * len(names))
-        if len(names) >= 3 and key[0] not in TRAIN_ONLY_ENGINES:
+        n_out = round(held_out * len(names))
+        if len(names) >= 3:
             n_out = max(n_out, 2)
+        if key[0] in TRAIN_ONLY_ENGINES:
+            n_out = 0
         for i, name in enumerate(names):
             assignment[name] = ("test", "val")[i % 2] if i < n_out else "train"
     out: dict[str, list[Voice]] = {s: [] for s in SPLITS}
